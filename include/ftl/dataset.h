@@ -1,0 +1,37 @@
+// ImageFolder datasets: one subfolder per class, class index = position of the folder name in
+// sorted order (as torchvision.datasets.ImageFolder), images found recursively inside.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace ftl {
+
+struct Sample {
+  std::filesystem::path path;
+  std::int64_t label = 0;
+};
+
+struct ImageFolder {
+  std::filesystem::path root;
+  std::vector<std::string> classes;  // sorted folder names; index = label
+  std::vector<Sample> samples;       // sorted by class, then by path
+};
+
+/// True for the file extensions ftl decodes (.jpg, .jpeg, .png, any case).
+bool has_image_extension(const std::filesystem::path& path);
+
+/// Scans root; throws DataError naming the path when it is missing, has no class folders,
+/// or a class folder holds no image.
+ImageFolder scan_image_folder(const std::filesystem::path& root);
+
+/// Throws DataError listing the classes found in only one of the two datasets.
+void check_same_classes(const ImageFolder& train, const ImageFolder& val);
+
+/// Relabels data to the index order of `classes` (a checkpoint's), so folders are matched by
+/// name; throws DataError naming every folder that `classes` does not contain.
+void relabel_to(ImageFolder& data, const std::vector<std::string>& classes);
+
+}  // namespace ftl

@@ -1,0 +1,76 @@
+// Background batch preparation: worker threads decode and preprocess the images of upcoming
+// batches while the model trains on the current one. Batches come out in order, so a run is
+// reproducible whatever the number of workers, and at most `prefetch` of them are held in memory.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "ftl/dataset.h"
+#include "ftl/preprocess.h"
+
+namespace ftl {
+
+struct Batch {
+  torch::Tensor images;              // float [n, 3, image_size, image_size]
+  torch::Tensor labels;              // int64 [n]
+  std::vector<std::size_t> indices;  // positions of the images in the sample list
+};
+
+struct LoaderOptions {
+  std::int64_t batch_size = 32;  // images per batch; the last batch may be smaller
+  Preprocess preprocess;         // applied to every image
+  std::int64_t workers = 1;      // decoding threads (>= 1)
+  std::int64_t prefetch = 0;     // batches ready or in progress at most; 0 = 2 x workers
+};
+
+/// The visiting order of one training epoch: a permutation of [0, n) that depends only on
+/// (seed, epoch), so an epoch's order can be recomputed without replaying earlier epochs.
+std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, std::int64_t epoch);
+
+/// 0, 1, ..., n-1: the order for evaluation.
+std::vector<std::size_t> identity_order(std::size_t n);
+
+class BatchLoader {
+ public:
+  /// `samples` must outlive the loader. Batches follow `order`.
+  BatchLoader(const std::vector<Sample>& samples, std::vector<std::size_t> order,
+              const LoaderOptions& options);
+  ~BatchLoader();
+  BatchLoader(const BatchLoader&) = delete;
+  BatchLoader& operator=(const BatchLoader&) = delete;
+
+  /// Fills `batch` with the next batch and returns true, or returns false after the last one.
+  /// Rethrows the first error a worker met (a DataError naming the image).
+  bool next(Batch& batch);
+
+  std::size_t num_batches() const { return num_batches_; }
+
+ private:
+  void work();
+  Batch build(std::size_t batch_index) const;
+
+  const std::vector<Sample>& samples_;
+  const std::vector<std::size_t> order_;
+  const LoaderOptions options_;
+  const std::size_t num_batches_;
+  const std::size_t capacity_;
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::size_t next_claim_ = 0;    // next batch a worker will build
+  std::size_t next_deliver_ = 0;  // next batch next() returns
+  std::map<std::size_t, Batch> ready_;
+  std::exception_ptr error_;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace ftl

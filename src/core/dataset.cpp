@@ -1,0 +1,119 @@
+#include "ftl/dataset.h"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <system_error>
+
+#include "ftl/errors.h"
+
+namespace fs = std::filesystem;
+
+namespace ftl {
+namespace {
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+bool is_hidden(const fs::path& path) { return path.filename().string().rfind('.', 0) == 0; }
+
+// Collects image files below dir, following symbolic links but visiting each real folder once,
+// so a link that points back up the tree cannot loop forever.
+void collect_images(const fs::path& dir, std::set<fs::path>& visited,
+                    std::vector<fs::path>& images) {
+  std::error_code error;
+  const fs::path real = fs::canonical(dir, error);
+  if (error || !visited.insert(real).second) return;
+  fs::directory_iterator it(dir, error);
+  if (error) throw DataError(dir.string() + ": cannot list folder: " + error.message());
+  for (const fs::directory_entry& entry : it) {
+    if (is_hidden(entry.path())) continue;
+    if (entry.is_directory(error)) {
+      collect_images(entry.path(), visited, images);
+    } else if (entry.is_regular_file(error) && has_image_extension(entry.path())) {
+      images.push_back(entry.path());
+    }
+  }
+}
+
+}  // namespace
+
+bool has_image_extension(const fs::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
+
+ImageFolder scan_image_folder(const fs::path& root) {
+  std::error_code error;
+  if (!fs::is_directory(root, error)) {
+    throw DataError(root.string() + ": not a folder" + (fs::exists(root) ? "" : " (missing)"));
+  }
+  ImageFolder data;
+  data.root = root;
+  std::vector<fs::path> class_dirs;
+  for (const fs::directory_entry& entry : fs::directory_iterator(root)) {
+    if (!is_hidden(entry.path()) && entry.is_directory(error)) class_dirs.push_back(entry.path());
+  }
+  if (class_dirs.empty()) {
+    throw DataError(root.string() + ": no class folders (expected ROOT/CLASS/IMAGE files)");
+  }
+  std::sort(class_dirs.begin(), class_dirs.end());
+  for (const fs::path& dir : class_dirs) {
+    std::set<fs::path> visited;
+    std::vector<fs::path> images;
+    collect_images(dir, visited, images);
+    if (images.empty()) {
+      throw DataError(dir.string() + ": class folder holds no .jpg, .jpeg or .png image");
+    }
+    std::sort(images.begin(), images.end());
+    const auto label = static_cast<std::int64_t>(data.classes.size());
+    data.classes.push_back(dir.filename().string());
+    for (fs::path& image : images) data.samples.push_back({std::move(image), label});
+  }
+  return data;
+}
+
+void check_same_classes(const ImageFolder& train, const ImageFolder& val) {
+  if (train.classes == val.classes) return;
+  std::vector<std::string> only_train;
+  std::vector<std::string> only_val;
+  std::set_difference(train.classes.begin(), train.classes.end(), val.classes.begin(),
+                      val.classes.end(), std::back_inserter(only_train));
+  std::set_difference(val.classes.begin(), val.classes.end(), train.classes.begin(),
+                      train.classes.end(), std::back_inserter(only_val));
+  std::string message = "train and val class folders differ:";
+  if (!only_train.empty()) {
+    message += " only in " + train.root.string() + ": " + join(only_train) + ";";
+  }
+  if (!only_val.empty()) message += " only in " + val.root.string() + ": " + join(only_val) + ";";
+  message.pop_back();
+  throw DataError(message);
+}
+
+void relabel_to(ImageFolder& data, const std::vector<std::string>& classes) {
+  std::vector<std::int64_t> new_label(data.classes.size(), -1);
+  std::vector<std::string> unknown;
+  for (std::size_t i = 0; i < data.classes.size(); ++i) {
+    const auto found = std::find(classes.begin(), classes.end(), data.classes[i]);
+    if (found == classes.end()) {
+      unknown.push_back(data.classes[i]);
+    } else {
+      new_label[i] = found - classes.begin();
+    }
+  }
+  if (!unknown.empty()) {
+    throw DataError(data.root.string() + ": class folders unknown to the checkpoint: " +
+                    join(unknown) + " (checkpoint classes: " + join(classes) + ")");
+  }
+  for (Sample& sample : data.samples) {
+    sample.label = new_label[static_cast<std::size_t>(sample.label)];
+  }
+  data.classes = classes;
+}
+
+}  // namespace ftl

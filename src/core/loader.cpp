@@ -1,0 +1,121 @@
+#include "ftl/loader.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "ftl/image.h"
+
+namespace ftl {
+namespace {
+
+// splitmix64: mixes (seed, epoch) into one well-spread generator seed.
+std::uint64_t mix(std::uint64_t value) {
+  value += 0x9E3779B97F4A7C15ULL;
+  value = (value ^ (value >> 30U)) * 0xBF58476D1CE4E5B9ULL;
+  value = (value ^ (value >> 27U)) * 0x94D049BB133111EBULL;
+  return value ^ (value >> 31U);
+}
+
+}  // namespace
+
+std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, std::int64_t epoch) {
+  auto generator =
+      at::make_generator<at::CPUGeneratorImpl>(mix(seed ^ mix(static_cast<std::uint64_t>(epoch))));
+  const torch::Tensor permutation = torch::randperm(static_cast<std::int64_t>(n), generator,
+                                                    torch::TensorOptions().dtype(torch::kInt64));
+  const auto* values = permutation.data_ptr<std::int64_t>();
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<std::size_t>(values[i]);
+  return order;
+}
+
+std::vector<std::size_t> identity_order(std::size_t n) {
+  std::vector<std::size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  return order;
+}
+
+BatchLoader::BatchLoader(const std::vector<Sample>& samples, std::vector<std::size_t> order,
+                         const LoaderOptions& options)
+    : samples_(samples),
+      order_(std::move(order)),
+      options_(options),
+      num_batches_((order_.size() + static_cast<std::size_t>(options.batch_size) - 1) /
+                   static_cast<std::size_t>(options.batch_size)),
+      capacity_(
+          static_cast<std::size_t>(options.prefetch > 0 ? options.prefetch : 2 * options.workers)) {
+  const auto workers = static_cast<std::size_t>(std::max<std::int64_t>(1, options.workers));
+  for (std::size_t i = 0; i < std::min(workers, num_batches_); ++i) {
+    workers_.emplace_back([this] { work(); });
+  }
+}
+
+BatchLoader::~BatchLoader() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  for (std::thread& worker : workers_) worker.join();
+}
+
+bool BatchLoader::next(Batch& batch) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (next_deliver_ == num_batches_) return false;
+  changed_.wait(lock, [this] { return error_ || ready_.count(next_deliver_) > 0; });
+  if (error_) std::rethrow_exception(error_);
+  auto found = ready_.find(next_deliver_);
+  batch = std::move(found->second);
+  ready_.erase(found);
+  ++next_deliver_;
+  lock.unlock();
+  changed_.notify_all();  // a slot is free: a waiting worker may claim the next batch
+  return true;
+}
+
+void BatchLoader::work() {
+  for (;;) {
+    std::size_t batch_index = 0;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [this] {
+        return stopping_ || error_ || next_claim_ == num_batches_ ||
+               next_claim_ < next_deliver_ + capacity_;
+      });
+      if (stopping_ || error_ || next_claim_ == num_batches_) return;
+      batch_index = next_claim_++;
+    }
+    try {
+      Batch batch = build(batch_index);
+      std::lock_guard<std::mutex> lock(mutex_);
+      ready_.emplace(batch_index, std::move(batch));
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+    changed_.notify_all();
+  }
+}
+
+Batch BatchLoader::build(std::size_t batch_index) const {
+  const auto batch_size = static_cast<std::size_t>(options_.batch_size);
+  const std::size_t begin = batch_index * batch_size;
+  const std::size_t end = std::min(begin + batch_size, order_.size());
+  const auto count = static_cast<std::int64_t>(end - begin);
+  const std::int64_t side = options_.preprocess.image_size;
+
+  Batch batch;
+  batch.images = torch::empty({count, 3, side, side}, torch::kFloat32);
+  batch.labels = torch::empty({count}, torch::kInt64);
+  auto* labels = batch.labels.data_ptr<std::int64_t>();
+  for (std::size_t i = begin; i < end; ++i) {
+    const Sample& sample = samples_[order_[i]];
+    const auto slot = static_cast<std::int64_t>(i - begin);
+    preprocess_into(read_image(sample.path), options_.preprocess, batch.images[slot]);
+    labels[slot] = sample.label;
+    batch.indices.push_back(order_[i]);
+  }
+  return batch;
+}
+
+}  // namespace ftl

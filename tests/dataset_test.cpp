@@ -1,0 +1,101 @@
+#include "ftl/dataset.h"
+
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "ftl/errors.h"
+#include "support/shapes.h"
+#include "support/temp_dir.h"
+
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+using ftl::testing::TempDir;
+
+namespace {
+
+void touch(const fs::path& path) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path) << "x";
+}
+
+}  // namespace
+
+TEST_CASE("dataset: classes are sorted folder names and samples are found recursively",
+          "[dataset]") {
+  TempDir dir;
+  touch(dir / "b_cat/1.jpg");
+  touch(dir / "b_cat/nested/2.PNG");
+  touch(dir / "a_dog/x.jpeg");
+  touch(dir / "a_dog/notes.txt");    // not an image: ignored
+  touch(dir / "a_dog/.hidden.png");  // hidden: ignored
+  touch(dir / ".git/config.png");    // hidden folder: not a class
+  const ftl::ImageFolder data = ftl::scan_image_folder(dir.path());
+  REQUIRE(data.classes == std::vector<std::string>{"a_dog", "b_cat"});
+  REQUIRE(data.samples.size() == 3);
+  CHECK(data.samples[0].path == dir / "a_dog/x.jpeg");
+  CHECK(data.samples[0].label == 0);
+  CHECK(data.samples[1].path == dir / "b_cat/1.jpg");
+  CHECK(data.samples[2].path == dir / "b_cat/nested/2.PNG");
+  CHECK(data.samples[2].label == 1);
+}
+
+TEST_CASE("dataset: a symlink loop does not make the scan loop", "[dataset]") {
+  TempDir dir;
+  touch(dir / "a/1.png");
+  fs::create_directory_symlink(dir / "a", dir / "a/loop");
+  const ftl::ImageFolder data = ftl::scan_image_folder(dir.path());
+  CHECK(data.samples.size() == 1);
+}
+
+TEST_CASE("dataset: missing, empty and class-less folders are errors naming the path",
+          "[dataset]") {
+  TempDir dir;
+  REQUIRE_THROWS_WITH(ftl::scan_image_folder(dir / "nope"),
+                      (dir / "nope").string() + ": not a folder (missing)");
+  REQUIRE_THROWS_WITH(ftl::scan_image_folder(dir.path()),
+                      dir.path().string() + ": no class folders (expected ROOT/CLASS/IMAGE files)");
+  touch(dir / "a/1.png");
+  fs::create_directories(dir / "empty");
+  touch(dir / "empty/readme.txt");
+  REQUIRE_THROWS_WITH(
+      ftl::scan_image_folder(dir.path()),
+      (dir / "empty").string() + ": class folder holds no .jpg, .jpeg or .png image");
+}
+
+TEST_CASE("dataset: train and val class mismatch lists the difference", "[dataset]") {
+  TempDir dir;
+  touch(dir / "train/cat/1.png");
+  touch(dir / "train/dog/1.png");
+  touch(dir / "val/cat/1.png");
+  touch(dir / "val/cow/1.png");
+  const auto train = ftl::scan_image_folder(dir / "train");
+  const auto val = ftl::scan_image_folder(dir / "val");
+  REQUIRE_THROWS_AS(ftl::check_same_classes(train, val), ftl::DataError);
+  REQUIRE_THROWS_WITH(ftl::check_same_classes(train, val),
+                      "train and val class folders differ: only in " + (dir / "train").string() +
+                          ": dog; only in " + (dir / "val").string() + ": cow");
+  CHECK_NOTHROW(ftl::check_same_classes(train, train));
+}
+
+TEST_CASE("dataset: relabel matches folders to a checkpoint's classes by name", "[dataset]") {
+  TempDir dir;
+  touch(dir / "dog/1.png");
+  touch(dir / "cat/1.png");
+  ftl::ImageFolder data = ftl::scan_image_folder(dir.path());
+  ftl::relabel_to(data, {"dog", "bird", "cat"});
+  CHECK(data.samples[0].path.parent_path().filename() == "cat");
+  CHECK(data.samples[0].label == 2);
+  CHECK(data.samples[1].label == 0);
+  ftl::ImageFolder other = ftl::scan_image_folder(dir.path());
+  REQUIRE_THROWS_WITH(ftl::relabel_to(other, {"dog", "bird"}),
+                      Contains("class folders unknown to the checkpoint: cat") &&
+                          Contains("(checkpoint classes: dog, bird)"));
+}
+
+TEST_CASE("dataset: the shapes fixture has the documented layout", "[dataset]") {
+  TempDir dir;
+  ftl::testing::write_shapes(dir.path(), 5, 16, 1);
+  const ftl::ImageFolder data = ftl::scan_image_folder(dir.path());
+  CHECK(data.classes == ftl::testing::kShapeClasses);
+  CHECK(data.samples.size() == 15);
+}
