@@ -1,0 +1,49 @@
+// Checkpoints: the complete fine-tuned classifier as a TorchScript file that Python's
+// torch.jit.load runs as it is, with ftl's metadata inside it as the extra file "ftl.json".
+#pragma once
+
+#include <torch/script.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "ftl/preprocess.h"
+
+namespace ftl {
+
+/// Name of the metadata entry inside the TorchScript archive (torch.jit.load's _extra_files).
+inline constexpr const char* kMetadataName = "ftl.json";
+/// Bumped when the metadata changes in a way older readers cannot follow.
+inline constexpr int kCheckpointFormatVersion = 1;
+
+struct CheckpointMetadata {
+  std::vector<std::string> classes;  // class names in logit index order
+  Preprocess preprocess;             // how inputs must be prepared
+  std::int64_t epoch = 0;            // epochs completed when saved
+  nlohmann::json metrics;            // val_loss, val_acc, train_loss, train_acc of that epoch
+  nlohmann::json config;             // the resolved run config
+};
+
+nlohmann::json metadata_to_json(const CheckpointMetadata& metadata);
+
+/// Validates every field; throws ModelError naming `source` and the bad key.
+CheckpointMetadata metadata_from_json(const nlohmann::json& json, const std::string& source);
+
+/// Writes the module (as it is: call it in eval mode) and metadata to `path` atomically:
+/// a temporary file in the same folder, flushed and fsynced, then renamed over `path`, so a
+/// crash or a full disk leaves the previous file intact. Throws IoError naming the path.
+void save_checkpoint(const torch::jit::Module& module, const CheckpointMetadata& metadata,
+                     const std::filesystem::path& path);
+
+struct Checkpoint {
+  torch::jit::Module module;
+  CheckpointMetadata metadata;
+};
+
+/// Loads and validates a checkpoint; throws ModelError naming the path when it is missing,
+/// truncated, not an ftl checkpoint, or its metadata does not match the network.
+Checkpoint load_checkpoint(const std::filesystem::path& path, const torch::Device& device);
+
+}  // namespace ftl

@@ -1,0 +1,117 @@
+#include "ftl/checkpoint.h"
+
+#include <set>
+#include <sstream>
+
+#include "ftl/errors.h"
+#include "ftl/files.h"
+#include "ftl/model.h"
+#include "ftl/version.h"
+
+namespace fs = std::filesystem;
+
+namespace ftl {
+
+nlohmann::json metadata_to_json(const CheckpointMetadata& metadata) {
+  nlohmann::json json = {{"format", "ftl-checkpoint"}, {"format_version", kCheckpointFormatVersion},
+                         {"ftl_version", kVersion},    {"classes", metadata.classes},
+                         {"epoch", metadata.epoch},    {"metrics", metadata.metrics},
+                         {"config", metadata.config}};
+  json.update(preprocess_to_json(metadata.preprocess));
+  return json;
+}
+
+CheckpointMetadata metadata_from_json(const nlohmann::json& json, const std::string& source) {
+  const std::string where = source + ": " + kMetadataName + ": ";
+  if (!json.is_object()) throw ModelError(where + "not a JSON object");
+  CheckpointMetadata metadata;
+  try {
+    if (json.at("format").get<std::string>() != "ftl-checkpoint") {
+      throw ModelError(where + "format is not \"ftl-checkpoint\"");
+    }
+    const int version = json.at("format_version").get<int>();
+    if (version > kCheckpointFormatVersion) {
+      throw ModelError(where + "format_version " + std::to_string(version) +
+                       " is newer than this ftl reads (" +
+                       std::to_string(kCheckpointFormatVersion) + "); upgrade ftl");
+    }
+    metadata.classes = json.at("classes").get<std::vector<std::string>>();
+    metadata.epoch = json.at("epoch").get<std::int64_t>();
+    metadata.metrics = json.at("metrics");
+    metadata.config = json.at("config");
+  } catch (const nlohmann::json::exception& error) {
+    throw ModelError(where + error.what());
+  }
+  if (metadata.classes.empty()) throw ModelError(where + "classes is empty");
+  const std::set<std::string> unique(metadata.classes.begin(), metadata.classes.end());
+  if (unique.size() != metadata.classes.size()) {
+    throw ModelError(where + "classes holds a name twice");
+  }
+  try {
+    metadata.preprocess = preprocess_from_json(json);
+  } catch (const ModelError& error) {
+    throw ModelError(where + error.what());
+  }
+  return metadata;
+}
+
+void save_checkpoint(const torch::jit::Module& module, const CheckpointMetadata& metadata,
+                     const fs::path& path) {
+  const torch::jit::ExtraFilesMap extra = {{kMetadataName, metadata_to_json(metadata).dump(2)}};
+  std::ostringstream bytes;
+  try {
+    bool on_cpu = true;
+    for (const torch::Tensor& parameter : module.parameters())
+      on_cpu = on_cpu && parameter.is_cpu();
+    if (on_cpu) {
+      module.save(bytes, extra);
+    } else {
+      // A checkpoint must load on a machine without a GPU: save a CPU copy of a CUDA model.
+      torch::jit::Module copy = module.deepcopy();
+      copy.to(torch::kCPU);
+      copy.save(bytes, extra);
+    }
+  } catch (const c10::Error& error) {
+    throw IoError(path.string() +
+                  ": cannot serialise checkpoint: " + error.what_without_backtrace());
+  }
+  write_file_atomic(path, bytes.str());
+}
+
+Checkpoint load_checkpoint(const fs::path& path, const torch::Device& device) {
+  std::error_code error;
+  if (!fs::is_regular_file(path, error)) {
+    throw ModelError(path.string() + ": no such checkpoint file");
+  }
+  torch::jit::ExtraFilesMap extra = {{kMetadataName, ""}};
+  Checkpoint checkpoint;
+  try {
+    checkpoint.module = torch::jit::load(path.string(), device, extra);
+  } catch (const c10::Error& load_error) {
+    throw ModelError(path.string() + ": not a loadable TorchScript checkpoint (truncated or " +
+                     "corrupt?): " + load_error.what_without_backtrace());
+  }
+  if (extra[kMetadataName].empty()) {
+    throw ModelError(path.string() + ": not an ftl checkpoint (no " + kMetadataName +
+                     " inside); checkpoints are written by `ftl finetune`");
+  }
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(extra[kMetadataName]);
+  } catch (const nlohmann::json::parse_error& parse_error) {
+    throw ModelError(path.string() + ": " + kMetadataName +
+                     " is not valid JSON: " + parse_error.what());
+  }
+  checkpoint.metadata = metadata_from_json(json, path.string());
+  if (!checkpoint.module.hasattr(kHeadName) ||
+      head_out_features(checkpoint.module) !=
+          static_cast<std::int64_t>(checkpoint.metadata.classes.size())) {
+    throw ModelError(path.string() + ": the network's fc outputs do not match the " +
+                     std::to_string(checkpoint.metadata.classes.size()) + " classes in " +
+                     kMetadataName);
+  }
+  checkpoint.module.eval();
+  return checkpoint;
+}
+
+}  // namespace ftl

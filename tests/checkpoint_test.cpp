@@ -1,0 +1,155 @@
+#include "ftl/checkpoint.h"
+
+#include <sys/resource.h>
+
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <fstream>
+
+#include "ftl/errors.h"
+#include "ftl/files.h"
+#include "ftl/model.h"
+#include "support/fixtures.h"
+#include "support/temp_dir.h"
+
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+
+namespace {
+
+const torch::Device kCpu(torch::kCPU);
+
+ftl::CheckpointMetadata sample_metadata() {
+  ftl::CheckpointMetadata metadata;
+  metadata.classes = {"cat", "dog", "emu"};
+  metadata.preprocess.image_size = 32;
+  metadata.epoch = 2;
+  metadata.metrics = {{"val_acc", 0.5}};
+  metadata.config = {{"train", {{"epochs", 2}}}};
+  return metadata;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint: save then load keeps the network and the metadata", "[checkpoint]") {
+  ftl::testing::TempDir dir;
+  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, kCpu);
+  ftl::replace_head(loaded.module, 3, 1);
+  loaded.module.eval();
+  const fs::path path = dir / "best.pt";
+  ftl::save_checkpoint(loaded.module, sample_metadata(), path);
+  // No temporary file is left behind.
+  CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 1);
+
+  const ftl::Checkpoint checkpoint = ftl::load_checkpoint(path, kCpu);
+  CHECK(checkpoint.metadata.classes == std::vector<std::string>{"cat", "dog", "emu"});
+  CHECK(checkpoint.metadata.preprocess.image_size == 32);
+  CHECK(checkpoint.metadata.epoch == 2);
+  CHECK(checkpoint.metadata.metrics["val_acc"] == 0.5);
+  const auto input = torch::randn({2, 3, 32, 32});
+  torch::jit::Module original = loaded.module;
+  torch::jit::Module reloaded = checkpoint.module;
+  CHECK(
+      torch::allclose(original.forward({input}).toTensor(), reloaded.forward({input}).toTensor()));
+}
+
+TEST_CASE("checkpoint: a failed write leaves the previous file intact", "[checkpoint]") {
+  ftl::testing::TempDir dir;
+  const fs::path path = dir / "last.pt";
+  ftl::write_file_atomic(path, "previous");
+  // A folder cannot be written into once it is read-only (root ignores that, so use a path
+  // whose folder does not exist instead, which fails the same code path).
+  REQUIRE_THROWS_AS(ftl::write_file_atomic(dir / "gone/last.pt", "new"), ftl::IoError);
+  REQUIRE_THROWS_WITH(ftl::write_file_atomic(dir / "gone/last.pt", "new"),
+                      Contains((dir / "gone/last.pt").string()) && Contains("cannot create"));
+  CHECK(read_file(path) == "previous");
+}
+
+TEST_CASE("checkpoint: a full disk fails the save and keeps the previous checkpoint",
+          "[checkpoint]") {
+  ftl::testing::TempDir dir;
+  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, kCpu);
+  ftl::replace_head(loaded.module, 3, 1);
+  const fs::path path = dir / "last.pt";
+  ftl::save_checkpoint(loaded.module, sample_metadata(), path);
+  const std::string before = read_file(path);
+
+  // A file-size limit makes write() fail with EFBIG, as a full disk fails it with ENOSPC.
+  constexpr rlim_t kLimit = 1 << 20;
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
+  const auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = saved;
+  small.rlim_cur = kLimit;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  ftl::CheckpointMetadata next = sample_metadata();
+  next.epoch = 3;
+  std::string error;
+  try {
+    ftl::save_checkpoint(loaded.module, next, path);
+  } catch (const ftl::IoError& e) {
+    error = e.what();
+  }
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, previous_handler);
+
+  CHECK_THAT(error, Contains(path.string()) && Contains("write failed: File too large"));
+  CHECK(read_file(path) == before);
+  CHECK(ftl::load_checkpoint(path, kCpu).metadata.epoch == 2);
+  // The temporary file was removed.
+  CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 1);
+}
+
+TEST_CASE("checkpoint: truncated, foreign and mismatched files are refused", "[checkpoint]") {
+  ftl::testing::TempDir dir;
+  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, kCpu);
+  ftl::replace_head(loaded.module, 3, 1);
+  const fs::path good = dir / "good.pt";
+  ftl::save_checkpoint(loaded.module, sample_metadata(), good);
+  const std::string bytes = read_file(good);
+
+  const fs::path truncated = dir / "truncated.pt";
+  std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  REQUIRE_THROWS_WITH(ftl::load_checkpoint(truncated, kCpu),
+                      Contains(truncated.string() + ": not a loadable TorchScript checkpoint"));
+
+  REQUIRE_THROWS_WITH(ftl::load_checkpoint(ftl::testing::kResNet18, kCpu),
+                      Contains("not an ftl checkpoint (no ftl.json inside)"));
+  REQUIRE_THROWS_WITH(ftl::load_checkpoint(dir / "none.pt", kCpu),
+                      (dir / "none.pt").string() + ": no such checkpoint file");
+
+  ftl::CheckpointMetadata wrong = sample_metadata();
+  wrong.classes = {"a", "b"};
+  const fs::path mismatched = dir / "mismatched.pt";
+  ftl::save_checkpoint(loaded.module, wrong, mismatched);
+  REQUIRE_THROWS_WITH(ftl::load_checkpoint(mismatched, kCpu),
+                      Contains("fc outputs do not match the 2 classes"));
+}
+
+TEST_CASE("checkpoint: metadata is validated key by key", "[checkpoint]") {
+  const nlohmann::json good = ftl::metadata_to_json(sample_metadata());
+  CHECK(good["format"] == "ftl-checkpoint");
+  CHECK(good["ftl_version"].is_string());
+  CHECK(good["image_size"] == 32);
+  CHECK(good["mean"].size() == 3);
+  CHECK_NOTHROW(ftl::metadata_from_json(good, "x.pt"));
+  nlohmann::json bad = good;
+  bad["classes"] = nlohmann::json::array();
+  REQUIRE_THROWS_WITH(ftl::metadata_from_json(bad, "x.pt"), "x.pt: ftl.json: classes is empty");
+  bad = good;
+  bad["classes"] = {"a", "a"};
+  REQUIRE_THROWS_WITH(ftl::metadata_from_json(bad, "x.pt"),
+                      "x.pt: ftl.json: classes holds a name twice");
+  bad = good;
+  bad["format_version"] = 99;
+  REQUIRE_THROWS_WITH(ftl::metadata_from_json(bad, "x.pt"), Contains("upgrade ftl"));
+  bad = good;
+  bad.erase("epoch");
+  REQUIRE_THROWS_WITH(ftl::metadata_from_json(bad, "x.pt"),
+                      Contains("x.pt: ftl.json: ") && Contains("epoch"));
+}
