@@ -1,0 +1,48 @@
+// Classification metrics accumulated batch by batch: loss, accuracy, top-k accuracy, the
+// confusion matrix and per-class precision / recall / F1. Used by validation and `evaluate`.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace ftl {
+
+struct ClassStats {
+  double precision = 0;  // 0 when the class was never predicted
+  double recall = 0;     // 0 when the class has no samples
+  double f1 = 0;
+  std::int64_t support = 0;  // samples whose true class this is
+};
+
+class MetricsAccumulator {
+ public:
+  /// top_k is the k of top-k accuracy (clamped to num_classes).
+  explicit MetricsAccumulator(std::int64_t num_classes, std::int64_t top_k = 5);
+
+  /// logits [n, num_classes], labels [n] (int64), on any device.
+  void add(const torch::Tensor& logits, const torch::Tensor& labels);
+
+  std::int64_t count() const { return count_; }
+  double mean_loss() const;  // mean cross-entropy
+  double accuracy() const;
+  double top_k_accuracy() const;  // true class among the k highest logits
+  std::int64_t top_k() const { return top_k_; }
+  /// rows = true class, columns = predicted class
+  const std::vector<std::vector<std::int64_t>>& confusion() const { return confusion_; }
+  std::vector<ClassStats> per_class() const;
+
+ private:
+  std::int64_t num_classes_;
+  std::int64_t top_k_;
+  std::int64_t count_ = 0;
+  std::int64_t correct_ = 0;
+  std::int64_t top_k_correct_ = 0;
+  double loss_sum_ = 0;
+  std::vector<std::vector<std::int64_t>> confusion_;
+};
+
+}  // namespace ftl

@@ -1,0 +1,49 @@
+// The subcommands of the ftl executable. Each has a setup_* function that registers its flags
+// on the CLI11 app and binds them to an options struct, and a run_* function that calls the
+// core library and returns the process exit code.
+#pragma once
+
+#include <spdlog/logger.h>
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ftl::cli {
+
+/// Documented exit codes (README, --help).
+enum ExitCode : int {
+  kExitOk = 0,           // success
+  kExitRuntime = 1,      // runtime failure: data, model, file system
+  kExitUsage = 2,        // usage or config error
+  kExitQualityGate = 3,  // evaluate: a quality gate such as --min-accuracy was not met
+};
+
+inline constexpr const char* kExitCodeHelp =
+    "Exit codes: 0 success, 1 runtime failure, 2 usage or config error, "
+    "3 quality gate not met (evaluate --min-accuracy).";
+
+struct FinetuneOptions {
+  std::string config_path;             // --config
+  std::vector<std::string> overrides;  // --set key=value, applied in order
+};
+
+struct EvaluateCliOptions {
+  std::string checkpoint;        // --checkpoint
+  std::string data;              // --data
+  std::string output;            // --output; empty = stdout only
+  std::int64_t batch_size = 64;  // --batch-size
+  std::int64_t workers = 0;      // --workers
+  std::int64_t threads = 0;      // --threads
+  std::string device = "cpu";    // --device
+  double min_accuracy = -1;      // --min-accuracy; < 0 = no gate
+};
+
+CLI::App* setup_finetune(CLI::App& app, FinetuneOptions& options);
+int run_finetune(const FinetuneOptions& options, spdlog::logger& log);
+
+CLI::App* setup_evaluate(CLI::App& app, EvaluateCliOptions& options);
+int run_evaluate(const EvaluateCliOptions& options, spdlog::logger& log);
+
+}  // namespace ftl::cli

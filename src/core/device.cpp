@@ -1,0 +1,31 @@
+#include "ftl/device.h"
+
+#include "ftl/errors.h"
+
+namespace ftl {
+
+torch::Device resolve_device(const std::string& name) {
+  if (name == "cpu") return torch::Device(torch::kCPU);
+  if (name.rfind("cuda", 0) != 0) {
+    throw ConfigError("train.device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"" + name + "\"");
+  }
+  if (!torch::cuda::is_available()) {
+    throw ConfigError("train.device is \"" + name +
+                      "\" but CUDA is not available: this LibTorch build has no CUDA support "
+                      "or no GPU is visible; use \"cpu\"");
+  }
+  torch::Device device(torch::kCPU);
+  try {
+    device = torch::Device(name);
+  } catch (const c10::Error&) {
+    throw ConfigError("train.device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"" + name + "\"");
+  }
+  const auto count = static_cast<std::int64_t>(torch::cuda::device_count());
+  if (device.has_index() && device.index() >= count) {
+    throw ConfigError("train.device is \"" + name + "\" but only " + std::to_string(count) +
+                      " CUDA device(s) exist");
+  }
+  return device;
+}
+
+}  // namespace ftl

@@ -1,0 +1,67 @@
+#include "ftl/metrics.h"
+
+#include <algorithm>
+
+namespace ftl {
+
+MetricsAccumulator::MetricsAccumulator(std::int64_t num_classes, std::int64_t top_k)
+    : num_classes_(num_classes),
+      top_k_(std::min(top_k, num_classes)),
+      confusion_(static_cast<std::size_t>(num_classes),
+                 std::vector<std::int64_t>(static_cast<std::size_t>(num_classes), 0)) {}
+
+void MetricsAccumulator::add(const torch::Tensor& logits, const torch::Tensor& labels) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor cpu_logits = logits.detach().to(torch::kCPU, torch::kFloat32);
+  const torch::Tensor cpu_labels = labels.to(torch::kCPU, torch::kInt64);
+  loss_sum_ += torch::nn::functional::cross_entropy(
+                   cpu_logits, cpu_labels,
+                   torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                   .item<double>();
+  const torch::Tensor top = std::get<1>(cpu_logits.topk(top_k_, /*dim=*/1)).contiguous();
+  const auto* top_indices = top.data_ptr<std::int64_t>();
+  const auto* truth = cpu_labels.data_ptr<std::int64_t>();
+  const std::int64_t n = cpu_labels.size(0);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t predicted = top_indices[i * top_k_];  // topk sorts, largest first
+    ++confusion_[static_cast<std::size_t>(truth[i])][static_cast<std::size_t>(predicted)];
+    correct_ += predicted == truth[i] ? 1 : 0;
+    for (std::int64_t k = 0; k < top_k_; ++k) {
+      if (top_indices[i * top_k_ + k] == truth[i]) ++top_k_correct_;
+    }
+  }
+  count_ += n;
+}
+
+double MetricsAccumulator::mean_loss() const {
+  return count_ > 0 ? loss_sum_ / static_cast<double>(count_) : 0.0;
+}
+
+double MetricsAccumulator::accuracy() const {
+  return count_ > 0 ? static_cast<double>(correct_) / static_cast<double>(count_) : 0.0;
+}
+
+double MetricsAccumulator::top_k_accuracy() const {
+  return count_ > 0 ? static_cast<double>(top_k_correct_) / static_cast<double>(count_) : 0.0;
+}
+
+std::vector<ClassStats> MetricsAccumulator::per_class() const {
+  const auto classes = static_cast<std::size_t>(num_classes_);
+  std::vector<ClassStats> stats(classes);
+  for (std::size_t c = 0; c < classes; ++c) {
+    std::int64_t predicted = 0;
+    for (std::size_t row = 0; row < classes; ++row) predicted += confusion_[row][c];
+    std::int64_t support = 0;
+    for (std::size_t column = 0; column < classes; ++column) support += confusion_[c][column];
+    const auto hits = static_cast<double>(confusion_[c][c]);
+    ClassStats& s = stats[c];
+    s.support = support;
+    s.precision = predicted > 0 ? hits / static_cast<double>(predicted) : 0.0;
+    s.recall = support > 0 ? hits / static_cast<double>(support) : 0.0;
+    const double sum = s.precision + s.recall;
+    s.f1 = sum > 0 ? 2 * s.precision * s.recall / sum : 0.0;
+  }
+  return stats;
+}
+
+}  // namespace ftl

@@ -1,0 +1,31 @@
+#include "ftl/threads.h"
+
+#include <ATen/Parallel.h>
+#include <sched.h>
+
+#include <thread>
+
+namespace ftl {
+
+std::int64_t available_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int count = CPU_COUNT(&set);
+    if (count > 0) return count;
+  }
+  const unsigned hardware = std::thread::hardware_concurrency();
+  return hardware > 0 ? static_cast<std::int64_t>(hardware) : 1;
+}
+
+std::int64_t configure_compute_threads(std::int64_t requested) {
+  const std::int64_t threads = requested > 0 ? requested : available_cores();
+  at::set_num_threads(static_cast<int>(threads));
+  return at::get_num_threads();
+}
+
+std::int64_t resolve_workers(std::int64_t requested) {
+  return requested > 0 ? requested : available_cores();
+}
+
+}  // namespace ftl

@@ -1,0 +1,98 @@
+// The ftl executable: documented exit codes and one-line errors for bad input.
+#include <torch/cuda.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "support/fixtures.h"
+#include "support/shapes.h"
+#include "support/temp_dir.h"
+
+using Catch::Matchers::Contains;
+using ftl::testing::run_command;
+using ftl::testing::shell_quote;
+
+namespace {
+
+std::string ftl_command(const std::string& arguments) {
+  return shell_quote(ftl::testing::kFtlBinary) + " " + arguments + " 2>&1";
+}
+
+// A config with every required key, pointing at folders under dir.
+std::string write_config(const ftl::testing::TempDir& dir, const std::string& extra) {
+  const auto path = dir / "run.json";
+  std::ofstream(path) << R"({"model": {"path": )" << nlohmann::json(ftl::testing::kResNet18)
+                      << R"(}, "data": {"train": )" << nlohmann::json((dir / "train").string())
+                      << R"(, "val": )" << nlohmann::json((dir / "val").string())
+                      << R"(, "image_size": 16}, "output": {"dir": )"
+                      << nlohmann::json((dir / "run").string()) << "}" << extra << "}";
+  return path.string();
+}
+
+}  // namespace
+
+TEST_CASE("cli: usage errors exit 2 with one line naming the cause", "[cli]") {
+  CHECK(run_command(ftl_command("")).exit_code == 2);
+  CHECK(run_command(ftl_command("evaluate --bogus")).exit_code == 2);
+  const auto missing = run_command(ftl_command("finetune --config /nonexistent/run.json"));
+  CHECK(missing.exit_code == 2);
+  CHECK_THAT(missing.output, Contains("/nonexistent/run.json"));
+  CHECK(run_command(ftl_command("evaluate --checkpoint x --data y --min-accuracy 2")).exit_code ==
+        2);
+}
+
+TEST_CASE("cli: config errors exit 2 and name the key", "[cli]") {
+  ftl::testing::TempDir dir;
+  const std::string config = write_config(dir, R"(, "optimizer": {"lrr": 0.1})");
+  const auto result = run_command(ftl_command("finetune --config " + shell_quote(config)));
+  CHECK(result.exit_code == 2);
+  CHECK_THAT(result.output, Contains("optimizer.lrr is not a known key"));
+
+  const std::string good = write_config(dir, "");
+  const auto bad_set =
+      run_command(ftl_command("finetune --config " + shell_quote(good) + " --set train.epochs=0"));
+  CHECK(bad_set.exit_code == 2);
+  CHECK_THAT(bad_set.output, Contains("train.epochs must be in [1, 1000000], got 0"));
+}
+
+TEST_CASE("cli: asking for CUDA without CUDA exits 2 with a clear error", "[cli]") {
+  if (torch::cuda::is_available()) {
+    WARN("CUDA is available here: nothing to check");
+    return;
+  }
+  ftl::testing::TempDir dir;
+  const std::string config = write_config(dir, "");
+  const auto result = run_command(
+      ftl_command("finetune --config " + shell_quote(config) + " --set train.device=cuda"));
+  CHECK(result.exit_code == 2);
+  CHECK_THAT(result.output, Contains("train.device is \"cuda\" but CUDA is not available"));
+  CHECK_FALSE(std::filesystem::exists(dir / "run"));
+}
+
+TEST_CASE("cli: runtime failures exit 1 and name the path", "[cli]") {
+  ftl::testing::TempDir dir;
+  const std::string config = write_config(dir, "");
+  const auto no_data = run_command(ftl_command("finetune --config " + shell_quote(config)));
+  CHECK(no_data.exit_code == 1);
+  CHECK_THAT(no_data.output, Contains((dir / "train").string() + ": not a folder (missing)"));
+
+  const auto no_checkpoint =
+      run_command(ftl_command("evaluate --checkpoint " + shell_quote((dir / "best.pt").string()) +
+                              " --data " + shell_quote(dir.path().string())));
+  CHECK(no_checkpoint.exit_code == 1);
+  CHECK_THAT(no_checkpoint.output, Contains("best.pt: no such checkpoint file"));
+}
+
+TEST_CASE("cli: finetune prints a JSON summary on stdout only", "[cli]") {
+  ftl::testing::TempDir dir;
+  ftl::testing::write_shapes(dir / "train", 4, 16, 1);
+  ftl::testing::write_shapes(dir / "val", 2, 16, 2);
+  const std::string config = write_config(dir, R"(, "train": {"epochs": 1, "threads": 2})");
+  const auto result = run_command(shell_quote(ftl::testing::kFtlBinary) + " finetune --config " +
+                                  shell_quote(config) + " --set data.batch_size=4 2>/dev/null");
+  REQUIRE(result.exit_code == 0);
+  const auto summary = nlohmann::json::parse(result.output);
+  CHECK(summary["epochs"] == 1);
+  CHECK(summary["best_checkpoint"] == (dir / "run/checkpoints/best.pt").string());
+}

@@ -1,0 +1,77 @@
+#include "ftl/metrics.h"
+
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "ftl/metrics_log.h"
+#include "support/temp_dir.h"
+
+using Catch::Matchers::WithinAbs;
+
+TEST_CASE("metrics: accuracy, confusion matrix and per-class scores", "[metrics]") {
+  ftl::MetricsAccumulator metrics(3, 2);
+  // Predictions (argmax): 0, 1, 1, 2 for true labels 0, 0, 1, 2.
+  const torch::Tensor logits = torch::tensor(
+      {{3.0F, 1.0F, 0.0F}, {1.0F, 2.0F, 0.0F}, {0.0F, 5.0F, 1.0F}, {0.0F, 1.0F, 4.0F}});
+  metrics.add(logits.slice(0, 0, 2), torch::tensor({0, 0}));
+  metrics.add(logits.slice(0, 2, 4), torch::tensor({1, 2}));
+  CHECK(metrics.count() == 4);
+  CHECK(metrics.accuracy() == 0.75);
+  CHECK(metrics.top_k_accuracy() == 1.0);  // the miss has its true class second
+  const auto& confusion = metrics.confusion();
+  CHECK(confusion == std::vector<std::vector<std::int64_t>>{{1, 1, 0}, {0, 1, 0}, {0, 0, 1}});
+  const auto stats = metrics.per_class();
+  CHECK(stats[0].precision == 1.0);
+  CHECK(stats[0].recall == 0.5);
+  CHECK_THAT(stats[0].f1, WithinAbs(2.0 / 3.0, 1e-12));
+  CHECK(stats[0].support == 2);
+  CHECK(stats[1].precision == 0.5);
+  CHECK(stats[1].recall == 1.0);
+  const double expected_loss =
+      torch::nn::functional::cross_entropy(logits, torch::tensor({0, 0, 1, 2})).item<double>();
+  CHECK_THAT(metrics.mean_loss(), WithinAbs(expected_loss, 1e-6));
+}
+
+TEST_CASE("metrics: a class never predicted or never present scores 0, not NaN", "[metrics]") {
+  ftl::MetricsAccumulator metrics(3, 5);
+  CHECK(metrics.top_k() == 3);  // clamped to the number of classes
+  metrics.add(torch::tensor({{1.0F, 0.0F, 0.0F}}), torch::tensor({0}));
+  const auto stats = metrics.per_class();
+  CHECK(stats[1].precision == 0.0);
+  CHECK(stats[1].recall == 0.0);
+  CHECK(stats[1].f1 == 0.0);
+}
+
+TEST_CASE("metrics log: one JSON line and one CSV row per epoch", "[metrics]") {
+  ftl::testing::TempDir dir;
+  {
+    ftl::MetricsLog log(dir.path());
+    ftl::EpochMetrics m;
+    m.epoch = 1;
+    m.train_loss = 0.5;
+    m.val_acc = 0.75;
+    log.append(m);
+    m.epoch = 2;
+    log.append(m);
+    // Flushed as each epoch ends: readable before the log is closed.
+    std::ifstream jsonl(dir / "metrics.jsonl");
+    std::string first;
+    std::getline(jsonl, first);
+    const auto line = nlohmann::json::parse(first);
+    CHECK(line["epoch"] == 1);
+    CHECK(line["train_loss"] == 0.5);
+    CHECK(line["val_acc"] == 0.75);
+    for (const char* key : {"train_acc", "val_loss", "lr", "seconds", "images_per_s"}) {
+      CHECK(line.contains(key));
+    }
+  }
+  std::ifstream csv(dir / "metrics.csv");
+  std::string header;
+  std::string row;
+  std::getline(csv, header);
+  CHECK(header == "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,images_per_s");
+  std::getline(csv, row);
+  CHECK(row.rfind("1,0.5,", 0) == 0);
+  std::getline(csv, row);
+  CHECK(row.rfind("2,", 0) == 0);
+}
