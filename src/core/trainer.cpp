@@ -13,7 +13,7 @@
 #include "ftl/metrics.h"
 #include "ftl/metrics_log.h"
 #include "ftl/model.h"
-#include "ftl/threads.h"
+#include "ftl/runtime.h"
 
 namespace fs = std::filesystem;
 
@@ -109,6 +109,7 @@ FinetuneResult finetune(const Config& config, spdlog::logger& log, const Finetun
   const torch::Device device = resolve_device(config.train.device);
   check_run_dir_free(config.output.dir);
   const std::int64_t threads = configure_compute_threads(config.train.threads);
+  tune_allocator();
   const std::int64_t workers = resolve_workers(config.data.workers);
 
   const ImageFolder train = scan_image_folder(config.data.train);

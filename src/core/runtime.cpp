@@ -1,6 +1,7 @@
-#include "ftl/threads.h"
+#include "ftl/runtime.h"
 
 #include <ATen/Parallel.h>
+#include <malloc.h>
 #include <sched.h>
 
 #include <thread>
@@ -22,6 +23,17 @@ std::int64_t configure_compute_threads(std::int64_t requested) {
   const std::int64_t threads = requested > 0 ? requested : available_cores();
   at::set_num_threads(static_cast<int>(threads));
   return at::get_num_threads();
+}
+
+void tune_allocator() {
+#if defined(__GLIBC__)
+  // 32 MiB is glibc's largest mmap threshold: buffers below it are reused from the heap.
+  constexpr int kMmapThreshold = 32 << 20;
+  // Free heap memory is kept for reuse instead of being trimmed back after each step.
+  constexpr int kTrimThreshold = 1 << 30;
+  mallopt(M_MMAP_THRESHOLD, kMmapThreshold);
+  mallopt(M_TRIM_THRESHOLD, kTrimThreshold);
+#endif
 }
 
 std::int64_t resolve_workers(std::int64_t requested) {

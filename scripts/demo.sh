@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The demo: transfer learning on real Fashion-MNIST images, offline, in one command.
+#
+#   scripts/demo.sh [OUTDIR]        (OUTDIR defaults to runs/demo)
+#
+# 1. installs what is missing and builds ftl;
+# 2. writes Fashion-MNIST (Debian's dataset-fashion-mnist) as PNG image folders;
+# 3. exports a ResNet-18 TorchScript file with random weights;
+# 4. pretrains it with ftl on the source task: classes 0-4, all 30,000 training images;
+# 5. fine-tunes on the target task, classes 5-9 with 100 images per class, three ways:
+#    pretrained and fully fine-tuned, pretrained with a frozen backbone, from random weights;
+# 6. evaluates all three with ftl evaluate on the 5,000 test images of classes 5-9;
+# 7. prints a comparison table and writes it as OUTDIR/results.json.
+# A second run reuses every finished step (delete OUTDIR to start over).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-runs/demo}"
+build_dir="${FTL_BUILD_DIR:-build}"
+ftl="$build_dir/ftl"
+
+step() { echo; echo "== $*"; }
+
+step "1. dependencies and build"
+scripts/setup.sh
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFTL_BUILD_TESTS=OFF >/dev/null
+cmake --build "$build_dir" --target ftl -j "$(nproc)"
+
+step "2. Fashion-MNIST as PNG folders in $out/data"
+data="$out/data"
+if [ ! -f "$data/.done" ]; then
+  rm -rf "$data"
+  convert=(python3 scripts/fashion_mnist_to_png.py)
+  "${convert[@]}" --split train --classes 0-4 --out "$data/source_train"
+  "${convert[@]}" --split test --classes 0-4 --out "$data/source_val"
+  "${convert[@]}" --split train --classes 5-9 --per-class 100 --out "$data/target_train"
+  "${convert[@]}" --split train --classes 5-9 --per-class 100 --skip-per-class 100 \
+    --out "$data/target_val"
+  "${convert[@]}" --split test --classes 5-9 --out "$data/target_test"
+  touch "$data/.done"
+else
+  echo "reusing $data"
+fi
+
+step "3. ResNet-18 with random weights"
+model="$out/resnet18_random.pt"
+if [ ! -f "$model" ]; then
+  "$(scripts/torch_python.sh)" scripts/export_resnet18.py --output "$model"
+else
+  echo "reusing $model"
+fi
+
+# Runs one ftl finetune step unless it finished before; paths follow OUTDIR.
+finetune() {
+  local name="$1" config="$2" model_path="$3" train="$4" val="$5"
+  local run="$out/$name"
+  if [ -f "$run/.done" ]; then
+    echo "reusing $run"
+    return
+  fi
+  rm -rf "$run"
+  "$ftl" finetune --config "$config" --set model.path="$model_path" \
+    --set data.train="$train" --set data.val="$val" --set output.dir="$run" >/dev/null
+  touch "$run/.done"
+}
+
+step "4. pretrain on the source task (classes 0-4, 30,000 images)"
+finetune pretrain configs/demo_pretrain.json "$model" "$data/source_train" "$data/source_val"
+
+pretrained="$out/pretrain/checkpoints/best.pt"
+step "5. fine-tune on the target task (classes 5-9, 100 images per class)"
+finetune pretrained_full configs/demo_target_full.json "$pretrained" \
+  "$data/target_train" "$data/target_val"
+finetune pretrained_frozen configs/demo_target_frozen.json "$pretrained" \
+  "$data/target_train" "$data/target_val"
+finetune scratch configs/demo_target_scratch.json "$model" \
+  "$data/target_train" "$data/target_val"
+
+step "6. evaluate on the 5,000 target test images"
+for name in pretrained_full pretrained_frozen scratch; do
+  "$ftl" evaluate --checkpoint "$out/$name/checkpoints/best.pt" --data "$data/target_test" \
+    --output "$out/$name/eval.json" >/dev/null
+  echo "wrote $out/$name/eval.json"
+done
+
+step "7. results"
+python3 scripts/demo_results.py "$out"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian package that ftl's build, tests and demo need. Idempotent: it installs
+# only what is missing and says what that is.
+set -euo pipefail
+
+PACKAGES=(
+  cmake g++ make ccache           # build tools (ccache only speeds up rebuilds)
+  libtorch-dev                    # LibTorch 1.13 (CPU), find_package(Torch)
+  libcli11-dev                    # command-line parsing
+  libspdlog-dev                   # logging
+  nlohmann-json3-dev              # JSON config, metrics, checkpoint metadata
+  catch2                          # unit tests (v2)
+  libjpeg62-turbo-dev             # JPEG decoding (libjpeg-turbo)
+  libpng-dev                      # PNG decoding
+  python3-torch python3-torchvision  # exports the ResNet-18 test fixture; Python interop tests
+  dataset-fashion-mnist           # the demo's real images, offline
+)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "setup: done"
