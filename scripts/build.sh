@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir="${FTL_BUILD_DIR:-build}"
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFTL_PYTHON="$(scripts/torch_python.sh)" "$@"
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFTL_BUILD_TESTS=ON \
+  -DFTL_PYTHON="$(scripts/torch_python.sh)" "$@"
 cmake --build "$build_dir" -j "$(nproc)"

@@ -22,7 +22,7 @@ step() { echo; echo "== $*"; }
 
 step "1. dependencies and build"
 scripts/setup.sh
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFTL_BUILD_TESTS=OFF >/dev/null
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFTL_PYTHON="$(scripts/torch_python.sh)" >/dev/null
 cmake --build "$build_dir" --target ftl -j "$(nproc)"
 
 step "2. Fashion-MNIST as PNG folders in $out/data"

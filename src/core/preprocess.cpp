@@ -8,20 +8,24 @@ void preprocess_into(const Image& image, const Preprocess& preprocess, torch::Te
   constexpr double kMaxByte = 255.0;
   // from_blob does not copy: the image outlives this function's tensors.
   torch::Tensor pixels = torch::from_blob(const_cast<std::uint8_t*>(image.pixels.data()),
-                                          {image.height, image.width, 3}, torch::kUInt8)
+                                         {image.height, image.width, 3}, torch::kUInt8)
                              .permute({2, 0, 1})
-                             .to(torch::kFloat32)
-                             .div_(kMaxByte);
+                             .to(torch::kFloat32);
   const std::int64_t side = preprocess.image_size;
   if (image.height != side || image.width != side) {
     namespace F = torch::nn::functional;
+    // Resized on the 0-255 scale and rounded back to whole levels, as PIL's resize returns
+    // 8-bit pixels: inputs then match a torchvision-on-PIL pipeline to within one level.
     pixels = F::interpolate(pixels.unsqueeze(0), F::InterpolateFuncOptions()
                                                      .size(std::vector<std::int64_t>{side, side})
                                                      .mode(torch::kBilinear)
                                                      .align_corners(false)
                                                      .antialias(true))
-                 .squeeze(0);
+                 .squeeze(0)
+                 .round_()
+                 .clamp_(0, kMaxByte);
   }
+  pixels.div_(kMaxByte);
   const auto mean = torch::tensor({preprocess.mean[0], preprocess.mean[1], preprocess.mean[2]});
   const auto std = torch::tensor({preprocess.std[0], preprocess.std[1], preprocess.std[2]});
   out.copy_(pixels.sub_(mean.view({3, 1, 1})).div_(std.view({3, 1, 1})));
