@@ -41,23 +41,24 @@ ftl::Config shapes_config(const ftl::testing::TempDir& dir, const std::string& r
   return config;
 }
 
+// One fine-tuning run shared by the sections below (each ctest process trains once); its
+// folder is removed when the process exits.
 struct ShapesRun {
   ftl::testing::TempDir dir;
   ftl::Config config;
   ftl::FinetuneResult result;
+
+  ShapesRun() {
+    ftl::testing::write_shapes(dir / "train", kTrainPerClass, kSide, 1);
+    ftl::testing::write_shapes(dir / "val", kValPerClass, kSide, 2);
+    config = shapes_config(dir, "run");
+    result = ftl::finetune(config, ftl::testing::quiet_logger());
+  }
 };
 
-// One fine-tuning run shared by the sections below (each ctest process runs it once).
 const ShapesRun& shapes_run() {
-  static const ShapesRun* run = [] {
-    auto* made = new ShapesRun;
-    ftl::testing::write_shapes(made->dir / "train", kTrainPerClass, kSide, 1);
-    ftl::testing::write_shapes(made->dir / "val", kValPerClass, kSide, 2);
-    made->config = shapes_config(made->dir, "run");
-    made->result = ftl::finetune(made->config, ftl::testing::quiet_logger());
-    return made;
-  }();
-  return *run;
+  static const ShapesRun run;
+  return run;
 }
 
 std::vector<std::string> read_lines(const fs::path& path) {
@@ -69,133 +70,142 @@ std::vector<std::string> read_lines(const fs::path& path) {
 
 }  // namespace
 
-TEST_CASE("finetune: learns the shapes and writes the run folder", "[e2e]") {
+// One fine-tuning run (in one process) checked from every side: each SECTION reruns the
+// test case body, and shapes_run() trains only the first time.
+TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
   const ShapesRun& run = shapes_run();
-  const fs::path dir = run.config.output.dir;
-  CHECK(run.result.epochs == 3);
-  CHECK(run.result.best_val_acc >= 0.9);
+  SECTION("learns the shapes and writes the run folder") {
+    const fs::path dir = run.config.output.dir;
+    CHECK(run.result.epochs == 3);
+    CHECK(run.result.best_val_acc >= 0.9);
 
-  std::ifstream config_file(dir / "config.json");
-  CHECK(nlohmann::json::parse(config_file) == ftl::config_to_json(run.config));
+    std::ifstream config_file(dir / "config.json");
+    CHECK(nlohmann::json::parse(config_file) == ftl::config_to_json(run.config));
 
-  const auto jsonl = read_lines(dir / "metrics.jsonl");
-  REQUIRE(jsonl.size() == 3);
-  for (std::size_t i = 0; i < jsonl.size(); ++i) {
-    const auto line = nlohmann::json::parse(jsonl[i]);
-    CHECK(line["epoch"] == i + 1);
-    CHECK(line["lr"] == 0.01);
-    CHECK(line["images_per_s"].get<double>() > 0);
-    CHECK(line["val_acc"].get<double>() <= 1.0);
+    const auto jsonl = read_lines(dir / "metrics.jsonl");
+    REQUIRE(jsonl.size() == 3);
+    for (std::size_t i = 0; i < jsonl.size(); ++i) {
+      const auto line = nlohmann::json::parse(jsonl[i]);
+      CHECK(line["epoch"] == i + 1);
+      CHECK(line["lr"] == 0.01);
+      CHECK(line["images_per_s"].get<double>() > 0);
+      CHECK(line["val_acc"].get<double>() <= 1.0);
+    }
+    const auto csv = read_lines(dir / "metrics.csv");
+    CHECK(csv.size() == 4);
+    CHECK(fs::exists(dir / "checkpoints/last.pt"));
+    CHECK(run.result.best_checkpoint == dir / "checkpoints/best.pt");
+
+    const ftl::Checkpoint best = ftl::load_checkpoint(run.result.best_checkpoint, kCpu);
+    CHECK(best.metadata.classes == ftl::testing::kShapeClasses);
+    CHECK(best.metadata.epoch == run.result.best_epoch);
+    CHECK(best.metadata.metrics["val_acc"] == run.result.best_val_acc);
+    CHECK(best.metadata.preprocess.image_size == kSide);
+    CHECK(best.metadata.config == ftl::config_to_json(run.config));
+    CHECK(ftl::load_checkpoint(dir / "checkpoints/last.pt", kCpu).metadata.epoch == 3);
   }
-  const auto csv = read_lines(dir / "metrics.csv");
-  CHECK(csv.size() == 4);
-  CHECK(fs::exists(dir / "checkpoints/last.pt"));
-  CHECK(run.result.best_checkpoint == dir / "checkpoints/best.pt");
 
-  const ftl::Checkpoint best = ftl::load_checkpoint(run.result.best_checkpoint, kCpu);
-  CHECK(best.metadata.classes == ftl::testing::kShapeClasses);
-  CHECK(best.metadata.epoch == run.result.best_epoch);
-  CHECK(best.metadata.metrics["val_acc"] == run.result.best_val_acc);
-  CHECK(best.metadata.preprocess.image_size == kSide);
-  CHECK(best.metadata.config == ftl::config_to_json(run.config));
-  CHECK(ftl::load_checkpoint(dir / "checkpoints/last.pt", kCpu).metadata.epoch == 3);
-}
-
-TEST_CASE("finetune: evaluate reproduces the validation accuracy of best.pt", "[e2e]") {
-  const ShapesRun& run = shapes_run();
-  ftl::EvaluateOptions options;
-  options.checkpoint = run.result.best_checkpoint;
-  options.data = run.config.data.val;
-  options.threads = 2;
-  const auto report = ftl::evaluate_checkpoint(options, ftl::testing::quiet_logger());
-  CHECK(report["num_samples"] == 3 * kValPerClass);
-  CHECK(report["accuracy"].get<double>() == Approx(run.result.best_val_acc).margin(1e-12));
-  CHECK_FALSE(report.contains("top5_accuracy"));  // only 3 classes
-  REQUIRE(report["per_class"].size() == 3);
-  CHECK(report["per_class"][0]["name"] == "circle");
-  CHECK(report["per_class"][0]["support"] == kValPerClass);
-  std::int64_t total = 0;
-  for (const auto& row : report["confusion_matrix"]) {
-    for (const auto& cell : row) total += cell.get<std::int64_t>();
+  SECTION("evaluate reproduces the validation accuracy of best.pt") {
+    ftl::EvaluateOptions options;
+    options.checkpoint = run.result.best_checkpoint;
+    options.data = run.config.data.val;
+    options.threads = 2;
+    const auto report = ftl::evaluate_checkpoint(options, ftl::testing::quiet_logger());
+    CHECK(report["num_samples"] == 3 * kValPerClass);
+    CHECK(report["accuracy"].get<double>() == Approx(run.result.best_val_acc).margin(1e-12));
+    CHECK_FALSE(report.contains("top5_accuracy"));  // only 3 classes
+    REQUIRE(report["per_class"].size() == 3);
+    CHECK(report["per_class"][0]["name"] == "circle");
+    CHECK(report["per_class"][0]["support"] == kValPerClass);
+    std::int64_t total = 0;
+    for (const auto& row : report["confusion_matrix"]) {
+      for (const auto& cell : row) total += cell.get<std::int64_t>();
+    }
+    CHECK(total == 3 * kValPerClass);
   }
-  CHECK(total == 3 * kValPerClass);
-}
 
-TEST_CASE("finetune: best.pt runs in Python's torch.jit.load with the same logits", "[e2e]") {
-  const ShapesRun& run = shapes_run();
-  const ftl::Checkpoint best = ftl::load_checkpoint(run.result.best_checkpoint, kCpu);
-  ftl::ImageFolder val = ftl::scan_image_folder(run.config.data.val);
-  ftl::LoaderOptions options;
-  options.batch_size = 12;
-  options.preprocess = best.metadata.preprocess;
-  ftl::BatchLoader loader(val.samples, ftl::epoch_order(val.samples.size(), 3, 1), options);
-  ftl::Batch batch;
-  REQUIRE(loader.next(batch));
-  torch::jit::Module module = best.module;
-  const torch::Tensor logits = module.forward({batch.images}).toTensor();
+  SECTION("best.pt runs in Python's torch.jit.load with the same logits") {
+    const ftl::Checkpoint best = ftl::load_checkpoint(run.result.best_checkpoint, kCpu);
+    ftl::ImageFolder val = ftl::scan_image_folder(run.config.data.val);
+    ftl::LoaderOptions options;
+    options.batch_size = 12;
+    options.preprocess = best.metadata.preprocess;
+    ftl::BatchLoader loader(val.samples, ftl::epoch_order(val.samples.size(), 3, 1), options);
+    ftl::Batch batch;
+    REQUIRE(loader.next(batch));
+    torch::jit::Module module = best.module;
+    const torch::Tensor logits = module.forward({batch.images}).toTensor();
 
-  const fs::path input = run.dir / "input.f32";
-  std::ofstream(input, std::ios::binary)
-      .write(static_cast<const char*>(batch.images.contiguous().data_ptr()),
-             static_cast<std::streamsize>(batch.images.nbytes()));
-  const fs::path output = run.dir / "python.json";
-  const auto python = run_command(
-      ftl::testing::kPython + " " + ftl::testing::kSourceDir + "/tests/python/jit_logits.py " +
-      shell_quote(run.result.best_checkpoint.string()) + " " + shell_quote(input.string()) +
-      " 12 " + std::to_string(kSide) + " " + shell_quote(output.string()) + " 2>&1");
-  INFO(python.output);
-  REQUIRE(python.exit_code == 0);
-  std::ifstream in(output);
-  const auto seen = nlohmann::json::parse(in);
-  CHECK(seen["out_features"] == 3);
-  CHECK(seen["classes"] == nlohmann::json(ftl::testing::kShapeClasses));
-  const auto rows = seen["logits"].get<std::vector<std::vector<float>>>();
-  REQUIRE(rows.size() == 12);
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    for (std::size_t c = 0; c < 3; ++c) {
-      const float ours =
-          logits[static_cast<std::int64_t>(i)][static_cast<std::int64_t>(c)].item<float>();
-      CHECK(std::abs(rows[i][c] - ours) <= 1e-4F);
+    const fs::path input = run.dir / "input.f32";
+    std::ofstream(input, std::ios::binary)
+        .write(static_cast<const char*>(batch.images.contiguous().data_ptr()),
+               static_cast<std::streamsize>(batch.images.nbytes()));
+    const fs::path output = run.dir / "python.json";
+    const auto python = run_command(
+        ftl::testing::kPython + " " + ftl::testing::kSourceDir + "/tests/python/jit_logits.py " +
+        shell_quote(run.result.best_checkpoint.string()) + " " + shell_quote(input.string()) +
+        " 12 " + std::to_string(kSide) + " " + shell_quote(output.string()) + " 2>&1");
+    INFO(python.output);
+    REQUIRE(python.exit_code == 0);
+    std::ifstream in(output);
+    const auto seen = nlohmann::json::parse(in);
+    CHECK(seen["out_features"] == 3);
+    CHECK(seen["training"] == false);  // saved in eval mode: runs as it is
+    CHECK(seen["classes"] == nlohmann::json(ftl::testing::kShapeClasses));
+    const auto rows = seen["logits"].get<std::vector<std::vector<float>>>();
+    REQUIRE(rows.size() == 12);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      for (std::size_t c = 0; c < 3; ++c) {
+        const float ours =
+            logits[static_cast<std::int64_t>(i)][static_cast<std::int64_t>(c)].item<float>();
+        CHECK(std::abs(rows[i][c] - ours) <= 1e-4F);
+      }
     }
   }
-}
 
-TEST_CASE("finetune: ftl evaluate prints JSON and its gate exits 3", "[e2e]") {
-  const ShapesRun& run = shapes_run();
-  // Mislabelled data: the "circle" folder holds squares, so accuracy drops to about 2/3.
-  const fs::path data = run.dir / "mislabelled";
-  for (const std::string& name : ftl::testing::kShapeClasses) {
-    const std::string source = name == "circle" ? "square" : name;
-    fs::create_directories(data / name);
-    for (const auto& entry : fs::directory_iterator(run.dir / "val" / source)) {
-      fs::copy_file(entry.path(), data / name / entry.path().filename());
+  SECTION("ftl evaluate prints JSON and its gate exits 3") {
+    // Mislabelled data: the "circle" folder holds squares, so accuracy drops to about 2/3.
+    const fs::path data = run.dir / "mislabelled";
+    for (const std::string& name : ftl::testing::kShapeClasses) {
+      const std::string source = name == "circle" ? "square" : name;
+      fs::create_directories(data / name);
+      for (const auto& entry : fs::directory_iterator(run.dir / "val" / source)) {
+        fs::copy_file(entry.path(), data / name / entry.path().filename());
+      }
     }
-  }
-  const fs::path report_file = run.dir / "report.json";
-  const std::string base = shell_quote(ftl::testing::kFtlBinary) + " evaluate --checkpoint " +
-                           shell_quote(run.result.best_checkpoint.string()) + " --data " +
-                           shell_quote(data.string()) + " --threads 2";
-  const auto failed = run_command(base + " --min-accuracy 0.9 --output " +
-                                  shell_quote(report_file.string()) + " 2>/dev/null");
-  CHECK(failed.exit_code == 3);
-  const auto report = nlohmann::json::parse(failed.output);
-  CHECK(report["accuracy"].get<double>() < 0.9);
-  std::ifstream written(report_file);
-  CHECK(nlohmann::json::parse(written) == report);
+    const fs::path report_file = run.dir / "report.json";
+    const std::string base = shell_quote(ftl::testing::kFtlBinary) + " evaluate --checkpoint " +
+                             shell_quote(run.result.best_checkpoint.string()) + " --data " +
+                             shell_quote(data.string()) + " --threads 2";
+    const auto failed = run_command(base + " --min-accuracy 0.9 --output " +
+                                    shell_quote(report_file.string()) + " 2>/dev/null");
+    CHECK(failed.exit_code == 3);
+    const auto report = nlohmann::json::parse(failed.output);
+    CHECK(report["accuracy"].get<double>() < 0.9);
+    std::ifstream written(report_file);
+    CHECK(nlohmann::json::parse(written) == report);
 
-  const auto gate_message = run_command(base + " --min-accuracy 0.9 2>&1 >/dev/null");
-  CHECK_THAT(gate_message.output,
-             Contains("quality gate failed: accuracy") && Contains("< --min-accuracy 0.9"));
-  CHECK(run_command(base + " --min-accuracy 0.1 >/dev/null 2>&1").exit_code == 0);
+    const auto gate_message = run_command(base + " --min-accuracy 0.9 2>&1 >/dev/null");
+    CHECK_THAT(gate_message.output,
+               Contains("quality gate failed: accuracy") && Contains("< --min-accuracy 0.9"));
+    CHECK(run_command(base + " --min-accuracy 0.1 >/dev/null 2>&1").exit_code == 0);
+  }
 }
 
 TEST_CASE("finetune: a folder that already holds a run is refused, untouched", "[e2e]") {
-  const ShapesRun& run = shapes_run();
-  const fs::path last = fs::path(run.config.output.dir) / "checkpoints/last.pt";
-  const auto before = fs::last_write_time(last);
-  REQUIRE_THROWS_WITH(ftl::finetune(run.config, ftl::testing::quiet_logger()),
-                      Contains("already holds a run"));
-  CHECK(fs::last_write_time(last) == before);
+  ftl::testing::TempDir dir;
+  ftl::Config config = shapes_config(dir, "run");
+  fs::create_directories(config.output.dir);
+  const fs::path metrics = fs::path(config.output.dir) / "metrics.jsonl";
+  std::ofstream(metrics) << "{\"epoch\": 1}\n";
+  REQUIRE_THROWS_WITH(ftl::finetune(config, ftl::testing::quiet_logger()),
+                      "output.dir " + config.output.dir +
+                          " already holds a run (metrics.jsonl); choose another folder or remove "
+                          "it");
+  std::ifstream in(metrics);
+  std::string line;
+  std::getline(in, line);
+  CHECK(line == "{\"epoch\": 1}");
 }
 
 TEST_CASE("finetune: a frozen backbone keeps every weight and BatchNorm statistic", "[e2e]") {

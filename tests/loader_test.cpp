@@ -2,11 +2,13 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <random>
 #include <set>
 
 #include "ftl/dataset.h"
 #include "ftl/errors.h"
 #include "ftl/preprocess.h"
+#include "support/fixtures.h"
 #include "support/image_files.h"
 #include "support/shapes.h"
 #include "support/temp_dir.h"
@@ -68,31 +70,57 @@ TEST_CASE("loader: labels follow the samples", "[loader]") {
   CHECK_FALSE(loader.next(batch));
 }
 
-TEST_CASE("loader: a corrupt image stops the epoch with an error naming the file", "[loader]") {
+TEST_CASE("loader: the first corrupt image in visiting order is reported, by name", "[loader]") {
   TempDir dir;
-  ftl::testing::write_shapes(dir.path(), 4, 8, 5);
-  const auto corrupt = dir / "square/corrupt.png";
-  std::ofstream(corrupt) << "\x89PNG\r\n\x1a\n garbage";
+  ftl::testing::write_shapes(dir.path(), 6, 8, 5);
+  const auto first = dir / "circle/bad.png";  // sorts after circle/0..5, before square/
+  const auto second = dir / "triangle/bad.png";
+  for (const auto& path : {first, second}) std::ofstream(path) << "\x89PNG\r\n\x1a\n garbage";
   const ftl::ImageFolder data = ftl::scan_image_folder(dir.path());
   ftl::LoaderOptions options;
   options.batch_size = 2;
   options.preprocess.image_size = 8;
-  options.workers = 2;
-  ftl::BatchLoader loader(data.samples, ftl::identity_order(data.samples.size()), options);
-  ftl::Batch batch;
-  REQUIRE_THROWS_AS(
-      [&] {
-        while (loader.next(batch)) {
-        }
-      }(),
-      ftl::DataError);
-  ftl::BatchLoader again(data.samples, ftl::identity_order(data.samples.size()), options);
-  REQUIRE_THROWS_WITH(
-      [&] {
-        while (again.next(batch)) {
-        }
-      }(),
-      Contains(corrupt.string()));
+  for (std::int64_t workers : {1, 4}) {
+    options.workers = workers;
+    ftl::BatchLoader parallel(data.samples, ftl::identity_order(data.samples.size()), options);
+    ftl::Batch batch;
+    std::size_t delivered = 0;
+    try {
+      while (parallel.next(batch)) ++delivered;
+      FAIL("no error");
+    } catch (const ftl::DataError& error) {
+      CHECK_THAT(error.what(), Contains(first.string()));
+    }
+    CHECK(delivered == 3);  // the batches before the bad one still arrive, in order
+  }
+}
+
+TEST_CASE("loader: destroying a loader mid-epoch stops its blocked workers", "[loader]") {
+  TempDir dir;
+  ftl::testing::write_shapes(dir.path(), 10, 8, 5);
+  const ftl::ImageFolder data = ftl::scan_image_folder(dir.path());
+  ftl::LoaderOptions options;
+  options.batch_size = 2;
+  options.preprocess.image_size = 8;
+  options.workers = 3;
+  options.prefetch = 1;
+  {
+    ftl::BatchLoader loader(data.samples, ftl::identity_order(data.samples.size()), options);
+    ftl::Batch batch;
+    REQUIRE(loader.next(batch));
+  }  // returns only if every worker was woken and joined
+  SUCCEED();
+}
+
+TEST_CASE("loader: batch size and workers below 1 are refused", "[loader]") {
+  const std::vector<ftl::Sample> none;
+  ftl::LoaderOptions options;
+  options.workers = 0;
+  REQUIRE_THROWS_AS(ftl::BatchLoader(none, {}, options), std::invalid_argument);
+  options.workers = 1;
+  options.batch_size = 0;
+  REQUIRE_THROWS_WITH(ftl::BatchLoader(none, {}, options),
+                      "BatchLoader needs batch_size >= 1 and workers >= 1, got 0 and 1");
 }
 
 TEST_CASE("preprocess: resize, scale to [0,1] and ImageNet normalisation", "[loader]") {
@@ -127,4 +155,44 @@ TEST_CASE("preprocess: metadata round-trips and bad metadata is named", "[loader
                       "preprocessing metadata: std values must be > 0");
   bad.erase("mean");
   REQUIRE_THROWS_WITH(ftl::preprocess_from_json(bad), Contains("mean"));
+}
+
+TEST_CASE("preprocess: resizing matches PIL's bilinear resize within one level", "[loader]") {
+  TempDir dir;
+  constexpr int kSide = 20;
+  std::mt19937 random(11);
+  std::uniform_int_distribution<int> level(0, 255);
+  ftl::Image image;
+  image.width = kSide;
+  image.height = kSide;
+  image.pixels.resize(kSide * kSide * 3);
+  for (auto& value : image.pixels) value = static_cast<std::uint8_t>(level(random));
+  const auto png = dir / "noise.png";
+  ftl::testing::write_png(png, kSide, kSide, 3,
+                          std::vector<std::uint16_t>(image.pixels.begin(), image.pixels.end()));
+  for (int side : {32, 12}) {  // upsampling and antialiased downsampling
+    INFO("side " << side);
+    const auto raw = dir / ("pil_" + std::to_string(side) + ".rgb");
+    const auto python = ftl::testing::run_command(
+        ftl::testing::kPython + " " + ftl::testing::kSourceDir + "/tests/python/pil_resize.py " +
+        png.string() + " " + std::to_string(side) + " " + raw.string() + " 2>&1");
+    INFO(python.output);
+    REQUIRE(python.exit_code == 0);
+    std::ifstream in(raw, std::ios::binary);
+    const std::vector<char> pil((std::istreambuf_iterator<char>(in)),
+                                std::istreambuf_iterator<char>());
+    REQUIRE(pil.size() == static_cast<std::size_t>(side * side * 3));
+
+    ftl::Preprocess identity;  // mean 0 and std 1 keep the [0, 1] scale
+    identity.image_size = side;
+    identity.mean = {0, 0, 0};
+    identity.std = {1, 1, 1};
+    torch::Tensor out = torch::empty({3, side, side});
+    ftl::preprocess_into(image, identity, out);
+    const torch::Tensor ours = out.permute({1, 2, 0}).mul(255).round().to(torch::kInt32);
+    const torch::Tensor theirs =
+        torch::from_blob(const_cast<char*>(pil.data()), {side, side, 3}, torch::kUInt8)
+            .to(torch::kInt32);
+    CHECK((ours - theirs).abs().max().item<int>() <= 1);
+  }
 }

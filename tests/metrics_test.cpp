@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
+#include "ftl/evaluate.h"
 #include "ftl/metrics_log.h"
 #include "support/temp_dir.h"
 
@@ -74,4 +75,25 @@ TEST_CASE("metrics log: one JSON line and one CSV row per epoch", "[metrics]") {
   CHECK(row.rfind("1,0.5,", 0) == 0);
   std::getline(csv, row);
   CHECK(row.rfind("2,", 0) == 0);
+}
+
+TEST_CASE("metrics: the report has top-5 accuracy from 5 classes on", "[metrics]") {
+  // Six classes; the true class ranks 1st, 3rd, 6th: top-1 = 1/3, top-5 = 2/3.
+  ftl::MetricsAccumulator metrics(6);
+  metrics.add(torch::tensor({{9.0F, 1.0F, 2.0F, 3.0F, 4.0F, 5.0F},
+                             {1.0F, 9.0F, 8.0F, 0.0F, 2.0F, 3.0F},
+                             {0.0F, 9.0F, 8.0F, 7.0F, 6.0F, 5.0F}}),
+              torch::tensor({0, 5, 0}));
+  const std::vector<std::string> six = {"a", "b", "c", "d", "e", "f"};
+  const auto report = ftl::metrics_report(metrics, six);
+  CHECK(report["num_samples"] == 3);
+  CHECK_THAT(report["accuracy"].get<double>(), WithinAbs(1.0 / 3.0, 1e-12));
+  CHECK_THAT(report["top5_accuracy"].get<double>(), WithinAbs(2.0 / 3.0, 1e-12));
+  CHECK(report["per_class"].size() == 6);
+  CHECK(report["per_class"][0]["name"] == "a");
+  CHECK(report["confusion_matrix"][0][1] == 1);
+
+  ftl::MetricsAccumulator four(4);
+  four.add(torch::tensor({{1.0F, 0.0F, 0.0F, 0.0F}}), torch::tensor({0}));
+  CHECK_FALSE(ftl::metrics_report(four, {"a", "b", "c", "d"}).contains("top5_accuracy"));
 }

@@ -31,6 +31,11 @@ nlohmann::json metadata_to_json(const CheckpointMetadata& metadata);
 /// Validates every field; throws ModelError naming `source` and the bad key.
 CheckpointMetadata metadata_from_json(const nlohmann::json& json, const std::string& source);
 
+/// The bytes of a checkpoint file: the module as it is (call it in eval mode; a CUDA module is
+/// saved as a CPU copy so that it loads anywhere) with the metadata inside.
+std::string serialize_checkpoint(const torch::jit::Module& module,
+                                 const CheckpointMetadata& metadata);
+
 /// Writes the module (as it is: call it in eval mode) and metadata to `path` atomically:
 /// a temporary file in the same folder, flushed and fsynced, then renamed over `path`, so a
 /// crash or a full disk leaves the previous file intact. Throws IoError naming the path.

@@ -7,8 +7,9 @@
 
 namespace ftl {
 
-/// Throws ConfigError (exit 2) naming the value when it is malformed, or when it asks for CUDA
-/// and this LibTorch build has none or the device index does not exist.
-torch::Device resolve_device(const std::string& name);
+/// Throws ConfigError (exit 2) naming `option` (the key or flag the value came from) and the
+/// value when it is malformed, or when it asks for CUDA and this LibTorch build has none or
+/// the device index does not exist.
+torch::Device resolve_device(const std::string& name, const std::string& option);
 
 }  // namespace ftl

@@ -40,7 +40,8 @@ std::vector<std::size_t> identity_order(std::size_t n);
 
 class BatchLoader {
  public:
-  /// `samples` must outlive the loader. Batches follow `order`.
+  /// `samples` must outlive the loader. Batches follow `order`. Throws std::invalid_argument
+  /// when batch_size or workers is below 1.
   BatchLoader(const std::vector<Sample>& samples, std::vector<std::size_t> order,
               const LoaderOptions& options);
   ~BatchLoader();
@@ -48,13 +49,15 @@ class BatchLoader {
   BatchLoader& operator=(const BatchLoader&) = delete;
 
   /// Fills `batch` with the next batch and returns true, or returns false after the last one.
-  /// Rethrows the first error a worker met (a DataError naming the image).
+  /// A batch that failed (a DataError naming the image) is rethrown when its turn comes, so
+  /// the error reported is the first in visiting order, whatever the number of workers.
   bool next(Batch& batch);
 
   std::size_t num_batches() const { return num_batches_; }
 
  private:
   void work();
+  void stop_workers();
   Batch build(std::size_t batch_index) const;
 
   const std::vector<Sample>& samples_;
@@ -68,7 +71,7 @@ class BatchLoader {
   std::size_t next_claim_ = 0;    // next batch a worker will build
   std::size_t next_deliver_ = 0;  // next batch next() returns
   std::map<std::size_t, Batch> ready_;
-  std::exception_ptr error_;
+  std::map<std::size_t, std::exception_ptr> failed_;
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 };

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "ftl/evaluate.h"
+
 namespace ftl::cli {
 
 /// Documented exit codes (README, --help).
@@ -30,14 +32,9 @@ struct FinetuneOptions {
 };
 
 struct EvaluateCliOptions {
-  std::string checkpoint;        // --checkpoint
-  std::string data;              // --data
-  std::string output;            // --output; empty = stdout only
-  std::int64_t batch_size = 64;  // --batch-size
-  std::int64_t workers = 0;      // --workers
-  std::int64_t threads = 0;      // --threads
-  std::string device = "cpu";    // --device
-  double min_accuracy = -1;      // --min-accuracy; < 0 = no gate
+  EvaluateOptions core;      // --checkpoint, --data, --batch-size, --workers, --threads, --device
+  std::string output;        // --output; empty = stdout only
+  double min_accuracy = -1;  // --min-accuracy; < 0 = no gate
 };
 
 CLI::App* setup_finetune(CLI::App& app, FinetuneOptions& options);

@@ -1,4 +1,5 @@
 // `ftl finetune --config FILE [--set key=value ...]`
+#include <spdlog/fmt/fmt.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -16,10 +17,8 @@ constexpr int kBarWidth = 30;  // characters of the progress bar
 std::string config_keys_help() {
   std::string text = "Config keys (JSON file or --set key=value):\n";
   for (const OptionDoc& doc : option_docs()) {
-    char line[256];
-    std::snprintf(line, sizeof(line), "  %-24s %s [%s]\n", doc.key.c_str(), doc.help.c_str(),
-                  doc.default_value.empty() ? "required" : doc.default_value.c_str());
-    text += line;
+    text += fmt::format("  {:<24} {} [{}]\n", doc.key, doc.help,
+                        doc.default_value.empty() ? "required" : doc.default_value);
   }
   return text + kExitCodeHelp;
 }

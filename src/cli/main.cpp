@@ -63,5 +63,8 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     log->error("{}", e.what());
     return kExitRuntime;
+  } catch (...) {
+    log->error("unknown error");
+    return kExitRuntime;
   }
 }

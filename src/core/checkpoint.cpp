@@ -55,8 +55,8 @@ CheckpointMetadata metadata_from_json(const nlohmann::json& json, const std::str
   return metadata;
 }
 
-void save_checkpoint(const torch::jit::Module& module, const CheckpointMetadata& metadata,
-                     const fs::path& path) {
+std::string serialize_checkpoint(const torch::jit::Module& module,
+                                 const CheckpointMetadata& metadata) {
   const torch::jit::ExtraFilesMap extra = {{kMetadataName, metadata_to_json(metadata).dump(2)}};
   std::ostringstream bytes;
   try {
@@ -72,10 +72,14 @@ void save_checkpoint(const torch::jit::Module& module, const CheckpointMetadata&
       copy.save(bytes, extra);
     }
   } catch (const c10::Error& error) {
-    throw IoError(path.string() +
-                  ": cannot serialise checkpoint: " + error.what_without_backtrace());
+    throw IoError(std::string("cannot serialise checkpoint: ") + error.what_without_backtrace());
   }
-  write_file_atomic(path, bytes.str());
+  return bytes.str();
+}
+
+void save_checkpoint(const torch::jit::Module& module, const CheckpointMetadata& metadata,
+                     const fs::path& path) {
+  write_file_atomic(path, serialize_checkpoint(module, metadata));
 }
 
 Checkpoint load_checkpoint(const fs::path& path, const torch::Device& device) {

@@ -16,99 +16,117 @@ using FieldPtr = std::variant<std::string*, std::int64_t*, double*, bool*>;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
+using FieldOf = FieldPtr (*)(Config&);
+
 /// One row of the option table. Numbers must lie in [min, max] (min exclusive when
-/// min_exclusive); strings must be one of choices when choices is not empty.
+/// min_exclusive); strings must be one of choices, or match pattern, when those are set.
+/// Rows are made by the named helpers below, so each row reads as what it is.
 struct Option {
-  const char* key;
-  const char* help;
-  FieldPtr (*field)(Config&);
+  const char* key = "";
+  const char* help = "";
+  FieldOf field = nullptr;
   double min = -kInf;
   double max = kInf;
   bool min_exclusive = false;
-  std::vector<std::string> choices = {};
+  std::vector<std::string> choices;
   bool required = false;
-  const char* pattern = nullptr;  // regex a string value must match, when set
+  const char* pattern = nullptr;
 };
+
+Option any_value(const char* key, const char* help, FieldOf field) {
+  Option option;
+  option.key = key;
+  option.help = help;
+  option.field = field;
+  return option;
+}
+
+Option required_text(const char* key, const char* help, FieldOf field) {
+  Option option = any_value(key, help, field);
+  option.required = true;
+  return option;
+}
+
+Option choice(const char* key, const char* help, FieldOf field, std::vector<std::string> choices) {
+  Option option = any_value(key, help, field);
+  option.choices = std::move(choices);
+  return option;
+}
+
+Option matching(const char* key, const char* help, FieldOf field, const char* pattern) {
+  Option option = any_value(key, help, field);
+  option.pattern = pattern;
+  return option;
+}
+
+Option in_range(const char* key, const char* help, FieldOf field, double min, double max) {
+  Option option = any_value(key, help, field);
+  option.min = min;
+  option.max = max;
+  return option;
+}
+
+Option positive(const char* key, const char* help, FieldOf field) {
+  Option option = in_range(key, help, field, 0, kInf);
+  option.min_exclusive = true;
+  return option;
+}
+
+/// Largest integer that JSON numbers (doubles) carry exactly.
+constexpr double kMaxExactInteger = 9007199254740991.0;
 
 // The option table: the single place that names each key. Keep it in the order of config.h.
 const std::vector<Option>& options() {
   static const std::vector<Option> kOptions = {
-      {"model.path",
-       "TorchScript ResNet-18 file (torch.jit.script of a torchvision model)",
-       [](Config& c) -> FieldPtr { return &c.model.path; },
-       -kInf,
-       kInf,
-       false,
-       {},
-       true},
-      {"model.freeze",
-       "\"none\" trains every layer, \"backbone\" trains only the fc head",
-       [](Config& c) -> FieldPtr { return &c.model.freeze; },
-       -kInf,
-       kInf,
-       false,
-       {"none", "backbone"}},
-      {"data.train",
-       "ImageFolder root of the training images (one folder per class)",
-       [](Config& c) -> FieldPtr { return &c.data.train; },
-       -kInf,
-       kInf,
-       false,
-       {},
-       true},
-      {"data.val",
-       "ImageFolder root of the validation images (the same class folders)",
-       [](Config& c) -> FieldPtr { return &c.data.val; },
-       -kInf,
-       kInf,
-       false,
-       {},
-       true},
-      {"data.image_size", "side of the square network input in pixels",
-       [](Config& c) -> FieldPtr { return &c.data.image_size; }, 8, 4096},
-      {"data.batch_size", "images per optimizer step",
-       [](Config& c) -> FieldPtr { return &c.data.batch_size; }, 1, 65536},
-      {"data.workers", "image-decoding threads; 0 = number of cores",
-       [](Config& c) -> FieldPtr { return &c.data.workers; }, 0, 256},
-      {"optimizer.lr", "SGD learning rate", [](Config& c) -> FieldPtr { return &c.optimizer.lr; },
-       0, kInf, true},
-      {"optimizer.momentum", "SGD momentum",
-       [](Config& c) -> FieldPtr { return &c.optimizer.momentum; }, 0, 1},
-      {"optimizer.weight_decay", "L2 penalty added to the gradient by SGD",
-       [](Config& c) -> FieldPtr { return &c.optimizer.weight_decay; }, 0, kInf},
-      {"optimizer.nesterov", "Nesterov momentum (needs momentum > 0)",
-       [](Config& c) -> FieldPtr { return &c.optimizer.nesterov; }},
-      {"train.epochs", "passes over the training set",
-       [](Config& c) -> FieldPtr { return &c.train.epochs; }, 1, 1000000},
-      {"train.seed", "seeds the head initialisation and the per-epoch shuffle",
-       [](Config& c) -> FieldPtr { return &c.train.seed; }, 0, 9007199254740991.0},
-      {"train.threads", "intra-op compute threads; 0 = cores available to the process",
-       [](Config& c) -> FieldPtr { return &c.train.threads; }, 0, 1024},
-      {"train.device",
-       "\"cpu\", \"cuda\" or \"cuda:N\"",
-       [](Config& c) -> FieldPtr { return &c.train.device; },
-       -kInf,
-       kInf,
-       false,
-       {},
-       false,
-       "cpu|cuda|cuda:[0-9]+"},
-      {"output.dir",
-       "run directory: config.json, metrics.jsonl/csv, checkpoints/",
-       [](Config& c) -> FieldPtr { return &c.output.dir; },
-       -kInf,
-       kInf,
-       false,
-       {},
-       true},
+      required_text("model.path",
+                    "TorchScript ResNet-18 file (torch.jit.script of a torchvision model)",
+                    [](Config& c) -> FieldPtr { return &c.model.path; }),
+      choice("model.freeze", "\"none\" trains every layer, \"backbone\" trains only the fc head",
+             [](Config& c) -> FieldPtr { return &c.model.freeze; }, {"none", "backbone"}),
+      required_text("data.train", "ImageFolder root of the training images (one folder per class)",
+                    [](Config& c) -> FieldPtr { return &c.data.train; }),
+      required_text("data.val",
+                    "ImageFolder root of the validation images (the same class folders)",
+                    [](Config& c) -> FieldPtr { return &c.data.val; }),
+      in_range(
+          "data.image_size", "side of the square network input in pixels",
+          [](Config& c) -> FieldPtr { return &c.data.image_size; }, 8, 4096),
+      in_range(
+          "data.batch_size", "images per optimizer step",
+          [](Config& c) -> FieldPtr { return &c.data.batch_size; }, 1, 65536),
+      in_range(
+          "data.workers", "image-decoding threads; 0 = number of cores",
+          [](Config& c) -> FieldPtr { return &c.data.workers; }, 0, 256),
+      positive("optimizer.lr", "SGD learning rate",
+               [](Config& c) -> FieldPtr { return &c.optimizer.lr; }),
+      in_range(
+          "optimizer.momentum", "SGD momentum",
+          [](Config& c) -> FieldPtr { return &c.optimizer.momentum; }, 0, 1),
+      in_range(
+          "optimizer.weight_decay", "L2 penalty added to the gradient by SGD",
+          [](Config& c) -> FieldPtr { return &c.optimizer.weight_decay; }, 0, kInf),
+      any_value("optimizer.nesterov", "Nesterov momentum (needs momentum > 0)",
+                [](Config& c) -> FieldPtr { return &c.optimizer.nesterov; }),
+      in_range(
+          "train.epochs", "passes over the training set",
+          [](Config& c) -> FieldPtr { return &c.train.epochs; }, 1, 1000000),
+      in_range(
+          "train.seed", "seeds the head initialisation and the per-epoch shuffle",
+          [](Config& c) -> FieldPtr { return &c.train.seed; }, 0, kMaxExactInteger),
+      in_range(
+          "train.threads", "intra-op compute threads; 0 = cores available to the process",
+          [](Config& c) -> FieldPtr { return &c.train.threads; }, 0, 1024),
+      matching(
+          "train.device", "\"cpu\", \"cuda\" or \"cuda:N\"",
+          [](Config& c) -> FieldPtr { return &c.train.device; }, "cpu|cuda|cuda:[0-9]+"),
+      required_text("output.dir", "run directory: config.json, metrics.jsonl/csv, checkpoints/",
+                    [](Config& c) -> FieldPtr { return &c.output.dir; }),
   };
   return kOptions;
 }
 
-// Whole numbers print without a fraction ("got 0", not "got 0.0").
 std::string format_number(double value) {
-  constexpr double kExactIntegers = 9007199254740992.0;  // 2^53
-  if (std::isfinite(value) && std::floor(value) == value && std::abs(value) < kExactIntegers) {
+  if (std::isfinite(value) && std::floor(value) == value && std::abs(value) <= kMaxExactInteger) {
     return std::to_string(static_cast<long long>(value));
   }
   return nlohmann::json(value).dump();

@@ -8,7 +8,7 @@
 namespace ftl {
 namespace {
 
-/// top-5 accuracy is reported only when it differs from a certainty.
+/// The k of top-k accuracy, reported when the checkpoint has at least k classes.
 constexpr std::int64_t kTopK = 5;
 
 }  // namespace
@@ -51,7 +51,7 @@ nlohmann::ordered_json metrics_report(const MetricsAccumulator& metrics,
 }
 
 nlohmann::ordered_json evaluate_checkpoint(const EvaluateOptions& options, spdlog::logger& log) {
-  const torch::Device device = resolve_device(options.device);
+  const torch::Device device = resolve_device(options.device, "device");
   const std::int64_t threads = configure_compute_threads(options.threads);
   tune_allocator();
   Checkpoint checkpoint = load_checkpoint(options.checkpoint, device);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <numeric>
+#include <stdexcept>
+#include <string>
 
 #include "ftl/image.h"
 
@@ -35,35 +37,57 @@ std::vector<std::size_t> identity_order(std::size_t n) {
   return order;
 }
 
+namespace {
+
+std::size_t checked_batch_size(const LoaderOptions& options) {
+  if (options.batch_size < 1 || options.workers < 1) {
+    throw std::invalid_argument("BatchLoader needs batch_size >= 1 and workers >= 1, got " +
+                                std::to_string(options.batch_size) + " and " +
+                                std::to_string(options.workers));
+  }
+  return static_cast<std::size_t>(options.batch_size);
+}
+
+}  // namespace
+
 BatchLoader::BatchLoader(const std::vector<Sample>& samples, std::vector<std::size_t> order,
                          const LoaderOptions& options)
     : samples_(samples),
       order_(std::move(order)),
       options_(options),
-      num_batches_((order_.size() + static_cast<std::size_t>(options.batch_size) - 1) /
-                   static_cast<std::size_t>(options.batch_size)),
+      num_batches_((order_.size() + checked_batch_size(options) - 1) / checked_batch_size(options)),
       capacity_(
           static_cast<std::size_t>(options.prefetch > 0 ? options.prefetch : 2 * options.workers)) {
-  const auto workers = static_cast<std::size_t>(std::max<std::int64_t>(1, options.workers));
-  for (std::size_t i = 0; i < std::min(workers, num_batches_); ++i) {
-    workers_.emplace_back([this] { work(); });
+  const auto workers = static_cast<std::size_t>(options.workers);
+  try {
+    for (std::size_t i = 0; i < std::min(workers, num_batches_); ++i) {
+      workers_.emplace_back([this] { work(); });
+    }
+  } catch (...) {
+    stop_workers();  // joinable threads must not be destroyed
+    throw;
   }
 }
 
-BatchLoader::~BatchLoader() {
+BatchLoader::~BatchLoader() { stop_workers(); }
+
+void BatchLoader::stop_workers() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
   }
   changed_.notify_all();
   for (std::thread& worker : workers_) worker.join();
+  workers_.clear();
 }
 
 bool BatchLoader::next(Batch& batch) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (next_deliver_ == num_batches_) return false;
-  changed_.wait(lock, [this] { return error_ || ready_.count(next_deliver_) > 0; });
-  if (error_) std::rethrow_exception(error_);
+  changed_.wait(
+      lock, [this] { return ready_.count(next_deliver_) > 0 || failed_.count(next_deliver_) > 0; });
+  auto failed = failed_.find(next_deliver_);
+  if (failed != failed_.end()) std::rethrow_exception(failed->second);
   auto found = ready_.find(next_deliver_);
   batch = std::move(found->second);
   ready_.erase(found);
@@ -79,10 +103,9 @@ void BatchLoader::work() {
     {
       std::unique_lock<std::mutex> lock(mutex_);
       changed_.wait(lock, [this] {
-        return stopping_ || error_ || next_claim_ == num_batches_ ||
-               next_claim_ < next_deliver_ + capacity_;
+        return stopping_ || next_claim_ == num_batches_ || next_claim_ < next_deliver_ + capacity_;
       });
-      if (stopping_ || error_ || next_claim_ == num_batches_) return;
+      if (stopping_ || next_claim_ == num_batches_) return;
       batch_index = next_claim_++;
     }
     try {
@@ -91,7 +114,7 @@ void BatchLoader::work() {
       ready_.emplace(batch_index, std::move(batch));
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (!error_) error_ = std::current_exception();
+      failed_.emplace(batch_index, std::current_exception());
     }
     changed_.notify_all();
   }

@@ -1,8 +1,5 @@
 #include "ftl/metrics_log.h"
 
-#include <cerrno>
-#include <cstring>
-
 #include "ftl/errors.h"
 
 namespace ftl {
@@ -13,7 +10,8 @@ const char* const kColumns[] = {"epoch",   "train_loss", "train_acc", "val_loss"
                                 "val_acc", "lr",         "seconds",   "images_per_s"};
 
 void check(const std::ofstream& stream, const std::filesystem::path& path) {
-  if (!stream) throw IoError(path.string() + ": write failed: " + std::strerror(errno));
+  // iostreams do not report why a write failed; a full disk is the usual cause.
+  if (!stream) throw IoError(path.string() + ": cannot write (disk full or no permission?)");
 }
 
 }  // namespace

@@ -8,7 +8,7 @@ void preprocess_into(const Image& image, const Preprocess& preprocess, torch::Te
   constexpr double kMaxByte = 255.0;
   // from_blob does not copy: the image outlives this function's tensors.
   torch::Tensor pixels = torch::from_blob(const_cast<std::uint8_t*>(image.pixels.data()),
-                                         {image.height, image.width, 3}, torch::kUInt8)
+                                          {image.height, image.width, 3}, torch::kUInt8)
                              .permute({2, 0, 1})
                              .to(torch::kFloat32);
   const std::int64_t side = preprocess.image_size;

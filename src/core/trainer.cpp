@@ -38,7 +38,6 @@ void check_run_dir_free(const fs::path& run_dir) {
 
 fs::path create_run_dir(const std::string& dir) {
   const fs::path run_dir(dir);
-  check_run_dir_free(run_dir);
   std::error_code error;
   fs::create_directories(run_dir / "checkpoints", error);
   if (error) {
@@ -106,7 +105,7 @@ TrainEpoch train_one_epoch(torch::jit::Module& model, torch::optim::Optimizer& o
 
 FinetuneResult finetune(const Config& config, spdlog::logger& log, const FinetuneHooks& hooks) {
   validate_config(config);
-  const torch::Device device = resolve_device(config.train.device);
+  const torch::Device device = resolve_device(config.train.device, "train.device");
   check_run_dir_free(config.output.dir);
   const std::int64_t threads = configure_compute_threads(config.train.threads);
   tune_allocator();
@@ -172,7 +171,7 @@ FinetuneResult finetune(const Config& config, spdlog::logger& log, const Finetun
     metrics.train_acc = trained.accuracy;
     metrics.val_loss = validated.mean_loss();
     metrics.val_acc = validated.accuracy();
-    metrics.lr = config.optimizer.lr;
+    metrics.lr = optimizer.param_groups().front().options().get_lr();
     metrics.seconds = seconds_since(start);
     metrics.images_per_s = static_cast<double>(trained.images) / trained.seconds;
     if (hooks.on_epoch_end) hooks.on_epoch_end();
@@ -188,11 +187,12 @@ FinetuneResult finetune(const Config& config, spdlog::logger& log, const Finetun
                         {"train_acc", metrics.train_acc},
                         {"val_loss", metrics.val_loss},
                         {"val_acc", metrics.val_acc}};
-    save_checkpoint(model, metadata, run_dir / "checkpoints" / "last.pt");
+    const std::string checkpoint = serialize_checkpoint(model, metadata);
+    write_file_atomic(run_dir / "checkpoints" / "last.pt", checkpoint);
     if (epoch == 1 || metrics.val_acc > result.best_val_acc) {
       result.best_val_acc = metrics.val_acc;
       result.best_epoch = epoch;
-      save_checkpoint(model, metadata, result.best_checkpoint);
+      write_file_atomic(result.best_checkpoint, checkpoint);
       log.info("new best val acc {:.4f}: {}", metrics.val_acc, result.best_checkpoint.string());
     }
     result.epochs = epoch;
