@@ -29,6 +29,13 @@ ftl::CheckpointMetadata sample_metadata() {
   return metadata;
 }
 
+// The ResNet-18 fixture with a 3-class head, as finetune prepares it.
+ftl::LoadedModel three_class_model() {
+  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, kCpu);
+  ftl::replace_head(loaded.module, 3, 1);
+  return loaded;
+}
+
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -38,8 +45,7 @@ std::string read_file(const fs::path& path) {
 
 TEST_CASE("checkpoint: save then load keeps the network and the metadata", "[checkpoint]") {
   ftl::testing::TempDir dir;
-  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, kCpu);
-  ftl::replace_head(loaded.module, 3, 1);
+  ftl::LoadedModel loaded = three_class_model();
   loaded.module.eval();
   const fs::path path = dir / "best.pt";
   ftl::save_checkpoint(loaded.module, sample_metadata(), path);
@@ -73,8 +79,7 @@ TEST_CASE("checkpoint: a failed write leaves the previous file intact", "[checkp
 TEST_CASE("checkpoint: a full disk fails the save and keeps the previous checkpoint",
           "[checkpoint]") {
   ftl::testing::TempDir dir;
-  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, kCpu);
-  ftl::replace_head(loaded.module, 3, 1);
+  ftl::LoadedModel loaded = three_class_model();
   const fs::path path = dir / "last.pt";
   ftl::save_checkpoint(loaded.module, sample_metadata(), path);
   const std::string before = read_file(path);
@@ -107,8 +112,7 @@ TEST_CASE("checkpoint: a full disk fails the save and keeps the previous checkpo
 
 TEST_CASE("checkpoint: truncated, foreign and mismatched files are refused", "[checkpoint]") {
   ftl::testing::TempDir dir;
-  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, kCpu);
-  ftl::replace_head(loaded.module, 3, 1);
+  ftl::LoadedModel loaded = three_class_model();
   const fs::path good = dir / "good.pt";
   ftl::save_checkpoint(loaded.module, sample_metadata(), good);
   const std::string bytes = read_file(good);

@@ -1,6 +1,8 @@
 #include "ftl/model.h"
 
 #include <cmath>
+#include <filesystem>
+#include <system_error>
 
 #include "ftl/errors.h"
 
@@ -32,6 +34,10 @@ bool is_traced(const torch::jit::Module& module) {
 }
 
 LoadedModel load_model(const std::string& path, const torch::Device& device) {
+  std::error_code ignored;
+  if (!std::filesystem::is_regular_file(path, ignored)) {
+    throw ModelError(path + ": no such model file");
+  }
   LoadedModel loaded;
   try {
     loaded.module = torch::jit::load(path, device);
