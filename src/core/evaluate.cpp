@@ -53,7 +53,6 @@ nlohmann::ordered_json metrics_report(const MetricsAccumulator& metrics,
 nlohmann::ordered_json evaluate_checkpoint(const EvaluateOptions& options, spdlog::logger& log) {
   const torch::Device device = resolve_device(options.device, "device");
   const std::int64_t threads = configure_compute_threads(options.threads);
-  tune_allocator();
   Checkpoint checkpoint = load_checkpoint(options.checkpoint, device);
   ImageFolder data = scan_image_folder(options.data);
   relabel_to(data, checkpoint.metadata.classes);

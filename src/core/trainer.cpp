@@ -108,7 +108,6 @@ FinetuneResult finetune(const Config& config, spdlog::logger& log, const Finetun
   const torch::Device device = resolve_device(config.train.device, "train.device");
   check_run_dir_free(config.output.dir);
   const std::int64_t threads = configure_compute_threads(config.train.threads);
-  tune_allocator();
   const std::int64_t workers = resolve_workers(config.data.workers);
 
   const ImageFolder train = scan_image_folder(config.data.train);
