@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <random>
+#include <thread>
 #include <set>
 
 #include "ftl/dataset.h"
@@ -93,6 +94,29 @@ TEST_CASE("loader: the first corrupt image in visiting order is reported, by nam
     }
     CHECK(delivered == 3);  // the batches before the bad one still arrive, in order
   }
+}
+
+TEST_CASE("loader: decoding runs ahead of training by at most `prefetch` batches",
+          "[loader]") {
+  TempDir dir;
+  ftl::testing::write_shapes(dir.path(), 10, 8, 5);
+  const ftl::ImageFolder data = ftl::scan_image_folder(dir.path());
+  ftl::LoaderOptions options;
+  options.batch_size = 2;
+  options.preprocess.image_size = 8;
+  options.workers = 3;
+  options.prefetch = 2;
+  ftl::BatchLoader loader(data.samples, ftl::identity_order(data.samples.size()), options);
+  // A slow consumer: the workers fill the queue while it sleeps, and must stop at 2.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ftl::Batch batch;
+  std::size_t batches = 0;
+  while (loader.next(batch)) {
+    ++batches;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(batches == 15);
+  CHECK(loader.peak_in_flight() == 2);
 }
 
 TEST_CASE("loader: destroying a loader mid-epoch stops its blocked workers", "[loader]") {

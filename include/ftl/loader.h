@@ -55,6 +55,10 @@ class BatchLoader {
 
   std::size_t num_batches() const { return num_batches_; }
 
+  /// The most batches that were claimed by workers but not yet returned by next() at once:
+  /// the memory bound in practice (never above `prefetch`), and how far ahead decoding ran.
+  std::size_t peak_in_flight();
+
  private:
   void work();
   void stop_workers();
@@ -70,6 +74,7 @@ class BatchLoader {
   std::condition_variable changed_;
   std::size_t next_claim_ = 0;    // next batch a worker will build
   std::size_t next_deliver_ = 0;  // next batch next() returns
+  std::size_t peak_in_flight_ = 0;
   std::map<std::size_t, Batch> ready_;
   std::map<std::size_t, std::exception_ptr> failed_;
   bool stopping_ = false;

@@ -97,6 +97,11 @@ bool BatchLoader::next(Batch& batch) {
   return true;
 }
 
+std::size_t BatchLoader::peak_in_flight() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return peak_in_flight_;
+}
+
 void BatchLoader::work() {
   for (;;) {
     std::size_t batch_index = 0;
@@ -107,6 +112,7 @@ void BatchLoader::work() {
       });
       if (stopping_ || next_claim_ == num_batches_) return;
       batch_index = next_claim_++;
+      peak_in_flight_ = std::max(peak_in_flight_, next_claim_ - next_deliver_);
     }
     try {
       Batch batch = build(batch_index);
