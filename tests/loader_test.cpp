@@ -3,8 +3,8 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <random>
-#include <thread>
 #include <set>
+#include <thread>
 
 #include "ftl/dataset.h"
 #include "ftl/errors.h"
@@ -96,8 +96,7 @@ TEST_CASE("loader: the first corrupt image in visiting order is reported, by nam
   }
 }
 
-TEST_CASE("loader: decoding runs ahead of training by at most `prefetch` batches",
-          "[loader]") {
+TEST_CASE("loader: decoding runs ahead of training by at most `prefetch` batches", "[loader]") {
   TempDir dir;
   ftl::testing::write_shapes(dir.path(), 10, 8, 5);
   const ftl::ImageFolder data = ftl::scan_image_folder(dir.path());
