@@ -17,6 +17,20 @@
 using Catch::Matchers::Contains;
 using ftl::testing::TempDir;
 
+namespace {
+
+// Loader options for the 8x8 test images: batches of two, `workers` threads.
+ftl::LoaderOptions pairs_of_8px(std::int64_t workers, std::int64_t prefetch = 0) {
+  ftl::LoaderOptions options;
+  options.batch_size = 2;
+  options.preprocess.image_size = 8;
+  options.workers = workers;
+  options.prefetch = prefetch;
+  return options;
+}
+
+}  // namespace
+
 TEST_CASE("loader: an epoch's order depends only on seed and epoch", "[loader]") {
   const auto a = ftl::epoch_order(100, 7, 3);
   CHECK(a == ftl::epoch_order(100, 7, 3));
@@ -78,11 +92,8 @@ TEST_CASE("loader: the first corrupt image in visiting order is reported, by nam
   const auto second = dir / "triangle/bad.png";
   for (const auto& path : {first, second}) std::ofstream(path) << "\x89PNG\r\n\x1a\n garbage";
   const ftl::ImageFolder data = ftl::scan_image_folder(dir.path());
-  ftl::LoaderOptions options;
-  options.batch_size = 2;
-  options.preprocess.image_size = 8;
   for (std::int64_t workers : {1, 4}) {
-    options.workers = workers;
+    const ftl::LoaderOptions options = pairs_of_8px(workers);
     ftl::BatchLoader parallel(data.samples, ftl::identity_order(data.samples.size()), options);
     ftl::Batch batch;
     std::size_t delivered = 0;
@@ -100,11 +111,7 @@ TEST_CASE("loader: decoding runs ahead of training by at most `prefetch` batches
   TempDir dir;
   ftl::testing::write_shapes(dir.path(), 10, 8, 5);
   const ftl::ImageFolder data = ftl::scan_image_folder(dir.path());
-  ftl::LoaderOptions options;
-  options.batch_size = 2;
-  options.preprocess.image_size = 8;
-  options.workers = 3;
-  options.prefetch = 2;
+  const ftl::LoaderOptions options = pairs_of_8px(/*workers=*/3, /*prefetch=*/2);
   ftl::BatchLoader loader(data.samples, ftl::identity_order(data.samples.size()), options);
   // A slow consumer: the workers fill the queue while it sleeps, and must stop at 2.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -122,11 +129,7 @@ TEST_CASE("loader: destroying a loader mid-epoch stops its blocked workers", "[l
   TempDir dir;
   ftl::testing::write_shapes(dir.path(), 10, 8, 5);
   const ftl::ImageFolder data = ftl::scan_image_folder(dir.path());
-  ftl::LoaderOptions options;
-  options.batch_size = 2;
-  options.preprocess.image_size = 8;
-  options.workers = 3;
-  options.prefetch = 1;
+  const ftl::LoaderOptions options = pairs_of_8px(/*workers=*/3, /*prefetch=*/1);
   {
     ftl::BatchLoader loader(data.samples, ftl::identity_order(data.samples.size()), options);
     ftl::Batch batch;
