@@ -33,6 +33,14 @@ TEST_CASE("metrics: accuracy, confusion matrix and per-class scores", "[metrics]
   CHECK_THAT(metrics.mean_loss(), WithinAbs(expected_loss, 1e-6));
 }
 
+TEST_CASE("metrics: a loss already computed by training is used as it is", "[metrics]") {
+  ftl::MetricsAccumulator metrics(2, 1);
+  metrics.add(torch::tensor({{2.0F, 0.0F}, {0.0F, 1.0F}}), torch::tensor({0, 0}), /*loss_sum=*/3.0);
+  CHECK(metrics.mean_loss() == 1.5);
+  CHECK(metrics.accuracy() == 0.5);
+  CHECK(metrics.confusion() == std::vector<std::vector<std::int64_t>>{{1, 1}, {0, 0}});
+}
+
 TEST_CASE("metrics: a class never predicted or never present scores 0, not NaN", "[metrics]") {
   ftl::MetricsAccumulator metrics(3, 5);
   CHECK(metrics.top_k() == 3);  // clamped to the number of classes

@@ -26,6 +26,10 @@ class MetricsAccumulator {
   /// logits [n, num_classes], labels [n] (int64), on any device.
   void add(const torch::Tensor& logits, const torch::Tensor& labels);
 
+  /// The same, for a batch whose summed cross-entropy is already known (training computes it
+  /// for backward), so it is not computed twice.
+  void add(const torch::Tensor& logits, const torch::Tensor& labels, double loss_sum);
+
   std::int64_t count() const { return count_; }
   double mean_loss() const;  // mean cross-entropy
   double accuracy() const;

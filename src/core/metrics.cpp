@@ -12,12 +12,20 @@ MetricsAccumulator::MetricsAccumulator(std::int64_t num_classes, std::int64_t to
 
 void MetricsAccumulator::add(const torch::Tensor& logits, const torch::Tensor& labels) {
   torch::NoGradGuard no_grad;
+  const double loss_sum =
+      torch::nn::functional::cross_entropy(
+          logits.detach(), labels,
+          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+          .item<double>();
+  add(logits, labels, loss_sum);
+}
+
+void MetricsAccumulator::add(const torch::Tensor& logits, const torch::Tensor& labels,
+                             double loss_sum) {
+  torch::NoGradGuard no_grad;
   const torch::Tensor cpu_logits = logits.detach().to(torch::kCPU, torch::kFloat32);
   const torch::Tensor cpu_labels = labels.to(torch::kCPU, torch::kInt64);
-  loss_sum_ += torch::nn::functional::cross_entropy(
-                   cpu_logits, cpu_labels,
-                   torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                   .item<double>();
+  loss_sum_ += loss_sum;
   const torch::Tensor top = std::get<1>(cpu_logits.topk(top_k_, /*dim=*/1)).contiguous();
   const auto* top_indices = top.data_ptr<std::int64_t>();
   const auto* truth = cpu_labels.data_ptr<std::int64_t>();

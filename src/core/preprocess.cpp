@@ -26,9 +26,10 @@ void preprocess_into(const Image& image, const Preprocess& preprocess, torch::Te
                  .clamp_(0, kMaxByte);
   }
   pixels.div_(kMaxByte);
-  const auto mean = torch::tensor({preprocess.mean[0], preprocess.mean[1], preprocess.mean[2]});
-  const auto std = torch::tensor({preprocess.std[0], preprocess.std[1], preprocess.std[2]});
-  out.copy_(pixels.sub_(mean.view({3, 1, 1})).div_(std.view({3, 1, 1})));
+  // Views of the preprocess arrays: no tensor is allocated per image for the statistics.
+  const auto mean = torch::from_blob(const_cast<float*>(preprocess.mean.data()), {3, 1, 1});
+  const auto std = torch::from_blob(const_cast<float*>(preprocess.std.data()), {3, 1, 1});
+  out.copy_(pixels.sub_(mean).div_(std));
 }
 
 nlohmann::json preprocess_to_json(const Preprocess& preprocess) {

@@ -88,7 +88,7 @@ TrainEpoch train_one_epoch(torch::jit::Module& model, torch::optim::Optimizer& o
     optimizer.zero_grad();
     loss.backward();
     optimizer.step();
-    metrics.add(logits, labels);
+    metrics.add(logits, labels, loss.item<double>() * static_cast<double>(labels.size(0)));
     if (hooks.on_batch) {
       hooks.on_batch({epoch, config.train.epochs, done, loader.num_batches(), metrics.mean_loss()});
     }
