@@ -50,6 +50,14 @@ void write_bytes(const fs::path& path, const Bytes& bytes) {
   REQUIRE(out);
 }
 
+/// Writes the first half of `whole` to `cut`: a file that ends mid-stream.
+fs::path first_half_of(const fs::path& whole, const fs::path& cut) {
+  Bytes bytes = read_bytes(whole);
+  bytes.resize(bytes.size() / 2);
+  write_bytes(cut, bytes);
+  return cut;
+}
+
 Rgb pixel_at(const Image& image, int x, int y) {
   const auto offset = static_cast<std::size_t>((y * image.width + x) * 3);
   return {image.pixels[offset], image.pixels[offset + 1], image.pixels[offset + 2]};
@@ -286,10 +294,7 @@ TEST_CASE("a truncated JPEG is a DataError naming the path", "[image][jpeg][erro
   TempDir dir;
   const fs::path whole = dir / "whole.jpg";
   testing::write_jpeg(whole, 64, 64, 3, /*quality=*/90, noise(64, 64, 3));
-  Bytes bytes = read_bytes(whole);
-  bytes.resize(bytes.size() / 2);
-  const fs::path cut = dir / "cut.jpg";
-  write_bytes(cut, bytes);
+  const fs::path cut = first_half_of(whole, dir / "cut.jpg");
 
   REQUIRE_NOTHROW(read_image(whole));
   REQUIRE_THROWS_AS(read_image(cut), DataError);
@@ -309,10 +314,7 @@ TEST_CASE("a truncated PNG is a DataError naming the path", "[image][png][error]
   const fs::path whole = dir / "whole.png";
   const Bytes pixels = noise(32, 32, 3);
   testing::write_png(whole, 32, 32, 3, std::vector<std::uint16_t>(pixels.begin(), pixels.end()));
-  Bytes bytes = read_bytes(whole);
-  bytes.resize(bytes.size() / 2);
-  const fs::path cut = dir / "cut.png";
-  write_bytes(cut, bytes);
+  const fs::path cut = first_half_of(whole, dir / "cut.png");
 
   REQUIRE_NOTHROW(read_image(whole));
   REQUIRE_THROWS_AS(read_image(cut), DataError);
