@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "ftl/errors.h"
+#include "support/fixtures.h"
 #include "support/temp_dir.h"
 
 using Catch::Matchers::Contains;
@@ -82,7 +83,32 @@ TEST_CASE("config: every validation error names the key and the value", "[config
   CHECK(error_for("/train/device", "gpu") ==
         "train.device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"gpu\"");
   CHECK(error_for("/model/freeze", "all") ==
-        "model.freeze must be one of \"none\", \"backbone\", got \"all\"");
+        "model.freeze must be \"none\", \"backbone\" (only fc trains) or \"up_to:layerN\" (conv1, "
+        "bn1, layer1..layerN frozen), got \"all\"");
+  CHECK(error_for("/model/freeze", "up_to:layer5") != "no error");
+  CHECK(error_for("/model/batchnorm", "eval") ==
+        "model.batchnorm must be one of \"follow\", \"frozen\", \"train\", got \"eval\"");
+  CHECK(error_for("/model/backbone_lr_mult", 0) == "model.backbone_lr_mult must be > 0, got 0");
+  CHECK(error_for("/train/label_smoothing", 1) == "train.label_smoothing must be in [0, 1), got 1");
+  CHECK(error_for("/optimizer/schedule/type", "linear") ==
+        "optimizer.schedule.type must be one of \"constant\", \"step\", \"multistep\", "
+        "\"cosine\", got \"linear\"");
+  CHECK(error_for("/optimizer/schedule/milestones", json({3, 2})) ==
+        "optimizer.schedule.milestones must be strictly increasing, got [3,2]");
+  CHECK(error_for("/optimizer/schedule/milestones", json({0})) ==
+        "optimizer.schedule.milestones must be in [1, 1000000], got 0");
+  CHECK(error_for("/optimizer/schedule/milestones", 3) ==
+        "optimizer.schedule.milestones must be a list of integers, got 3");
+  CHECK(error_for("/optimizer/schedule/stepsize", 3) ==
+        "optimizer.schedule.stepsize is not a known key (did you mean "
+        "optimizer.schedule.step_size?)");
+  CHECK(error_for("/train/early_stopping/metric", "loss") ==
+        "train.early_stopping.metric must be one of \"val_loss\", \"val_acc\", got \"loss\"");
+  CHECK(error_for("/train/class_weights", "equal") ==
+        "train.class_weights must be \"none\", \"balanced\" or an object of class weights "
+        "({\"cat\": 2.0}), got \"equal\"");
+  CHECK(error_for("/train/class_weights", json({{"cat", -1}})) ==
+        "train.class_weights.cat must be a number > 0, got -1");
   CHECK(error_for("/model/path", 3) == "model.path must be a string, got 3");
   CHECK(error_for("/data/batch_size", 0) == "data.batch_size must be in [1, 65536], got 0");
   CHECK(error_for("/data/image_size", 4) == "data.image_size must be in [8, 4096], got 4");
@@ -103,11 +129,26 @@ TEST_CASE("config: required keys and cross-key rules", "[config]") {
                       Contains("data.val is required"));
   ftl::Config config = ftl::config_from_json(minimal());
   config.data.batch_size = 1;
-  REQUIRE_THROWS_WITH(ftl::validate_config(config),
-                      "data.batch_size must be >= 2 when BatchNorm trains (model.freeze "
-                      "\"none\"), got 1");
+  const std::string batch_of_one =
+      "data.batch_size must be >= 2 when BatchNorm layers train (set model.batchnorm "
+      "\"frozen\" to train with batches of one), got 1";
+  REQUIRE_THROWS_WITH(ftl::validate_config(config), batch_of_one);
   config.model.freeze = "backbone";
   CHECK_NOTHROW(ftl::validate_config(config));
+  config.model.unfreeze_at_epoch = 3;  // BatchNorm trains from epoch 3
+  REQUIRE_THROWS_WITH(ftl::validate_config(config), batch_of_one);
+  config.model.batchnorm = "frozen";
+  CHECK_NOTHROW(ftl::validate_config(config));
+  config.model.unfreeze_at_epoch = 1;
+  REQUIRE_THROWS_WITH(ftl::validate_config(config),
+                      "model.unfreeze_at_epoch must be >= 2 (1 would unfreeze before the first "
+                      "epoch; use model.freeze \"none\"), got 1");
+  config.model.freeze = "none";
+  config.model.unfreeze_at_epoch = 2;
+  REQUIRE_THROWS_WITH(ftl::validate_config(config),
+                      "model.unfreeze_at_epoch needs a frozen part (model.freeze \"backbone\" or "
+                      "\"up_to:layerN\"), but model.freeze is \"none\"");
+  config.model.unfreeze_at_epoch = 0;
   config.optimizer.nesterov = true;
   config.optimizer.momentum = 0;
   REQUIRE_THROWS_WITH(ftl::validate_config(config),
@@ -138,8 +179,10 @@ TEST_CASE("config: --set overrides are typed and checked like the file", "[confi
                       "train.epoch is not a known key (did you mean train.epochs?)");
   REQUIRE_THROWS_WITH(ftl::apply_override(config, "train.epochs"),
                       "--set expects key=value, got \"train.epochs\"");
-  REQUIRE_THROWS_WITH(ftl::apply_override(config, "model.freeze=all"),
-                      "model.freeze must be one of \"none\", \"backbone\", got \"all\"");
+  REQUIRE_THROWS_WITH(
+      ftl::apply_override(config, "model.freeze=all"),
+      "model.freeze must be \"none\", \"backbone\" (only fc trains) or \"up_to:layerN\" (conv1, "
+      "bn1, layer1..layerN frozen), got \"all\"");
   CHECK(config.optimizer.lr == 0.01);  // a rejected override changes nothing
 }
 
@@ -171,7 +214,7 @@ TEST_CASE("config: files that are missing or not JSON name the path", "[config]"
 
 TEST_CASE("config: option docs list every key with its default", "[config]") {
   const auto docs = ftl::option_docs();
-  REQUIRE(docs.size() == 16);
+  REQUIRE(docs.size() == 36);
   bool found_lr = false;
   for (const auto& doc : docs) {
     if (doc.key == "optimizer.lr") {
@@ -181,4 +224,82 @@ TEST_CASE("config: option docs list every key with its default", "[config]") {
     if (doc.key == "model.path") CHECK(doc.default_value.empty());
   }
   CHECK(found_lr);
+}
+
+TEST_CASE("config: each schedule takes its own keys and no others", "[config]") {
+  auto validated = [](const json& schedule) {
+    json j = minimal();
+    j["optimizer"]["schedule"] = schedule;
+    try {
+      ftl::validate_config(ftl::config_from_json(j));
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("ok");
+  };
+  CHECK(validated({{"type", "step"}, {"step_size", 3}, {"gamma", 0.5}}) == "ok");
+  CHECK(validated({{"type", "multistep"}, {"milestones", {2, 5}}}) == "ok");
+  CHECK(validated({{"type", "cosine"}, {"min_lr", 1e-5}, {"warmup_epochs", 0.5}}) == "ok");
+  CHECK(validated({{"type", "step"}}) ==
+        "optimizer.schedule.type \"step\" needs optimizer.schedule.step_size >= 1");
+  CHECK(validated({{"type", "multistep"}}) ==
+        "optimizer.schedule.type \"multistep\" needs optimizer.schedule.milestones, e.g. [30, 60]");
+  CHECK(validated({{"type", "cosine"}, {"step_size", 3}}) ==
+        "optimizer.schedule.step_size is used only by type \"step\", not by "
+        "optimizer.schedule.type \"cosine\"");
+  CHECK(validated({{"type", "constant"}, {"milestones", {3}}}) ==
+        "optimizer.schedule.milestones is used only by type \"multistep\", not by "
+        "optimizer.schedule.type \"constant\"");
+  CHECK(validated({{"type", "cosine"}, {"gamma", 0.5}}) ==
+        "optimizer.schedule.gamma is used only by types \"step\" and \"multistep\", not by "
+        "optimizer.schedule.type \"cosine\"");
+  CHECK(validated({{"type", "step"}, {"step_size", 2}, {"min_lr", 0.1}}) ==
+        "optimizer.schedule.min_lr is used only by type \"cosine\", not by "
+        "optimizer.schedule.type \"step\"");
+  CHECK(validated({{"type", "cosine"}, {"min_lr", 0.1}}) ==
+        "optimizer.schedule.min_lr must be <= optimizer.lr (0.001), got 0.1");
+  CHECK(validated({{"warmup_epochs", 10}}) ==
+        "optimizer.schedule.warmup_epochs must be < train.epochs (10), got 10");
+}
+
+TEST_CASE("config: lists and class weights are read from the file and from --set", "[config]") {
+  ftl::Config config = ftl::config_from_json(minimal());
+  ftl::apply_override(config, "optimizer.schedule.milestones=3,6");
+  CHECK(config.optimizer.schedule.milestones == std::vector<std::int64_t>{3, 6});
+  ftl::apply_override(config, "optimizer.schedule.milestones=[4]");
+  CHECK(config.optimizer.schedule.milestones == std::vector<std::int64_t>{4});
+  REQUIRE_THROWS_WITH(ftl::apply_override(config, "optimizer.schedule.milestones=4,x"),
+                      "optimizer.schedule.milestones: \"[4,x]\" is not valid JSON");
+  ftl::apply_override(config, "train.class_weights=balanced");
+  CHECK(config.train.class_weights == "balanced");
+  ftl::apply_override(config, R"(train.class_weights={"cat": 2, "dog": 0.5})");
+  CHECK(config.train.class_weights == json({{"cat", 2}, {"dog", 0.5}}));
+  ftl::apply_override(config, "train.early_stopping.patience=3");
+  CHECK(config.train.early_stopping.patience == 3);
+
+  json j = minimal();
+  j["train"]["class_weights"] = {{"cat", 3}};
+  j["train"]["early_stopping"] = {{"metric", "val_acc"}, {"patience", 2}, {"min_delta", 0.01}};
+  const ftl::Config read = ftl::config_from_json(j);
+  CHECK(read.train.class_weights == json({{"cat", 3}}));
+  CHECK(read.train.early_stopping.metric == "val_acc");
+  CHECK(read.train.early_stopping.min_delta == 0.01);
+  // The resolved config writes them back in the same shapes.
+  const json resolved = ftl::config_to_json(read);
+  CHECK(resolved["train"]["class_weights"] == json({{"cat", 3}}));
+  CHECK(resolved["optimizer"]["schedule"]["milestones"] == json::array());
+  CHECK(ftl::config_to_json(ftl::config_from_json(resolved)) == resolved);
+}
+
+TEST_CASE("config: configs/example.json holds every key at its default", "[config]") {
+  const std::string path = ftl::testing::kSourceDir + "/configs/example.json";
+  std::ifstream in(path);
+  const json file = json::parse(in);
+  ftl::Config defaults;
+  defaults.model.path = "models/resnet18.pt";
+  defaults.data.train = "data/train";
+  defaults.data.val = "data/val";
+  defaults.output.dir = "runs/example";
+  CHECK(file == ftl::config_to_json(defaults));  // every key, no more, no other value
+  CHECK(ftl::config_to_json(ftl::load_config_file(path)) == ftl::config_to_json(defaults));
 }

@@ -11,8 +11,11 @@
 namespace ftl {
 
 struct ModelConfig {
-  std::string path;             // TorchScript ResNet-18 file (required)
-  std::string freeze = "none";  // "none" trains everything, "backbone" trains only fc
+  std::string path;                    // TorchScript ResNet-18 file (required)
+  std::string freeze = "none";         // "none", "backbone" (only fc trains) or "up_to:layerN"
+  std::int64_t unfreeze_at_epoch = 0;  // from this epoch on everything trains; 0 = never
+  double backbone_lr_mult = 1.0;       // backbone lr = optimizer.lr x this; the head gets lr
+  std::string batchnorm = "follow";    // "follow" (frozen layers' BN in eval), "frozen", "train"
 };
 
 struct DataConfig {
@@ -23,18 +26,43 @@ struct DataConfig {
   std::int64_t workers = 0;       // image-decoding threads; 0 = number of cores
 };
 
+struct ScheduleConfig {
+  std::string type = "constant";         // "constant", "step", "multistep" or "cosine"
+  std::int64_t step_size = 0;            // step: epochs between decays (required by step)
+  std::vector<std::int64_t> milestones;  // multistep: decay after these many epochs
+  double gamma = 0.1;                    // step, multistep: the decay factor
+  double min_lr = 0.0;                   // cosine: the lr it anneals to
+  double warmup_epochs = 0.0;            // linear warmup from 0, per step; may be fractional
+};
+
 struct OptimizerConfig {
-  double lr = 0.001;          // SGD learning rate
-  double momentum = 0.9;      // SGD momentum
-  double weight_decay = 0.0;  // L2 penalty added by SGD
-  bool nesterov = false;      // Nesterov momentum
+  double lr = 0.001;             // SGD learning rate (of the head; see model.backbone_lr_mult)
+  double momentum = 0.9;         // SGD momentum
+  double weight_decay = 0.0;     // L2 penalty added by SGD
+  bool no_decay_bn_bias = true;  // no weight decay on biases and BatchNorm weights
+  bool nesterov = false;         // Nesterov momentum
+  ScheduleConfig schedule;       // how lr changes over the run
+};
+
+struct EarlyStoppingConfig {
+  std::string metric = "val_loss";  // "val_loss" or "val_acc"
+  std::int64_t patience = 0;        // epochs without improvement before stopping; 0 = off
+  double min_delta = 0.0;           // smallest change that counts as an improvement
 };
 
 struct TrainConfig {
-  std::int64_t epochs = 10;    // passes over the training set
-  std::int64_t seed = 0;       // seeds the head initialisation and the shuffle
-  std::int64_t threads = 0;    // intra-op compute threads; 0 = cores available to the process
-  std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
+  std::int64_t epochs = 10;                 // passes over the training set
+  std::int64_t seed = 0;                    // seeds the head initialisation and the shuffle
+  std::int64_t threads = 0;                 // intra-op threads; 0 = cores available to the process
+  std::string device = "cpu";               // "cpu", "cuda" or "cuda:N"
+  double label_smoothing = 0.0;             // cross-entropy label smoothing, in [0, 1)
+  nlohmann::json class_weights = "none";    // "none", "balanced" or {"class name": weight}
+  double grad_clip_norm = 0.0;              // clip the gradients' total L2 norm; 0 = off
+  EarlyStoppingConfig early_stopping;       // stop when validation stops improving
+  std::string best_metric = "val_acc";      // what best.pt and keep_top_k rank by
+  std::int64_t keep_top_k = 0;              // also keep the k best epochs' checkpoints
+  bool deterministic = false;               // repeatable runs and bit-exact resume
+  std::int64_t checkpoint_every_steps = 0;  // also save resume state every N steps; 0 = epochs
 };
 
 struct OutputConfig {
@@ -66,7 +94,8 @@ Config load_config_file(const std::string& path);
 /// Applies one "dotted.key=value" override, typed and range-checked like the file.
 void apply_override(Config& config, const std::string& assignment);
 
-/// Checks what cannot be checked key by key: required keys are present.
+/// Checks what cannot be checked key by key: required keys are present and options that
+/// depend on each other agree (a schedule's own keys, BatchNorm and batch size, ...).
 void validate_config(const Config& config);
 
 /// Every option with its value, as nested JSON (the resolved config.json).

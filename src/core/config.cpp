@@ -12,15 +12,21 @@
 namespace ftl {
 namespace {
 
-using FieldPtr = std::variant<std::string*, std::int64_t*, double*, bool*>;
+using IntList = std::vector<std::int64_t>;
+using FieldPtr =
+    std::variant<std::string*, std::int64_t*, double*, bool*, IntList*, nlohmann::json*>;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 using FieldOf = FieldPtr (*)(Config&);
 
-/// One row of the option table. Numbers must lie in [min, max] (min exclusive when
-/// min_exclusive); strings must be one of choices, or match pattern, when those are set.
-/// Rows are made by the named helpers below, so each row reads as what it is.
+/// Checks a free-form JSON value (a field of type nlohmann::json); throws ConfigError.
+using JsonCheck = void (*)(const std::string& key, const nlohmann::json& value);
+
+/// One row of the option table. Numbers (and the items of integer lists) must lie in
+/// [min, max] (either end exclusive when flagged); strings must be one of choices, or match
+/// pattern, when those are set. Rows are made by the named helpers below, so each row reads
+/// as what it is.
 struct Option {
   const char* key = "";
   const char* help = "";
@@ -28,9 +34,11 @@ struct Option {
   double min = -kInf;
   double max = kInf;
   bool min_exclusive = false;
+  bool max_exclusive = false;
   std::vector<std::string> choices;
   bool required = false;
   const char* pattern = nullptr;
+  JsonCheck check_json = nullptr;
 };
 
 Option any_value(const char* key, const char* help, FieldOf field) {
@@ -72,6 +80,39 @@ Option positive(const char* key, const char* help, FieldOf field) {
   return option;
 }
 
+Option below(const char* key, const char* help, FieldOf field, double min, double max) {
+  Option option = in_range(key, help, field, min, max);
+  option.max_exclusive = true;
+  return option;
+}
+
+Option json_value(const char* key, const char* help, FieldOf field, JsonCheck check) {
+  Option option = any_value(key, help, field);
+  option.check_json = check;
+  return option;
+}
+
+// train.class_weights: "none", "balanced" or an object of positive weights by class name.
+// Whether the names are classes of the dataset is checked when the data is known.
+void check_class_weights(const std::string& key, const nlohmann::json& value) {
+  if (value.is_string()) {
+    const auto text = value.get<std::string>();
+    if (text == "none" || text == "balanced") return;
+  } else if (value.is_object() && !value.empty()) {
+    for (const auto& [name, weight] : value.items()) {
+      if (!weight.is_number() || !(weight.get<double>() > 0) ||
+          !std::isfinite(weight.get<double>())) {
+        throw ConfigError(key + "." + name + " must be a number > 0, got " + weight.dump());
+      }
+    }
+    return;
+  }
+  throw ConfigError(key +
+                    " must be \"none\", \"balanced\" or an object of class weights "
+                    "({\"cat\": 2.0}), got " +
+                    value.dump());
+}
+
 /// Largest integer that JSON numbers (doubles) carry exactly.
 constexpr double kMaxExactInteger = 9007199254740991.0;
 
@@ -81,8 +122,22 @@ const std::vector<Option>& options() {
       required_text("model.path",
                     "TorchScript ResNet-18 file (torch.jit.script of a torchvision model)",
                     [](Config& c) -> FieldPtr { return &c.model.path; }),
-      choice("model.freeze", "\"none\" trains every layer, \"backbone\" trains only the fc head",
-             [](Config& c) -> FieldPtr { return &c.model.freeze; }, {"none", "backbone"}),
+      matching(
+          "model.freeze",
+          "\"none\", \"backbone\" (only fc trains) or \"up_to:layerN\" (conv1, bn1, "
+          "layer1..layerN frozen)",
+          [](Config& c) -> FieldPtr { return &c.model.freeze; }, "none|backbone|up_to:layer[1-4]"),
+      in_range(
+          "model.unfreeze_at_epoch",
+          "from this epoch on the whole network trains (staged fine-tuning); 0 = never",
+          [](Config& c) -> FieldPtr { return &c.model.unfreeze_at_epoch; }, 0, 1000000),
+      positive("model.backbone_lr_mult", "backbone lr = optimizer.lr x this (the head gets lr)",
+               [](Config& c) -> FieldPtr { return &c.model.backbone_lr_mult; }),
+      choice("model.batchnorm",
+             "\"follow\" (BatchNorm of frozen layers stays in eval mode), \"frozen\" (all in "
+             "eval mode) or \"train\"",
+             [](Config& c) -> FieldPtr { return &c.model.batchnorm; },
+             {"follow", "frozen", "train"}),
       required_text("data.train", "ImageFolder root of the training images (one folder per class)",
                     [](Config& c) -> FieldPtr { return &c.data.train; }),
       required_text("data.val",
@@ -105,8 +160,28 @@ const std::vector<Option>& options() {
       in_range(
           "optimizer.weight_decay", "L2 penalty added to the gradient by SGD",
           [](Config& c) -> FieldPtr { return &c.optimizer.weight_decay; }, 0, kInf),
+      any_value("optimizer.no_decay_bn_bias", "no weight decay on biases and BatchNorm weights",
+                [](Config& c) -> FieldPtr { return &c.optimizer.no_decay_bn_bias; }),
       any_value("optimizer.nesterov", "Nesterov momentum (needs momentum > 0)",
                 [](Config& c) -> FieldPtr { return &c.optimizer.nesterov; }),
+      choice("optimizer.schedule.type", "lr schedule: constant, step, multistep or cosine",
+             [](Config& c) -> FieldPtr { return &c.optimizer.schedule.type; },
+             {"constant", "step", "multistep", "cosine"}),
+      in_range(
+          "optimizer.schedule.step_size", "step: lr x gamma every this many epochs",
+          [](Config& c) -> FieldPtr { return &c.optimizer.schedule.step_size; }, 0, 1000000),
+      in_range(
+          "optimizer.schedule.milestones", "multistep: lr x gamma after each of these epochs",
+          [](Config& c) -> FieldPtr { return &c.optimizer.schedule.milestones; }, 1, 1000000),
+      positive("optimizer.schedule.gamma", "step, multistep: the decay factor",
+               [](Config& c) -> FieldPtr { return &c.optimizer.schedule.gamma; }),
+      in_range(
+          "optimizer.schedule.min_lr", "cosine: the lr reached at the last epoch",
+          [](Config& c) -> FieldPtr { return &c.optimizer.schedule.min_lr; }, 0, kInf),
+      in_range(
+          "optimizer.schedule.warmup_epochs",
+          "linear warmup from 0, updated every step; may be fractional",
+          [](Config& c) -> FieldPtr { return &c.optimizer.schedule.warmup_epochs; }, 0, 1000000),
       in_range(
           "train.epochs", "passes over the training set",
           [](Config& c) -> FieldPtr { return &c.train.epochs; }, 1, 1000000),
@@ -119,6 +194,36 @@ const std::vector<Option>& options() {
       matching(
           "train.device", "\"cpu\", \"cuda\" or \"cuda:N\"",
           [](Config& c) -> FieldPtr { return &c.train.device; }, "cpu|cuda|cuda:[0-9]+"),
+      below(
+          "train.label_smoothing", "cross-entropy label smoothing",
+          [](Config& c) -> FieldPtr { return &c.train.label_smoothing; }, 0, 1),
+      json_value(
+          "train.class_weights",
+          "\"none\", \"balanced\" (from training counts) or {\"class\": weight}",
+          [](Config& c) -> FieldPtr { return &c.train.class_weights; }, check_class_weights),
+      in_range(
+          "train.grad_clip_norm", "clip the gradients' total L2 norm to this; 0 = off",
+          [](Config& c) -> FieldPtr { return &c.train.grad_clip_norm; }, 0, kInf),
+      choice("train.early_stopping.metric", "early stopping watches val_loss or val_acc",
+             [](Config& c) -> FieldPtr { return &c.train.early_stopping.metric; },
+             {"val_loss", "val_acc"}),
+      in_range(
+          "train.early_stopping.patience",
+          "stop after this many epochs without improvement; 0 = off",
+          [](Config& c) -> FieldPtr { return &c.train.early_stopping.patience; }, 0, 1000000),
+      in_range(
+          "train.early_stopping.min_delta", "smallest change that counts as an improvement",
+          [](Config& c) -> FieldPtr { return &c.train.early_stopping.min_delta; }, 0, kInf),
+      choice("train.best_metric", "best.pt and keep_top_k rank epochs by val_acc or val_loss",
+             [](Config& c) -> FieldPtr { return &c.train.best_metric; }, {"val_acc", "val_loss"}),
+      in_range(
+          "train.keep_top_k", "also keep the k best epochs as checkpoints/epoch_NNN.pt",
+          [](Config& c) -> FieldPtr { return &c.train.keep_top_k; }, 0, 1000),
+      any_value("train.deterministic", "repeatable runs: resume gives bit-identical weights",
+                [](Config& c) -> FieldPtr { return &c.train.deterministic; }),
+      in_range(
+          "train.checkpoint_every_steps", "also save last.pt every N steps; 0 = at epoch ends",
+          [](Config& c) -> FieldPtr { return &c.train.checkpoint_every_steps; }, 0, 1e9),
       required_text("output.dir", "run directory: config.json, metrics.jsonl/csv, checkpoints/",
                     [](Config& c) -> FieldPtr { return &c.output.dir; }),
   };
@@ -173,13 +278,15 @@ const Option& find_option(const std::string& key) {
 }
 
 void check_number(const Option& option, double value) {
-  const bool below = option.min_exclusive ? value <= option.min : value < option.min;
-  if (std::isnan(value) || below || value > option.max) {
+  const bool too_low = option.min_exclusive ? value <= option.min : value < option.min;
+  const bool too_high = option.max_exclusive ? value >= option.max : value > option.max;
+  if (std::isnan(value) || too_low || too_high) {
     std::string range;
     if (option.max == kInf) {
       range = (option.min_exclusive ? "> " : ">= ") + format_number(option.min);
     } else {
-      range = "in [" + format_number(option.min) + ", " + format_number(option.max) + "]";
+      range = "in [" + format_number(option.min) + ", " + format_number(option.max) +
+              (option.max_exclusive ? ")" : "]");
     }
     throw ConfigError(std::string(option.key) + " must be " + range + ", got " +
                       format_number(value));
@@ -227,8 +334,25 @@ void set_from_json(const Option& option, Config& config, const nlohmann::json& v
   } else if (auto* flag = std::get_if<bool*>(&field)) {
     if (!value.is_boolean()) throw ConfigError(key + " must be true or false" + got);
     **flag = value.get<bool>();
+  } else if (auto* list = std::get_if<IntList*>(&field)) {
+    if (!value.is_array()) throw ConfigError(key + " must be a list of integers" + got);
+    IntList items;
+    for (const nlohmann::json& item : value) {
+      if (!item.is_number_integer()) throw ConfigError(key + " must be a list of integers" + got);
+      check_number(option, item.get<double>());
+      if (!items.empty() && item.get<std::int64_t>() <= items.back()) {
+        throw ConfigError(key + " must be strictly increasing" + got);
+      }
+      items.push_back(item.get<std::int64_t>());
+    }
+    **list = items;
+  } else if (auto* free_form = std::get_if<nlohmann::json*>(&field)) {
+    option.check_json(key, value);
+    **free_form = value;
   }
 }
+
+bool is_free_form(const Option& option) { return option.check_json != nullptr; }
 
 nlohmann::json field_to_json(FieldPtr field) {
   return std::visit([](auto* value) { return nlohmann::json(*value); }, field);
@@ -238,7 +362,11 @@ nlohmann::json field_to_json(FieldPtr field) {
 void read_object(const nlohmann::json& object, const std::string& prefix, Config& config) {
   for (const auto& [name, value] : object.items()) {
     const std::string key = prefix.empty() ? name : prefix + "." + name;
-    if (value.is_object()) {
+    const Option* leaf = nullptr;
+    for (const Option& option : options()) {
+      if (key == option.key) leaf = &option;
+    }
+    if (value.is_object() && (leaf == nullptr || !is_free_form(*leaf))) {
       // A section ("optimizer") or a typo of one: only known sections may hold keys.
       bool is_section = false;
       for (const Option& option : options()) {
@@ -247,9 +375,17 @@ void read_object(const nlohmann::json& object, const std::string& prefix, Config
       if (!is_section) throw_unknown_key(key);
       read_object(value, key, config);
     } else {
-      const Option& option = find_option(key);
-      set_from_json(option, config, value);
+      if (leaf == nullptr) throw_unknown_key(key);
+      set_from_json(*leaf, config, value);
     }
+  }
+}
+
+nlohmann::json parse_json_text(const Option& option, const std::string& text) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error&) {
+    throw ConfigError(std::string(option.key) + ": \"" + text + "\" is not valid JSON");
   }
 }
 
@@ -261,6 +397,16 @@ nlohmann::json parse_override_value(const Option& option, const Config& config,
   FieldPtr field = option.field(scratch);
   const std::string bad = std::string(option.key) + " must be ";
   if (std::holds_alternative<std::string*>(field)) return text;
+  if (std::holds_alternative<nlohmann::json*>(field)) {
+    // An object is written as JSON (--set 'train.class_weights={"cat": 2}'); a word as is.
+    if (!text.empty() && text.front() == '{') return parse_json_text(option, text);
+    return text;
+  }
+  if (std::holds_alternative<IntList*>(field)) {
+    // "[3, 6]" as JSON, or the shell-friendlier "3,6".
+    const std::string json_text = !text.empty() && text.front() == '[' ? text : "[" + text + "]";
+    return parse_json_text(option, json_text);
+  }
   if (std::holds_alternative<bool*>(field)) {
     if (text == "true") return true;
     if (text == "false") return false;
@@ -282,6 +428,52 @@ nlohmann::json parse_override_value(const Option& option, const Config& config,
     throw ConfigError(bad + "a number, got \"" + text + "\"");
   }
   return value;
+}
+
+// Whether any BatchNorm layer will run in training mode at some point of the run, where a
+// batch of one image cannot be normalised.
+bool batchnorm_ever_trains(const ModelConfig& model) {
+  if (model.batchnorm == "frozen") return false;
+  if (model.batchnorm == "train") return true;
+  return model.freeze != "backbone" || model.unfreeze_at_epoch > 0;
+}
+
+// Each schedule's own keys must be set for it and only for it, so that a typo such as
+// {"type": "cosine", "step_size": 3} is reported instead of silently ignored.
+void validate_schedule(const ScheduleConfig& schedule, double lr, std::int64_t epochs) {
+  const std::string type = "optimizer.schedule.type \"" + schedule.type + "\"";
+  const ScheduleConfig defaults;
+  if (schedule.type == "step" && schedule.step_size < 1) {
+    throw ConfigError(type + " needs optimizer.schedule.step_size >= 1");
+  }
+  if (schedule.type != "step" && schedule.step_size != defaults.step_size) {
+    throw ConfigError("optimizer.schedule.step_size is used only by type \"step\", not by " + type);
+  }
+  if (schedule.type == "multistep" && schedule.milestones.empty()) {
+    throw ConfigError(type + " needs optimizer.schedule.milestones, e.g. [30, 60]");
+  }
+  if (schedule.type != "multistep" && !schedule.milestones.empty()) {
+    throw ConfigError("optimizer.schedule.milestones is used only by type \"multistep\", not by " +
+                      type);
+  }
+  const bool decays = schedule.type == "step" || schedule.type == "multistep";
+  if (!decays && schedule.gamma != defaults.gamma) {
+    throw ConfigError(
+        "optimizer.schedule.gamma is used only by types \"step\" and "
+        "\"multistep\", not by " +
+        type);
+  }
+  if (schedule.type != "cosine" && schedule.min_lr != defaults.min_lr) {
+    throw ConfigError("optimizer.schedule.min_lr is used only by type \"cosine\", not by " + type);
+  }
+  if (schedule.type == "cosine" && schedule.min_lr > lr) {
+    throw ConfigError("optimizer.schedule.min_lr must be <= optimizer.lr (" + format_number(lr) +
+                      "), got " + format_number(schedule.min_lr));
+  }
+  if (schedule.warmup_epochs >= static_cast<double>(epochs) && schedule.warmup_epochs > 0) {
+    throw ConfigError("optimizer.schedule.warmup_epochs must be < train.epochs (" +
+                      std::to_string(epochs) + "), got " + format_number(schedule.warmup_epochs));
+  }
 }
 
 }  // namespace
@@ -329,16 +521,28 @@ void validate_config(const Config& config) {
       throw ConfigError(std::string(option.key) + " is required (" + option.help + ")");
     }
   }
-  if (config.model.freeze == "none" && config.data.batch_size < 2) {
+  if (batchnorm_ever_trains(config.model) && config.data.batch_size < 2) {
     throw ConfigError(
-        "data.batch_size must be >= 2 when BatchNorm trains (model.freeze \"none\"), "
-        "got " +
+        "data.batch_size must be >= 2 when BatchNorm layers train (set model.batchnorm "
+        "\"frozen\" to train with batches of one), got " +
         std::to_string(config.data.batch_size));
   }
   if (config.optimizer.nesterov && config.optimizer.momentum <= 0) {
     throw ConfigError("optimizer.nesterov needs optimizer.momentum > 0, got " +
                       format_number(config.optimizer.momentum));
   }
+  const ModelConfig& model = config.model;
+  if (model.unfreeze_at_epoch > 0 && model.freeze == "none") {
+    throw ConfigError(
+        "model.unfreeze_at_epoch needs a frozen part (model.freeze \"backbone\" or "
+        "\"up_to:layerN\"), but model.freeze is \"none\"");
+  }
+  if (model.unfreeze_at_epoch == 1) {
+    throw ConfigError(
+        "model.unfreeze_at_epoch must be >= 2 (1 would unfreeze before the first epoch; use "
+        "model.freeze \"none\"), got 1");
+  }
+  validate_schedule(config.optimizer.schedule, config.optimizer.lr, config.train.epochs);
 }
 
 nlohmann::json config_to_json(const Config& config) {
