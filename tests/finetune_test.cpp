@@ -68,6 +68,14 @@ std::vector<std::string> read_lines(const fs::path& path) {
   return lines;
 }
 
+// Every parameter and buffer (BatchNorm statistics) of a module by name.
+std::map<std::string, torch::Tensor> tensors_by_name(const torch::jit::Module& module) {
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& p : module.named_parameters()) tensors[p.name] = p.value;
+  for (const auto& b : module.named_buffers()) tensors[b.name] = b.value;
+  return tensors;
+}
+
 }  // namespace
 
 // One fine-tuning run (in one process) checked from every side: each SECTION reruns the
@@ -200,8 +208,8 @@ TEST_CASE("finetune: a folder that already holds a run is refused, untouched", "
   std::ofstream(metrics) << "{\"epoch\": 1}\n";
   REQUIRE_THROWS_WITH(ftl::finetune(config, ftl::testing::quiet_logger()),
                       "output.dir " + config.output.dir +
-                          " already holds a run (metrics.jsonl); choose another folder or remove "
-                          "it");
+                          " already holds a run (metrics.jsonl); resume it with --resume, "
+                          "replace it with --overwrite, or choose another folder");
   std::ifstream in(metrics);
   std::string line;
   std::getline(in, line);
@@ -248,9 +256,7 @@ TEST_CASE("finetune: a frozen backbone keeps every weight and BatchNorm statisti
   const ftl::LoadedModel original = ftl::load_model(ftl::testing::kResNet18, kCpu);
   const ftl::Checkpoint trained =
       ftl::load_checkpoint(fs::path(config.output.dir) / "checkpoints/last.pt", kCpu);
-  std::map<std::string, torch::Tensor> before;
-  for (const auto& p : original.module.named_parameters()) before[p.name] = p.value;
-  for (const auto& b : original.module.named_buffers()) before[b.name] = b.value;
+  const std::map<std::string, torch::Tensor> before = tensors_by_name(original.module);
   std::size_t compared = 0;
   for (const auto& p : trained.module.named_parameters()) {
     if (ftl::is_head_parameter(p.name)) continue;
@@ -270,4 +276,44 @@ TEST_CASE("finetune: a frozen backbone keeps every weight and BatchNorm statisti
   CHECK_FALSE(torch::equal(trained.module.attr("fc").toModule().attr("weight").toTensor(),
                            fresh.module.attr("fc").toModule().attr("weight").toTensor()));
   CHECK(result.epochs == 1);
+}
+
+TEST_CASE("finetune: up_to:layer2 keeps conv1, bn1, layer1, layer2 and their statistics", "[e2e]") {
+  ftl::testing::TempDir dir;
+  ftl::testing::write_shapes(dir / "train", 4, kSide, 8);
+  ftl::testing::write_shapes(dir / "val", 2, kSide, 9);
+  ftl::Config config = shapes_config(dir, "partial");
+  config.model.freeze = "up_to:layer2";
+  config.train.epochs = 1;
+  config.data.batch_size = 4;
+  ftl::finetune(config, ftl::testing::quiet_logger());
+
+  const ftl::LoadedModel original = ftl::load_model(ftl::testing::kResNet18, kCpu);
+  const ftl::Checkpoint trained =
+      ftl::load_checkpoint(fs::path(config.output.dir) / "checkpoints/last.pt", kCpu);
+  const std::map<std::string, torch::Tensor> before = tensors_by_name(original.module);
+  auto frozen = [](const std::string& name) {
+    for (const char* prefix : {"conv1.", "bn1.", "layer1.", "layer2."}) {
+      if (name.rfind(prefix, 0) == 0) return true;
+    }
+    return false;
+  };
+  std::size_t kept = 0;
+  std::size_t moved = 0;
+  auto compare = [&](const std::string& name, const torch::Tensor& value) {
+    if (ftl::is_head_parameter(name)) return;
+    INFO(name);
+    if (frozen(name)) {
+      CHECK(torch::equal(value, before.at(name)));
+      ++kept;
+    } else if (!torch::equal(value, before.at(name))) {
+      ++moved;
+    }
+  };
+  for (const auto& p : trained.module.named_parameters()) compare(p.name, p.value);
+  for (const auto& b : trained.module.named_buffers()) compare(b.name, b.value);
+  CHECK(kept > 50);
+  CHECK(moved > 50);  // layer3 and layer4 trained, weights and BatchNorm statistics
+  CHECK(trained.metadata.training["frozen_modules"] ==
+        nlohmann::json({"bn1", "conv1", "layer1", "layer2"}));
 }

@@ -78,11 +78,47 @@ TEST_CASE("metrics log: one JSON line and one CSV row per epoch", "[metrics]") {
   std::string header;
   std::string row;
   std::getline(csv, header);
-  CHECK(header == "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,images_per_s");
+  CHECK(header ==
+        "epoch,train_loss,train_acc,val_loss,val_acc,lr,lr_end,seconds,images_per_s,stop");
   std::getline(csv, row);
   CHECK(row.rfind("1,0.5,", 0) == 0);
   std::getline(csv, row);
   CHECK(row.rfind("2,", 0) == 0);
+}
+
+TEST_CASE("metrics log: a resumed run keeps the epochs its checkpoint has done", "[metrics]") {
+  ftl::testing::TempDir dir;
+  {
+    ftl::MetricsLog log(dir.path());
+    ftl::EpochMetrics m;
+    for (m.epoch = 1; m.epoch <= 3; ++m.epoch) {
+      m.stop = m.epoch == 3 ? "completed" : "";
+      log.append(m);
+    }
+  }
+  {
+    // The checkpoint has 2 epochs: line 3 came from an epoch whose checkpoint never landed.
+    ftl::MetricsLog resumed(dir.path(), 2);
+    REQUIRE(resumed.lines().size() == 2);
+    ftl::EpochMetrics m;
+    m.epoch = 3;
+    m.train_loss = 0.25;
+    resumed.append(m);
+  }
+  std::ifstream jsonl(dir / "metrics.jsonl");
+  std::vector<nlohmann::json> lines;
+  for (std::string line; std::getline(jsonl, line);) lines.push_back(nlohmann::json::parse(line));
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[2]["train_loss"] == 0.25);
+  std::ifstream csv(dir / "metrics.csv");
+  std::string row;
+  int rows = 0;
+  while (std::getline(csv, row)) ++rows;
+  CHECK(rows == 4);  // header + 3 epochs
+
+  REQUIRE_THROWS_WITH(ftl::MetricsLog(dir.path(), 5),
+                      (dir / "metrics.jsonl").string() +
+                          ": holds 3 epochs, but the checkpoint to resume from has done 5");
 }
 
 TEST_CASE("metrics: the report has top-5 accuracy from 5 classes on", "[metrics]") {

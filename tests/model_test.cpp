@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
+#include <set>
+#include <stdexcept>
 
 #include "ftl/errors.h"
 #include "support/fixtures.h"
@@ -58,30 +60,80 @@ TEST_CASE("model: the head is replaced as torch.nn.Linear initialises it", "[mod
   CHECK(logits.sizes() == torch::IntArrayRef({2, 3}));
 }
 
-TEST_CASE("model: freeze policy decides what trains", "[model]") {
+TEST_CASE("model: freeze policies name the frozen modules and decide what trains", "[model]") {
   ftl::LoadedModel loaded = ftl::load_model(kResNet18, kCpu);
   ftl::replace_head(loaded.module, 3, 0);
-  const auto head_only = ftl::configure_trainable(loaded.module, "backbone");
-  CHECK(head_only.size() == 2);
+  CHECK(ftl::frozen_modules(loaded.module, "none").empty());
+  const std::set<std::string> up_to_2 = {"conv1", "bn1", "layer1", "layer2"};
+  CHECK(ftl::frozen_modules(loaded.module, "up_to:layer2") == up_to_2);
+  const std::set<std::string> backbone = {"conv1",  "bn1",    "relu",   "maxpool", "layer1",
+                                          "layer2", "layer3", "layer4", "avgpool"};
+  CHECK(ftl::frozen_modules(loaded.module, "backbone") == backbone);
+
+  const auto head_only = ftl::configure_trainable(loaded.module, backbone);
+  REQUIRE(head_only.size() == 2);
+  CHECK(head_only[0].name == "fc.weight");
   CHECK_FALSE(loaded.module.attr("conv1").toModule().attr("weight").toTensor().requires_grad());
-  const auto everything = ftl::configure_trainable(loaded.module, "none");
+
+  const auto upper = ftl::configure_trainable(loaded.module, up_to_2);
+  for (const auto& parameter : upper) {
+    INFO(parameter.name);
+    CHECK((parameter.name.rfind("layer3", 0) == 0 || parameter.name.rfind("layer4", 0) == 0 ||
+           parameter.name.rfind("fc", 0) == 0));
+  }
+  CHECK(upper.size() == 2 + 15 + 15);  // fc, and layer3 and layer4 with 15 tensors each
+  const auto everything = ftl::configure_trainable(loaded.module, {});
   CHECK(everything.size() == loaded.module.parameters().size());
 }
 
-TEST_CASE("model: frozen backbone layers stay in eval mode through train()", "[model]") {
+TEST_CASE("model: a network without the layers a freeze policy names is refused", "[model]") {
+  const auto& dir = odd_models();
+  const auto small = ftl::load_model((dir / "scripted_small.pt").string(), kCpu);
+  REQUIRE_THROWS_WITH(ftl::frozen_modules(small.module, "up_to:layer3"),
+                      "model.freeze \"up_to:layer3\": the network has no module 'layer1' "
+                      "(expected a torchvision ResNet)");
+}
+
+TEST_CASE("model: BatchNorm policies decide which layers keep their statistics", "[model]") {
   ftl::LoadedModel loaded = ftl::load_model(kResNet18, kCpu);
-  ftl::set_training(loaded.module, true, "backbone");
-  CHECK(loaded.module.is_training());
-  CHECK(loaded.module.attr("fc").toModule().is_training());
-  for (const auto& child : loaded.module.named_modules()) {
-    if (child.name.empty() || child.name == "fc") continue;
-    INFO(child.name);
-    CHECK_FALSE(child.value.is_training());
+  const std::set<std::string> up_to_1 = ftl::frozen_modules(loaded.module, "up_to:layer1");
+  auto training_of = [&](const std::string& name) {
+    for (const auto& child : loaded.module.named_modules()) {
+      if (child.name == name) return child.value.is_training();
+    }
+    throw std::runtime_error("no module " + name);
+  };
+  SECTION("follow: the frozen part is in eval mode, the rest trains") {
+    ftl::set_training(loaded.module, true, up_to_1, "follow");
+    CHECK_FALSE(training_of("bn1"));
+    CHECK_FALSE(training_of("layer1.0.bn1"));
+    CHECK(training_of("layer2.0.bn1"));
+    CHECK(training_of("fc"));
+    CHECK(ftl::any_batchnorm_training(loaded.module));
   }
-  ftl::set_training(loaded.module, true, "none");
-  CHECK(loaded.module.attr("bn1").toModule().is_training());
-  ftl::set_training(loaded.module, false, "none");
-  CHECK_FALSE(loaded.module.attr("bn1").toModule().is_training());
+  SECTION("follow with a frozen backbone: no BatchNorm layer trains") {
+    ftl::set_training(loaded.module, true, ftl::frozen_modules(loaded.module, "backbone"),
+                      "follow");
+    CHECK(loaded.module.is_training());
+    CHECK(training_of("fc"));
+    CHECK_FALSE(ftl::any_batchnorm_training(loaded.module));
+  }
+  SECTION("frozen: every BatchNorm layer is in eval mode, other modules train") {
+    ftl::set_training(loaded.module, true, {}, "frozen");
+    CHECK_FALSE(training_of("layer4.1.bn2"));
+    CHECK(training_of("layer4.1"));
+    CHECK_FALSE(ftl::any_batchnorm_training(loaded.module));
+  }
+  SECTION("train: every layer trains, frozen or not") {
+    ftl::set_training(loaded.module, true, up_to_1, "train");
+    CHECK(training_of("bn1"));
+    CHECK(training_of("layer1.0.bn1"));
+  }
+  SECTION("evaluation puts everything in eval mode") {
+    ftl::set_training(loaded.module, false, {}, "train");
+    CHECK_FALSE(training_of("bn1"));
+    CHECK_FALSE(training_of("fc"));
+  }
 }
 
 TEST_CASE("model: unusable files are refused with a message naming the path", "[model]") {

@@ -24,6 +24,7 @@ struct CheckpointMetadata {
   std::int64_t epoch = 0;            // epochs completed when saved
   nlohmann::json metrics;            // val_loss, val_acc, train_loss, train_acc of that epoch
   nlohmann::json config;             // the resolved run config
+  nlohmann::json training;           // what trained when saved: phase, frozen modules, BN mode
 };
 
 nlohmann::json metadata_to_json(const CheckpointMetadata& metadata);
@@ -34,7 +35,8 @@ CheckpointMetadata metadata_from_json(const nlohmann::json& json, const std::str
 /// The bytes of a checkpoint file: the module as it is (call it in eval mode; a CUDA module is
 /// saved as a CPU copy so that it loads anywhere) with the metadata inside.
 std::string serialize_checkpoint(const torch::jit::Module& module,
-                                 const CheckpointMetadata& metadata);
+                                 const CheckpointMetadata& metadata,
+                                 const torch::jit::ExtraFilesMap& extra = {});
 
 /// Writes the module (as it is: call it in eval mode) and metadata to `path` atomically:
 /// a temporary file in the same folder, flushed and fsynced, then renamed over `path`, so a
@@ -45,10 +47,13 @@ void save_checkpoint(const torch::jit::Module& module, const CheckpointMetadata&
 struct Checkpoint {
   torch::jit::Module module;
   CheckpointMetadata metadata;
+  torch::jit::ExtraFilesMap extra;  // the entries asked for beside the metadata ("" if absent)
 };
 
 /// Loads and validates a checkpoint; throws ModelError naming the path when it is missing,
-/// truncated, not an ftl checkpoint, or its metadata does not match the network.
-Checkpoint load_checkpoint(const std::filesystem::path& path, const torch::Device& device);
+/// truncated, not an ftl checkpoint, or its metadata does not match the network. The archive
+/// entries named in `extra_names` are read into Checkpoint::extra.
+Checkpoint load_checkpoint(const std::filesystem::path& path, const torch::Device& device,
+                           const std::vector<std::string>& extra_names = {});
 
 }  // namespace ftl

@@ -31,4 +31,26 @@ class IoError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Training went wrong in a way no setting could have caught beforehand, such as a loss that
+/// became NaN or infinite: exit code 1. The last good checkpoint is kept.
+class TrainingError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The run was stopped by a signal (SIGINT, SIGTERM) after saving its resume state:
+/// exit code 128 + signal, as shells report a process killed by that signal.
+class Interrupted : public std::runtime_error {
+ public:
+  Interrupted(int signal_number, std::string run_dir, const std::string& message)
+      : std::runtime_error(message), signal_number_(signal_number), run_dir_(std::move(run_dir)) {}
+  int signal_number() const { return signal_number_; }
+  /// The run folder whose resume state was saved.
+  const std::string& run_dir() const { return run_dir_; }
+
+ private:
+  int signal_number_;
+  std::string run_dir_;
+};
+
 }  // namespace ftl

@@ -5,6 +5,7 @@
 #include <torch/script.h>
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,12 +38,27 @@ void replace_head(torch::jit::Module& module, std::int64_t num_classes, std::uin
 /// Whether a parameter belongs to the head (trains whatever the freeze policy).
 bool is_head_parameter(const std::string& name);
 
-/// Sets requires_grad per the policy ("none" or "backbone") and returns what trains.
-std::vector<torch::Tensor> configure_trainable(torch::jit::Module& module,
-                                               const std::string& freeze);
+/// The top-level modules a freeze policy holds fixed: "none" -> {}, "backbone" -> every
+/// child but fc, "up_to:layerN" -> conv1, bn1, layer1 .. layerN. Throws ModelError when the
+/// network lacks one of them.
+std::set<std::string> frozen_modules(const torch::jit::Module& module, const std::string& freeze);
 
-/// model.train(training), then puts every frozen submodule back in eval mode: a recursive
-/// train() on a jit module resets all submodules, and frozen BatchNorm must keep its statistics.
-void set_training(torch::jit::Module& module, bool training, const std::string& freeze);
+/// Sets requires_grad: parameters under a frozen top-level module do not train. Returns the
+/// trainable ones with their names, in the module's order.
+std::vector<torch::jit::NameTensor> configure_trainable(torch::jit::Module& module,
+                                                        const std::set<std::string>& frozen);
+
+/// model.train(training), then, for training, the BatchNorm policy: "follow" puts the frozen
+/// modules back in eval mode (a recursive train() on a jit module resets every submodule, and
+/// frozen BatchNorm must keep its statistics), "frozen" puts every BatchNorm layer in eval
+/// mode, "train" leaves them all training.
+void set_training(torch::jit::Module& module, bool training, const std::set<std::string>& frozen,
+                  const std::string& batchnorm);
+
+/// Whether a submodule is a BatchNorm layer (torch.nn.BatchNorm1d/2d/3d).
+bool is_batchnorm(const torch::jit::Module& module);
+
+/// Whether any BatchNorm layer is in training mode (then a batch of one image cannot train).
+bool any_batchnorm_training(const torch::jit::Module& module);
 
 }  // namespace ftl

@@ -17,6 +17,12 @@ std::int64_t configure_compute_threads(std::int64_t requested);
 /// the page faults that follow halved ResNet-18 training speed here (226 -> 542 img/s).
 void tune_allocator();
 
+/// train.deterministic: deterministic kernels only (an error names any op that has none), no
+/// cuDNN autotuning, and TorchScript run by the plain interpreter, whose first calls after a
+/// restart compute exactly what later calls do (the profiling executor's optimised graphs may
+/// round differently), so a resumed run repeats the uninterrupted one bit for bit.
+void configure_determinism(bool deterministic);
+
 /// Resolves a worker count (0 = available_cores()).
 std::int64_t resolve_workers(std::int64_t requested);
 

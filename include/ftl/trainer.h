@@ -1,5 +1,6 @@
 // `ftl finetune`: fine-tunes a TorchScript ResNet-18 on an ImageFolder dataset with SGD and
-// cross-entropy, writing config.json, metrics.jsonl/csv and checkpoints/{last,best}.pt.
+// cross-entropy, writing config.json, metrics.jsonl/csv, summary.json and checkpoints/
+// (last.pt with the resume state, best.pt, and the top-k epochs when asked for).
 #pragma once
 
 #include <spdlog/logger.h>
@@ -7,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <string>
 
 #include "ftl/config.h"
 
@@ -24,19 +26,42 @@ struct BatchProgress {
 struct FinetuneHooks {
   std::function<void(const BatchProgress&)> on_batch;  // called after each training step
   std::function<void()> on_epoch_end;                  // called before the epoch's log line
+  /// Polled after every step and epoch: a signal number asks the run to save last.pt with its
+  /// resume state and throw Interrupted; 0 lets it go on.
+  std::function<int()> stop_requested;
+};
+
+/// What to do with an output.dir that already holds a run.
+enum class RunMode {
+  kNew,        // refuse it
+  kResume,     // continue it from checkpoints/last.pt
+  kOverwrite,  // replace it (once the data and model have loaded)
 };
 
 struct FinetuneResult {
   std::filesystem::path run_dir;
   std::filesystem::path best_checkpoint;
+  std::string best_metric;  // train.best_metric
+  double best_value = 0;    // its value at best_epoch
   std::int64_t best_epoch = 0;
-  double best_val_acc = 0;
-  std::int64_t epochs = 0;
+  double best_val_acc = 0;   // val_acc at best_epoch
+  std::int64_t epochs = 0;   // epochs completed
+  std::string stop_reason;   // "completed" or "early_stopping"
+  std::string stop_message;  // the same for people
+  bool resumed = false;
 };
 
 /// Runs the whole job. Throws ConfigError for a bad config or device, DataError, ModelError
-/// or IoError with the file concerned; a run folder that already holds a run is refused, so
-/// nothing written by an earlier run is overwritten.
-FinetuneResult finetune(const Config& config, spdlog::logger& log, const FinetuneHooks& hooks = {});
+/// or IoError with the file concerned, TrainingError when the loss stops being finite, and
+/// Interrupted after saving when hooks.stop_requested asks. In RunMode::kNew a run folder
+/// that already holds a run is refused, so nothing written by an earlier run is overwritten.
+FinetuneResult finetune(const Config& config, spdlog::logger& log, const FinetuneHooks& hooks = {},
+                        RunMode mode = RunMode::kNew);
+
+/// Whether `dir` holds a run's results (what RunMode::kNew refuses).
+bool holds_run(const std::filesystem::path& dir);
+
+/// checkpoints/last.pt of the run in `dir`, which RunMode::kResume continues.
+std::filesystem::path last_checkpoint_path(const std::filesystem::path& dir);
 
 }  // namespace ftl

@@ -16,19 +16,23 @@ namespace ftl::cli {
 
 /// Documented exit codes (README, --help).
 enum ExitCode : int {
-  kExitOk = 0,           // success
-  kExitRuntime = 1,      // runtime failure: data, model, file system
-  kExitUsage = 2,        // usage or config error
-  kExitQualityGate = 3,  // evaluate: a quality gate such as --min-accuracy was not met
+  kExitOk = 0,            // success
+  kExitRuntime = 1,       // runtime failure: data, model, file system
+  kExitUsage = 2,         // usage or config error
+  kExitQualityGate = 3,   // evaluate: a quality gate such as --min-accuracy was not met
+  kExitSignalBase = 128,  // finetune stopped by signal N after saving: 128 + N (130, 143)
 };
 
 inline constexpr const char* kExitCodeHelp =
     "Exit codes: 0 success, 1 runtime failure, 2 usage or config error, "
-    "3 quality gate not met (evaluate --min-accuracy).";
+    "3 quality gate not met (evaluate --min-accuracy), 130/143 finetune stopped by "
+    "SIGINT/SIGTERM after saving its resume state.";
 
 struct FinetuneOptions {
-  std::string config_path;             // --config
+  std::string config_path;             // --config; optional with --resume RUN_DIR
   std::vector<std::string> overrides;  // --set key=value, applied in order
+  std::string resume;                  // --resume RUN_DIR or "auto"
+  bool overwrite = false;              // --overwrite
 };
 
 struct EvaluateCliOptions {

@@ -1,13 +1,16 @@
-// `ftl finetune --config FILE [--set key=value ...]`
+// `ftl finetune --config FILE [--set key=value ...] [--resume RUN_DIR|auto] [--overwrite]`
 #include <spdlog/fmt/fmt.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "commands.h"
 #include "ftl/config.h"
+#include "ftl/errors.h"
 #include "ftl/trainer.h"
+#include "stop_signals.h"
 
 namespace ftl::cli {
 namespace {
@@ -39,36 +42,98 @@ void clear_progress() {
   std::fflush(stderr);
 }
 
+// Whether two paths name the same folder, whether or not they exist yet.
+bool same_folder(const std::filesystem::path& a, const std::filesystem::path& b) {
+  return std::filesystem::weakly_canonical(a) == std::filesystem::weakly_canonical(b);
+}
+
+Config read_config(const std::string& path, const FinetuneOptions& options) {
+  Config config = load_config_file(path);
+  for (const std::string& assignment : options.overrides) apply_override(config, assignment);
+  return config;
+}
+
+// Turns --config/--resume/--overwrite into the config and what to do with an existing run.
+std::pair<Config, RunMode> resolve_run(const FinetuneOptions& options, spdlog::logger& log) {
+  if (options.resume.empty()) {
+    if (options.config_path.empty()) {
+      throw ConfigError("--config is required (or --resume RUN_DIR to continue a run)");
+    }
+    return {read_config(options.config_path, options),
+            options.overwrite ? RunMode::kOverwrite : RunMode::kNew};
+  }
+  if (options.resume == "auto") {
+    if (options.config_path.empty()) {
+      throw ConfigError("--resume auto needs --config: it resumes the config's output.dir");
+    }
+    Config config = read_config(options.config_path, options);
+    const std::filesystem::path dir = config.output.dir;
+    if (std::filesystem::exists(last_checkpoint_path(dir))) return {config, RunMode::kResume};
+    if (holds_run(dir)) {
+      log.info("--resume auto: {} holds no checkpoint yet; starting it over", dir.string());
+      return {config, RunMode::kOverwrite};
+    }
+    log.info("--resume auto: {} holds no run; starting a new one", dir.string());
+    return {config, RunMode::kNew};
+  }
+  const std::filesystem::path dir = options.resume;
+  const std::string path =
+      options.config_path.empty() ? (dir / "config.json").string() : options.config_path;
+  if (!std::filesystem::exists(path)) {
+    throw ConfigError("--resume " + dir.string() +
+                      ": no config.json there; is it an ftl run folder?");
+  }
+  Config config = read_config(path, options);
+  if (!same_folder(config.output.dir, dir)) {
+    throw ConfigError("--resume " + dir.string() + " but output.dir is " + config.output.dir +
+                      "; they must name the same run folder");
+  }
+  return {config, RunMode::kResume};
+}
+
 }  // namespace
 
 CLI::App* setup_finetune(CLI::App& app, FinetuneOptions& options) {
   CLI::App* command = app.add_subcommand(
       "finetune", "Fine-tune a ResNet-18 TorchScript file on an ImageFolder dataset");
   command->add_option("--config", options.config_path, "JSON config file")
-      ->required()
       ->check(CLI::ExistingFile);
   command->add_option("--set", options.overrides,
                       "Override a config key, typed and checked like the file: "
                       "--set optimizer.lr=0.01 (repeatable)");
+  CLI::Option* resume = command->add_option(
+      "--resume", options.resume,
+      "Continue the run in RUN_DIR from checkpoints/last.pt (its config.json unless --config is "
+      "given; only train.epochs may change), or \"auto\": resume the config's output.dir if it "
+      "holds a run, else start it");
+  command
+      ->add_flag("--overwrite", options.overwrite,
+                 "Replace the run already in output.dir (refused without this flag)")
+      ->excludes(resume);
   command->footer(config_keys_help());
   return command;
 }
 
 int run_finetune(const FinetuneOptions& options, spdlog::logger& log) {
-  Config config = load_config_file(options.config_path);
-  for (const std::string& assignment : options.overrides) apply_override(config, assignment);
+  const auto [config, mode] = resolve_run(options, log);
 
+  const StopSignals signals;
   FinetuneHooks hooks;
+  hooks.stop_requested = [&signals] { return signals.received(); };
   if (::isatty(STDERR_FILENO) != 0) {
     hooks.on_batch = draw_progress;
     hooks.on_epoch_end = clear_progress;
   }
-  const FinetuneResult result = finetune(config, log, hooks);
+  const FinetuneResult result = finetune(config, log, hooks, mode);
   const nlohmann::ordered_json summary = {{"run_dir", result.run_dir.string()},
                                           {"best_checkpoint", result.best_checkpoint.string()},
                                           {"best_epoch", result.best_epoch},
+                                          {"best_metric", result.best_metric},
+                                          {"best_value", result.best_value},
                                           {"best_val_acc", result.best_val_acc},
-                                          {"epochs", result.epochs}};
+                                          {"epochs", result.epochs},
+                                          {"stop_reason", result.stop_reason},
+                                          {"resumed", result.resumed}};
   std::cout << summary.dump(2) << std::endl;
   return kExitOk;
 }

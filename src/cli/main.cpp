@@ -60,6 +60,10 @@ int main(int argc, char** argv) {
   } catch (const ftl::ConfigError& e) {
     log->error("{}", e.what());
     return kExitUsage;
+  } catch (const ftl::Interrupted& e) {
+    log->error("{}", e.what());
+    log->info("resume with: ftl finetune --resume {}", e.run_dir());
+    return kExitSignalBase + e.signal_number();
   } catch (const c10::Error& e) {
     log->error("LibTorch: {}", e.what_without_backtrace());
     return kExitRuntime;

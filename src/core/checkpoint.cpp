@@ -17,6 +17,7 @@ nlohmann::json metadata_to_json(const CheckpointMetadata& metadata) {
                          {"ftl_version", kVersion},    {"classes", metadata.classes},
                          {"epoch", metadata.epoch},    {"metrics", metadata.metrics},
                          {"config", metadata.config}};
+  if (!metadata.training.is_null()) json["training"] = metadata.training;
   json.update(preprocess_to_json(metadata.preprocess));
   return json;
 }
@@ -39,6 +40,7 @@ CheckpointMetadata metadata_from_json(const nlohmann::json& json, const std::str
     metadata.epoch = json.at("epoch").get<std::int64_t>();
     metadata.metrics = json.at("metrics");
     metadata.config = json.at("config");
+    if (json.contains("training")) metadata.training = json.at("training");
   } catch (const nlohmann::json::exception& error) {
     throw ModelError(where + error.what());
   }
@@ -56,8 +58,10 @@ CheckpointMetadata metadata_from_json(const nlohmann::json& json, const std::str
 }
 
 std::string serialize_checkpoint(const torch::jit::Module& module,
-                                 const CheckpointMetadata& metadata) {
-  const torch::jit::ExtraFilesMap extra = {{kMetadataName, metadata_to_json(metadata).dump(2)}};
+                                 const CheckpointMetadata& metadata,
+                                 const torch::jit::ExtraFilesMap& entries) {
+  torch::jit::ExtraFilesMap extra = entries;
+  extra[kMetadataName] = metadata_to_json(metadata).dump(2);
   std::ostringstream bytes;
   try {
     bool on_cpu = true;
@@ -82,12 +86,14 @@ void save_checkpoint(const torch::jit::Module& module, const CheckpointMetadata&
   write_file_atomic(path, serialize_checkpoint(module, metadata));
 }
 
-Checkpoint load_checkpoint(const fs::path& path, const torch::Device& device) {
+Checkpoint load_checkpoint(const fs::path& path, const torch::Device& device,
+                           const std::vector<std::string>& extra_names) {
   std::error_code error;
   if (!fs::is_regular_file(path, error)) {
     throw ModelError(path.string() + ": no such checkpoint file");
   }
   torch::jit::ExtraFilesMap extra = {{kMetadataName, ""}};
+  for (const std::string& name : extra_names) extra[name] = "";
   Checkpoint checkpoint;
   try {
     checkpoint.module = torch::jit::load(path.string(), device, extra);
@@ -115,6 +121,7 @@ Checkpoint load_checkpoint(const fs::path& path, const torch::Device& device) {
                      kMetadataName);
   }
   checkpoint.module.eval();
+  for (const std::string& name : extra_names) checkpoint.extra[name] = extra[name];
   return checkpoint;
 }
 

@@ -25,8 +25,7 @@ bool has_batchnorm_training_attr(const torch::jit::Module& module) {
 
 bool is_traced(const torch::jit::Module& module) {
   for (const torch::jit::NameModule& child : module.named_modules()) {
-    const auto type = child.value.type()->name();
-    if (!type || type->name().find("BatchNorm") == std::string::npos) continue;
+    if (!is_batchnorm(child.value)) continue;
     if (!child.value.find_method("forward")) continue;
     return !has_batchnorm_training_attr(child.value);
   }
@@ -102,24 +101,68 @@ bool is_head_parameter(const std::string& name) {
   return name.rfind(std::string(kHeadName) + ".", 0) == 0;
 }
 
-std::vector<torch::Tensor> configure_trainable(torch::jit::Module& module,
-                                               const std::string& freeze) {
-  std::vector<torch::Tensor> trainable;
+std::set<std::string> frozen_modules(const torch::jit::Module& module, const std::string& freeze) {
+  std::set<std::string> frozen;
+  if (freeze == "backbone") {
+    for (const torch::jit::NameModule& child : module.named_children()) {
+      if (child.name != kHeadName) frozen.insert(child.name);
+    }
+    return frozen;
+  }
+  const std::string up_to = "up_to:layer";
+  if (freeze.rfind(up_to, 0) != 0) return frozen;
+  const int last = std::stoi(freeze.substr(up_to.size()));
+  frozen = {"conv1", "bn1"};
+  for (int layer = 1; layer <= last; ++layer) frozen.insert("layer" + std::to_string(layer));
+  for (const std::string& name : frozen) {
+    if (!module.hasattr(name) || !module.attr(name).isModule()) {
+      throw ModelError("model.freeze \"" + freeze + "\": the network has no module '" + name +
+                       "' (expected a torchvision ResNet)");
+    }
+  }
+  return frozen;
+}
+
+namespace {
+
+// The top-level module a dotted parameter or module name lies in ("layer1.0.conv1.weight").
+std::string top_level(const std::string& name) { return name.substr(0, name.find('.')); }
+
+}  // namespace
+
+std::vector<torch::jit::NameTensor> configure_trainable(torch::jit::Module& module,
+                                                        const std::set<std::string>& frozen) {
+  std::vector<torch::jit::NameTensor> trainable;
   for (const torch::jit::NameTensor& parameter : module.named_parameters(/*recurse=*/true)) {
-    const bool trains = freeze == "none" || is_head_parameter(parameter.name);
+    const bool trains = frozen.count(top_level(parameter.name)) == 0;
     parameter.value.requires_grad_(trains);
-    if (trains) trainable.push_back(parameter.value);
+    if (trains) trainable.push_back(parameter);
   }
   return trainable;
 }
 
-void set_training(torch::jit::Module& module, bool training, const std::string& freeze) {
+bool is_batchnorm(const torch::jit::Module& module) {
+  const auto type = module.type()->name();
+  return type && type->name().find("BatchNorm") != std::string::npos;
+}
+
+bool any_batchnorm_training(const torch::jit::Module& module) {
+  for (const torch::jit::NameModule& child : module.named_modules()) {
+    if (is_batchnorm(child.value) && child.value.is_training()) return true;
+  }
+  return false;
+}
+
+void set_training(torch::jit::Module& module, bool training, const std::set<std::string>& frozen,
+                  const std::string& batchnorm) {
   module.train(training);
-  if (!training || freeze == "none") return;
-  for (const torch::jit::NameModule& child : module.named_children()) {
-    if (child.name == kHeadName) continue;
-    torch::jit::Module frozen = child.value;  // a handle to the same submodule
-    frozen.eval();
+  if (!training || batchnorm == "train") return;
+  for (const torch::jit::NameModule& child : module.named_modules()) {
+    const bool in_frozen_part = frozen.count(top_level(child.name)) > 0;
+    if (batchnorm == "frozen" ? is_batchnorm(child.value) : in_frozen_part) {
+      torch::jit::Module handle = child.value;  // a handle to the same submodule
+      handle.train(false);
+    }
   }
 }
 

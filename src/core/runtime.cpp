@@ -1,9 +1,12 @@
 #include "ftl/runtime.h"
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <malloc.h>
 #include <sched.h>
+#include <torch/csrc/jit/python/update_graph_executor_opt.h>
 
+#include <cstdlib>
 #include <thread>
 
 namespace ftl {
@@ -34,6 +37,17 @@ void tune_allocator() {
   mallopt(M_MMAP_THRESHOLD, kMmapThreshold);
   mallopt(M_TRIM_THRESHOLD, kTrimThreshold);
 #endif
+}
+
+void configure_determinism(bool deterministic) {
+  if (deterministic) {
+    // cuBLAS is deterministic only with a fixed workspace; it reads this before CUDA starts.
+    ::setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+  }
+  at::globalContext().setDeterministicAlgorithms(deterministic, /*warn_only=*/false);
+  at::globalContext().setDeterministicCuDNN(deterministic);
+  at::globalContext().setBenchmarkCuDNN(false);
+  torch::jit::setGraphExecutorOptimize(!deterministic);
 }
 
 std::int64_t resolve_workers(std::int64_t requested) {

@@ -1,19 +1,32 @@
 #include "ftl/trainer.h"
 
+#include <spdlog/fmt/fmt.h>
+
 #include <chrono>
+#include <cmath>
+#include <csignal>
+#include <memory>
+#include <optional>
+#include <set>
 #include <system_error>
 
 #include "ftl/checkpoint.h"
 #include "ftl/dataset.h"
 #include "ftl/device.h"
+#include "ftl/early_stopping.h"
 #include "ftl/errors.h"
 #include "ftl/evaluate.h"
 #include "ftl/files.h"
 #include "ftl/loader.h"
+#include "ftl/loss.h"
 #include "ftl/metrics.h"
 #include "ftl/metrics_log.h"
 #include "ftl/model.h"
+#include "ftl/optimizer.h"
+#include "ftl/ranking.h"
 #include "ftl/runtime.h"
+#include "ftl/schedule.h"
+#include "ftl/train_state.h"
 
 namespace fs = std::filesystem;
 
@@ -22,181 +35,587 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr const char* kCheckpointDir = "checkpoints";
+constexpr const char* kBestName = "best.pt";
+constexpr const char* kSummaryName = "summary.json";
+/// What a run writes in its folder: what RunMode::kNew refuses to write over and
+/// RunMode::kOverwrite removes. Nothing else in the folder is touched.
+const char* const kRunOutputs[] = {"metrics.jsonl", kCheckpointDir, "metrics.csv", "config.json",
+                                   kSummaryName};
+/// Prefix of the parameter groups that staged unfreezing adds.
+constexpr const char* kUnfrozenGroup = "unfrozen";
+
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Refuses a run folder that already holds a run's results, before any work is done.
-void check_run_dir_free(const fs::path& run_dir) {
-  for (const char* existing : {"metrics.jsonl", "checkpoints"}) {
-    if (fs::exists(run_dir / existing)) {
-      throw IoError("output.dir " + run_dir.string() + " already holds a run (" + existing +
-                    "); choose another folder or remove it");
-    }
-  }
+std::string signal_name(int signal_number) {
+  if (signal_number == SIGINT) return "SIGINT";
+  if (signal_number == SIGTERM) return "SIGTERM";
+  return "signal " + std::to_string(signal_number);
 }
 
-fs::path create_run_dir(const std::string& dir) {
-  const fs::path run_dir(dir);
-  std::error_code error;
-  fs::create_directories(run_dir / "checkpoints", error);
-  if (error) {
-    throw IoError("output.dir " + run_dir.string() + ": cannot create: " + error.message());
-  }
-  return run_dir;
-}
-
-std::string class_counts(const ImageFolder& data) {
-  std::vector<std::int64_t> counts(data.classes.size(), 0);
-  for (const Sample& sample : data.samples) ++counts[static_cast<std::size_t>(sample.label)];
+template <typename Range>
+std::string join(const Range& items) {
   std::string out;
-  for (std::size_t i = 0; i < counts.size(); ++i) {
-    out += (out.empty() ? "" : ", ") + data.classes[i] + "=" + std::to_string(counts[i]);
-  }
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + std::string(item);
   return out;
 }
 
-struct TrainEpoch {
-  double loss = 0;
-  double accuracy = 0;
-  double seconds = 0;
-  std::int64_t images = 0;
-};
-
-TrainEpoch train_one_epoch(torch::jit::Module& model, torch::optim::Optimizer& optimizer,
-                           const ImageFolder& train, const Config& config,
-                           const LoaderOptions& loader_options, const torch::Device& device,
-                           std::int64_t epoch, const FinetuneHooks& hooks) {
-  const auto start = Clock::now();
-  set_training(model, true, config.model.freeze);
-  BatchLoader loader(
-      train.samples,
-      epoch_order(train.samples.size(), static_cast<std::uint64_t>(config.train.seed), epoch),
-      loader_options);
-  MetricsAccumulator metrics(static_cast<std::int64_t>(train.classes.size()), /*top_k=*/1);
-  const bool batchnorm_trains = config.model.freeze == "none";
-  Batch batch;
-  std::size_t done = 0;
-  while (loader.next(batch)) {
-    ++done;
-    // Training BatchNorm cannot normalise a single image: a trailing batch of one is skipped.
-    if (batchnorm_trains && batch.labels.size(0) == 1) continue;
-    const torch::Tensor images = batch.images.to(device);
-    const torch::Tensor labels = batch.labels.to(device);
-    const torch::Tensor logits = model.forward({images}).toTensor();
-    const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, labels);
-    optimizer.zero_grad();
-    loss.backward();
-    optimizer.step();
-    metrics.add(logits, labels, loss.item<double>() * static_cast<double>(labels.size(0)));
-    if (hooks.on_batch) {
-      hooks.on_batch({epoch, config.train.epochs, done, loader.num_batches(), metrics.mean_loss()});
+void check_run_dir_free(const fs::path& run_dir) {
+  for (const char* existing : kRunOutputs) {
+    if (fs::exists(run_dir / existing)) {
+      throw IoError("output.dir " + run_dir.string() + " already holds a run (" + existing +
+                    "); resume it with --resume, replace it with --overwrite, or choose "
+                    "another folder");
     }
   }
-  TrainEpoch result;
-  result.loss = metrics.mean_loss();
-  result.accuracy = metrics.accuracy();
-  result.images = metrics.count();
-  result.seconds = seconds_since(start);
+}
+
+void remove_run_outputs(const fs::path& run_dir) {
+  for (const char* output : kRunOutputs) {
+    std::error_code error;
+    fs::remove_all(run_dir / output, error);
+    if (error) {
+      throw IoError((run_dir / output).string() + ": cannot remove: " + error.message());
+    }
+  }
+}
+
+void create_run_dir(const fs::path& run_dir) {
+  std::error_code error;
+  fs::create_directories(run_dir / kCheckpointDir, error);
+  if (error) {
+    throw IoError("output.dir " + run_dir.string() + ": cannot create: " + error.message());
+  }
+}
+
+// Temporary files of write_file_atomic that a killed process left behind.
+void remove_stale_temporaries(const fs::path& folder) {
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(folder, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos) {
+      fs::remove(entry.path(), error);
+    }
+  }
+}
+
+std::vector<std::int64_t> class_counts(const ImageFolder& data) {
+  std::vector<std::int64_t> counts(data.classes.size(), 0);
+  for (const Sample& sample : data.samples) ++counts[static_cast<std::size_t>(sample.label)];
+  return counts;
+}
+
+double metric_value(const EpochMetrics& metrics, const std::string& name) {
+  return name == "val_loss" ? metrics.val_loss : metrics.val_acc;
+}
+
+class Trainer {
+ public:
+  Trainer(const Config& config, spdlog::logger& log, const FinetuneHooks& hooks, RunMode mode)
+      : config_(config),
+        log_(log),
+        hooks_(hooks),
+        mode_(mode),
+        device_(resolve_device(config.train.device, "train.device")),
+        run_dir_(config.output.dir),
+        ranking_(config.train.best_metric, config.train.keep_top_k),
+        early_stopping_(config.train.early_stopping) {}
+
+  FinetuneResult run();
+
+ private:
+  std::optional<Checkpoint> read_resume_point();
+  void load_data();
+  void setup_model(const std::optional<Checkpoint>& last);
+  void prepare_run_dir(const std::optional<Checkpoint>& last);
+  void repair_kept_checkpoints(const Checkpoint& last);
+  void setup_optimizer(const std::optional<Checkpoint>& last);
+  void unfreeze(std::int64_t epoch);
+  bool run_epoch(std::int64_t epoch);
+  double train_epoch(std::int64_t epoch);
+  void take_step(const Batch& batch, std::int64_t epoch, std::int64_t step, double lr);
+  void save_last();
+  void write_kept(const CheckpointRanking::Update& update, std::int64_t epoch);
+  void write_summary();
+  FinetuneResult result(bool resumed) const;
+
+  double lr_at(std::int64_t epoch, std::int64_t step) const;
+  std::int64_t steps_per_epoch() const;
+  std::string phase() const { return frozen_.empty() ? "full" : "frozen"; }
+  nlohmann::json training_json() const;
+  int poll_stop() const { return hooks_.stop_requested ? hooks_.stop_requested() : 0; }
+  fs::path checkpoint_path(const std::string& name) const {
+    return run_dir_ / kCheckpointDir / name;
+  }
+  void set_mode(bool training) { set_training(model_, training, frozen_, config_.model.batchnorm); }
+
+  const Config& config_;
+  spdlog::logger& log_;
+  const FinetuneHooks& hooks_;
+  const RunMode mode_;
+  const torch::Device device_;
+  const fs::path run_dir_;
+  nlohmann::json resolved_config_;
+  ImageFolder train_;
+  ImageFolder val_;
+  LoaderOptions loader_options_;
+  torch::Tensor class_weights_;
+  torch::jit::Module model_;
+  std::set<std::string> initially_frozen_;
+  std::set<std::string> frozen_;
+  std::unique_ptr<TrainingOptimizer> optimizer_;
+  CheckpointRanking ranking_;
+  EarlyStopping early_stopping_;
+  TrainState state_;
+  CheckpointMetadata metadata_;
+  std::unique_ptr<MetricsLog> metrics_log_;
+};
+
+FinetuneResult Trainer::run() {
+  resolved_config_ = config_to_json(config_);
+  std::optional<Checkpoint> last;
+  if (mode_ == RunMode::kResume) {
+    last = read_resume_point();
+  } else if (mode_ == RunMode::kNew) {
+    check_run_dir_free(run_dir_);
+  }
+  configure_determinism(config_.train.deterministic);
+  torch::manual_seed(static_cast<std::uint64_t>(config_.train.seed));
+  const std::int64_t threads = configure_compute_threads(config_.train.threads);
+  loader_options_.workers = resolve_workers(config_.data.workers);
+  loader_options_.batch_size = config_.data.batch_size;
+  loader_options_.preprocess.image_size = config_.data.image_size;
+  load_data();
+  setup_model(last);
+  log_.info("device {}, {} compute threads, {} loader workers{}", device_.str(), threads,
+            loader_options_.workers, config_.train.deterministic ? ", deterministic" : "");
+
+  const bool finished = state_.stop_reason == "early_stopping" ||
+                        (!state_.stop_reason.empty() && state_.epochs_done >= config_.train.epochs);
+  if (finished) {
+    log_.info("{} has already finished ({}); nothing to do", run_dir_.string(),
+              state_.stop_message);
+    return result(/*resumed=*/true);
+  }
+  state_.stop_reason.clear();
+  state_.stop_message.clear();
+  prepare_run_dir(last);
+  setup_optimizer(last);
+  for (std::int64_t epoch = state_.epochs_done + 1; epoch <= config_.train.epochs; ++epoch) {
+    if (run_epoch(epoch)) break;
+  }
+  write_summary();
+  return result(last.has_value());
+}
+
+std::optional<Checkpoint> Trainer::read_resume_point() {
+  const fs::path path = last_checkpoint_path(run_dir_);
+  if (!fs::exists(path)) {
+    throw ConfigError("--resume: " + run_dir_.string() + " holds no " + kCheckpointDir +
+                      "/last.pt to resume from" +
+                      (holds_run(run_dir_) ? " (the run stopped before its first save; start it "
+                                             "again with --overwrite)"
+                                           : ""));
+  }
+  Checkpoint last = load_checkpoint(path, device_, {kTrainStateName, kTrainTensorsName});
+  state_ = decode_train_state(last.extra, path.string());
+  check_resume_config(last.metadata.config, resolved_config_, state_.epochs_done,
+                      run_dir_.string());
+  try {
+    ranking_.restore(state_.ranking);
+    early_stopping_.restore(state_.early_stopping);
+  } catch (const nlohmann::json::exception& error) {
+    throw ModelError(path.string() + ": " + kTrainStateName + ": " + error.what());
+  }
+  return last;
+}
+
+void Trainer::load_data() {
+  train_ = scan_image_folder(config_.data.train);
+  val_ = scan_image_folder(config_.data.val);
+  check_same_classes(train_, val_);
+  if (train_.samples.size() < 2) {
+    throw DataError(train_.root.string() + ": at least 2 training images are needed");
+  }
+  const std::vector<std::int64_t> counts = class_counts(train_);
+  std::vector<std::string> described;
+  for (std::size_t c = 0; c < counts.size(); ++c) {
+    described.push_back(train_.classes[c] + "=" + std::to_string(counts[c]));
+  }
+  log_.info("train: {} images in {} classes ({})", train_.samples.size(), train_.classes.size(),
+            join(described));
+  log_.info("val: {} images", val_.samples.size());
+  class_weights_ = class_weights(config_.train.class_weights, train_.classes, counts);
+  if (class_weights_.defined()) {
+    std::vector<std::string> weights;
+    for (std::size_t c = 0; c < counts.size(); ++c) {
+      weights.push_back(fmt::format("{}={:.4g}", train_.classes[c],
+                                    class_weights_[static_cast<std::int64_t>(c)].item<double>()));
+    }
+    log_.info("class weights: {}", join(weights));
+    class_weights_ = class_weights_.to(device_);
+  }
+}
+
+void Trainer::setup_model(const std::optional<Checkpoint>& last) {
+  if (last) {
+    if (last->metadata.classes != train_.classes) {
+      throw DataError(config_.data.train + ": classes (" + join(train_.classes) +
+                      ") differ from those of the run being resumed (" +
+                      join(last->metadata.classes) + ")");
+    }
+    model_ = last->module;
+    log_.info("resuming {} after epoch {}{}", run_dir_.string(), state_.epochs_done,
+              state_.steps_done > 0 ? fmt::format(" and {} steps of epoch {}", state_.steps_done,
+                                                  state_.epochs_done + 1)
+                                    : "");
+  } else {
+    LoadedModel loaded = load_model(config_.model.path, device_);
+    if (loaded.traced) {
+      log_.warn(
+          "{} was made by torch.jit.trace: its BatchNorm layers keep the mode they were "
+          "traced in and will not train as expected; export with torch.jit.script",
+          config_.model.path);
+    }
+    model_ = loaded.module;
+    log_.info("model: {} (fc {} -> {} classes)", config_.model.path, head_out_features(model_),
+              train_.classes.size());
+    replace_head(model_, static_cast<std::int64_t>(train_.classes.size()),
+                 static_cast<std::uint64_t>(config_.train.seed));
+  }
+  initially_frozen_ = frozen_modules(model_, config_.model.freeze);
+  frozen_ = initially_frozen_;
+}
+
+void Trainer::prepare_run_dir(const std::optional<Checkpoint>& last) {
+  if (mode_ == RunMode::kOverwrite && holds_run(run_dir_)) {
+    log_.warn("--overwrite: replacing the run in {}", run_dir_.string());
+    remove_run_outputs(run_dir_);
+  }
+  create_run_dir(run_dir_);
+  remove_stale_temporaries(run_dir_);
+  remove_stale_temporaries(run_dir_ / kCheckpointDir);
+  write_file_atomic(run_dir_ / "config.json", resolved_config_.dump(2) + "\n");
+  metrics_log_ = std::make_unique<MetricsLog>(run_dir_, state_.epochs_done);
+
+  metadata_.classes = train_.classes;
+  metadata_.preprocess = loader_options_.preprocess;
+  metadata_.config = resolved_config_;
+  if (last) {
+    metadata_.epoch = last->metadata.epoch;
+    metadata_.metrics = last->metadata.metrics;
+    repair_kept_checkpoints(*last);
+  }
+}
+
+// A run killed after saving last.pt at an epoch end, but before writing best.pt or that
+// epoch's epoch_NNN.pt, is completed here from last.pt, which holds that very epoch's weights.
+// Kept files that the ranking has since dropped are removed.
+void Trainer::repair_kept_checkpoints(const Checkpoint& last) {
+  std::set<std::string> kept;
+  for (const RankedEpoch& entry : ranking_.kept()) kept.insert(epoch_checkpoint_name(entry.epoch));
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(run_dir_ / kCheckpointDir, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("epoch_", 0) == 0 && kept.count(name) == 0) fs::remove(entry.path(), error);
+  }
+  const std::int64_t epoch = state_.epochs_done;
+  if (state_.steps_done != 0 || epoch == 0 || last.metadata.epoch != epoch) return;
+  CheckpointRanking::Update update;
+  update.new_best = ranking_.has_best() && ranking_.best().epoch == epoch;
+  update.kept = kept.count(epoch_checkpoint_name(epoch)) > 0;
+  if (update.new_best) {
+    try {
+      update.new_best =
+          load_checkpoint(checkpoint_path(kBestName), torch::kCPU).metadata.epoch != epoch;
+    } catch (const ModelError&) {
+      // missing or half-written: write it again
+    }
+  }
+  if (update.kept) update.kept = !fs::exists(checkpoint_path(epoch_checkpoint_name(epoch)));
+  metadata_.training = last.metadata.training;
+  write_kept(update, epoch);
+}
+
+void Trainer::setup_optimizer(const std::optional<Checkpoint>& last) {
+  optimizer_ = std::make_unique<TrainingOptimizer>(configure_trainable(model_, frozen_), config_);
+  if (last) {
+    if (state_.phase == "full" && !frozen_.empty()) unfreeze(state_.epochs_done + 1);
+    const std::string source = last_checkpoint_path(run_dir_).string();
+    optimizer_->load_state(state_.optimizer, state_.tensors, source);
+    restore_rng_states(state_.tensors);
+  }
+  std::vector<std::string> groups;
+  for (const ParamGroup& group : optimizer_->groups()) {
+    groups.push_back(fmt::format("{} ({} tensors, lr x {:g})", group.name, group.parameters.size(),
+                                 group.lr_mult));
+  }
+  log_.info("optimizer: SGD, parameter groups {}; frozen: {}", join(groups),
+            frozen_.empty() ? std::string("nothing") : join(frozen_));
+}
+
+void Trainer::unfreeze(std::int64_t epoch) {
+  std::vector<torch::jit::NameTensor> newly_trainable;
+  for (const torch::jit::NameTensor& parameter : model_.named_parameters(/*recurse=*/true)) {
+    if (!parameter.value.requires_grad()) newly_trainable.push_back(parameter);
+  }
+  log_.info("epoch {}: unfreezing {} ({} more tensors train, at lr x {:g})", epoch, join(frozen_),
+            newly_trainable.size(), config_.model.backbone_lr_mult);
+  frozen_.clear();
+  configure_trainable(model_, frozen_);
+  optimizer_->add(newly_trainable, kUnfrozenGroup);
+}
+
+std::int64_t Trainer::steps_per_epoch() const {
+  const auto samples = static_cast<std::int64_t>(train_.samples.size());
+  return (samples + config_.data.batch_size - 1) / config_.data.batch_size;
+}
+
+double Trainer::lr_at(std::int64_t epoch, std::int64_t step) const {
+  return scheduled_lr(config_.optimizer.schedule, config_.optimizer.lr, config_.train.epochs,
+                      {epoch - 1, step, steps_per_epoch()});
+}
+
+nlohmann::json Trainer::training_json() const {
+  return {{"phase", phase()},
+          {"frozen_modules", frozen_},
+          {"batchnorm", config_.model.batchnorm},
+          {"trainable_tensors", optimizer_ ? optimizer_->num_parameters() : 0}};
+}
+
+// One epoch: train, validate, record, save. Returns true when the run should stop here.
+bool Trainer::run_epoch(std::int64_t epoch) {
+  const std::int64_t unfreeze_at = config_.model.unfreeze_at_epoch;
+  if (unfreeze_at > 0 && epoch >= unfreeze_at && !frozen_.empty()) unfreeze(epoch);
+  const auto start = Clock::now();
+  const double images_per_s = train_epoch(epoch);
+  set_mode(false);
+  const MetricsAccumulator validated = evaluate_samples(model_, val_, loader_options_, device_);
+
+  EpochMetrics metrics;
+  metrics.epoch = epoch;
+  metrics.train_loss = state_.partial.loss_sum / static_cast<double>(state_.partial.count);
+  metrics.train_acc =
+      static_cast<double>(state_.partial.correct) / static_cast<double>(state_.partial.count);
+  metrics.val_loss = validated.mean_loss();
+  metrics.val_acc = validated.accuracy();
+  metrics.lr = lr_at(epoch, 0);
+  metrics.lr_end = lr_at(epoch, steps_per_epoch() - 1);
+  metrics.seconds = seconds_since(start);
+  metrics.images_per_s = images_per_s;
+
+  const CheckpointRanking::Update update =
+      ranking_.add(epoch, metric_value(metrics, config_.train.best_metric));
+  const bool stop_early =
+      early_stopping_.update(epoch, metric_value(metrics, config_.train.early_stopping.metric));
+  if (stop_early) {
+    state_.stop_reason = "early_stopping";
+    state_.stop_message = early_stopping_.reason() + fmt::format(", after epoch {}", epoch);
+  } else if (epoch == config_.train.epochs) {
+    state_.stop_reason = "completed";
+    state_.stop_message = fmt::format("completed {} epochs", epoch);
+  }
+  metrics.stop = state_.stop_reason;
+
+  if (hooks_.on_epoch_end) hooks_.on_epoch_end();
+  log_.info(
+      "epoch {}/{}: train loss {:.4f} acc {:.4f} | val loss {:.4f} acc {:.4f} | lr {:.4g}{} | "
+      "{:.1f}s, {:.0f} img/s",
+      epoch, config_.train.epochs, metrics.train_loss, metrics.train_acc, metrics.val_loss,
+      metrics.val_acc, metrics.lr,
+      metrics.lr_end != metrics.lr ? fmt::format("->{:.4g}", metrics.lr_end) : "", metrics.seconds,
+      metrics.images_per_s);
+  // The metrics line goes first: a resume keeps as many lines as last.pt has epochs, so a line
+  // written by an epoch whose last.pt never landed is dropped, and none can be missing.
+  metrics_log_->append(metrics);
+
+  state_.epochs_done = epoch;
+  state_.steps_done = 0;
+  state_.partial = {};
+  metadata_.epoch = epoch;
+  metadata_.metrics = {{"train_loss", metrics.train_loss},
+                       {"train_acc", metrics.train_acc},
+                       {"val_loss", metrics.val_loss},
+                       {"val_acc", metrics.val_acc}};
+  save_last();
+  write_kept(update, epoch);
+  if (stop_early) log_.info("{}", state_.stop_message);
+  if (const int signal = poll_stop(); signal != 0 && epoch < config_.train.epochs && !stop_early) {
+    throw Interrupted(
+        signal, run_dir_.string(),
+        fmt::format("interrupted by {} after epoch {}; the resume state is saved "
+                    "in {}",
+                    signal_name(signal), epoch, last_checkpoint_path(run_dir_).string()));
+  }
+  return stop_early;
+}
+
+// Trains the rest of the epoch (all of it, or what a mid-epoch save left) and returns the
+// training images per second of this process's part of it.
+double Trainer::train_epoch(std::int64_t epoch) {
+  const auto start = Clock::now();
+  set_mode(true);
+  const bool batchnorm_trains = any_batchnorm_training(model_);
+  const std::int64_t batches = steps_per_epoch();
+  // The epoch's order depends only on (seed, epoch): a resumed epoch skips the batches done.
+  std::vector<std::size_t> order =
+      epoch_order(train_.samples.size(), static_cast<std::uint64_t>(config_.train.seed), epoch);
+  const auto done = static_cast<std::size_t>(state_.steps_done * config_.data.batch_size);
+  order.erase(order.begin(),
+              order.begin() + static_cast<std::ptrdiff_t>(std::min(done, order.size())));
+  BatchLoader loader(train_.samples, std::move(order), loader_options_);
+
+  std::int64_t images = 0;
+  Batch batch;
+  for (std::int64_t step = state_.steps_done; loader.next(batch); ++step) {
+    // Training BatchNorm cannot normalise a single image: a trailing batch of one is skipped.
+    if (!batchnorm_trains || batch.labels.size(0) > 1) {
+      take_step(batch, epoch, step, lr_at(epoch, step));
+      images += batch.labels.size(0);
+    }
+    state_.steps_done = step + 1;
+    if (hooks_.on_batch) {
+      hooks_.on_batch({epoch, config_.train.epochs, static_cast<std::size_t>(step + 1),
+                       static_cast<std::size_t>(batches),
+                       state_.partial.loss_sum /
+                           static_cast<double>(std::max<std::int64_t>(state_.partial.count, 1))});
+    }
+    if (step + 1 == batches) break;  // the epoch end saves
+    const int signal = poll_stop();
+    const std::int64_t every = config_.train.checkpoint_every_steps;
+    const std::int64_t global_step = (epoch - 1) * batches + step + 1;
+    if (signal != 0 || (every > 0 && global_step % every == 0)) save_last();
+    if (signal != 0) {
+      throw Interrupted(signal, run_dir_.string(),
+                        fmt::format("interrupted by {} at epoch {}, step {} of {}; the resume "
+                                    "state is saved in {}",
+                                    signal_name(signal), epoch, step + 1, batches,
+                                    last_checkpoint_path(run_dir_).string()));
+    }
+  }
+  return static_cast<double>(images) / seconds_since(start);
+}
+
+void Trainer::take_step(const Batch& batch, std::int64_t epoch, std::int64_t step, double lr) {
+  optimizer_->set_lr(lr);
+  const torch::Tensor images = batch.images.to(device_);
+  const torch::Tensor labels = batch.labels.to(device_);
+  const torch::Tensor logits = model_.forward({images}).toTensor();
+  const torch::Tensor loss =
+      training_loss(logits, labels, class_weights_, config_.train.label_smoothing);
+  const double value = loss.item<double>();
+  if (!std::isfinite(value)) {
+    const fs::path last = last_checkpoint_path(run_dir_);
+    throw TrainingError(fmt::format(
+        "the training loss is {} at epoch {}, step {} of {} (lr {:g}): training diverged; lower "
+        "optimizer.lr or set train.grad_clip_norm. {}",
+        value, epoch, step + 1, steps_per_epoch(), lr,
+        fs::exists(last) ? "The last good checkpoint is kept: " + last.string()
+                         : std::string("No checkpoint had been saved yet.")));
+  }
+  optimizer_->sgd().zero_grad();
+  loss.backward();
+  if (config_.train.grad_clip_norm > 0) {
+    torch::nn::utils::clip_grad_norm_(optimizer_->parameters(), config_.train.grad_clip_norm);
+  }
+  optimizer_->sgd().step();
+  const std::int64_t count = labels.size(0);
+  state_.partial.loss_sum += value * static_cast<double>(count);
+  state_.partial.correct += logits.detach().argmax(1).eq(labels).sum().item<std::int64_t>();
+  state_.partial.count += count;
+}
+
+// Writes last.pt with the resume state, in eval mode (as every checkpoint is saved), by one
+// atomic rename: a kill at any moment leaves the previous or the new last.pt, whole.
+void Trainer::save_last() {
+  state_.ranking = ranking_.to_json();
+  state_.early_stopping = early_stopping_.to_json();
+  state_.phase = phase();
+  state_.optimizer = optimizer_->state_json();
+  state_.tensors = optimizer_->state_tensors();
+  save_rng_states(state_.tensors);
+  const bool training = model_.is_training();
+  set_mode(false);
+  metadata_.training = training_json();
+  write_file_atomic(last_checkpoint_path(run_dir_),
+                    serialize_checkpoint(model_, metadata_, encode_train_state(state_)));
+  if (training) set_mode(true);
+}
+
+void Trainer::write_kept(const CheckpointRanking::Update& update, std::int64_t epoch) {
+  if (!update.new_best && !update.kept) return;
+  const std::string bytes = serialize_checkpoint(model_, metadata_);
+  if (update.new_best) {
+    write_file_atomic(checkpoint_path(kBestName), bytes);
+    log_.info("new best {} {:.4f}: {}", ranking_.metric(), ranking_.best().value,
+              checkpoint_path(kBestName).string());
+  }
+  if (update.kept) write_file_atomic(checkpoint_path(epoch_checkpoint_name(epoch)), bytes);
+  for (const std::int64_t dropped : update.dropped) {
+    std::error_code error;
+    fs::remove(checkpoint_path(epoch_checkpoint_name(dropped)), error);
+  }
+}
+
+void Trainer::write_summary() {
+  nlohmann::ordered_json kept = nlohmann::ordered_json::array();
+  for (const RankedEpoch& entry : ranking_.kept()) {
+    kept.push_back({{"epoch", entry.epoch},
+                    {"value", entry.value},
+                    {"path", checkpoint_path(epoch_checkpoint_name(entry.epoch)).string()}});
+  }
+  const FinetuneResult summary = result(false);
+  const nlohmann::ordered_json json = {{"stop_reason", summary.stop_reason},
+                                       {"stop_message", summary.stop_message},
+                                       {"epochs", summary.epochs},
+                                       {"best_metric", summary.best_metric},
+                                       {"best_epoch", summary.best_epoch},
+                                       {"best_value", summary.best_value},
+                                       {"best_checkpoint", summary.best_checkpoint.string()},
+                                       {"top_k", kept}};
+  write_file_atomic(run_dir_ / kSummaryName, json.dump(2) + "\n");
+}
+
+FinetuneResult Trainer::result(bool resumed) const {
+  FinetuneResult result;
+  result.run_dir = run_dir_;
+  result.best_checkpoint = checkpoint_path(kBestName);
+  result.best_metric = ranking_.metric();
+  result.best_value = ranking_.best().value;
+  result.best_epoch = ranking_.best().epoch;
+  result.epochs = state_.epochs_done;
+  result.stop_reason = state_.stop_reason;
+  result.stop_message = state_.stop_message;
+  result.resumed = resumed;
+  if (metrics_log_) {
+    for (const auto& line : metrics_log_->lines()) {
+      if (line.at("epoch") == result.best_epoch) result.best_val_acc = line.at("val_acc");
+    }
+  } else if (fs::exists(result.best_checkpoint)) {
+    result.best_val_acc =
+        load_checkpoint(result.best_checkpoint, torch::kCPU).metadata.metrics.value("val_acc", 0.0);
+  }
   return result;
 }
 
 }  // namespace
 
-FinetuneResult finetune(const Config& config, spdlog::logger& log, const FinetuneHooks& hooks) {
+bool holds_run(const fs::path& dir) {
+  for (const char* output : kRunOutputs) {
+    if (fs::exists(dir / output)) return true;
+  }
+  return false;
+}
+
+fs::path last_checkpoint_path(const fs::path& dir) { return dir / kCheckpointDir / "last.pt"; }
+
+FinetuneResult finetune(const Config& config, spdlog::logger& log, const FinetuneHooks& hooks,
+                        RunMode mode) {
   validate_config(config);
-  const torch::Device device = resolve_device(config.train.device, "train.device");
-  check_run_dir_free(config.output.dir);
-  const std::int64_t threads = configure_compute_threads(config.train.threads);
-  const std::int64_t workers = resolve_workers(config.data.workers);
-
-  const ImageFolder train = scan_image_folder(config.data.train);
-  const ImageFolder val = scan_image_folder(config.data.val);
-  check_same_classes(train, val);
-  if (train.samples.size() < 2) {
-    throw DataError(train.root.string() + ": at least 2 training images are needed");
-  }
-  const auto num_classes = static_cast<std::int64_t>(train.classes.size());
-  log.info("train: {} images in {} classes ({})", train.samples.size(), num_classes,
-           class_counts(train));
-  log.info("val: {} images", val.samples.size());
-
-  LoadedModel loaded = load_model(config.model.path, device);
-  if (loaded.traced) {
-    log.warn(
-        "{} was made by torch.jit.trace: its BatchNorm layers keep the mode they were "
-        "traced in and will not train as expected; export with torch.jit.script",
-        config.model.path);
-  }
-  torch::jit::Module& model = loaded.module;
-  log.info("model: {} (fc {} -> {} classes), device {}, {} compute threads, {} loader workers",
-           config.model.path, head_out_features(model), num_classes, device.str(), threads,
-           workers);
-  replace_head(model, num_classes, static_cast<std::uint64_t>(config.train.seed));
-  std::vector<torch::Tensor> trainable = configure_trainable(model, config.model.freeze);
-
-  const fs::path run_dir = create_run_dir(config.output.dir);
-  const nlohmann::json resolved = config_to_json(config);
-  write_file_atomic(run_dir / "config.json", resolved.dump(2) + "\n");
-  MetricsLog metrics_log(run_dir);
-
-  torch::optim::SGD optimizer(trainable, torch::optim::SGDOptions(config.optimizer.lr)
-                                             .momentum(config.optimizer.momentum)
-                                             .weight_decay(config.optimizer.weight_decay)
-                                             .nesterov(config.optimizer.nesterov));
-  LoaderOptions loader_options;
-  loader_options.batch_size = config.data.batch_size;
-  loader_options.preprocess.image_size = config.data.image_size;
-  loader_options.workers = workers;
-
-  CheckpointMetadata metadata;
-  metadata.classes = train.classes;
-  metadata.preprocess = loader_options.preprocess;
-  metadata.config = resolved;
-
-  FinetuneResult result;
-  result.run_dir = run_dir;
-  result.best_checkpoint = run_dir / "checkpoints" / "best.pt";
-  for (std::int64_t epoch = 1; epoch <= config.train.epochs; ++epoch) {
-    const auto start = Clock::now();
-    const TrainEpoch trained =
-        train_one_epoch(model, optimizer, train, config, loader_options, device, epoch, hooks);
-    set_training(model, false, config.model.freeze);
-    const MetricsAccumulator validated = evaluate_samples(model, val, loader_options, device);
-
-    EpochMetrics metrics;
-    metrics.epoch = epoch;
-    metrics.train_loss = trained.loss;
-    metrics.train_acc = trained.accuracy;
-    metrics.val_loss = validated.mean_loss();
-    metrics.val_acc = validated.accuracy();
-    metrics.lr = optimizer.param_groups().front().options().get_lr();
-    metrics.seconds = seconds_since(start);
-    metrics.images_per_s = static_cast<double>(trained.images) / trained.seconds;
-    if (hooks.on_epoch_end) hooks.on_epoch_end();
-    log.info(
-        "epoch {}/{}: train loss {:.4f} acc {:.4f} | val loss {:.4f} acc {:.4f} | lr {:g} | "
-        "{:.1f}s, {:.0f} img/s",
-        epoch, config.train.epochs, metrics.train_loss, metrics.train_acc, metrics.val_loss,
-        metrics.val_acc, metrics.lr, metrics.seconds, metrics.images_per_s);
-    metrics_log.append(metrics);
-
-    metadata.epoch = epoch;
-    metadata.metrics = {{"train_loss", metrics.train_loss},
-                        {"train_acc", metrics.train_acc},
-                        {"val_loss", metrics.val_loss},
-                        {"val_acc", metrics.val_acc}};
-    const std::string checkpoint = serialize_checkpoint(model, metadata);
-    write_file_atomic(run_dir / "checkpoints" / "last.pt", checkpoint);
-    if (epoch == 1 || metrics.val_acc > result.best_val_acc) {
-      result.best_val_acc = metrics.val_acc;
-      result.best_epoch = epoch;
-      write_file_atomic(result.best_checkpoint, checkpoint);
-      log.info("new best val acc {:.4f}: {}", metrics.val_acc, result.best_checkpoint.string());
-    }
-    result.epochs = epoch;
-  }
-  return result;
+  Trainer trainer(config, log, hooks, mode);
+  return trainer.run();
 }
 
 }  // namespace ftl

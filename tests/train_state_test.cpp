@@ -1,0 +1,74 @@
+// The resume state inside last.pt: encoded and decoded whole, damaged state named, and the
+// rule that only train.epochs may change on resume.
+#include "ftl/train_state.h"
+
+#include <catch2/catch.hpp>
+
+#include "ftl/errors.h"
+
+using Catch::Matchers::Contains;
+
+TEST_CASE("train state: round trip through the archive entries", "[train_state]") {
+  ftl::TrainState state;
+  state.epochs_done = 2;
+  state.steps_done = 5;
+  state.partial = {12.5, 30, 40};
+  state.ranking = {{"metric", "val_acc"}, {"kept", nlohmann::json::array()}};
+  state.early_stopping = {{"bad_epochs", 1}};
+  state.phase = "frozen";
+  state.optimizer = {{"groups", nlohmann::json::array()}};
+  state.tensors["momentum/fc.weight"] = torch::arange(6, torch::kFloat32).reshape({2, 3});
+  ftl::save_rng_states(state.tensors);
+
+  const auto entries = ftl::encode_train_state(state);
+  const ftl::TrainState back = ftl::decode_train_state(entries, "last.pt");
+  CHECK(back.epochs_done == 2);
+  CHECK(back.steps_done == 5);
+  CHECK(back.partial.loss_sum == 12.5);
+  CHECK(back.partial.correct == 30);
+  CHECK(back.partial.count == 40);
+  CHECK(back.ranking == state.ranking);
+  CHECK(back.early_stopping == state.early_stopping);
+  CHECK(back.phase == "frozen");
+  REQUIRE(back.tensors.size() == state.tensors.size());
+  CHECK(torch::equal(back.tensors.at("momentum/fc.weight"), state.tensors["momentum/fc.weight"]));
+
+  // The random generator comes back where it was.
+  const double expected = torch::rand({1}).item<double>();
+  ftl::restore_rng_states(back.tensors);
+  CHECK(torch::rand({1}).item<double>() == expected);
+}
+
+TEST_CASE("train state: missing or damaged entries are named", "[train_state]") {
+  REQUIRE_THROWS_WITH(ftl::decode_train_state({}, "best.pt"),
+                      "best.pt: holds no resume state (ftl_train_state.json); only "
+                      "checkpoints/last.pt of an ftl run can be resumed");
+  auto entries = ftl::encode_train_state({});
+  entries[ftl::kTrainStateName] = "{\"format_version\": 1}";
+  REQUIRE_THROWS_AS(ftl::decode_train_state(entries, "last.pt"), ftl::ModelError);
+  REQUIRE_THROWS_WITH(ftl::decode_train_state(entries, "last.pt"),
+                      Contains("last.pt: ftl_train_state.json: ") && Contains("epochs_done"));
+  entries = ftl::encode_train_state({});
+  entries[ftl::kTrainTensorsName] = "garbage";
+  REQUIRE_THROWS_WITH(ftl::decode_train_state(entries, "last.pt"),
+                      Contains("last.pt: ftl_train_state.pt is damaged"));
+}
+
+TEST_CASE("train state: a resume may only raise train.epochs", "[train_state]") {
+  const nlohmann::json run = {{"train", {{"epochs", 5}, {"seed", 1}}},
+                              {"optimizer", {{"lr", 0.1}}}};
+  nlohmann::json more = run;
+  more["train"]["epochs"] = 8;
+  CHECK_NOTHROW(ftl::check_resume_config(run, more, 5, "runs/a"));
+  nlohmann::json fewer = run;
+  fewer["train"]["epochs"] = 2;
+  REQUIRE_THROWS_WITH(ftl::check_resume_config(run, fewer, 3, "runs/a"),
+                      "train.epochs 2 is below the 3 epochs runs/a has done");
+  nlohmann::json other = run;
+  other["optimizer"]["lr"] = 0.2;
+  REQUIRE_THROWS_AS(ftl::check_resume_config(run, other, 3, "runs/a"), ftl::ConfigError);
+  REQUIRE_THROWS_WITH(ftl::check_resume_config(run, other, 3, "runs/a"),
+                      "cannot resume runs/a with a different optimizer.lr: the run used 0.1, now "
+                      "0.2; only train.epochs may change on resume (start a new run in another "
+                      "output.dir, or pass --overwrite to replace this one)");
+}
