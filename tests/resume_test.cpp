@@ -190,7 +190,12 @@ TEST_CASE(
   const ftl::TrainState stopped = state_of(last);
   CHECK(stopped.epochs_done + stopped.steps_done > first.steps_done);
 
-  // 4. Resume to the end.
+  // 4. Resume, and stop with SIGTERM: exit 143.
+  pid = spawn_ftl({"finetune", "--resume", run.string()}, log);
+  REQUIRE(signal_after_next_save(pid, last, SIGTERM) == 143);
+  CHECK_THAT(read_file(log), Contains("interrupted by SIGTERM"));
+
+  // 5. Resume to the end.
   const auto finished =
       run_command(ftl_command + " finetune --resume " + shell_quote(run.string()) + " 2>&1");
   INFO(finished.output);
@@ -241,6 +246,28 @@ TEST_CASE("resume: settings other than train.epochs are refused, a larger epochs
   REQUIRE(lines.size() == 2);
   CHECK(lines[0]["stop"] == "");  // epoch 1 no longer ends the run
   CHECK(lines[1]["stop"] == "completed");
+
+  // A kill after the last epoch's last.pt, before its best.pt and summary: the resume of the
+  // finished run writes them, the same bytes as before.
+  const fs::path run = config.output.dir;
+  const std::string best = read_file(run / "checkpoints/best.pt");
+  const std::string summary = read_file(run / "summary.json");
+  if (more.best_epoch == 2) {
+    fs::remove(run / "checkpoints/best.pt");
+  }
+  fs::remove(run / "summary.json");
+  ftl::finetune(config, ftl::testing::quiet_logger(), {}, ftl::RunMode::kResume);
+  CHECK(read_file(run / "checkpoints/best.pt") == best);
+  CHECK(read_file(run / "summary.json") == summary);
+
+  // Another training set cannot continue the run.
+  fs::copy_file(dir / "train/circle/0.png", dir / "train/circle/extra.png");
+  config.train.epochs = 3;
+  REQUIRE_THROWS_AS(ftl::finetune(config, ftl::testing::quiet_logger(), {}, ftl::RunMode::kResume),
+                    ftl::DataError);
+  REQUIRE_THROWS_WITH(
+      ftl::finetune(config, ftl::testing::quiet_logger(), {}, ftl::RunMode::kResume),
+      Contains("is not the training set the run started with (13 images now, 12 then"));
 }
 
 TEST_CASE("resume: a damaged last.pt or a folder without one is refused, naming the file",
@@ -357,7 +384,8 @@ TEST_CASE("a loss that diverges stops the run with exit 1, keeping the last good
                                shell_quote(file.string()) + " 2>&1");
   INFO(run.output);
   CHECK(run.exit_code == 1);
-  CHECK_THAT(run.output, Contains("the training loss is") && Contains("at epoch 2, step") &&
+  // The loss or, first, the gradients turn non-finite in the first steps of epoch 2.
+  CHECK_THAT(run.output, Contains("at epoch 2, step") &&
                              Contains("training diverged; lower optimizer.lr") &&
                              Contains("The last good checkpoint is kept: "));
   const ftl::Checkpoint last = ftl::load_checkpoint(dir / "run/checkpoints/last.pt", kCpu);
@@ -368,7 +396,7 @@ TEST_CASE("a loss that diverges stops the run with exit 1, keeping the last good
   }
 }
 
-TEST_CASE("--overwrite replaces a run, and without it the run is refused untouched",
+TEST_CASE("finetune: --overwrite replaces a run, and without it the run is refused untouched",
           "[resume][e2e]") {
   ftl::testing::TempDir dir;
   write_data(dir.path(), 4, 71);
@@ -395,4 +423,18 @@ TEST_CASE("--overwrite replaces a run, and without it the run is refused untouch
 
   const auto both = run_command(command + " --overwrite --resume auto 2>&1");
   CHECK(both.exit_code == 2);
+
+  // --resume auto: a finished run has nothing to do; an empty folder starts a new run.
+  const auto finished = run_command(command + " --resume auto --set train.seed=5 2>&1");
+  CHECK(finished.exit_code == 0);
+  CHECK_THAT(finished.output, Contains("has already finished (completed: epoch 1 of 1)"));
+  const auto fresh = run_command(command + " --resume auto --set output.dir=" +
+                                 shell_quote((dir / "fresh").string()) + " 2>&1");
+  CHECK(fresh.exit_code == 0);
+  CHECK_THAT(fresh.output, Contains("holds no run; starting a new one"));
+  // --resume RUN_DIR with a config for another folder is refused.
+  const auto elsewhere =
+      run_command(command + " --resume " + shell_quote((dir / "fresh").string()) + " 2>&1");
+  CHECK(elsewhere.exit_code == 2);
+  CHECK_THAT(elsewhere.output, Contains("they must name the same run folder"));
 }

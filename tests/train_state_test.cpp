@@ -63,7 +63,8 @@ TEST_CASE("train state: a resume may only raise train.epochs", "[train_state]") 
   nlohmann::json fewer = run;
   fewer["train"]["epochs"] = 2;
   REQUIRE_THROWS_WITH(ftl::check_resume_config(run, fewer, 3, "runs/a"),
-                      "train.epochs 2 is below the 3 epochs runs/a has done");
+                      "train.epochs may only grow on resume: runs/a was started for 5 epochs (3 "
+                      "done), got 2");
   nlohmann::json other = run;
   other["optimizer"]["lr"] = 0.2;
   REQUIRE_THROWS_AS(ftl::check_resume_config(run, other, 3, "runs/a"), ftl::ConfigError);

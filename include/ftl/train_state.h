@@ -27,15 +27,17 @@ struct EpochTotals {
 };
 
 struct TrainState {
-  std::int64_t epochs_done = 0;   // complete epochs
-  std::int64_t steps_done = 0;    // batches of the next epoch already trained (mid-epoch saves)
-  EpochTotals partial;            // the training totals of those batches
-  nlohmann::json ranking;         // CheckpointRanking::to_json
-  nlohmann::json early_stopping;  // EarlyStopping::to_json
-  std::string stop_reason;        // once the run has ended: "completed" or "early_stopping"
-  std::string stop_message;       // the same for people
-  std::string phase;              // "frozen" or "unfrozen" (staged fine-tuning)
-  nlohmann::json optimizer;       // TrainingOptimizer::state_json
+  std::int64_t epochs_done = 0;    // complete epochs
+  std::int64_t steps_done = 0;     // batches of the next epoch already trained (mid-epoch saves)
+  EpochTotals partial;             // the training totals of those batches
+  nlohmann::json ranking;          // CheckpointRanking::to_json
+  nlohmann::json early_stopping;   // EarlyStopping::to_json
+  std::string stop_reason;         // once the run has ended: "completed" or "early_stopping"
+  std::string stop_message;        // the same for people
+  std::string phase;               // "frozen" (part of the network frozen) or "full"
+  std::int64_t train_samples = 0;  // training images, and a fingerprint of their paths and
+  std::string train_fingerprint;   // labels: a resume must see the same training set
+  nlohmann::json optimizer;        // TrainingOptimizer::state_json
   std::map<std::string, torch::Tensor> tensors;  // momentum buffers and RNG states, on the CPU
 };
 

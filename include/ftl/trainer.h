@@ -26,8 +26,9 @@ struct BatchProgress {
 struct FinetuneHooks {
   std::function<void(const BatchProgress&)> on_batch;  // called after each training step
   std::function<void()> on_epoch_end;                  // called before the epoch's log line
-  /// Polled after every step and epoch: a signal number asks the run to save last.pt with its
-  /// resume state and throw Interrupted; 0 lets it go on.
+  /// Polled after every step (the last step of an epoch: once the epoch is validated and
+  /// saved): a signal number asks the run to save last.pt with its resume state and throw
+  /// Interrupted; 0 lets it go on.
   std::function<int()> stop_requested;
 };
 

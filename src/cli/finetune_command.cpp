@@ -2,6 +2,7 @@
 #include <spdlog/fmt/fmt.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -19,8 +20,10 @@ constexpr int kBarWidth = 30;  // characters of the progress bar
 
 std::string config_keys_help() {
   std::string text = "Config keys (JSON file or --set key=value):\n";
+  std::size_t width = 0;
+  for (const OptionDoc& doc : option_docs()) width = std::max(width, doc.key.size());
   for (const OptionDoc& doc : option_docs()) {
-    text += fmt::format("  {:<24} {} [{}]\n", doc.key, doc.help,
+    text += fmt::format("  {:<{}} {} [{}]\n", doc.key, width, doc.help,
                         doc.default_value.empty() ? "required" : doc.default_value);
   }
   return text + kExitCodeHelp;
@@ -47,6 +50,14 @@ bool same_folder(const std::filesystem::path& a, const std::filesystem::path& b)
   return std::filesystem::weakly_canonical(a) == std::filesystem::weakly_canonical(b);
 }
 
+bool holds_checkpoint_files(const std::filesystem::path& dir) {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir / "checkpoints", error)) {
+    if (entry.path().extension() == ".pt") return true;
+  }
+  return false;
+}
+
 Config read_config(const std::string& path, const FinetuneOptions& options) {
   Config config = load_config_file(path);
   for (const std::string& assignment : options.overrides) apply_override(config, assignment);
@@ -70,6 +81,13 @@ std::pair<Config, RunMode> resolve_run(const FinetuneOptions& options, spdlog::l
     const std::filesystem::path dir = config.output.dir;
     if (std::filesystem::exists(last_checkpoint_path(dir))) return {config, RunMode::kResume};
     if (holds_run(dir)) {
+      // A run killed before its first save has nothing to resume and nothing worth keeping;
+      // any other checkpoint there is not ours to delete.
+      if (holds_checkpoint_files(dir)) {
+        throw ConfigError("--resume auto: " + dir.string() +
+                          " holds checkpoints but no checkpoints/last.pt to resume from; pass "
+                          "--overwrite to replace them");
+      }
       log.info("--resume auto: {} holds no checkpoint yet; starting it over", dir.string());
       return {config, RunMode::kOverwrite};
     }

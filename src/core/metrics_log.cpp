@@ -36,11 +36,12 @@ std::vector<nlohmann::ordered_json> read_kept_lines(const std::filesystem::path&
   std::string text;
   while (static_cast<std::int64_t>(lines.size()) < keep && std::getline(in, text)) {
     try {
-      lines.push_back(nlohmann::ordered_json::parse(text));
-      for (const char* column : kColumns) (void)lines.back().at(column);
+      const auto line = nlohmann::ordered_json::parse(text);
+      for (const char* column : kColumns) (void)line.at(column);
+      lines.push_back(line);
       lines.back()["stop"] = "";  // the run goes on past these epochs
     } catch (const nlohmann::json::exception& error) {
-      throw IoError(path.string() + ": line " + std::to_string(lines.size()) +
+      throw IoError(path.string() + ": line " + std::to_string(lines.size() + 1) +
                     " is not a metrics record: " + error.what());
     }
   }

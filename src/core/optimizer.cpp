@@ -20,7 +20,7 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
   return nlohmann::json(shape).dump();
 }
 
-// SGD needs a parameter at construction; the real groups are added right after.
+// An SGD with no groups yet: the constructor adds them, each with its own options.
 torch::optim::SGD make_sgd(const Config& config) {
   return torch::optim::SGD(std::vector<torch::optim::OptimizerParamGroup>{},
                            torch::optim::SGDOptions(config.optimizer.lr)

@@ -51,6 +51,8 @@ torch::jit::ExtraFilesMap encode_train_state(const TrainState& state) {
                                {"stop_reason", state.stop_reason},
                                {"stop_message", state.stop_message},
                                {"phase", state.phase},
+                               {"train_samples", state.train_samples},
+                               {"train_fingerprint", state.train_fingerprint},
                                {"optimizer", state.optimizer}};
   c10::Dict<std::string, torch::Tensor> tensors;
   for (const auto& [name, tensor] : state.tensors) tensors.insert(name, tensor);
@@ -87,6 +89,8 @@ TrainState decode_train_state(const torch::jit::ExtraFilesMap& extra, const std:
     state.stop_reason = json.at("stop_reason").get<std::string>();
     state.stop_message = json.at("stop_message").get<std::string>();
     state.phase = json.at("phase").get<std::string>();
+    state.train_samples = json.at("train_samples").get<std::int64_t>();
+    state.train_fingerprint = json.at("train_fingerprint").get<std::string>();
     state.optimizer = json.at("optimizer");
   } catch (const nlohmann::json::exception& error) {
     throw ModelError(where + error.what());
@@ -139,10 +143,11 @@ void check_resume_config(const nlohmann::json& run_config, const nlohmann::json&
     const auto found = before.find(key);
     const nlohmann::json old = found == before.end() ? nlohmann::json() : found->second;
     if (old == value) continue;
-    if (key == "train.epochs") {
-      if (value.get<std::int64_t>() < epochs_done) {
-        throw ConfigError("train.epochs " + value.dump() + " is below the " +
-                          std::to_string(epochs_done) + " epochs " + run_dir + " has done");
+    if (key == "train.epochs" && value.is_number_integer() && old.is_number_integer()) {
+      if (value.get<std::int64_t>() < old.get<std::int64_t>()) {
+        throw ConfigError("train.epochs may only grow on resume: " + run_dir + " was started for " +
+                          old.dump() + " epochs (" + std::to_string(epochs_done) + " done), got " +
+                          value.dump());
       }
       continue;
     }

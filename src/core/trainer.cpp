@@ -39,8 +39,10 @@ constexpr const char* kCheckpointDir = "checkpoints";
 constexpr const char* kBestName = "best.pt";
 constexpr const char* kSummaryName = "summary.json";
 /// What a run writes in its folder: what RunMode::kNew refuses to write over and
-/// RunMode::kOverwrite removes. Nothing else in the folder is touched.
-const char* const kRunOutputs[] = {"metrics.jsonl", kCheckpointDir, "metrics.csv", "config.json",
+/// RunMode::kOverwrite removes, checkpoints first (a kill midway must not leave a last.pt
+/// without its metrics). Other files in the folder are left alone, except the temporary
+/// files (.NAME.tmp-PID) that a killed atomic write leaves beside its target.
+const char* const kRunOutputs[] = {kCheckpointDir, "metrics.jsonl", "metrics.csv", "config.json",
                                    kSummaryName};
 /// Prefix of the parameter groups that staged unfreezing adds.
 constexpr const char* kUnfrozenGroup = "unfrozen";
@@ -101,10 +103,35 @@ void remove_stale_temporaries(const fs::path& folder) {
   }
 }
 
+// Identifies a training set: its files (relative to the root) and their labels, in order.
+std::string training_fingerprint(const ImageFolder& data) {
+  std::uint64_t hash = 14695981039346656037ULL;  // FNV-1a
+  auto mix = [&hash](const std::string& text) {
+    for (const char c : text) {
+      hash ^= static_cast<unsigned char>(c);
+      hash *= 1099511628211ULL;
+    }
+  };
+  for (const Sample& sample : data.samples) {
+    mix(sample.path.lexically_relative(data.root).string());
+    mix("\n" + std::to_string(sample.label) + "\n");
+  }
+  return fmt::format("{:016x}", hash);
+}
+
 std::vector<std::int64_t> class_counts(const ImageFolder& data) {
   std::vector<std::int64_t> counts(data.classes.size(), 0);
   for (const Sample& sample : data.samples) ++counts[static_cast<std::size_t>(sample.label)];
   return counts;
+}
+
+// The L2 norm of all gradients together, as clip_grad_norm_ computes it.
+double total_gradient_norm(const std::vector<torch::Tensor>& parameters) {
+  std::vector<torch::Tensor> norms;
+  for (const torch::Tensor& parameter : parameters) {
+    if (parameter.grad().defined()) norms.push_back(parameter.grad().norm());
+  }
+  return norms.empty() ? 0.0 : torch::stack(norms).norm().item<double>();
 }
 
 double metric_value(const EpochMetrics& metrics, const std::string& name) {
@@ -130,12 +157,15 @@ class Trainer {
   void load_data();
   void setup_model(const std::optional<Checkpoint>& last);
   void prepare_run_dir(const std::optional<Checkpoint>& last);
+  void init_metadata(const Checkpoint& last);
   void repair_kept_checkpoints(const Checkpoint& last);
   void setup_optimizer(const std::optional<Checkpoint>& last);
   void unfreeze(std::int64_t epoch);
   bool run_epoch(std::int64_t epoch);
   double train_epoch(std::int64_t epoch);
   void take_step(const Batch& batch, std::int64_t epoch, std::int64_t step, double lr);
+  [[noreturn]] void throw_diverged(const std::string& what, double value, std::int64_t epoch,
+                                   std::int64_t step, double lr) const;
   void save_last();
   void write_kept(const CheckpointRanking::Update& update, std::int64_t epoch);
   void write_summary();
@@ -197,6 +227,10 @@ FinetuneResult Trainer::run() {
   if (finished) {
     log_.info("{} has already finished ({}); nothing to do", run_dir_.string(),
               state_.stop_message);
+    // A kill after the last epoch's last.pt may have cut its best.pt or summary short.
+    init_metadata(*last);
+    repair_kept_checkpoints(*last);
+    write_summary();
     return result(/*resumed=*/true);
   }
   state_.stop_reason.clear();
@@ -247,6 +281,27 @@ void Trainer::load_data() {
   log_.info("train: {} images in {} classes ({})", train_.samples.size(), train_.classes.size(),
             join(described));
   log_.info("val: {} images", val_.samples.size());
+  const std::string fingerprint = training_fingerprint(train_);
+  if (!state_.train_fingerprint.empty() && state_.train_fingerprint != fingerprint) {
+    throw DataError("data.train " + config_.data.train +
+                    " is not the training set the run started with (" +
+                    std::to_string(train_.samples.size()) + " images now, " +
+                    std::to_string(state_.train_samples) +
+                    " then, or other files or classes): a resumed run must see the same images");
+  }
+  state_.train_fingerprint = fingerprint;
+  state_.train_samples = static_cast<std::int64_t>(train_.samples.size());
+  if (state_.steps_done < 0 || state_.steps_done >= steps_per_epoch() || state_.epochs_done < 0) {
+    throw ModelError(last_checkpoint_path(run_dir_).string() + ": " + kTrainStateName + ": epoch " +
+                     std::to_string(state_.epochs_done) + ", step " +
+                     std::to_string(state_.steps_done) + " is not a point of this run");
+  }
+  if (config_.model.unfreeze_at_epoch > config_.train.epochs) {
+    log_.warn(
+        "model.unfreeze_at_epoch {} is beyond train.epochs {}: the frozen part will not "
+        "train in this run",
+        config_.model.unfreeze_at_epoch, config_.train.epochs);
+  }
   class_weights_ = class_weights(config_.train.class_weights, train_.classes, counts);
   if (class_weights_.defined()) {
     std::vector<std::string> weights;
@@ -304,10 +359,18 @@ void Trainer::prepare_run_dir(const std::optional<Checkpoint>& last) {
   metadata_.preprocess = loader_options_.preprocess;
   metadata_.config = resolved_config_;
   if (last) {
-    metadata_.epoch = last->metadata.epoch;
-    metadata_.metrics = last->metadata.metrics;
+    init_metadata(*last);
     repair_kept_checkpoints(*last);
   }
+}
+
+void Trainer::init_metadata(const Checkpoint& last) {
+  metadata_.classes = train_.classes;
+  metadata_.preprocess = loader_options_.preprocess;
+  metadata_.config = resolved_config_;
+  metadata_.epoch = last.metadata.epoch;
+  metadata_.metrics = last.metadata.metrics;
+  metadata_.training = last.metadata.training;
 }
 
 // A run killed after saving last.pt at an epoch end, but before writing best.pt or that
@@ -335,7 +398,6 @@ void Trainer::repair_kept_checkpoints(const Checkpoint& last) {
     }
   }
   if (update.kept) update.kept = !fs::exists(checkpoint_path(epoch_checkpoint_name(epoch)));
-  metadata_.training = last.metadata.training;
   write_kept(update, epoch);
 }
 
@@ -344,8 +406,14 @@ void Trainer::setup_optimizer(const std::optional<Checkpoint>& last) {
   if (last) {
     if (state_.phase == "full" && !frozen_.empty()) unfreeze(state_.epochs_done + 1);
     const std::string source = last_checkpoint_path(run_dir_).string();
-    optimizer_->load_state(state_.optimizer, state_.tensors, source);
-    restore_rng_states(state_.tensors);
+    try {
+      optimizer_->load_state(state_.optimizer, state_.tensors, source);
+      restore_rng_states(state_.tensors);
+    } catch (const nlohmann::json::exception& error) {
+      throw ModelError(source + ": " + kTrainStateName + ": " + error.what());
+    } catch (const c10::Error& error) {
+      throw ModelError(source + ": " + kTrainTensorsName + ": " + error.what_without_backtrace());
+    }
   }
   std::vector<std::string> groups;
   for (const ParamGroup& group : optimizer_->groups()) {
@@ -405,6 +473,12 @@ bool Trainer::run_epoch(std::int64_t epoch) {
   metrics.lr_end = lr_at(epoch, steps_per_epoch() - 1);
   metrics.seconds = seconds_since(start);
   metrics.images_per_s = images_per_s;
+  if (!std::isfinite(metrics.val_loss) || !std::isfinite(metrics.train_loss)) {
+    throw TrainingError(fmt::format(
+        "epoch {} ended with train loss {} and val loss {}: training diverged; lower "
+        "optimizer.lr or set train.grad_clip_norm. The last good checkpoint is kept: {}",
+        epoch, metrics.train_loss, metrics.val_loss, last_checkpoint_path(run_dir_).string()));
+  }
 
   const CheckpointRanking::Update update =
       ranking_.add(epoch, metric_value(metrics, config_.train.best_metric));
@@ -415,7 +489,7 @@ bool Trainer::run_epoch(std::int64_t epoch) {
     state_.stop_message = early_stopping_.reason() + fmt::format(", after epoch {}", epoch);
   } else if (epoch == config_.train.epochs) {
     state_.stop_reason = "completed";
-    state_.stop_message = fmt::format("completed {} epochs", epoch);
+    state_.stop_message = fmt::format("completed: epoch {} of {}", epoch, config_.train.epochs);
   }
   metrics.stop = state_.stop_reason;
 
@@ -498,6 +572,17 @@ double Trainer::train_epoch(std::int64_t epoch) {
   return static_cast<double>(images) / seconds_since(start);
 }
 
+void Trainer::throw_diverged(const std::string& what, double value, std::int64_t epoch,
+                             std::int64_t step, double lr) const {
+  const fs::path last = last_checkpoint_path(run_dir_);
+  throw TrainingError(
+      fmt::format("the {} is {} at epoch {}, step {} of {} (lr {:g}): training diverged; lower "
+                  "optimizer.lr or set train.grad_clip_norm. {}",
+                  what, value, epoch, step + 1, steps_per_epoch(), lr,
+                  fs::exists(last) ? "The last good checkpoint is kept: " + last.string()
+                                   : std::string("No checkpoint had been saved yet.")));
+}
+
 void Trainer::take_step(const Batch& batch, std::int64_t epoch, std::int64_t step, double lr) {
   optimizer_->set_lr(lr);
   const torch::Tensor images = batch.images.to(device_);
@@ -506,19 +591,17 @@ void Trainer::take_step(const Batch& batch, std::int64_t epoch, std::int64_t ste
   const torch::Tensor loss =
       training_loss(logits, labels, class_weights_, config_.train.label_smoothing);
   const double value = loss.item<double>();
-  if (!std::isfinite(value)) {
-    const fs::path last = last_checkpoint_path(run_dir_);
-    throw TrainingError(fmt::format(
-        "the training loss is {} at epoch {}, step {} of {} (lr {:g}): training diverged; lower "
-        "optimizer.lr or set train.grad_clip_norm. {}",
-        value, epoch, step + 1, steps_per_epoch(), lr,
-        fs::exists(last) ? "The last good checkpoint is kept: " + last.string()
-                         : std::string("No checkpoint had been saved yet.")));
-  }
+  if (!std::isfinite(value)) throw_diverged("training loss", value, epoch, step, lr);
   optimizer_->sgd().zero_grad();
   loss.backward();
-  if (config_.train.grad_clip_norm > 0) {
-    torch::nn::utils::clip_grad_norm_(optimizer_->parameters(), config_.train.grad_clip_norm);
+  // A finite loss can still give infinite gradients; stepping on them would poison the
+  // weights that the next save writes.
+  const double gradient_norm = config_.train.grad_clip_norm > 0
+                                   ? torch::nn::utils::clip_grad_norm_(optimizer_->parameters(),
+                                                                       config_.train.grad_clip_norm)
+                                   : total_gradient_norm(optimizer_->parameters());
+  if (!std::isfinite(gradient_norm)) {
+    throw_diverged("gradient norm", gradient_norm, epoch, step, lr);
   }
   optimizer_->sgd().step();
   const std::int64_t count = labels.size(0);
