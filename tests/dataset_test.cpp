@@ -99,3 +99,24 @@ TEST_CASE("dataset: the shapes fixture has the documented layout", "[dataset]") 
   CHECK(data.classes == ftl::testing::kShapeClasses);
   CHECK(data.samples.size() == 15);
 }
+
+TEST_CASE("dataset: counts per class, and a fingerprint that follows files and labels",
+          "[dataset]") {
+  TempDir dir;
+  touch(dir / "data/cat/1.png");
+  touch(dir / "data/cat/2.png");
+  touch(dir / "data/dog/1.png");
+  const ftl::ImageFolder data = ftl::scan_image_folder(dir / "data");
+  CHECK(ftl::class_counts(data) == std::vector<std::int64_t>{2, 1});
+  const std::string fingerprint = ftl::dataset_fingerprint(data);
+  CHECK(fingerprint.size() == 16);
+
+  // The same files under another root: the same fingerprint.
+  fs::rename(dir / "data", dir / "moved");
+  CHECK(ftl::dataset_fingerprint(ftl::scan_image_folder(dir / "moved")) == fingerprint);
+  touch(dir / "moved/dog/2.png");  // one more file
+  const std::string added = ftl::dataset_fingerprint(ftl::scan_image_folder(dir / "moved"));
+  CHECK(added != fingerprint);
+  fs::rename(dir / "moved/dog/2.png", dir / "moved/cat/3.png");  // same count, another label
+  CHECK(ftl::dataset_fingerprint(ftl::scan_image_folder(dir / "moved")) != added);
+}

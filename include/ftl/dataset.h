@@ -34,4 +34,10 @@ void check_same_classes(const ImageFolder& train, const ImageFolder& val);
 /// name; throws DataError naming every folder that `classes` does not contain.
 void relabel_to(ImageFolder& data, const std::vector<std::string>& classes);
 
+/// Images per class, in class index order.
+std::vector<std::int64_t> class_counts(const ImageFolder& data);
+
+/// Identifies a dataset: a hash of its files (relative to the root) and labels, in order.
+std::string dataset_fingerprint(const ImageFolder& data);
+
 }  // namespace ftl

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "ftl/config.h"
+#include "ftl/run_folder.h"
 
 namespace ftl {
 
@@ -58,11 +59,5 @@ struct FinetuneResult {
 /// that already holds a run is refused, so nothing written by an earlier run is overwritten.
 FinetuneResult finetune(const Config& config, spdlog::logger& log, const FinetuneHooks& hooks = {},
                         RunMode mode = RunMode::kNew);
-
-/// Whether `dir` holds a run's results (what RunMode::kNew refuses).
-bool holds_run(const std::filesystem::path& dir);
-
-/// checkpoints/last.pt of the run in `dir`, which RunMode::kResume continues.
-std::filesystem::path last_checkpoint_path(const std::filesystem::path& dir);
 
 }  // namespace ftl

@@ -1,5 +1,7 @@
 #include "ftl/dataset.h"
 
+#include <spdlog/fmt/fmt.h>
+
 #include <algorithm>
 #include <cctype>
 #include <set>
@@ -114,6 +116,27 @@ void relabel_to(ImageFolder& data, const std::vector<std::string>& classes) {
     sample.label = new_label[static_cast<std::size_t>(sample.label)];
   }
   data.classes = classes;
+}
+
+std::string dataset_fingerprint(const ImageFolder& data) {
+  std::uint64_t hash = 14695981039346656037ULL;  // FNV-1a
+  auto mix = [&hash](const std::string& text) {
+    for (const char c : text) {
+      hash ^= static_cast<unsigned char>(c);
+      hash *= 1099511628211ULL;
+    }
+  };
+  for (const Sample& sample : data.samples) {
+    mix(sample.path.lexically_relative(data.root).string());
+    mix("\n" + std::to_string(sample.label) + "\n");
+  }
+  return fmt::format("{:016x}", hash);
+}
+
+std::vector<std::int64_t> class_counts(const ImageFolder& data) {
+  std::vector<std::int64_t> counts(data.classes.size(), 0);
+  for (const Sample& sample : data.samples) ++counts[static_cast<std::size_t>(sample.label)];
+  return counts;
 }
 
 }  // namespace ftl

@@ -24,6 +24,7 @@
 #include "ftl/model.h"
 #include "ftl/optimizer.h"
 #include "ftl/ranking.h"
+#include "ftl/run_folder.h"
 #include "ftl/runtime.h"
 #include "ftl/schedule.h"
 #include "ftl/train_state.h"
@@ -35,15 +36,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kCheckpointDir = "checkpoints";
-constexpr const char* kBestName = "best.pt";
-constexpr const char* kSummaryName = "summary.json";
-/// What a run writes in its folder: what RunMode::kNew refuses to write over and
-/// RunMode::kOverwrite removes, checkpoints first (a kill midway must not leave a last.pt
-/// without its metrics). Other files in the folder are left alone, except the temporary
-/// files (.NAME.tmp-PID) that a killed atomic write leaves beside its target.
-const char* const kRunOutputs[] = {kCheckpointDir, "metrics.jsonl", "metrics.csv", "config.json",
-                                   kSummaryName};
 /// Prefix of the parameter groups that staged unfreezing adds.
 constexpr const char* kUnfrozenGroup = "unfrozen";
 
@@ -62,67 +54,6 @@ std::string join(const Range& items) {
   std::string out;
   for (const auto& item : items) out += (out.empty() ? "" : ", ") + std::string(item);
   return out;
-}
-
-void check_run_dir_free(const fs::path& run_dir) {
-  for (const char* existing : kRunOutputs) {
-    if (fs::exists(run_dir / existing)) {
-      throw IoError("output.dir " + run_dir.string() + " already holds a run (" + existing +
-                    "); resume it with --resume, replace it with --overwrite, or choose "
-                    "another folder");
-    }
-  }
-}
-
-void remove_run_outputs(const fs::path& run_dir) {
-  for (const char* output : kRunOutputs) {
-    std::error_code error;
-    fs::remove_all(run_dir / output, error);
-    if (error) {
-      throw IoError((run_dir / output).string() + ": cannot remove: " + error.message());
-    }
-  }
-}
-
-void create_run_dir(const fs::path& run_dir) {
-  std::error_code error;
-  fs::create_directories(run_dir / kCheckpointDir, error);
-  if (error) {
-    throw IoError("output.dir " + run_dir.string() + ": cannot create: " + error.message());
-  }
-}
-
-// Temporary files of write_file_atomic that a killed process left behind.
-void remove_stale_temporaries(const fs::path& folder) {
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator(folder, error)) {
-    const std::string name = entry.path().filename().string();
-    if (name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos) {
-      fs::remove(entry.path(), error);
-    }
-  }
-}
-
-// Identifies a training set: its files (relative to the root) and their labels, in order.
-std::string training_fingerprint(const ImageFolder& data) {
-  std::uint64_t hash = 14695981039346656037ULL;  // FNV-1a
-  auto mix = [&hash](const std::string& text) {
-    for (const char c : text) {
-      hash ^= static_cast<unsigned char>(c);
-      hash *= 1099511628211ULL;
-    }
-  };
-  for (const Sample& sample : data.samples) {
-    mix(sample.path.lexically_relative(data.root).string());
-    mix("\n" + std::to_string(sample.label) + "\n");
-  }
-  return fmt::format("{:016x}", hash);
-}
-
-std::vector<std::int64_t> class_counts(const ImageFolder& data) {
-  std::vector<std::int64_t> counts(data.classes.size(), 0);
-  for (const Sample& sample : data.samples) ++counts[static_cast<std::size_t>(sample.label)];
-  return counts;
 }
 
 // The L2 norm of all gradients together, as clip_grad_norm_ computes it.
@@ -281,7 +212,7 @@ void Trainer::load_data() {
   log_.info("train: {} images in {} classes ({})", train_.samples.size(), train_.classes.size(),
             join(described));
   log_.info("val: {} images", val_.samples.size());
-  const std::string fingerprint = training_fingerprint(train_);
+  const std::string fingerprint = dataset_fingerprint(train_);
   if (!state_.train_fingerprint.empty() && state_.train_fingerprint != fingerprint) {
     throw DataError("data.train " + config_.data.train +
                     " is not the training set the run started with (" +
@@ -684,15 +615,6 @@ FinetuneResult Trainer::result(bool resumed) const {
 }
 
 }  // namespace
-
-bool holds_run(const fs::path& dir) {
-  for (const char* output : kRunOutputs) {
-    if (fs::exists(dir / output)) return true;
-  }
-  return false;
-}
-
-fs::path last_checkpoint_path(const fs::path& dir) { return dir / kCheckpointDir / "last.pt"; }
 
 FinetuneResult finetune(const Config& config, spdlog::logger& log, const FinetuneHooks& hooks,
                         RunMode mode) {
