@@ -76,6 +76,19 @@ std::map<std::string, torch::Tensor> tensors_by_name(const torch::jit::Module& m
   return tensors;
 }
 
+// One epoch with a freeze policy on `per_class` images per class, in batches of that size.
+ftl::Config one_frozen_epoch(const ftl::testing::TempDir& dir, const std::string& freeze,
+                             int per_class, std::uint32_t seed) {
+  ftl::testing::write_shapes(dir / "train", per_class, kSide, seed);
+  ftl::testing::write_shapes(dir / "val", 2, kSide, seed + 1);
+  ftl::Config config = shapes_config(dir, "run");
+  config.model.freeze = freeze;
+  config.train.epochs = 1;
+  config.data.batch_size = per_class;
+  ftl::finetune(config, ftl::testing::quiet_logger());
+  return config;
+}
+
 }  // namespace
 
 // One fine-tuning run (in one process) checked from every side: each SECTION reruns the
@@ -245,13 +258,7 @@ TEST_CASE("finetune: the same seed gives the same run, a trailing batch of one i
 
 TEST_CASE("finetune: a frozen backbone keeps every weight and BatchNorm statistic", "[e2e]") {
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes(dir / "train", 8, kSide, 4);
-  ftl::testing::write_shapes(dir / "val", 2, kSide, 5);
-  ftl::Config config = shapes_config(dir, "frozen");
-  config.model.freeze = "backbone";
-  config.train.epochs = 1;
-  config.data.batch_size = 8;
-  const auto result = ftl::finetune(config, ftl::testing::quiet_logger());
+  const ftl::Config config = one_frozen_epoch(dir, "backbone", 8, 4);
 
   const ftl::LoadedModel original = ftl::load_model(ftl::testing::kResNet18, kCpu);
   const ftl::Checkpoint trained =
@@ -275,18 +282,12 @@ TEST_CASE("finetune: a frozen backbone keeps every weight and BatchNorm statisti
   ftl::replace_head(fresh.module, 3, static_cast<std::uint64_t>(config.train.seed));
   CHECK_FALSE(torch::equal(trained.module.attr("fc").toModule().attr("weight").toTensor(),
                            fresh.module.attr("fc").toModule().attr("weight").toTensor()));
-  CHECK(result.epochs == 1);
+  CHECK(trained.metadata.epoch == 1);
 }
 
 TEST_CASE("finetune: up_to:layer2 keeps conv1, bn1, layer1, layer2 and their statistics", "[e2e]") {
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes(dir / "train", 4, kSide, 8);
-  ftl::testing::write_shapes(dir / "val", 2, kSide, 9);
-  ftl::Config config = shapes_config(dir, "partial");
-  config.model.freeze = "up_to:layer2";
-  config.train.epochs = 1;
-  config.data.batch_size = 4;
-  ftl::finetune(config, ftl::testing::quiet_logger());
+  const ftl::Config config = one_frozen_epoch(dir, "up_to:layer2", 4, 8);
 
   const ftl::LoadedModel original = ftl::load_model(ftl::testing::kResNet18, kCpu);
   const ftl::Checkpoint trained =
