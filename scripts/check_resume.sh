@@ -29,12 +29,9 @@ rm -rf "$reference" "$interrupted"
 echo "uninterrupted run -> $reference"
 "$ftl" finetune --config "$config" --set output.dir="$reference" >/dev/null 2>"$out/reference.log"
 
-# The folder name is part of the config every checkpoint records: the interrupted run uses
-# the reference's name while it runs, and is moved aside at the end.
-mv "$reference" "$out/reference.done"
 kills=0
 # --resume auto continues the run, or starts it over when a kill came before its first save.
-args=(--config "$config" --set output.dir="$reference" --resume auto)
+args=(--config "$config" --set output.dir="$interrupted" --resume auto)
 while :; do
   "$ftl" finetune "${args[@]}" >/dev/null 2>>"$out/interrupted.log" &
   pid=$!
@@ -55,8 +52,6 @@ while :; do
     break
   fi
 done
-mv "$reference" "$interrupted"
-mv "$out/reference.done" "$reference"
 echo "finished after $kills kills"
 
 same=0
@@ -65,9 +60,9 @@ compare() {
 }
 compare "$reference/checkpoints/last.pt" "$interrupted/checkpoints/last.pt" "checkpoints/last.pt"
 compare "$reference/checkpoints/best.pt" "$interrupted/checkpoints/best.pt" "checkpoints/best.pt"
-# The folder name differs now: compare summaries with it taken out.
+# Summaries name their folder: compare them with it taken out.
 compare <(sed "s#$reference#RUN#g" "$reference/summary.json") \
-        <(sed "s#$reference#RUN#g; s#$interrupted#RUN#g" "$interrupted/summary.json") "summary.json"
+        <(sed "s#$interrupted#RUN#g" "$interrupted/summary.json") "summary.json"
 # Columns 8 and 9 are seconds and images_per_s.
 compare <(cut -d, -f1-7,10 "$reference/metrics.csv") <(cut -d, -f1-7,10 "$interrupted/metrics.csv") \
         "metrics.csv without seconds and images_per_s"

@@ -153,14 +153,13 @@ TEST_CASE(
   const fs::path config = write_config(dir / "run.json", base_config(dir.path(), run));
   const std::string ftl_command = shell_quote(ftl::testing::kFtlBinary);
 
-  // The uninterrupted run, moved aside so that the interrupted one uses the same folder name
-  // (the folder is part of the config recorded in every checkpoint).
+  // The uninterrupted run, in another folder: checkpoints do not record where they were run.
+  const fs::path reference = dir / "reference";
   const auto uninterrupted =
-      run_command(ftl_command + " finetune --config " + shell_quote(config.string()) + " 2>&1");
+      run_command(ftl_command + " finetune --config " + shell_quote(config.string()) +
+                  " --set output.dir=" + shell_quote(reference.string()) + " 2>&1");
   INFO(uninterrupted.output);
   REQUIRE(uninterrupted.exit_code == 0);
-  const fs::path reference = dir / "reference";
-  fs::rename(run, reference);
 
   const fs::path log = dir / "interrupted.log";
   const fs::path last = run / "checkpoints/last.pt";
@@ -278,8 +277,14 @@ TEST_CASE("resume: a damaged last.pt or a folder without one is refused, naming 
   config.train.epochs = 1;
   REQUIRE_THROWS_WITH(
       ftl::finetune(config, ftl::testing::quiet_logger(), {}, ftl::RunMode::kResume),
-      "--resume: " + config.output.dir + " holds no checkpoints/last.pt to resume from");
-  ftl::finetune(config, ftl::testing::quiet_logger());
+      "--resume: " + config.output.dir + " holds no run to resume");
+  // Killed before its first save (config.json only): resuming runs it from the start.
+  fs::create_directories(fs::path(config.output.dir) / "checkpoints");
+  std::ofstream(fs::path(config.output.dir) / "config.json") << "{}";
+  const auto started = ftl::finetune(config, ftl::testing::quiet_logger(), {},
+                                     ftl::RunMode::kResume);
+  CHECK(started.epochs == 1);
+  CHECK_FALSE(started.resumed);
   const fs::path last = fs::path(config.output.dir) / "checkpoints/last.pt";
   const std::string bytes = read_file(last);
   std::ofstream(last, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);

@@ -14,6 +14,9 @@ inline constexpr const char* kSummaryName = "summary.json";
 /// Whether `dir` holds a run's results (config.json, metrics, summary.json, checkpoints/).
 bool holds_run(const std::filesystem::path& dir);
 
+/// Whether checkpoints/ in `dir` holds any .pt file.
+bool holds_checkpoint_files(const std::filesystem::path& dir);
+
 /// checkpoints/last.pt of the run in `dir`: the newest weights with the resume state.
 std::filesystem::path last_checkpoint_path(const std::filesystem::path& dir);
 

@@ -50,14 +50,6 @@ bool same_folder(const std::filesystem::path& a, const std::filesystem::path& b)
   return std::filesystem::weakly_canonical(a) == std::filesystem::weakly_canonical(b);
 }
 
-bool holds_checkpoint_files(const std::filesystem::path& dir) {
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(dir / "checkpoints", error)) {
-    if (entry.path().extension() == ".pt") return true;
-  }
-  return false;
-}
-
 Config read_config(const std::string& path, const FinetuneOptions& options) {
   Config config = load_config_file(path);
   for (const std::string& assignment : options.overrides) apply_override(config, assignment);
@@ -78,30 +70,22 @@ std::pair<Config, RunMode> resolve_run(const FinetuneOptions& options, spdlog::l
       throw ConfigError("--resume auto needs --config: it resumes the config's output.dir");
     }
     Config config = read_config(options.config_path, options);
-    const std::filesystem::path dir = config.output.dir;
-    if (std::filesystem::exists(last_checkpoint_path(dir))) return {config, RunMode::kResume};
-    if (holds_run(dir)) {
-      // A run killed before its first save has nothing to resume and nothing worth keeping;
-      // any other checkpoint there is not ours to delete.
-      if (holds_checkpoint_files(dir)) {
-        throw ConfigError("--resume auto: " + dir.string() +
-                          " holds checkpoints but no checkpoints/last.pt to resume from; pass "
-                          "--overwrite to replace them");
-      }
-      log.info("--resume auto: {} holds no checkpoint yet; starting it over", dir.string());
-      return {config, RunMode::kOverwrite};
-    }
-    log.info("--resume auto: {} holds no run; starting a new one", dir.string());
+    if (holds_run(config.output.dir)) return {config, RunMode::kResume};
+    log.info("--resume auto: {} holds no run; starting a new one", config.output.dir);
     return {config, RunMode::kNew};
   }
   const std::filesystem::path dir = options.resume;
-  const std::string path =
-      options.config_path.empty() ? (dir / "config.json").string() : options.config_path;
-  if (!std::filesystem::exists(path)) {
-    throw ConfigError("--resume " + dir.string() +
-                      ": no config.json there; is it an ftl run folder?");
+  if (options.config_path.empty()) {
+    const std::filesystem::path path = dir / "config.json";
+    if (!std::filesystem::exists(path)) {
+      throw ConfigError("--resume " + dir.string() +
+                        ": no config.json there; is it an ftl run folder?");
+    }
+    Config config = read_config(path.string(), options);
+    config.output.dir = dir.string();  // the folder is the run, wherever it was moved
+    return {config, RunMode::kResume};
   }
-  Config config = read_config(path, options);
+  Config config = read_config(options.config_path, options);
   if (!same_folder(config.output.dir, dir)) {
     throw ConfigError("--resume " + dir.string() + " but output.dir is " + config.output.dir +
                       "; they must name the same run folder");

@@ -23,6 +23,14 @@ bool holds_run(const fs::path& dir) {
   return false;
 }
 
+bool holds_checkpoint_files(const fs::path& dir) {
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(dir / kCheckpointDir, error)) {
+    if (entry.path().extension() == ".pt") return true;
+  }
+  return false;
+}
+
 fs::path last_checkpoint_path(const fs::path& dir) { return dir / kCheckpointDir / kLastName; }
 
 void check_run_dir_free(const fs::path& run_dir) {

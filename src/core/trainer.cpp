@@ -84,6 +84,7 @@ class Trainer {
   FinetuneResult run();
 
  private:
+  void start_over_unsaved_run();
   std::optional<Checkpoint> read_resume_point();
   void load_data();
   void setup_model(const std::optional<Checkpoint>& last);
@@ -115,10 +116,11 @@ class Trainer {
   const Config& config_;
   spdlog::logger& log_;
   const FinetuneHooks& hooks_;
-  const RunMode mode_;
+  RunMode mode_;
   const torch::Device device_;
   const fs::path run_dir_;
   nlohmann::json resolved_config_;
+  nlohmann::json checkpoint_config_;  // resolved_config_ without output.dir
   ImageFolder train_;
   ImageFolder val_;
   LoaderOptions loader_options_;
@@ -136,7 +138,15 @@ class Trainer {
 
 FinetuneResult Trainer::run() {
   resolved_config_ = config_to_json(config_);
+  // Checkpoints record the settings but not where the run folder is: a moved run still
+  // resumes, and two runs of one config write the same bytes wherever they run.
+  checkpoint_config_ = resolved_config_;
+  checkpoint_config_["output"].erase("dir");
+  if (checkpoint_config_["output"].empty()) checkpoint_config_.erase("output");
   std::optional<Checkpoint> last;
+  if (mode_ == RunMode::kResume && !fs::exists(last_checkpoint_path(run_dir_))) {
+    start_over_unsaved_run();
+  }
   if (mode_ == RunMode::kResume) {
     last = read_resume_point();
   } else if (mode_ == RunMode::kNew) {
@@ -175,18 +185,26 @@ FinetuneResult Trainer::run() {
   return result(last.has_value());
 }
 
+// A run stopped before its first save has no state to restore: resuming it is running it
+// from the start. A folder with other checkpoints but no last.pt is not ours to replace.
+void Trainer::start_over_unsaved_run() {
+  if (!holds_run(run_dir_)) {
+    throw ConfigError("--resume: " + run_dir_.string() + " holds no run to resume");
+  }
+  if (holds_checkpoint_files(run_dir_)) {
+    throw ConfigError("--resume: " + run_dir_.string() + " holds checkpoints but no " +
+                      kCheckpointDir + "/" + kLastName + " to resume from; pass --overwrite to " +
+                      "replace them");
+  }
+  log_.info("{} stopped before its first save: running it from the start", run_dir_.string());
+  mode_ = RunMode::kOverwrite;
+}
+
 std::optional<Checkpoint> Trainer::read_resume_point() {
   const fs::path path = last_checkpoint_path(run_dir_);
-  if (!fs::exists(path)) {
-    throw ConfigError("--resume: " + run_dir_.string() + " holds no " + kCheckpointDir +
-                      "/last.pt to resume from" +
-                      (holds_run(run_dir_) ? " (the run stopped before its first save; start it "
-                                             "again with --overwrite)"
-                                           : ""));
-  }
   Checkpoint last = load_checkpoint(path, device_, {kTrainStateName, kTrainTensorsName});
   state_ = decode_train_state(last.extra, path.string());
-  check_resume_config(last.metadata.config, resolved_config_, state_.epochs_done,
+  check_resume_config(last.metadata.config, checkpoint_config_, state_.epochs_done,
                       run_dir_.string());
   try {
     ranking_.restore(state_.ranking);
@@ -288,7 +306,7 @@ void Trainer::prepare_run_dir(const std::optional<Checkpoint>& last) {
 
   metadata_.classes = train_.classes;
   metadata_.preprocess = loader_options_.preprocess;
-  metadata_.config = resolved_config_;
+  metadata_.config = checkpoint_config_;
   if (last) {
     init_metadata(*last);
     repair_kept_checkpoints(*last);
@@ -298,7 +316,7 @@ void Trainer::prepare_run_dir(const std::optional<Checkpoint>& last) {
 void Trainer::init_metadata(const Checkpoint& last) {
   metadata_.classes = train_.classes;
   metadata_.preprocess = loader_options_.preprocess;
-  metadata_.config = resolved_config_;
+  metadata_.config = checkpoint_config_;
   metadata_.epoch = last.metadata.epoch;
   metadata_.metrics = last.metadata.metrics;
   metadata_.training = last.metadata.training;
