@@ -134,7 +134,7 @@ TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
     options.checkpoint = run.result.best_checkpoint;
     options.data = run.config.data.val;
     options.threads = 2;
-    const auto report = ftl::evaluate_checkpoint(options, ftl::testing::quiet_logger());
+    const auto report = ftl::evaluate_checkpoint(options, ftl::testing::quiet_logger()).report;
     CHECK(report["num_samples"] == 3 * kValPerClass);
     CHECK(report["accuracy"].get<double>() == Approx(run.result.best_val_acc).margin(1e-12));
     CHECK_FALSE(report.contains("top5_accuracy"));  // only 3 classes
@@ -213,6 +213,34 @@ TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
     CHECK_THAT(gate_message.output,
                Contains("quality gate failed: accuracy") && Contains("< --min-accuracy 0.9"));
     CHECK(run_command(base + " --min-accuracy 0.1 >/dev/null 2>&1").exit_code == 0);
+
+    // Every gate exits 3 with a line naming it; the circles (really squares) have no recall.
+    const auto recall_gate = run_command(base + " --min-class-recall 0.5 2>&1 >/dev/null");
+    CHECK(recall_gate.exit_code == 3);
+    CHECK_THAT(recall_gate.output, Contains("quality gate failed: recall of class circle"));
+    const auto loss_gate = run_command(base + " --max-loss 0.000001 2>&1 >/dev/null");
+    CHECK(loss_gate.exit_code == 3);
+    CHECK_THAT(loss_gate.output,
+               Contains("quality gate failed: loss") && Contains("> --max-loss 1e-06"));
+
+    // A table for people, and the CSV files.
+    const fs::path errors = run.dir / "errors.csv";
+    const fs::path confusion = run.dir / "confusion.csv";
+    const auto text =
+        run_command(base + " --format text --top-k 2 --errors-csv " + shell_quote(errors.string()) +
+                    " --confusion-csv " + shell_quote(confusion.string()) + " 2>/dev/null");
+    CHECK(text.exit_code == 0);
+    CHECK_THAT(text.output,
+               Contains("macro avg") && Contains("top2_accuracy") && Contains("worst confusions"));
+    const auto error_rows = read_lines(errors);
+    const auto wrong = static_cast<std::size_t>(std::lround(
+        (1.0 - report["accuracy"].get<double>()) * report["num_samples"].get<double>()));
+    REQUIRE(error_rows.size() == wrong + 1);
+    CHECK(error_rows[0] == "path,true_class,predicted_class,confidence");
+    CHECK_THAT(error_rows[1], Contains("/circle/") && Contains(",circle,"));
+    const auto confusion_rows = read_lines(confusion);
+    REQUIRE(confusion_rows.size() == 4);
+    CHECK(confusion_rows[0] == "true_class,circle,square,triangle");
   }
 }
 

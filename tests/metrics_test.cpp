@@ -1,12 +1,15 @@
 #include "ftl/metrics.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <fstream>
 
 #include "ftl/evaluate.h"
+#include "ftl/evaluation_output.h"
 #include "ftl/metrics_log.h"
 #include "support/temp_dir.h"
 
+using Catch::Matchers::Contains;
 using Catch::Matchers::WithinAbs;
 
 TEST_CASE("metrics: accuracy, confusion matrix and per-class scores", "[metrics]") {
@@ -140,4 +143,65 @@ TEST_CASE("metrics: the report has top-5 accuracy from 5 classes on", "[metrics]
   ftl::MetricsAccumulator four(4);
   four.add(torch::tensor({{1.0F, 0.0F, 0.0F, 0.0F}}), torch::tensor({0}));
   CHECK_FALSE(ftl::metrics_report(four, {"a", "b", "c", "d"}).contains("top5_accuracy"));
+}
+
+TEST_CASE("metrics: macro and weighted averages and the calibration error by hand", "[metrics]") {
+  // Two classes; confidences 0.8808 (right), 0.7311 (wrong), 0.8909 (right).
+  ftl::MetricsAccumulator metrics(2);
+  metrics.add(torch::tensor({{2.0F, 0.0F}, {0.0F, 1.0F}, {0.0F, 2.1F}}), torch::tensor({0, 0, 1}));
+  const auto p = [](double margin) { return std::exp(margin) / (1 + std::exp(margin)); };
+  // Bins of width 1/15: the first and third fall in (13/15, 14/15], the second in (10/15, 11/15].
+  const double ece = 2.0 / 3.0 * std::abs(1.0 - (p(2.0) + p(2.1)) / 2) + 1.0 / 3.0 * p(1.0);
+  CHECK_THAT(metrics.expected_calibration_error(), WithinAbs(ece, 1e-6));
+
+  const auto report = ftl::metrics_report(metrics, {"a", "b"}, /*top_k=*/2);
+  CHECK(report["top2_accuracy"] == 1.0);
+  CHECK_THAT(report["ece"].get<double>(), WithinAbs(ece, 1e-6));
+  // a: precision 1, recall 1/2, support 2; b: precision 1/2, recall 1, support 1.
+  CHECK_THAT(report["macro"]["precision"].get<double>(), WithinAbs(0.75, 1e-12));
+  CHECK_THAT(report["macro"]["recall"].get<double>(), WithinAbs(0.75, 1e-12));
+  CHECK_THAT(report["macro"]["f1"].get<double>(), WithinAbs(2.0 / 3.0, 1e-12));
+  CHECK_THAT(report["weighted"]["precision"].get<double>(), WithinAbs(2.5 / 3.0, 1e-12));
+  CHECK_THAT(report["weighted"]["recall"].get<double>(), WithinAbs(2.0 / 3.0, 1e-12));
+  CHECK_FALSE(ftl::metrics_report(metrics, {"a", "b"}, 3).contains("top3_accuracy"));
+}
+
+TEST_CASE("evaluate: each quality gate names the value and the limit", "[metrics]") {
+  nlohmann::ordered_json report = {
+      {"accuracy", 0.8},
+      {"loss", 0.5},
+      {"per_class", {{{"name", "cat"}, {"recall", 0.9}}, {{"name", "dog"}, {"recall", 0.6}}}}};
+  CHECK(ftl::failed_gates(report, {}).empty());
+  ftl::QualityGates gates;
+  gates.min_accuracy = 0.85;
+  gates.min_class_recall = 0.7;
+  gates.max_loss = 0.4;
+  const auto failed = ftl::failed_gates(report, gates);
+  REQUIRE(failed.size() == 3);
+  CHECK(failed[0] == "accuracy 0.8 < --min-accuracy 0.85");
+  CHECK(failed[1] == "recall of class dog 0.6 < --min-class-recall 0.7");
+  CHECK(failed[2] == "loss 0.5 > --max-loss 0.4");
+  gates = {0.8, 0.6, 0.5};  // limits met exactly pass
+  CHECK(ftl::failed_gates(report, gates).empty());
+}
+
+TEST_CASE("evaluate: confusion and error CSV files and the text table", "[metrics]") {
+  ftl::Evaluation evaluation;
+  evaluation.classes = {"cat", "dog, big"};
+  evaluation.samples = {{"data/cat/1.png", 0}, {"data/cat/2.png", 0}, {"data/dog/3.png", 1}};
+  evaluation.predictions = {{0, 0, 0.9}, {1, 1, 0.75}, {2, 1, 0.6}};
+  ftl::MetricsAccumulator metrics(2);
+  metrics.add(torch::tensor({{2.0F, 0.0F}, {0.0F, 1.0F}, {0.0F, 2.0F}}), torch::tensor({0, 0, 1}));
+  evaluation.report = ftl::metrics_report(metrics, evaluation.classes);
+
+  CHECK(ftl::confusion_csv(evaluation) ==
+        "true_class,cat,\"dog, big\"\ncat,1,1\n\"dog, big\",0,1\n");
+  CHECK(ftl::errors_csv(evaluation) ==
+        "path,true_class,predicted_class,confidence\ndata/cat/2.png,cat,\"dog, big\",0.750000\n");
+  CHECK(ftl::csv_field("say \"hi\"") == "\"say \"\"hi\"\"\"");
+
+  const std::string text = ftl::evaluation_text(evaluation.report);
+  CHECK_THAT(text, Contains("class     precision") && Contains("macro avg") &&
+                       Contains("accuracy 0.6667") && Contains("worst confusions") &&
+                       Contains("cat -> dog, big: 1"));
 }

@@ -39,6 +39,13 @@ class MetricsAccumulator {
   const std::vector<std::vector<std::int64_t>>& confusion() const { return confusion_; }
   std::vector<ClassStats> per_class() const;
 
+  /// Confidence bins of the expected calibration error (Guo et al. 2017): bin b holds the
+  /// samples whose top softmax probability lies in (b/15, (b+1)/15].
+  static constexpr int kCalibrationBins = 15;
+  /// Expected calibration error: the gap |accuracy - mean confidence| of each bin, weighted by
+  /// the share of samples in it.
+  double expected_calibration_error() const;
+
  private:
   std::int64_t num_classes_;
   std::int64_t top_k_;
@@ -47,6 +54,9 @@ class MetricsAccumulator {
   std::int64_t top_k_correct_ = 0;
   double loss_sum_ = 0;
   std::vector<std::vector<std::int64_t>> confusion_;
+  std::vector<std::int64_t> bin_count_ = std::vector<std::int64_t>(kCalibrationBins, 0);
+  std::vector<std::int64_t> bin_correct_ = std::vector<std::int64_t>(kCalibrationBins, 0);
+  std::vector<double> bin_confidence_ = std::vector<double>(kCalibrationBins, 0.0);
 };
 
 }  // namespace ftl

@@ -25,7 +25,7 @@ enum ExitCode : int {
 
 inline constexpr const char* kExitCodeHelp =
     "Exit codes: 0 success, 1 runtime failure, 2 usage or config error, "
-    "3 quality gate not met (evaluate --min-accuracy), 130/143 finetune stopped by "
+    "3 quality gate not met (evaluate --min-accuracy, --min-class-recall, --max-loss), 130/143 finetune stopped by "
     "SIGINT/SIGTERM after saving its resume state.";
 
 struct FinetuneOptions {
@@ -36,9 +36,13 @@ struct FinetuneOptions {
 };
 
 struct EvaluateCliOptions {
-  EvaluateOptions core;      // --checkpoint, --data, --batch-size, --workers, --threads, --device
-  std::string output;        // --output; empty = stdout only
-  double min_accuracy = -1;  // --min-accuracy; < 0 = no gate
+  EvaluateOptions core;   // --checkpoint, --data, --batch-size, --workers, --threads, --device,
+                          // --top-k
+  QualityGates gates;     // --min-accuracy, --min-class-recall, --max-loss
+  std::string output;     // --output: the JSON report; empty = stdout only
+  std::string format = "json";  // --format: what stdout gets, json or text
+  std::string confusion_csv;    // --confusion-csv FILE
+  std::string errors_csv;       // --errors-csv FILE
 };
 
 CLI::App* setup_finetune(CLI::App& app, FinetuneOptions& options);

@@ -1,10 +1,11 @@
-// `ftl evaluate --checkpoint FILE --data DIR [--output FILE] [--min-accuracy X] ...`
-#include <iomanip>
+// `ftl evaluate --checkpoint FILE --data DIR [--format json|text] [--output FILE]
+//  [--confusion-csv FILE] [--errors-csv FILE] [--min-accuracy X] [--min-class-recall X]
+//  [--max-loss X] ...`
 #include <iostream>
-#include <sstream>
 
 #include "commands.h"
 #include "ftl/evaluate.h"
+#include "ftl/evaluation_output.h"
 #include "ftl/files.h"
 
 namespace ftl::cli {
@@ -17,8 +18,19 @@ CLI::App* setup_evaluate(CLI::App& app, EvaluateCliOptions& options) {
       ->required();
   command->add_option("--data", core.data, "ImageFolder root (class folders matched by name)")
       ->required();
+  command->add_option("--format", options.format, "What stdout gets: json, or text (a table)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"json", "text"}));
   command->add_option("--output", options.output, "Also write the JSON report to this file")
       ->default_str("none: stdout only");
+  command->add_option("--confusion-csv", options.confusion_csv,
+                      "Write the confusion matrix as CSV (rows: true class)");
+  command->add_option("--errors-csv", options.errors_csv,
+                      "Write every misclassified image as CSV: path, true and predicted class, "
+                      "confidence");
+  command->add_option("--top-k", core.top_k, "Report top{K}_accuracy (with K or more classes)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000}));
   command->add_option("--batch-size", core.batch_size, "Images per forward pass")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{65536}));
@@ -30,29 +42,37 @@ CLI::App* setup_evaluate(CLI::App& app, EvaluateCliOptions& options) {
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{1024}));
   command->add_option("--device", core.device, "cpu, cuda or cuda:N")->capture_default_str();
   command
-      ->add_option("--min-accuracy", options.min_accuracy,
+      ->add_option("--min-accuracy", options.gates.min_accuracy,
                    "Quality gate: exit 3 when accuracy is below this value")
       ->default_str("none: no gate")
       ->check(CLI::Range(0.0, 1.0));
+  command
+      ->add_option("--min-class-recall", options.gates.min_class_recall,
+                   "Quality gate: exit 3 when any class's recall is below this value")
+      ->default_str("none: no gate")
+      ->check(CLI::Range(0.0, 1.0));
+  command
+      ->add_option("--max-loss", options.gates.max_loss,
+                   "Quality gate: exit 3 when the mean loss is above this value")
+      ->default_str("none: no gate")
+      ->check(CLI::NonNegativeNumber);
   command->footer(kExitCodeHelp);
   return command;
 }
 
 int run_evaluate(const EvaluateCliOptions& options, spdlog::logger& log) {
-  const nlohmann::ordered_json report = evaluate_checkpoint(options.core, log);
-  const std::string text = report.dump(2) + "\n";
-  if (!options.output.empty()) write_file_atomic(options.output, text);
-  std::cout << text << std::flush;
-
-  const double accuracy = report.at("accuracy").get<double>();
-  if (options.min_accuracy >= 0 && accuracy < options.min_accuracy) {
-    std::ostringstream reason;
-    reason << std::setprecision(4) << "quality gate failed: accuracy " << accuracy
-           << " < --min-accuracy " << options.min_accuracy;
-    log.error("{}", reason.str());
-    return kExitQualityGate;
+  const Evaluation evaluation = evaluate_checkpoint(options.core, log);
+  const std::string json = evaluation.report.dump(2) + "\n";
+  if (!options.output.empty()) write_file_atomic(options.output, json);
+  if (!options.confusion_csv.empty()) {
+    write_file_atomic(options.confusion_csv, confusion_csv(evaluation));
   }
-  return kExitOk;
+  if (!options.errors_csv.empty()) write_file_atomic(options.errors_csv, errors_csv(evaluation));
+  std::cout << (options.format == "text" ? evaluation_text(evaluation.report) : json) << std::flush;
+
+  const std::vector<std::string> failed = failed_gates(evaluation.report, options.gates);
+  for (const std::string& reason : failed) log.error("quality gate failed: {}", reason);
+  return failed.empty() ? kExitOk : kExitQualityGate;
 }
 
 }  // namespace ftl::cli

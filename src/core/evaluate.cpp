@@ -1,5 +1,8 @@
 #include "ftl/evaluate.h"
 
+#include <iomanip>
+#include <sstream>
+
 #include "ftl/checkpoint.h"
 #include "ftl/device.h"
 #include "ftl/errors.h"
@@ -8,36 +11,69 @@
 namespace ftl {
 namespace {
 
-/// The k of top-k accuracy, reported when the checkpoint has at least k classes.
-constexpr std::int64_t kTopK = 5;
+std::string format_value(double value) {
+  std::ostringstream text;
+  text << std::setprecision(4) << value;
+  return text.str();
+}
+
+// Mean precision, recall and F1 over classes, each class weighing 1 (macro) or its support.
+nlohmann::ordered_json averaged(const std::vector<ClassStats>& stats, bool by_support) {
+  double precision = 0;
+  double recall = 0;
+  double f1 = 0;
+  double total = 0;
+  for (const ClassStats& s : stats) {
+    const double weight = by_support ? static_cast<double>(s.support) : 1.0;
+    precision += weight * s.precision;
+    recall += weight * s.recall;
+    f1 += weight * s.f1;
+    total += weight;
+  }
+  if (total == 0) total = 1;
+  return {{"precision", precision / total}, {"recall", recall / total}, {"f1", f1 / total}};
+}
 
 }  // namespace
 
 MetricsAccumulator evaluate_samples(torch::jit::Module& model, const ImageFolder& data,
                                     const LoaderOptions& loader_options,
-                                    const torch::Device& device) {
+                                    const torch::Device& device, std::int64_t top_k,
+                                    std::vector<Prediction>* predictions) {
   torch::NoGradGuard no_grad;
-  MetricsAccumulator metrics(static_cast<std::int64_t>(data.classes.size()), kTopK);
+  MetricsAccumulator metrics(static_cast<std::int64_t>(data.classes.size()), top_k);
   BatchLoader loader(data.samples, identity_order(data.samples.size()), loader_options);
   Batch batch;
   while (loader.next(batch)) {
     const torch::Tensor logits = model.forward({batch.images.to(device)}).toTensor();
     metrics.add(logits, batch.labels);
+    if (predictions == nullptr) continue;
+    const auto [probability, predicted] = logits.softmax(/*dim=*/1).max(/*dim=*/1);
+    const torch::Tensor p = probability.to(torch::kCPU, torch::kFloat64).contiguous();
+    const torch::Tensor c = predicted.to(torch::kCPU, torch::kInt64).contiguous();
+    for (std::size_t i = 0; i < batch.indices.size(); ++i) {
+      const auto row = static_cast<std::int64_t>(i);
+      predictions->push_back(
+          {batch.indices[i], c.data_ptr<std::int64_t>()[row], p.data_ptr<double>()[row]});
+    }
   }
   return metrics;
 }
 
 nlohmann::ordered_json metrics_report(const MetricsAccumulator& metrics,
-                                      const std::vector<std::string>& classes) {
+                                      const std::vector<std::string>& classes, std::int64_t top_k) {
   nlohmann::ordered_json report;
   report["num_samples"] = metrics.count();
   report["loss"] = metrics.mean_loss();
   report["accuracy"] = metrics.accuracy();
-  if (static_cast<std::int64_t>(classes.size()) >= kTopK) {
-    report["top5_accuracy"] = metrics.top_k_accuracy();
+  if (top_k > 1 && static_cast<std::int64_t>(classes.size()) >= top_k) {
+    report["top" + std::to_string(top_k) + "_accuracy"] = metrics.top_k_accuracy();
   }
-  nlohmann::ordered_json per_class = nlohmann::ordered_json::array();
   const std::vector<ClassStats> stats = metrics.per_class();
+  report["macro"] = averaged(stats, /*by_support=*/false);
+  report["weighted"] = averaged(stats, /*by_support=*/true);
+  report["ece"] = metrics.expected_calibration_error();
+  nlohmann::ordered_json per_class = nlohmann::ordered_json::array();
   for (std::size_t i = 0; i < classes.size(); ++i) {
     per_class.push_back({{"name", classes[i]},
                          {"precision", stats[i].precision},
@@ -50,7 +86,33 @@ nlohmann::ordered_json metrics_report(const MetricsAccumulator& metrics,
   return report;
 }
 
-nlohmann::ordered_json evaluate_checkpoint(const EvaluateOptions& options, spdlog::logger& log) {
+std::vector<std::string> failed_gates(const nlohmann::ordered_json& report,
+                                      const QualityGates& gates) {
+  std::vector<std::string> failed;
+  const double accuracy = report.at("accuracy").get<double>();
+  if (gates.min_accuracy >= 0 && accuracy < gates.min_accuracy) {
+    failed.push_back("accuracy " + format_value(accuracy) + " < --min-accuracy " +
+                     format_value(gates.min_accuracy));
+  }
+  if (gates.min_class_recall >= 0) {
+    for (const auto& row : report.at("per_class")) {
+      const double recall = row.at("recall").get<double>();
+      if (recall < gates.min_class_recall) {
+        failed.push_back("recall of class " + row.at("name").get<std::string>() + " " +
+                         format_value(recall) + " < --min-class-recall " +
+                         format_value(gates.min_class_recall));
+      }
+    }
+  }
+  const double loss = report.at("loss").get<double>();
+  if (gates.max_loss >= 0 && loss > gates.max_loss) {
+    failed.push_back("loss " + format_value(loss) + " > --max-loss " +
+                     format_value(gates.max_loss));
+  }
+  return failed;
+}
+
+Evaluation evaluate_checkpoint(const EvaluateOptions& options, spdlog::logger& log) {
   const torch::Device device = resolve_device(options.device, "device");
   const std::int64_t threads = configure_compute_threads(options.threads);
   Checkpoint checkpoint = load_checkpoint(options.checkpoint, device);
@@ -63,13 +125,15 @@ nlohmann::ordered_json evaluate_checkpoint(const EvaluateOptions& options, spdlo
   loader_options.batch_size = options.batch_size;
   loader_options.preprocess = checkpoint.metadata.preprocess;
   loader_options.workers = resolve_workers(options.workers);
-  const MetricsAccumulator metrics =
-      evaluate_samples(checkpoint.module, data, loader_options, device);
-  nlohmann::ordered_json report;
-  report["checkpoint"] = options.checkpoint.string();
-  report["data"] = options.data.string();
-  report.update(metrics_report(metrics, checkpoint.metadata.classes));
-  return report;
+  Evaluation evaluation;
+  const MetricsAccumulator metrics = evaluate_samples(
+      checkpoint.module, data, loader_options, device, options.top_k, &evaluation.predictions);
+  evaluation.report["checkpoint"] = options.checkpoint.string();
+  evaluation.report["data"] = options.data.string();
+  evaluation.report.update(metrics_report(metrics, checkpoint.metadata.classes, options.top_k));
+  evaluation.classes = checkpoint.metadata.classes;
+  evaluation.samples = data.samples;
+  return evaluation;
 }
 
 }  // namespace ftl

@@ -1,6 +1,7 @@
 #include "ftl/metrics.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace ftl {
 
@@ -27,6 +28,9 @@ void MetricsAccumulator::add(const torch::Tensor& logits, const torch::Tensor& l
   const torch::Tensor cpu_labels = labels.to(torch::kCPU, torch::kInt64);
   loss_sum_ += loss_sum;
   const torch::Tensor top = std::get<1>(cpu_logits.topk(top_k_, /*dim=*/1)).contiguous();
+  const torch::Tensor confidence =
+      std::get<0>(cpu_logits.softmax(/*dim=*/1).max(/*dim=*/1)).to(torch::kFloat64).contiguous();
+  const auto* confidences = confidence.data_ptr<double>();
   const auto* top_indices = top.data_ptr<std::int64_t>();
   const auto* truth = cpu_labels.data_ptr<std::int64_t>();
   const std::int64_t n = cpu_labels.size(0);
@@ -34,6 +38,12 @@ void MetricsAccumulator::add(const torch::Tensor& logits, const torch::Tensor& l
     const std::int64_t predicted = top_indices[i * top_k_];  // topk sorts, largest first
     ++confusion_[static_cast<std::size_t>(truth[i])][static_cast<std::size_t>(predicted)];
     correct_ += predicted == truth[i] ? 1 : 0;
+    const auto bin = static_cast<std::size_t>(
+        std::clamp(static_cast<int>(std::ceil(confidences[i] * kCalibrationBins)) - 1, 0,
+                   kCalibrationBins - 1));
+    ++bin_count_[bin];
+    bin_correct_[bin] += predicted == truth[i] ? 1 : 0;
+    bin_confidence_[bin] += confidences[i];
     for (std::int64_t k = 0; k < top_k_; ++k) {
       if (top_indices[i * top_k_ + k] == truth[i]) ++top_k_correct_;
     }
@@ -51,6 +61,18 @@ double MetricsAccumulator::accuracy() const {
 
 double MetricsAccumulator::top_k_accuracy() const {
   return count_ > 0 ? static_cast<double>(top_k_correct_) / static_cast<double>(count_) : 0.0;
+}
+
+double MetricsAccumulator::expected_calibration_error() const {
+  if (count_ == 0) return 0.0;
+  double ece = 0;
+  for (std::size_t b = 0; b < bin_count_.size(); ++b) {
+    if (bin_count_[b] == 0) continue;
+    const auto n = static_cast<double>(bin_count_[b]);
+    const double gap = static_cast<double>(bin_correct_[b]) / n - bin_confidence_[b] / n;
+    ece += n / static_cast<double>(count_) * std::abs(gap);
+  }
+  return ece;
 }
 
 std::vector<ClassStats> MetricsAccumulator::per_class() const {

@@ -1,0 +1,25 @@
+// The files and tables `ftl evaluate` writes besides its JSON report: the confusion matrix and
+// the misclassified images as CSV, and an aligned text table for people.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "ftl/evaluate.h"
+
+namespace ftl {
+
+/// A CSV field, quoted (RFC 4180) when it holds a comma, a quote or a line break.
+std::string csv_field(const std::string& text);
+
+/// Header `true_class,<predicted class names...>`, then one row per true class.
+std::string confusion_csv(const Evaluation& evaluation);
+
+/// Header `path,true_class,predicted_class,confidence`, then one row per misclassified image,
+/// in the order the images were found.
+std::string errors_csv(const Evaluation& evaluation);
+
+/// The report as aligned text: per-class rows, the totals and the worst confusions.
+std::string evaluation_text(const nlohmann::ordered_json& report);
+
+}  // namespace ftl
