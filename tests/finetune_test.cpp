@@ -7,6 +7,7 @@
 #include "ftl/dataset.h"
 #include "ftl/errors.h"
 #include "ftl/evaluate.h"
+#include "ftl/inspect.h"
 #include "ftl/loader.h"
 #include "ftl/model.h"
 #include "ftl/trainer.h"
@@ -187,6 +188,26 @@ TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
     }
   }
 
+  SECTION("ftl inspect describes a checkpoint and its resume state") {
+    const auto inspected = run_command(
+        shell_quote(ftl::testing::kFtlBinary) + " inspect --json " +
+        shell_quote((fs::path(run.config.output.dir) / "checkpoints/last.pt").string()));
+    REQUIRE(inspected.exit_code == 0);
+    const auto described = nlohmann::json::parse(inspected.output);
+    CHECK(described["ftl_checkpoint"] == true);
+    CHECK(described["classes"] == nlohmann::json(ftl::testing::kShapeClasses));
+    CHECK(described["head"]["out_features"] == 3);
+    CHECK(described["epoch"] == 3);
+    CHECK(described["preprocess"]["image_size"] == kSide);
+    CHECK(described["resume"]["epochs_done"] == 3);
+    CHECK(described["resume"]["stop_reason"] == "completed");
+    CHECK(described["training"]["phase"] == "full");
+    const auto missing =
+        run_command(shell_quote(ftl::testing::kFtlBinary) + " inspect /nonexistent/best.pt 2>&1");
+    CHECK(missing.exit_code == 1);
+    CHECK_THAT(missing.output, Contains("/nonexistent/best.pt: no such file"));
+  }
+
   SECTION("ftl evaluate prints JSON and its gate exits 3") {
     // Mislabelled data: the "circle" folder holds squares, so accuracy drops to about 2/3.
     const fs::path data = run.dir / "mislabelled";
@@ -314,6 +335,11 @@ TEST_CASE("finetune: a frozen backbone keeps every weight and BatchNorm statisti
   CHECK_FALSE(torch::equal(trained.module.attr("fc").toModule().attr("weight").toTensor(),
                            fresh.module.attr("fc").toModule().attr("weight").toTensor()));
   CHECK(trained.metadata.epoch == 1);
+  // What inspect reports: only the head was saved as trainable.
+  const auto described = ftl::inspect_file(fs::path(config.output.dir) / "checkpoints/last.pt");
+  CHECK(described["parameters"]["trainable"] == 512 * 3 + 3);
+  CHECK(described["parameters"]["frozen"].get<std::int64_t>() ==
+        described["parameters"]["total"].get<std::int64_t>() - (512 * 3 + 3));
 }
 
 TEST_CASE("finetune: up_to:layer2 keeps conv1, bn1, layer1, layer2 and their statistics", "[e2e]") {

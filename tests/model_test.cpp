@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "ftl/errors.h"
+#include "ftl/inspect.h"
 #include "support/fixtures.h"
 #include "support/temp_dir.h"
 
@@ -156,4 +157,27 @@ TEST_CASE("model: a traced file is detected, a scripted one is not", "[model]") 
   const auto& dir = odd_models();
   CHECK(ftl::load_model((dir / "traced.pt").string(), kCpu).traced);
   CHECK_FALSE(ftl::load_model((dir / "scripted_small.pt").string(), kCpu).traced);
+}
+
+TEST_CASE("inspect: a scripted and a traced file, and a file that is not a model", "[model]") {
+  const auto scripted = ftl::inspect_file(kResNet18);
+  CHECK(scripted["kind"] == "scripted");
+  CHECK(scripted["ftl_checkpoint"] == false);
+  CHECK(scripted["head"]["in_features"] == 512);
+  CHECK(scripted["head"]["out_features"] == 1000);
+  CHECK(scripted["parameters"]["total"] == 11689512);  // torchvision's ResNet-18
+  CHECK(scripted["parameters"]["frozen"] == 0);
+  CHECK(scripted["tensors"] == 62);
+  CHECK_FALSE(scripted.contains("classes"));
+  CHECK_THAT(ftl::inspect_text(scripted),
+             Contains("head          fc 512 -> 1000") && Contains("11,689,512 in 62 tensors"));
+
+  const auto& dir = odd_models();
+  CHECK(ftl::inspect_file(dir / "traced.pt")["kind"] == "traced");
+  CHECK(ftl::inspect_file(dir / "no_fc.pt")["head"].is_null());
+  const auto junk = dir / "junk.pt";
+  std::ofstream(junk) << "not a zip";
+  REQUIRE_THROWS_AS(ftl::inspect_file(junk), ftl::ModelError);
+  REQUIRE_THROWS_WITH(ftl::inspect_file(dir / "missing.pt"),
+                      (dir / "missing.pt").string() + ": no such file");
 }

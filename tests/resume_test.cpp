@@ -281,8 +281,8 @@ TEST_CASE("resume: a damaged last.pt or a folder without one is refused, naming 
   // Killed before its first save (config.json only): resuming runs it from the start.
   fs::create_directories(fs::path(config.output.dir) / "checkpoints");
   std::ofstream(fs::path(config.output.dir) / "config.json") << "{}";
-  const auto started = ftl::finetune(config, ftl::testing::quiet_logger(), {},
-                                     ftl::RunMode::kResume);
+  const auto started =
+      ftl::finetune(config, ftl::testing::quiet_logger(), {}, ftl::RunMode::kResume);
   CHECK(started.epochs == 1);
   CHECK_FALSE(started.resumed);
   const fs::path last = fs::path(config.output.dir) / "checkpoints/last.pt";

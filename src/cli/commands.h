@@ -25,7 +25,8 @@ enum ExitCode : int {
 
 inline constexpr const char* kExitCodeHelp =
     "Exit codes: 0 success, 1 runtime failure, 2 usage or config error, "
-    "3 quality gate not met (evaluate --min-accuracy, --min-class-recall, --max-loss), 130/143 finetune stopped by "
+    "3 quality gate not met (evaluate --min-accuracy, --min-class-recall, --max-loss), 130/143 "
+    "finetune stopped by "
     "SIGINT/SIGTERM after saving its resume state.";
 
 struct FinetuneOptions {
@@ -36,13 +37,18 @@ struct FinetuneOptions {
 };
 
 struct EvaluateCliOptions {
-  EvaluateOptions core;   // --checkpoint, --data, --batch-size, --workers, --threads, --device,
-                          // --top-k
-  QualityGates gates;     // --min-accuracy, --min-class-recall, --max-loss
-  std::string output;     // --output: the JSON report; empty = stdout only
+  EvaluateOptions core;  // --checkpoint, --data, --batch-size, --workers, --threads, --device,
+                         // --top-k
+  QualityGates gates;    // --min-accuracy, --min-class-recall, --max-loss
+  std::string output;    // --output: the JSON report; empty = stdout only
   std::string format = "json";  // --format: what stdout gets, json or text
   std::string confusion_csv;    // --confusion-csv FILE
   std::string errors_csv;       // --errors-csv FILE
+};
+
+struct InspectOptions {
+  std::string file;   // the model or checkpoint
+  bool json = false;  // --json
 };
 
 CLI::App* setup_finetune(CLI::App& app, FinetuneOptions& options);
@@ -50,5 +56,8 @@ int run_finetune(const FinetuneOptions& options, spdlog::logger& log);
 
 CLI::App* setup_evaluate(CLI::App& app, EvaluateCliOptions& options);
 int run_evaluate(const EvaluateCliOptions& options, spdlog::logger& log);
+
+CLI::App* setup_inspect(CLI::App& app, InspectOptions& options);
+int run_inspect(const InspectOptions& options, spdlog::logger& log);
 
 }  // namespace ftl::cli
