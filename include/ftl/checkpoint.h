@@ -32,6 +32,9 @@ nlohmann::json metadata_to_json(const CheckpointMetadata& metadata);
 /// Validates every field; throws ModelError naming `source` and the bad key.
 CheckpointMetadata metadata_from_json(const nlohmann::json& json, const std::string& source);
 
+/// The same from the text of the ftl.json entry, which must be valid JSON.
+CheckpointMetadata parse_metadata(const std::string& text, const std::string& source);
+
 /// The bytes of a checkpoint file: the module as it is (call it in eval mode; a CUDA module is
 /// saved as a CPU copy so that it loads anywhere) with the metadata inside.
 std::string serialize_checkpoint(const torch::jit::Module& module,

@@ -57,6 +57,16 @@ CheckpointMetadata metadata_from_json(const nlohmann::json& json, const std::str
   return metadata;
 }
 
+CheckpointMetadata parse_metadata(const std::string& text, const std::string& source) {
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& parse_error) {
+    throw ModelError(source + ": " + kMetadataName + " is not valid JSON: " + parse_error.what());
+  }
+  return metadata_from_json(json, source);
+}
+
 std::string serialize_checkpoint(const torch::jit::Module& module,
                                  const CheckpointMetadata& metadata,
                                  const torch::jit::ExtraFilesMap& entries) {
@@ -105,14 +115,7 @@ Checkpoint load_checkpoint(const fs::path& path, const torch::Device& device,
     throw ModelError(path.string() + ": not an ftl checkpoint (no " + kMetadataName +
                      " inside); checkpoints are written by `ftl finetune`");
   }
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(extra[kMetadataName]);
-  } catch (const nlohmann::json::parse_error& parse_error) {
-    throw ModelError(path.string() + ": " + kMetadataName +
-                     " is not valid JSON: " + parse_error.what());
-  }
-  checkpoint.metadata = metadata_from_json(json, path.string());
+  checkpoint.metadata = parse_metadata(extra[kMetadataName], path.string());
   if (!checkpoint.module.hasattr(kHeadName) ||
       head_out_features(checkpoint.module) !=
           static_cast<std::int64_t>(checkpoint.metadata.classes.size())) {

@@ -63,14 +63,7 @@ nlohmann::ordered_json inspect_file(const fs::path& path) {
   description["tensors"] = tensors;
   if (extra[kMetadataName].empty()) return description;
 
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(extra[kMetadataName]);
-  } catch (const nlohmann::json::parse_error& parse_error) {
-    throw ModelError(path.string() + ": " + kMetadataName +
-                     " is not valid JSON: " + parse_error.what());
-  }
-  const CheckpointMetadata metadata = metadata_from_json(json, path.string());
+  const CheckpointMetadata metadata = parse_metadata(extra[kMetadataName], path.string());
   description["classes"] = metadata.classes;
   description["num_classes"] = metadata.classes.size();
   description["preprocess"] = preprocess_to_json(metadata.preprocess);
