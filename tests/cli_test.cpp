@@ -96,3 +96,47 @@ TEST_CASE("cli: finetune prints a JSON summary on stdout only", "[cli]") {
   CHECK(summary["epochs"] == 1);
   CHECK(summary["best_checkpoint"] == (dir / "run/checkpoints/best.pt").string());
 }
+
+TEST_CASE("cli: -v, -q and --log-file set what the log shows and where it goes", "[cli]") {
+  ftl::testing::TempDir dir;
+  const std::string missing = shell_quote((dir / "missing.pt").string());
+  const auto verbose = run_command(ftl_command("-v inspect " + missing));
+  CHECK(verbose.exit_code == 1);
+  CHECK_THAT(verbose.output, Contains("debug ftl ") && Contains("no such file"));
+  const auto normal = run_command(ftl_command("inspect " + missing));
+  CHECK_FALSE(Contains("debug").match(normal.output));
+  CHECK(run_command(ftl_command("-v -q inspect " + missing)).exit_code == 2);
+
+  // -q keeps errors; --log-file gets them too, with the date.
+  const auto log_file = dir / "ftl.log";
+  const auto quiet = run_command(
+      ftl_command("-q --log-file " + shell_quote(log_file.string()) + " inspect " + missing));
+  CHECK(quiet.exit_code == 1);
+  CHECK_THAT(quiet.output, Contains("error") && Contains("no such file"));
+  std::ifstream in(log_file);
+  std::string line;
+  std::getline(in, line);
+  CHECK_THAT(line, Contains("] error ") && Contains("missing.pt: no such file"));
+  CHECK(line.rfind("[20", 0) == 0);
+
+  const auto unwritable =
+      run_command(ftl_command("--log-file /etc/hostname/x.log inspect " + missing));
+  CHECK(unwritable.exit_code == 2);
+  CHECK_THAT(unwritable.output, Contains("--log-file /etc/hostname/x.log"));
+}
+
+TEST_CASE("cli: colour only on a terminal, and never with NO_COLOR", "[cli]") {
+  if (run_command("command -v script >/dev/null 2>&1").exit_code != 0) {
+    WARN("skipped: util-linux `script` (a pseudo-terminal) is not installed");
+    return;
+  }
+  // `script` runs the command on a pseudo-terminal, as a person's shell would.
+  const std::string inner = shell_quote(ftl::testing::kFtlBinary) + " inspect /nonexistent.pt";
+  const auto tty = run_command("script -qc " + shell_quote(inner) + " /dev/null");
+  CHECK_THAT(tty.output, Contains("\033["));
+  const auto no_color = run_command("NO_COLOR=1 script -qc " + shell_quote(inner) + " /dev/null");
+  CHECK_THAT(no_color.output, Contains("error /nonexistent.pt: no such file"));
+  CHECK_FALSE(Contains("\033[").match(no_color.output));
+  const auto piped = run_command(ftl_command("inspect /nonexistent.pt"));  // not a terminal
+  CHECK_FALSE(Contains("\033[").match(piped.output));
+}

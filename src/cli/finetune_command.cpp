@@ -122,7 +122,7 @@ int run_finetune(const FinetuneOptions& options, spdlog::logger& log) {
   const StopSignals signals;
   FinetuneHooks hooks;
   hooks.stop_requested = [&signals] { return signals.received(); };
-  if (::isatty(STDERR_FILENO) != 0) {
+  if (::isatty(STDERR_FILENO) != 0 && log.should_log(spdlog::level::info)) {
     hooks.on_batch = draw_progress;
     hooks.on_epoch_end = clear_progress;
   }

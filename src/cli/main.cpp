@@ -1,9 +1,11 @@
 // ftl: transfer learning for torchvision ResNet-18 TorchScript files.
 // main sets up the subcommands, parses, and is the one place that turns errors into exit codes.
 #include <c10/util/Exception.h>
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <iostream>
 
 #include "commands.h"
@@ -13,10 +15,35 @@
 
 namespace {
 
-std::shared_ptr<spdlog::logger> make_logger() {
-  auto logger = std::make_shared<spdlog::logger>(
-      "ftl", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
-  logger->set_pattern("[%H:%M:%S] %^%l%$ %v");
+struct LogOptions {
+  bool verbose = false;  // -v: debug messages too
+  bool quiet = false;    // -q: warnings and errors only
+  std::string file;      // --log-file: also append every message here
+};
+
+// Logs go to stderr (stdout is for results), coloured only on a terminal and never when
+// NO_COLOR is set (https://no-color.org), and to --log-file with dates and no colour.
+std::shared_ptr<spdlog::logger> make_logger(const LogOptions& options) {
+  const char* no_color = std::getenv("NO_COLOR");
+  const bool colour = no_color == nullptr || no_color[0] == '\0';
+  auto terminal = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(
+      colour ? spdlog::color_mode::automatic : spdlog::color_mode::never);
+  terminal->set_pattern("[%H:%M:%S] %^%l%$ %v");
+  std::vector<spdlog::sink_ptr> sinks = {terminal};
+  if (!options.file.empty()) {
+    try {
+      auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file);
+      file->set_pattern("[%Y-%m-%d %H:%M:%S.%e] %l %v");
+      sinks.push_back(file);
+    } catch (const spdlog::spdlog_ex& error) {
+      throw ftl::ConfigError("--log-file " + options.file + ": " + error.what());
+    }
+  }
+  auto logger = std::make_shared<spdlog::logger>("ftl", sinks.begin(), sinks.end());
+  logger->set_level(options.verbose ? spdlog::level::debug
+                    : options.quiet ? spdlog::level::warn
+                                    : spdlog::level::info);
+  logger->flush_on(spdlog::level::debug);  // a crash or a kill must not lose the last lines
   return logger;
 }
 
@@ -31,6 +58,11 @@ int main(int argc, char** argv) {
   app.footer(kExitCodeHelp);
   app.set_version_flag("--version", std::string("ftl ") + ftl::kVersion);
   app.require_subcommand(1);
+  LogOptions log_options;
+  CLI::Option* verbose = app.add_flag("-v,--verbose", log_options.verbose, "Log debug messages");
+  app.add_flag("-q,--quiet", log_options.quiet, "Log warnings and errors only; no progress bar")
+      ->excludes(verbose);
+  app.add_option("--log-file", log_options.file, "Also append the log to this file");
 
   FinetuneOptions finetune_options;
   EvaluateCliOptions evaluate_options;
@@ -52,7 +84,14 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  const auto log = make_logger();
+  std::shared_ptr<spdlog::logger> log;
+  try {
+    log = make_logger(log_options);
+  } catch (const ftl::ConfigError& e) {
+    std::cerr << "ftl: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  log->debug("ftl {}, {} cores available", ftl::kVersion, ftl::available_cores());
   // Process-wide policy belongs to the process: the allocator setting speeds up every command.
   ftl::tune_allocator();
   try {
