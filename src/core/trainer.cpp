@@ -89,7 +89,7 @@ class Trainer {
   void load_data();
   void setup_model(const std::optional<Checkpoint>& last);
   void prepare_run_dir(const std::optional<Checkpoint>& last);
-  void init_metadata(const Checkpoint& last);
+  void init_metadata(const Checkpoint* last);
   void repair_kept_checkpoints(const Checkpoint& last);
   void setup_optimizer(const std::optional<Checkpoint>& last);
   void unfreeze(std::int64_t epoch);
@@ -169,7 +169,7 @@ FinetuneResult Trainer::run() {
     log_.info("{} has already finished ({}); nothing to do", run_dir_.string(),
               state_.stop_message);
     // A kill after the last epoch's last.pt may have cut its best.pt or summary short.
-    init_metadata(*last);
+    init_metadata(&*last);
     repair_kept_checkpoints(*last);
     write_summary();
     return result(/*resumed=*/true);
@@ -304,22 +304,19 @@ void Trainer::prepare_run_dir(const std::optional<Checkpoint>& last) {
   write_file_atomic(run_dir_ / "config.json", resolved_config_.dump(2) + "\n");
   metrics_log_ = std::make_unique<MetricsLog>(run_dir_, state_.epochs_done);
 
-  metadata_.classes = train_.classes;
-  metadata_.preprocess = loader_options_.preprocess;
-  metadata_.config = checkpoint_config_;
-  if (last) {
-    init_metadata(*last);
-    repair_kept_checkpoints(*last);
-  }
+  init_metadata(last ? &*last : nullptr);
+  if (last) repair_kept_checkpoints(*last);
 }
 
-void Trainer::init_metadata(const Checkpoint& last) {
+// What every checkpoint of this run records; a resumed run starts from last.pt's epoch.
+void Trainer::init_metadata(const Checkpoint* last) {
   metadata_.classes = train_.classes;
   metadata_.preprocess = loader_options_.preprocess;
   metadata_.config = checkpoint_config_;
-  metadata_.epoch = last.metadata.epoch;
-  metadata_.metrics = last.metadata.metrics;
-  metadata_.training = last.metadata.training;
+  if (last == nullptr) return;
+  metadata_.epoch = last->metadata.epoch;
+  metadata_.metrics = last->metadata.metrics;
+  metadata_.training = last->metadata.training;
 }
 
 // A run killed after saving last.pt at an epoch end, but before writing best.pt or that
