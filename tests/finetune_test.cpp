@@ -1,6 +1,7 @@
 // End to end: ftl finetune on a small generated dataset, then evaluate, Python and the CLI.
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <sstream>
 
 #include "ftl/checkpoint.h"
 #include "ftl/config.h"
@@ -206,6 +207,40 @@ TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
         run_command(shell_quote(ftl::testing::kFtlBinary) + " inspect /nonexistent/best.pt 2>&1");
     CHECK(missing.exit_code == 1);
     CHECK_THAT(missing.output, Contains("/nonexistent/best.pt: no such file"));
+  }
+
+  SECTION("ftl predict agrees with evaluate, reads stdin, and exits 1 on a bad image") {
+    const std::string base = shell_quote(ftl::testing::kFtlBinary) + " -q predict --checkpoint " +
+                             shell_quote(run.result.best_checkpoint.string()) + " --threads 2";
+    const auto predicted = run_command(base + " " + shell_quote(run.config.data.val));
+    REQUIRE(predicted.exit_code == 0);
+    std::istringstream lines(predicted.output);
+    std::string line;
+    std::size_t count = 0;
+    std::size_t correct = 0;
+    while (std::getline(lines, line)) {
+      const auto record = nlohmann::json::parse(line);
+      const fs::path path = record["path"].get<std::string>();
+      if (record["top"][0]["class"] == path.parent_path().filename().string()) ++correct;
+      ++count;
+    }
+    CHECK(count == 3 * kValPerClass);
+    CHECK(static_cast<double>(correct) / static_cast<double>(count) ==
+          Approx(run.result.best_val_acc).margin(1e-12));
+
+    const fs::path bad = run.dir / "bad.png";
+    std::ofstream(bad) << "not a png";
+    const fs::path good = *fs::directory_iterator(fs::path(run.config.data.val) / "square");
+    const auto mixed = run_command("printf '%s\\n%s\\n' " + shell_quote(bad.string()) + " " +
+                                   shell_quote(good.string()) + " | " + base +
+                                   " --format csv --top-k 2 -");
+    CHECK(mixed.exit_code == 1);
+    CHECK(mixed.output ==
+          "path,top1_class,top1_index,top1_probability,top2_class,top2_index,top2_probability,"
+          "error\n" +
+              bad.string() + ",,,,,,,not a JPEG or PNG file\n" +
+              mixed.output.substr(mixed.output.rfind(good.string())));
+    CHECK_THAT(mixed.output, Contains(good.string() + ",square,1,"));
   }
 
   SECTION("ftl evaluate prints JSON and its gate exits 3") {

@@ -23,6 +23,11 @@ struct ImageFolder {
 /// True for the file extensions ftl decodes (.jpg, .jpeg, .png, any case).
 bool has_image_extension(const std::filesystem::path& path);
 
+/// The image files below `dir`, recursively and sorted: hidden entries skipped, symbolic
+/// links followed, each real folder visited once. Throws DataError naming a folder that
+/// cannot be listed.
+std::vector<std::filesystem::path> find_images(const std::filesystem::path& dir);
+
 /// Scans root; throws DataError naming the path when it is missing, has no class folders,
 /// or a class folder holds no image.
 ImageFolder scan_image_folder(const std::filesystem::path& root);

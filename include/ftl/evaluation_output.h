@@ -9,8 +9,6 @@
 
 namespace ftl {
 
-/// A CSV field, quoted (RFC 4180) when it holds a comma, a quote or a line break.
-std::string csv_field(const std::string& text);
 
 /// Header `true_class,<predicted class names...>`, then one row per true class.
 std::string confusion_csv(const Evaluation& evaluation);

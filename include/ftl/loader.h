@@ -10,6 +10,7 @@
 #include <exception>
 #include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -18,10 +19,17 @@
 
 namespace ftl {
 
+/// An image that could not be used, with the reason (a DataError message naming the path).
+struct BadImage {
+  std::size_t index = 0;  // position in the sample list
+  std::string reason;
+};
+
 struct Batch {
   torch::Tensor images;              // float [n, 3, image_size, image_size]
   torch::Tensor labels;              // int64 [n]
   std::vector<std::size_t> indices;  // positions of the images in the sample list
+  std::vector<BadImage> bad;         // with skip_bad_images: the images left out of this batch
 };
 
 struct LoaderOptions {
@@ -29,6 +37,8 @@ struct LoaderOptions {
   Preprocess preprocess;         // applied to every image
   std::int64_t workers = 1;      // decoding threads (>= 1)
   std::int64_t prefetch = 0;     // batches ready or in progress at most; 0 = 2 x workers
+  bool skip_bad_images = false;  // an image that fails to decode is left out of its batch and
+                                 // listed in Batch::bad, instead of failing the batch
 };
 
 /// The visiting order of one training epoch: a permutation of [0, n) that depends only on

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ftl/evaluate.h"
+#include "ftl/predict.h"
 
 namespace ftl::cli {
 
@@ -24,7 +25,8 @@ enum ExitCode : int {
 };
 
 inline constexpr const char* kExitCodeHelp =
-    "Exit codes: 0 success, 1 runtime failure, 2 usage or config error, "
+    "Exit codes: 0 success, 1 runtime failure (predict: any image failed), 2 usage or config "
+    "error, "
     "3 quality gate not met (evaluate --min-accuracy, --min-class-recall, --max-loss), 130/143 "
     "finetune stopped by "
     "SIGINT/SIGTERM after saving its resume state.";
@@ -46,6 +48,13 @@ struct EvaluateCliOptions {
   std::string errors_csv;       // --errors-csv FILE
 };
 
+struct PredictCliOptions {
+  PredictOptions core;             // --checkpoint, --top-k, --batch-size, --workers, --threads,
+                                   // --device
+  std::vector<std::string> paths;  // image files, folders, "-" for stdin
+  std::string format = "jsonl";    // --format: jsonl or csv
+};
+
 struct InspectOptions {
   std::string file;   // the model or checkpoint
   bool json = false;  // --json
@@ -56,6 +65,9 @@ int run_finetune(const FinetuneOptions& options, spdlog::logger& log);
 
 CLI::App* setup_evaluate(CLI::App& app, EvaluateCliOptions& options);
 int run_evaluate(const EvaluateCliOptions& options, spdlog::logger& log);
+
+CLI::App* setup_predict(CLI::App& app, PredictCliOptions& options);
+int run_predict(const PredictCliOptions& options, spdlog::logger& log);
 
 CLI::App* setup_inspect(CLI::App& app, InspectOptions& options);
 int run_inspect(const InspectOptions& options, spdlog::logger& log);

@@ -50,6 +50,14 @@ bool has_image_extension(const fs::path& path) {
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
 }
 
+std::vector<fs::path> find_images(const fs::path& dir) {
+  std::set<fs::path> visited;
+  std::vector<fs::path> images;
+  collect_images(dir, visited, images);
+  std::sort(images.begin(), images.end());
+  return images;
+}
+
 ImageFolder scan_image_folder(const fs::path& root) {
   std::error_code error;
   if (!fs::is_directory(root, error)) {
@@ -66,13 +74,10 @@ ImageFolder scan_image_folder(const fs::path& root) {
   }
   std::sort(class_dirs.begin(), class_dirs.end());
   for (const fs::path& dir : class_dirs) {
-    std::set<fs::path> visited;
-    std::vector<fs::path> images;
-    collect_images(dir, visited, images);
+    std::vector<fs::path> images = find_images(dir);
     if (images.empty()) {
       throw DataError(dir.string() + ": class folder holds no .jpg, .jpeg or .png image");
     }
-    std::sort(images.begin(), images.end());
     const auto label = static_cast<std::int64_t>(data.classes.size());
     data.classes.push_back(dir.filename().string());
     for (fs::path& image : images) data.samples.push_back({std::move(image), label});

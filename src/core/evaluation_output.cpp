@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "ftl/csv.h"
+
 namespace ftl {
 namespace {
 
@@ -17,13 +19,6 @@ struct Confusion {
 };
 
 }  // namespace
-
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
-  std::string quoted = "\"";
-  for (const char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return quoted + "\"";
-}
 
 std::string confusion_csv(const Evaluation& evaluation) {
   std::string csv = "true_class";

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "ftl/errors.h"
 #include "ftl/image.h"
 
 namespace ftl {
@@ -137,12 +138,25 @@ Batch BatchLoader::build(std::size_t batch_index) const {
   batch.images = torch::empty({count, 3, side, side}, torch::kFloat32);
   batch.labels = torch::empty({count}, torch::kInt64);
   auto* labels = batch.labels.data_ptr<std::int64_t>();
+  std::int64_t slot = 0;
   for (std::size_t i = begin; i < end; ++i) {
     const Sample& sample = samples_[order_[i]];
-    const auto slot = static_cast<std::int64_t>(i - begin);
-    preprocess_into(read_image(sample.path), options_.preprocess, batch.images[slot]);
+    Image image;
+    try {
+      image = read_image(sample.path);
+    } catch (const DataError& error) {
+      if (!options_.skip_bad_images) throw;
+      batch.bad.push_back({order_[i], error.what()});
+      continue;
+    }
+    preprocess_into(image, options_.preprocess, batch.images[slot]);
     labels[slot] = sample.label;
     batch.indices.push_back(order_[i]);
+    ++slot;
+  }
+  if (slot < count) {  // some images were left out
+    batch.images = batch.images.narrow(/*dim=*/0, /*start=*/0, slot);
+    batch.labels = batch.labels.narrow(/*dim=*/0, /*start=*/0, slot);
   }
   return batch;
 }

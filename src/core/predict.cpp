@@ -1,0 +1,159 @@
+#include "ftl/predict.h"
+
+#include <spdlog/fmt/fmt.h>
+#include <torch/script.h>
+
+#include <algorithm>
+#include <system_error>
+
+#include "ftl/csv.h"
+#include "ftl/dataset.h"
+#include "ftl/device.h"
+#include "ftl/errors.h"
+#include "ftl/loader.h"
+#include "ftl/runtime.h"
+
+namespace fs = std::filesystem;
+
+namespace ftl {
+namespace {
+
+/// Why expand_inputs kept a folder as an entry: it holds nothing to classify.
+constexpr const char* kEmptyFolderReason = "folder holds no .jpg, .jpeg or .png image";
+
+// A DataError's message starts with the path; the record already carries it.
+std::string reason_without_path(const std::string& message, const std::string& path) {
+  const std::string prefix = path + ": ";
+  return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
+}
+
+std::vector<ClassScore> top_classes(const torch::Tensor& probabilities, std::int64_t row,
+                                    std::int64_t k, const std::vector<std::string>& classes) {
+  const auto [values, indices] = probabilities[row].topk(k);
+  std::vector<ClassScore> top;
+  for (std::int64_t j = 0; j < k; ++j) {
+    const std::int64_t index = indices[j].item<std::int64_t>();
+    top.push_back(
+        {classes[static_cast<std::size_t>(index)], index, values[j].item<double>()});
+  }
+  return top;
+}
+
+}  // namespace
+
+std::vector<fs::path> expand_inputs(const std::vector<fs::path>& inputs) {
+  std::vector<fs::path> images;
+  for (const fs::path& input : inputs) {
+    std::error_code error;
+    if (!fs::is_directory(input, error)) {
+      images.push_back(input);
+      continue;
+    }
+    const std::vector<fs::path> found = find_images(input);
+    if (found.empty()) images.push_back(input);  // predict_images reports it
+    images.insert(images.end(), found.begin(), found.end());
+  }
+  return images;
+}
+
+Predictor::Predictor(const PredictOptions& options, spdlog::logger& log)
+    : options_(options),
+      log_(log),
+      device_(resolve_device(options.device, "device")),
+      checkpoint_(load_checkpoint(options.checkpoint, device_)),
+      top_k_(std::min<std::int64_t>(options.top_k,
+                                    static_cast<std::int64_t>(checkpoint_.metadata.classes.size()))) {
+  if (options.top_k < 1) throw ConfigError("top_k must be >= 1, got " + std::to_string(options.top_k));
+}
+
+PredictSummary Predictor::run(const std::vector<fs::path>& images,
+                              const std::function<void(const ImagePrediction&)>& emit) {
+  const std::int64_t threads = configure_compute_threads(options_.threads);
+  const std::vector<std::string>& classes = checkpoint_.metadata.classes;
+  log_.info("predicting {} images with {} (epoch {}), {} compute threads", images.size(),
+            options_.checkpoint.string(), checkpoint_.metadata.epoch, threads);
+
+  std::vector<Sample> samples;
+  for (const fs::path& path : images) samples.push_back({path, 0});
+  LoaderOptions loader_options;
+  loader_options.batch_size = options_.batch_size;
+  loader_options.preprocess = checkpoint_.metadata.preprocess;
+  loader_options.workers = resolve_workers(options_.workers);
+  loader_options.skip_bad_images = true;
+  BatchLoader loader(samples, identity_order(samples.size()), loader_options);
+
+  torch::NoGradGuard no_grad;
+  PredictSummary summary;
+  Batch batch;
+  while (loader.next(batch)) {
+    // Batches come in input order, each covering the next images: good ones and bad ones.
+    const std::size_t first = summary.images;
+    std::vector<ImagePrediction> records(batch.indices.size() + batch.bad.size());
+    if (!batch.indices.empty()) {
+      const torch::Tensor logits = checkpoint_.module.forward({batch.images.to(device_)}).toTensor();
+      const torch::Tensor probabilities =
+          logits.softmax(/*dim=*/1).to(torch::kCPU, torch::kFloat64);
+      for (std::size_t i = 0; i < batch.indices.size(); ++i) {
+        ImagePrediction& record = records[batch.indices[i] - first];
+        record.top = top_classes(probabilities, static_cast<std::int64_t>(i), top_k_, classes);
+      }
+    }
+    for (const BadImage& bad : batch.bad) {
+      const std::string path = samples[bad.index].path.string();
+      std::error_code error;
+      records[bad.index - first].error = fs::is_directory(samples[bad.index].path, error)
+                                             ? kEmptyFolderReason
+                                             : reason_without_path(bad.reason, path);
+    }
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      records[i].path = samples[first + i].path.string();
+      if (!records[i].error.empty()) {
+        log_.warn("{}: {}", records[i].path, records[i].error);
+        ++summary.failed;
+      }
+      emit(records[i]);
+      ++summary.images;
+    }
+  }
+  log_.info("predicted {} images, {} failed", summary.images, summary.failed);
+  return summary;
+}
+
+nlohmann::ordered_json prediction_json(const ImagePrediction& prediction) {
+  nlohmann::ordered_json record;
+  record["path"] = prediction.path;
+  if (!prediction.error.empty()) {
+    record["error"] = prediction.error;
+    return record;
+  }
+  record["top"] = nlohmann::ordered_json::array();
+  for (const ClassScore& score : prediction.top) {
+    record["top"].push_back(
+        {{"class", score.name}, {"index", score.index}, {"probability", score.probability}});
+  }
+  return record;
+}
+
+std::string prediction_csv_header(std::int64_t k) {
+  std::string header = "path";
+  for (std::int64_t j = 1; j <= k; ++j) {
+    header += fmt::format(",top{0}_class,top{0}_index,top{0}_probability", j);
+  }
+  return header + ",error\n";
+}
+
+std::string prediction_csv_row(const ImagePrediction& prediction, std::int64_t k) {
+  std::string row = csv_field(prediction.path);
+  for (std::int64_t j = 0; j < k; ++j) {
+    const auto slot = static_cast<std::size_t>(j);
+    if (slot < prediction.top.size()) {
+      const ClassScore& score = prediction.top[slot];
+      row += fmt::format(",{},{},{:.6g}", csv_field(score.name), score.index, score.probability);
+    } else {
+      row += ",,,";
+    }
+  }
+  return row + "," + csv_field(prediction.error) + "\n";
+}
+
+}  // namespace ftl
