@@ -14,6 +14,7 @@ PACKAGES=(
   libpng-dev                      # PNG decoding
   python3-torch python3-torchvision  # exports the ResNet-18 test fixture; Python interop tests
   dataset-fashion-mnist           # the demo's real images, offline
+  chromium                        # renders ftl's HTML reports in a test (headless)
 )
 
 missing=()

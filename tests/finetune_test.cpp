@@ -1,4 +1,6 @@
 // End to end: ftl finetune on a small generated dataset, then evaluate, Python and the CLI.
+#include <spdlog/fmt/fmt.h>
+
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
@@ -241,6 +243,40 @@ TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
               bad.string() + ",,,,,,,not a JPEG or PNG file\n" +
               mixed.output.substr(mixed.output.rfind(good.string())));
     CHECK_THAT(mixed.output, Contains(good.string() + ",square,1,"));
+  }
+
+  SECTION("ftl report writes the run's page; evaluate --report the evaluation's") {
+    const fs::path dir = run.config.output.dir;
+    const nlohmann::json data = nlohmann::json::parse(std::ifstream(dir / "data.json"));
+    CHECK(data["train"]["images"] == 3 * kTrainPerClass);
+    CHECK(data["val"]["classes"]["circle"] == kValPerClass);
+    const fs::path page = run.dir / "run_report.html";
+    const std::string ftl = shell_quote(ftl::testing::kFtlBinary);
+    const auto reported = run_command(ftl + " -q report " + shell_quote(dir.string()) +
+                                      " --threads 2 --output " + shell_quote(page.string()) + " 2>&1");
+    INFO(reported.output);
+    REQUIRE(reported.exit_code == 0);
+    std::ifstream in(page);
+    const std::string html{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    CHECK_THAT(html, Contains("Learning curves") && Contains("Confusion matrix") &&
+                         Contains("<td>triangle</td>") && Contains("completed"));
+    const double accuracy = run.result.best_val_acc;
+    CHECK_THAT(html, Contains(fmt::format("<span>accuracy</span><b>{:.4f}</b>", accuracy)));
+
+    const fs::path evaluation_page = run.dir / "evaluation.html";
+    CHECK(run_command(ftl + " -q evaluate --checkpoint " +
+                      shell_quote(run.result.best_checkpoint.string()) + " --data " +
+                      shell_quote(run.config.data.val) + " --threads 2 --report " +
+                      shell_quote(evaluation_page.string()) + " >/dev/null")
+              .exit_code == 0);
+    std::ifstream evaluation_in(evaluation_page);
+    const std::string evaluation_html{std::istreambuf_iterator<char>(evaluation_in),
+                                      std::istreambuf_iterator<char>()};
+    CHECK_THAT(evaluation_html, Contains("ftl evaluation") && Contains("aria-label=\"confusion matrix\""));
+
+    const auto not_a_run = run_command(ftl + " report " + shell_quote(run.dir.path().string()) + " 2>&1");
+    CHECK(not_a_run.exit_code == 1);
+    CHECK_THAT(not_a_run.output, Contains("not a run folder"));
   }
 
   SECTION("ftl evaluate prints JSON and its gate exits 3") {

@@ -4,11 +4,23 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "ftl/evaluate.h"
 
 namespace ftl {
 
+
+/// An off-diagonal cell of the confusion matrix.
+struct Confusion {
+  std::int64_t count = 0;
+  std::size_t truth = 0;      // true class index
+  std::size_t predicted = 0;  // predicted class index
+};
+
+/// The `limit` largest off-diagonal cells of the report's confusion matrix, largest first
+/// (ties in row-major order).
+std::vector<Confusion> worst_confusions(const nlohmann::ordered_json& report, std::size_t limit);
 
 /// Header `true_class,<predicted class names...>`, then one row per true class.
 std::string confusion_csv(const Evaluation& evaluation);

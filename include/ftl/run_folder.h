@@ -10,6 +10,10 @@ inline constexpr const char* kCheckpointDir = "checkpoints";
 inline constexpr const char* kBestName = "best.pt";
 inline constexpr const char* kLastName = "last.pt";
 inline constexpr const char* kSummaryName = "summary.json";
+inline constexpr const char* kConfigName = "config.json";    // the resolved config
+inline constexpr const char* kMetricsName = "metrics.jsonl";  // one JSON line per epoch
+inline constexpr const char* kDataName = "data.json";         // the datasets: paths, class counts
+inline constexpr const char* kReportName = "report.html";     // ftl report's default output
 
 /// Whether `dir` holds a run's results (config.json, metrics, summary.json, checkpoints/).
 bool holds_run(const std::filesystem::path& dir);

@@ -12,6 +12,7 @@
 
 #include "ftl/evaluate.h"
 #include "ftl/predict.h"
+#include "ftl/report.h"
 
 namespace ftl::cli {
 
@@ -46,6 +47,7 @@ struct EvaluateCliOptions {
   std::string format = "json";  // --format: what stdout gets, json or text
   std::string confusion_csv;    // --confusion-csv FILE
   std::string errors_csv;       // --errors-csv FILE
+  std::string report;           // --report FILE: the evaluation as an HTML page
 };
 
 struct PredictCliOptions {
@@ -68,6 +70,9 @@ int run_evaluate(const EvaluateCliOptions& options, spdlog::logger& log);
 
 CLI::App* setup_predict(CLI::App& app, PredictCliOptions& options);
 int run_predict(const PredictCliOptions& options, spdlog::logger& log);
+
+CLI::App* setup_report(CLI::App& app, ReportOptions& options);
+int run_report(const ReportOptions& options, spdlog::logger& log);
 
 CLI::App* setup_inspect(CLI::App& app, InspectOptions& options);
 int run_inspect(const InspectOptions& options, spdlog::logger& log);

@@ -1,5 +1,5 @@
 // `ftl evaluate --checkpoint FILE --data DIR [--format json|text] [--output FILE]
-//  [--confusion-csv FILE] [--errors-csv FILE] [--min-accuracy X] [--min-class-recall X]
+//  [--confusion-csv FILE] [--errors-csv FILE] [--report FILE] [--min-accuracy X] [--min-class-recall X]
 //  [--max-loss X] ...`
 #include <iostream>
 
@@ -7,6 +7,7 @@
 #include "ftl/evaluate.h"
 #include "ftl/evaluation_output.h"
 #include "ftl/files.h"
+#include "ftl/report.h"
 
 namespace ftl::cli {
 
@@ -28,6 +29,8 @@ CLI::App* setup_evaluate(CLI::App& app, EvaluateCliOptions& options) {
   command->add_option("--errors-csv", options.errors_csv,
                       "Write every misclassified image as CSV: path, true and predicted class, "
                       "confidence");
+  command->add_option("--report", options.report,
+                      "Write the evaluation as a self-contained HTML page (heat map, tables)");
   command->add_option("--top-k", core.top_k, "Report top{K}_accuracy (with K or more classes)")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000}));
@@ -68,6 +71,9 @@ int run_evaluate(const EvaluateCliOptions& options, spdlog::logger& log) {
     write_file_atomic(options.confusion_csv, confusion_csv(evaluation));
   }
   if (!options.errors_csv.empty()) write_file_atomic(options.errors_csv, errors_csv(evaluation));
+  if (!options.report.empty()) {
+    write_file_atomic(options.report, evaluation_report_html(evaluation.report));
+  }
   std::cout << (options.format == "text" ? evaluation_text(evaluation.report) : json) << std::flush;
 
   const std::vector<std::string> failed = failed_gates(evaluation.report, options.gates);

@@ -12,13 +12,22 @@ namespace {
 /// How many of the largest off-diagonal confusion cells the text table lists.
 constexpr std::size_t kWorstConfusions = 5;
 
-struct Confusion {
-  std::int64_t count = 0;
-  std::size_t truth = 0;
-  std::size_t predicted = 0;
-};
-
 }  // namespace
+
+std::vector<Confusion> worst_confusions(const nlohmann::ordered_json& report, std::size_t limit) {
+  std::vector<Confusion> confusions;
+  const auto& matrix = report.at("confusion_matrix");
+  for (std::size_t truth = 0; truth < matrix.size(); ++truth) {
+    for (std::size_t predicted = 0; predicted < matrix[truth].size(); ++predicted) {
+      const auto count = matrix[truth][predicted].get<std::int64_t>();
+      if (truth != predicted && count > 0) confusions.push_back({count, truth, predicted});
+    }
+  }
+  std::stable_sort(confusions.begin(), confusions.end(),
+                   [](const Confusion& a, const Confusion& b) { return a.count > b.count; });
+  if (confusions.size() > limit) confusions.resize(limit);
+  return confusions;
+}
 
 std::string confusion_csv(const Evaluation& evaluation) {
   std::string csv = "true_class";
@@ -72,19 +81,10 @@ std::string evaluation_text(const nlohmann::ordered_json& report) {
   text += fmt::format("  loss {:.4f}  ece {:.4f}  images {}\n", report.at("loss").get<double>(),
                       report.at("ece").get<double>(), report.at("num_samples").get<std::int64_t>());
 
-  std::vector<Confusion> confusions;
-  const auto& matrix = report.at("confusion_matrix");
-  for (std::size_t truth = 0; truth < matrix.size(); ++truth) {
-    for (std::size_t predicted = 0; predicted < matrix[truth].size(); ++predicted) {
-      const auto count = matrix[truth][predicted].get<std::int64_t>();
-      if (truth != predicted && count > 0) confusions.push_back({count, truth, predicted});
-    }
-  }
-  std::stable_sort(confusions.begin(), confusions.end(),
-                   [](const Confusion& a, const Confusion& b) { return a.count > b.count; });
+  const std::vector<Confusion> confusions = worst_confusions(report, kWorstConfusions);
   if (confusions.empty()) return text + "no confusions\n";
   text += "worst confusions (true -> predicted: images):\n";
-  for (std::size_t i = 0; i < std::min(confusions.size(), kWorstConfusions); ++i) {
+  for (std::size_t i = 0; i < confusions.size(); ++i) {
     text += fmt::format("  {} -> {}: {}\n", rows[confusions[i].truth].at("name").get<std::string>(),
                         rows[confusions[i].predicted].at("name").get<std::string>(),
                         confusions[i].count);

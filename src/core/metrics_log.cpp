@@ -2,6 +2,7 @@
 
 #include "ftl/errors.h"
 #include "ftl/files.h"
+#include "ftl/run_folder.h"
 
 namespace ftl {
 namespace {
@@ -62,7 +63,7 @@ nlohmann::ordered_json to_json(const EpochMetrics& m) {
 }
 
 MetricsLog::MetricsLog(const std::filesystem::path& run_dir, std::int64_t keep_epochs)
-    : jsonl_path_(run_dir / "metrics.jsonl"), csv_path_(run_dir / "metrics.csv") {
+    : jsonl_path_(run_dir / kMetricsName), csv_path_(run_dir / "metrics.csv") {
   lines_ = read_kept_lines(jsonl_path_, keep_epochs);
   std::string jsonl;
   std::string csv = csv_header();

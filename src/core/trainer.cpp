@@ -101,6 +101,7 @@ class Trainer {
   void save_last();
   void write_kept(const CheckpointRanking::Update& update, std::int64_t epoch);
   void write_summary();
+  nlohmann::ordered_json data_summary() const;
   FinetuneResult result(bool resumed) const;
 
   double lr_at(std::int64_t epoch, std::int64_t step) const;
@@ -293,6 +294,20 @@ void Trainer::setup_model(const std::optional<Checkpoint>& last) {
   frozen_ = initially_frozen_;
 }
 
+// What the run trains and validates on, for reports: paths, image and class counts.
+nlohmann::ordered_json Trainer::data_summary() const {
+  nlohmann::ordered_json summary;
+  for (const ImageFolder* data : {&train_, &val_}) {
+    const std::vector<std::int64_t> counts = class_counts(*data);
+    nlohmann::ordered_json classes;
+    for (std::size_t c = 0; c < counts.size(); ++c) classes[data->classes[c]] = counts[c];
+    summary[data == &train_ ? "train" : "val"] = {{"path", data->root.string()},
+                                                  {"images", data->samples.size()},
+                                                  {"classes", classes}};
+  }
+  return summary;
+}
+
 void Trainer::prepare_run_dir(const std::optional<Checkpoint>& last) {
   if (mode_ == RunMode::kOverwrite && holds_run(run_dir_)) {
     log_.warn("--overwrite: replacing the run in {}", run_dir_.string());
@@ -301,7 +316,8 @@ void Trainer::prepare_run_dir(const std::optional<Checkpoint>& last) {
   create_run_dir(run_dir_);
   remove_stale_temporaries(run_dir_);
   remove_stale_temporaries(run_dir_ / kCheckpointDir);
-  write_file_atomic(run_dir_ / "config.json", resolved_config_.dump(2) + "\n");
+  write_file_atomic(run_dir_ / kConfigName, resolved_config_.dump(2) + "\n");
+  write_file_atomic(run_dir_ / kDataName, data_summary().dump(2) + "\n");
   metrics_log_ = std::make_unique<MetricsLog>(run_dir_, state_.epochs_done);
 
   init_metadata(last ? &*last : nullptr);

@@ -1,0 +1,56 @@
+// HTML reports: one self-contained file (inline SVG and CSS, no scripts, no external assets)
+// that a person opens in any browser. `ftl report` describes a whole run: learning curves, the
+// evaluation of its best checkpoint, its config and datasets. `ftl evaluate --report` writes the
+// evaluation part alone.
+#pragma once
+
+#include <spdlog/logger.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace ftl {
+
+/// What a run folder records, as read back from its files.
+struct RunRecord {
+  std::filesystem::path dir;
+  nlohmann::ordered_json config;                // config.json
+  std::vector<nlohmann::ordered_json> epochs;   // metrics.jsonl, one object per epoch
+  nlohmann::ordered_json summary;               // summary.json; null while the run is going
+  nlohmann::ordered_json data;                  // data.json; null for runs made before it
+};
+
+/// Reads a run folder. Throws DataError naming the folder when it holds no run, or the file
+/// and line that is not valid JSON.
+RunRecord read_run(const std::filesystem::path& dir);
+
+/// The page for `ftl evaluate --report`: the report of evaluate_checkpoint (headline figures,
+/// confusion heat map, per-class table, worst confusions).
+std::string evaluation_report_html(const nlohmann::ordered_json& evaluation);
+
+/// The page for `ftl report`: summary, learning curves (loss, accuracy, lr; train and val),
+/// the evaluation when given (null: left out, with `missing_evaluation` saying why), the
+/// datasets and the config.
+std::string run_report_html(const RunRecord& run, const nlohmann::ordered_json& evaluation,
+                            const std::string& missing_evaluation = "");
+
+struct ReportOptions {
+  std::filesystem::path run_dir;     // the run folder (output.dir of ftl finetune)
+  std::filesystem::path output;      // the HTML file; empty = <run_dir>/report.html
+  std::filesystem::path evaluation;  // an `ftl evaluate --output` JSON to show; empty = evaluate
+                                     // checkpoints/best.pt on `data`
+  std::filesystem::path data;        // ImageFolder to evaluate on; empty = the run's data.val
+  std::int64_t batch_size = 64;      // images per forward pass
+  std::int64_t workers = 0;          // decoding threads; 0 = number of cores
+  std::int64_t threads = 0;          // compute threads; 0 = cores available
+  std::string device = "cpu";        // "cpu", "cuda" or "cuda:N"
+};
+
+/// Writes the run's report (atomically) and returns its path. A run with no best.pt yet gets
+/// a report without the evaluation; a missing data folder or evaluation file is an error.
+std::filesystem::path write_run_report(const ReportOptions& options, spdlog::logger& log);
+
+}  // namespace ftl

@@ -1,0 +1,42 @@
+// `ftl report RUN_DIR [--output FILE] [--evaluation FILE | --data DIR] ...`
+#include "commands.h"
+#include "ftl/report.h"
+
+namespace ftl::cli {
+
+CLI::App* setup_report(CLI::App& app, ReportOptions& options) {
+  CLI::App* command = app.add_subcommand(
+      "report",
+      "Write a run's report as one self-contained HTML file: learning curves, the evaluation "
+      "of its best checkpoint (confusion heat map, per-class table), its data and config");
+  command->add_option("run_dir", options.run_dir, "The run folder (output.dir of ftl finetune)")
+      ->required();
+  command->add_option("--output", options.output, "The HTML file to write")
+      ->default_str("RUN_DIR/report.html");
+  CLI::Option* evaluation = command->add_option(
+      "--evaluation", options.evaluation,
+      "Show this ftl evaluate --output report instead of evaluating best.pt");
+  command
+      ->add_option("--data", options.data,
+                   "Evaluate best.pt on this ImageFolder instead of the run's data.val")
+      ->excludes(evaluation);
+  command->add_option("--batch-size", options.batch_size, "Images per forward pass")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{65536}));
+  command->add_option("--workers", options.workers, "Decoding threads; 0 = number of cores")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{256}));
+  command->add_option("--threads", options.threads, "Compute threads; 0 = available cores")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1024}));
+  command->add_option("--device", options.device, "cpu, cuda or cuda:N")->capture_default_str();
+  command->footer(kExitCodeHelp);
+  return command;
+}
+
+int run_report(const ReportOptions& options, spdlog::logger& log) {
+  write_run_report(options, log);
+  return kExitOk;
+}
+
+}  // namespace ftl::cli
