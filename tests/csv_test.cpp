@@ -8,6 +8,16 @@
 
 using Records = std::vector<std::vector<std::string>>;
 
+namespace {
+
+Records fields(const std::vector<ftl::CsvRecord>& records) {
+  Records out;
+  for (const ftl::CsvRecord& record : records) out.push_back(record.fields);
+  return out;
+}
+
+}  // namespace
+
 TEST_CASE("csv: fields are quoted only when they need it", "[csv]") {
   CHECK(ftl::csv_field("plain") == "plain");
   CHECK(ftl::csv_field("a,b") == "\"a,b\"");
@@ -16,17 +26,25 @@ TEST_CASE("csv: fields are quoted only when they need it", "[csv]") {
 }
 
 TEST_CASE("csv: parsing reads quoted fields, CRLF and blank lines", "[csv]") {
-  CHECK(ftl::parse_csv("path,label\na.png,cat\r\n\n\"b, c.png\",\"say \"\"hi\"\"\"\n", "m.csv") ==
+  CHECK(fields(ftl::parse_csv("path,label\na.png,cat\r\n\n\"b, c.png\",\"say \"\"hi\"\"\"\n", "m.csv")) ==
         Records{{"path", "label"}, {"a.png", "cat"}, {"b, c.png", "say \"hi\""}});
-  CHECK(ftl::parse_csv("x,\"multi\nline\"", "m.csv") == Records{{"x", "multi\nline"}});
-  CHECK(ftl::parse_csv("a,,\n", "m.csv") == Records{{"a", "", ""}});
+  CHECK(fields(ftl::parse_csv("x,\"multi\nline\"", "m.csv")) == Records{{"x", "multi\nline"}});
+  CHECK(fields(ftl::parse_csv("a,,\n", "m.csv")) == Records{{"a", "", ""}});
   CHECK(ftl::parse_csv("", "m.csv").empty());
 
   // What csv_field writes reads back as it was.
-  const std::vector<std::string> fields = {"ünïcode name.png", "a,b", "q\"q", ""};
+  const std::vector<std::string> written = {"ünïcode name.png", "a,b", "q\"q", ""};
   std::string line;
-  for (const std::string& field : fields) line += (line.empty() ? "" : ",") + ftl::csv_field(field);
-  CHECK(ftl::parse_csv(line + "\n", "m.csv") == Records{fields});
+  for (const std::string& field : written) line += (line.empty() ? "" : ",") + ftl::csv_field(field);
+  CHECK(fields(ftl::parse_csv(line + "\n", "m.csv")) == Records{written});
+}
+
+TEST_CASE("csv: each record knows the line it starts on", "[csv]") {
+  const auto records = ftl::parse_csv("h\r\n\n\"a\nb\"\nc\n", "m.csv");
+  REQUIRE(records.size() == 3);
+  CHECK(records[0].line == 1);
+  CHECK(records[1].line == 3);
+  CHECK(records[2].line == 5);
 }
 
 TEST_CASE("csv: malformed text names the source and the line", "[csv]") {

@@ -72,7 +72,7 @@ TEST_CASE("dataset: train and val class mismatch lists the difference", "[datase
   const auto val = ftl::scan_image_folder(dir / "val");
   REQUIRE_THROWS_AS(ftl::check_same_classes(train, val), ftl::DataError);
   REQUIRE_THROWS_WITH(ftl::check_same_classes(train, val),
-                      "train and val class folders differ: only in " + (dir / "train").string() +
+                      "train and val classes differ: only in " + (dir / "train").string() +
                           ": dog; only in " + (dir / "val").string() + ": cow");
   CHECK_NOTHROW(ftl::check_same_classes(train, train));
 }
@@ -88,7 +88,7 @@ TEST_CASE("dataset: relabel matches folders to a checkpoint's classes by name", 
   CHECK(data.samples[1].label == 0);
   ftl::ImageFolder other = ftl::scan_image_folder(dir.path());
   REQUIRE_THROWS_WITH(ftl::relabel_to(other, {"dog", "bird"}),
-                      Contains("class folders unknown to the checkpoint: cat") &&
+                      Contains("classes unknown to the checkpoint: cat") &&
                           Contains("(checkpoint classes: dog, bird)"));
 }
 
@@ -119,4 +119,58 @@ TEST_CASE("dataset: counts per class, and a fingerprint that follows files and l
   CHECK(added != fingerprint);
   fs::rename(dir / "moved/dog/2.png", dir / "moved/cat/3.png");  // same count, another label
   CHECK(ftl::dataset_fingerprint(ftl::scan_image_folder(dir / "moved")) != added);
+}
+
+TEST_CASE("dataset: a CSV manifest names images by relative or absolute path", "[dataset]") {
+  TempDir dir;
+  touch(dir / "m/photos/b 1.png");
+  touch(dir / "m/photos/ünï,code.jpg");
+  touch(dir / "elsewhere/x.PNG");
+  const fs::path manifest = dir / "m/train.CSV";
+  std::ofstream(manifest) << "label,path,note\r\n"
+                          << "sneaker,photos/b 1.png,first\r\n"
+                          << "bag,\"photos/ünï,code.jpg\",\n"
+                          << "sneaker," << (dir / "elsewhere/x.PNG").string() << ",abs\n";
+  const ftl::ImageFolder data = ftl::scan_dataset(manifest);
+  CHECK(data.root == manifest);
+  CHECK(data.classes == std::vector<std::string>{"bag", "sneaker"});
+  REQUIRE(data.samples.size() == 3);
+  CHECK(data.samples[0].path == dir / "m/photos/b 1.png");  // the manifest's order
+  CHECK(data.samples[0].label == 1);
+  CHECK(data.samples[1].path == dir / "m/photos/ünï,code.jpg");
+  CHECK(data.samples[1].label == 0);
+  CHECK(data.samples[2].path == dir / "elsewhere/x.PNG");
+  CHECK(ftl::class_counts(data) == std::vector<std::int64_t>{1, 2});
+}
+
+TEST_CASE("dataset: a bad manifest is an error naming the file and the line", "[dataset]") {
+  TempDir dir;
+  touch(dir / "a.png");
+  const auto manifest_error = [&](const std::string& text) {
+    const fs::path manifest = dir / "data.csv";
+    std::ofstream(manifest) << text;
+    try {
+      ftl::scan_dataset(manifest);
+    } catch (const ftl::DataError& error) {
+      return std::string(error.what());
+    }
+    return std::string("no error");
+  };
+  const std::string at = (dir / "data.csv").string() + ": ";
+  CHECK(manifest_error("file,class\na.png,cat\n") ==
+        at + "line 1: the header must name the columns path and label, got \"file,class\"");
+  CHECK(manifest_error("path,label\n\na.png\n") == at + "line 3: 1 fields, the header has 2");
+  CHECK(manifest_error("path,label\na.png,\n") == at + "line 2: empty label for a.png");
+  CHECK(manifest_error("path,label\n,cat\n") == at + "line 2: empty path");
+  CHECK(manifest_error("path,label\nb.png,cat\n") ==
+        at + "line 2: " + (dir / "b.png").string() + ": no such file");
+  CHECK(manifest_error("path,label\na.png,cat\n./a.png,dog\n") ==
+        at + "line 3: ./a.png is listed twice (first on line 2)");
+  CHECK(manifest_error("path,label\n") == at + "lists no image");
+  CHECK(manifest_error("") == at + "empty manifest (no header row)");
+  CHECK(manifest_error("path,label\n\"a.png,cat\n") == at + "line 2: quoted field is never closed");
+  CHECK_THROWS_WITH(ftl::scan_dataset(dir / "none.csv"),
+                    (dir / "none.csv").string() + ": cannot open manifest (missing)");
+  CHECK_THROWS_WITH(ftl::scan_dataset(dir / "a.png"),
+                    (dir / "a.png").string() + ": not a folder (nor a .csv manifest)");
 }

@@ -150,6 +150,21 @@ TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
       for (const auto& cell : row) total += cell.get<std::int64_t>();
     }
     CHECK(total == 3 * kValPerClass);
+
+    // The same images listed in a CSV manifest (paths relative to it) give the same report.
+    const fs::path manifest = fs::path(run.config.data.val) / "val.csv";
+    std::ofstream list(manifest);
+    list << "path,label\n";
+    for (const ftl::Sample& sample : ftl::scan_image_folder(run.config.data.val).samples) {
+      list << sample.path.lexically_relative(run.config.data.val).string() << ","
+           << sample.path.parent_path().filename().string() << "\n";
+    }
+    list.close();
+    options.data = manifest;
+    const auto listed = ftl::evaluate_checkpoint(options, ftl::testing::quiet_logger()).report;
+    CHECK(listed["accuracy"] == report["accuracy"]);
+    CHECK(listed["confusion_matrix"] == report["confusion_matrix"]);
+    fs::remove(manifest);
   }
 
   SECTION("best.pt runs in Python's torch.jit.load with the same logits") {

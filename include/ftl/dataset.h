@@ -1,5 +1,8 @@
-// ImageFolder datasets: one subfolder per class, class index = position of the folder name in
-// sorted order (as torchvision.datasets.ImageFolder), images found recursively inside.
+// Labelled image datasets, in two layouts. An ImageFolder: one subfolder per class, class index =
+// position of the folder name in sorted order (as torchvision.datasets.ImageFolder), images
+// found recursively inside. A CSV manifest: a header naming the columns `path` and `label`, one
+// row per image; paths relative to the manifest's folder or absolute; labels are class names,
+// indexed in sorted order as folder names are.
 #pragma once
 
 #include <cstdint>
@@ -15,9 +18,9 @@ struct Sample {
 };
 
 struct ImageFolder {
-  std::filesystem::path root;
-  std::vector<std::string> classes;  // sorted folder names; index = label
-  std::vector<Sample> samples;       // sorted by class, then by path
+  std::filesystem::path root;        // the folder, or the manifest file
+  std::vector<std::string> classes;  // sorted class names; index = label
+  std::vector<Sample> samples;       // folder: sorted by class, then by path; manifest: its order
 };
 
 /// True for the file extensions ftl decodes (.jpg, .jpeg, .png, any case).
@@ -31,6 +34,17 @@ std::vector<std::filesystem::path> find_images(const std::filesystem::path& dir)
 /// Scans root; throws DataError naming the path when it is missing, has no class folders,
 /// or a class folder holds no image.
 ImageFolder scan_image_folder(const std::filesystem::path& root);
+
+/// True for a path that names a CSV manifest (extension .csv, any case).
+bool is_manifest(const std::filesystem::path& path);
+
+/// Reads a CSV manifest. Throws DataError naming the manifest (and the line) when it is missing,
+/// lacks the path or label column, has an empty field, lists a file that does not exist or one
+/// file twice, or lists no image.
+ImageFolder read_manifest(const std::filesystem::path& manifest);
+
+/// A dataset from either layout: read_manifest for a .csv file, scan_image_folder otherwise.
+ImageFolder scan_dataset(const std::filesystem::path& path);
 
 /// Throws DataError listing the classes found in only one of the two datasets.
 void check_same_classes(const ImageFolder& train, const ImageFolder& val);

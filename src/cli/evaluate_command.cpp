@@ -14,10 +14,10 @@ namespace ftl::cli {
 CLI::App* setup_evaluate(CLI::App& app, EvaluateCliOptions& options) {
   EvaluateOptions& core = options.core;
   CLI::App* command = app.add_subcommand(
-      "evaluate", "Evaluate a checkpoint on an ImageFolder dataset; metrics as JSON on stdout");
+      "evaluate", "Evaluate a checkpoint on a labelled dataset; metrics as JSON on stdout");
   command->add_option("--checkpoint", core.checkpoint, "Checkpoint written by ftl finetune")
       ->required();
-  command->add_option("--data", core.data, "ImageFolder root (class folders matched by name)")
+  command->add_option("--data", core.data, "ImageFolder root or CSV manifest (classes matched by name)")
       ->required();
   command->add_option("--format", options.format, "What stdout gets: json, or text (a table)")
       ->capture_default_str()

@@ -97,7 +97,7 @@ std::pair<Config, RunMode> resolve_run(const FinetuneOptions& options, spdlog::l
 
 CLI::App* setup_finetune(CLI::App& app, FinetuneOptions& options) {
   CLI::App* command = app.add_subcommand(
-      "finetune", "Fine-tune a ResNet-18 TorchScript file on an ImageFolder dataset");
+      "finetune", "Fine-tune a ResNet-18 TorchScript file on a labelled image dataset");
   command->add_option("--config", options.config_path, "JSON config file")
       ->check(CLI::ExistingFile);
   command->add_option("--set", options.overrides,

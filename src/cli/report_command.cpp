@@ -18,7 +18,7 @@ CLI::App* setup_report(CLI::App& app, ReportOptions& options) {
       "Show this ftl evaluate --output report instead of evaluating best.pt");
   command
       ->add_option("--data", options.data,
-                   "Evaluate best.pt on this ImageFolder instead of the run's data.val")
+                   "Evaluate best.pt on this ImageFolder or CSV manifest instead of the run's data.val")
       ->excludes(evaluation);
   command->add_option("--batch-size", options.batch_size, "Images per forward pass")
       ->capture_default_str()

@@ -138,10 +138,11 @@ const std::vector<Option>& options() {
              "eval mode) or \"train\"",
              [](Config& c) -> FieldPtr { return &c.model.batchnorm; },
              {"follow", "frozen", "train"}),
-      required_text("data.train", "ImageFolder root of the training images (one folder per class)",
+      required_text("data.train",
+                    "training images: ImageFolder root (one folder per class) or CSV manifest",
                     [](Config& c) -> FieldPtr { return &c.data.train; }),
       required_text("data.val",
-                    "ImageFolder root of the validation images (the same class folders)",
+                    "validation images: ImageFolder root or CSV manifest (the same classes)",
                     [](Config& c) -> FieldPtr { return &c.data.val; }),
       in_range(
           "data.image_size", "side of the square network input in pixels",

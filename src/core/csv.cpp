@@ -11,12 +11,12 @@ std::string csv_field(const std::string& text) {
   return quoted + "\"";
 }
 
-std::vector<std::vector<std::string>> parse_csv(const std::string& text,
-                                                const std::string& source) {
-  std::vector<std::vector<std::string>> records;
+std::vector<CsvRecord> parse_csv(const std::string& text, const std::string& source) {
+  std::vector<CsvRecord> records;
   std::vector<std::string> record;
   std::string field;
   std::size_t line = 1;
+  std::size_t record_line = 1;  // where the current record started
   std::size_t quote_line = 0;  // where the open quote started, for the error
   bool quoted = false;         // inside a quoted field
   bool closed = false;         // a quoted field just closed: only , or a line end may follow
@@ -24,7 +24,7 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& text,
     record.push_back(std::move(field));
     field.clear();
     const bool blank = record.size() == 1 && record[0].empty();
-    if (!blank) records.push_back(std::move(record));
+    if (!blank) records.push_back({record_line, std::move(record)});
     record.clear();
     closed = false;
   };
@@ -49,6 +49,7 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& text,
       if (c == '\r') ++i;
       end_record();
       ++line;
+      record_line = line;
     } else if (closed) {
       throw DataError(source + ": line " + std::to_string(line) +
                       ": text after a closing quote (a quote inside a field must be doubled)");

@@ -4,9 +4,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <fstream>
+#include <iterator>
+#include <map>
 #include <set>
 #include <system_error>
 
+#include "ftl/csv.h"
 #include "ftl/errors.h"
 
 namespace fs = std::filesystem;
@@ -41,13 +45,90 @@ void collect_images(const fs::path& dir, std::set<fs::path>& visited,
   }
 }
 
-}  // namespace
-
-bool has_image_extension(const fs::path& path) {
+std::string lower_extension(const fs::path& path) {
   std::string ext = path.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext;
+}
+
+// The column named `name` in a manifest's header; throws naming the header it found.
+std::size_t manifest_column(const CsvRecord& header, const std::string& name,
+                            const fs::path& manifest) {
+  const auto found = std::find(header.fields.begin(), header.fields.end(), name);
+  if (found == header.fields.end()) {
+    std::string seen;
+    for (const std::string& field : header.fields) seen += (seen.empty() ? "" : ",") + field;
+    throw DataError(manifest.string() + ": line " + std::to_string(header.line) +
+                    ": the header must name the columns path and label, got \"" + seen + "\"");
+  }
+  return static_cast<std::size_t>(found - header.fields.begin());
+}
+
+}  // namespace
+
+bool has_image_extension(const fs::path& path) {
+  const std::string ext = lower_extension(path);
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
+
+bool is_manifest(const fs::path& path) { return lower_extension(path) == ".csv"; }
+
+ImageFolder read_manifest(const fs::path& manifest) {
+  std::ifstream in(manifest, std::ios::binary);
+  if (!in) {
+    throw DataError(manifest.string() + ": cannot open manifest" +
+                    (fs::exists(manifest) ? "" : " (missing)"));
+  }
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const std::vector<CsvRecord> records = parse_csv(text, manifest.string());
+  if (records.empty()) throw DataError(manifest.string() + ": empty manifest (no header row)");
+  const std::size_t path_column = manifest_column(records[0], "path", manifest);
+  const std::size_t label_column = manifest_column(records[0], "label", manifest);
+  const fs::path base = manifest.parent_path();
+
+  ImageFolder data;
+  data.root = manifest;
+  std::vector<std::string> labels;
+  std::map<fs::path, std::size_t> first_line;  // each image's line, to find duplicates
+  for (std::size_t r = 1; r < records.size(); ++r) {
+    const CsvRecord& record = records[r];
+    const std::string where = manifest.string() + ": line " + std::to_string(record.line) + ": ";
+    if (record.fields.size() != records[0].fields.size()) {
+      throw DataError(where + std::to_string(record.fields.size()) + " fields, the header has " +
+                      std::to_string(records[0].fields.size()));
+    }
+    const std::string& path_text = record.fields[path_column];
+    const std::string& label = record.fields[label_column];
+    if (path_text.empty()) throw DataError(where + "empty path");
+    if (label.empty()) throw DataError(where + "empty label for " + path_text);
+    const fs::path path = fs::path(path_text).is_absolute() ? fs::path(path_text) : base / path_text;
+    std::error_code error;
+    if (!fs::is_regular_file(path, error)) {
+      throw DataError(where + path.string() + ": " +
+                      (fs::exists(path, error) ? "not a file" : "no such file"));
+    }
+    const auto [seen, inserted] = first_line.emplace(path.lexically_normal(), record.line);
+    if (!inserted) {
+      throw DataError(where + path_text + " is listed twice (first on line " +
+                      std::to_string(seen->second) + ")");
+    }
+    data.samples.push_back({path, 0});
+    labels.push_back(label);
+  }
+  if (data.samples.empty()) throw DataError(manifest.string() + ": lists no image");
+  data.classes = labels;
+  std::sort(data.classes.begin(), data.classes.end());
+  data.classes.erase(std::unique(data.classes.begin(), data.classes.end()), data.classes.end());
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    data.samples[i].label =
+        std::lower_bound(data.classes.begin(), data.classes.end(), labels[i]) - data.classes.begin();
+  }
+  return data;
+}
+
+ImageFolder scan_dataset(const fs::path& path) {
+  return is_manifest(path) ? read_manifest(path) : scan_image_folder(path);
 }
 
 std::vector<fs::path> find_images(const fs::path& dir) {
@@ -61,7 +142,8 @@ std::vector<fs::path> find_images(const fs::path& dir) {
 ImageFolder scan_image_folder(const fs::path& root) {
   std::error_code error;
   if (!fs::is_directory(root, error)) {
-    throw DataError(root.string() + ": not a folder" + (fs::exists(root) ? "" : " (missing)"));
+    throw DataError(root.string() + ": not a folder" +
+                    (fs::exists(root) ? " (nor a .csv manifest)" : " (missing)"));
   }
   ImageFolder data;
   data.root = root;
@@ -93,7 +175,7 @@ void check_same_classes(const ImageFolder& train, const ImageFolder& val) {
                       val.classes.end(), std::back_inserter(only_train));
   std::set_difference(val.classes.begin(), val.classes.end(), train.classes.begin(),
                       train.classes.end(), std::back_inserter(only_val));
-  std::string message = "train and val class folders differ:";
+  std::string message = "train and val classes differ:";
   if (!only_train.empty()) {
     message += " only in " + train.root.string() + ": " + join(only_train) + ";";
   }
@@ -114,7 +196,7 @@ void relabel_to(ImageFolder& data, const std::vector<std::string>& classes) {
     }
   }
   if (!unknown.empty()) {
-    throw DataError(data.root.string() + ": class folders unknown to the checkpoint: " +
+    throw DataError(data.root.string() + ": classes unknown to the checkpoint: " +
                     join(unknown) + " (checkpoint classes: " + join(classes) + ")");
   }
   for (Sample& sample : data.samples) {

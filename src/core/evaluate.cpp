@@ -116,7 +116,7 @@ Evaluation evaluate_checkpoint(const EvaluateOptions& options, spdlog::logger& l
   const torch::Device device = resolve_device(options.device, "device");
   const std::int64_t threads = configure_compute_threads(options.threads);
   Checkpoint checkpoint = load_checkpoint(options.checkpoint, device);
-  ImageFolder data = scan_image_folder(options.data);
+  ImageFolder data = scan_dataset(options.data);
   relabel_to(data, checkpoint.metadata.classes);
   log.info("evaluating {} (epoch {}) on {} images, {} compute threads", options.checkpoint.string(),
            checkpoint.metadata.epoch, data.samples.size(), threads);

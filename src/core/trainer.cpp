@@ -217,8 +217,8 @@ std::optional<Checkpoint> Trainer::read_resume_point() {
 }
 
 void Trainer::load_data() {
-  train_ = scan_image_folder(config_.data.train);
-  val_ = scan_image_folder(config_.data.val);
+  train_ = scan_dataset(config_.data.train);
+  val_ = scan_dataset(config_.data.val);
   check_same_classes(train_, val_);
   if (train_.samples.size() < 2) {
     throw DataError(train_.root.string() + ": at least 2 training images are needed");
