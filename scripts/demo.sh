@@ -9,8 +9,11 @@
 # 4. pretrains it with ftl on the source task: classes 0-4, all 30,000 training images;
 # 5. fine-tunes on the target task, classes 5-9 with 100 images per class, three ways:
 #    pretrained and fully fine-tuned, pretrained with a frozen backbone, from random weights;
-# 6. evaluates all three with ftl evaluate on the 5,000 test images of classes 5-9;
-# 7. prints a comparison table and writes it as OUTDIR/results.json.
+# 6. evaluates all three with ftl evaluate on the 5,000 test images of classes 5-9 (and the
+#    pretrained network on the source task's 5,000 val images);
+# 7. writes each run's report (OUTDIR/<run>/report.html), the three target runs compared
+#    (OUTDIR/comparison.html) and their learning curves (OUTDIR/learning_curves.svg);
+# 8. prints a comparison table and writes it as OUTDIR/results.json.
 # A second run reuses every finished step (delete OUTDIR to start over).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,12 +78,26 @@ finetune pretrained_frozen configs/demo_target_frozen.json "$pretrained" \
 finetune scratch configs/demo_target_scratch.json "$model" \
   "$data/target_train" "$data/target_val"
 
-step "6. evaluate on the 5,000 target test images"
-for name in pretrained_full pretrained_frozen scratch; do
-  "$ftl" evaluate --checkpoint "$out/$name/checkpoints/best.pt" --data "$data/target_test" \
+step "6. evaluate on the 5,000 target test images (and pretraining on its 5,000 val images)"
+evaluate() {
+  local name="$1" test_data="$2"
+  "$ftl" -q evaluate --checkpoint "$out/$name/checkpoints/best.pt" --data "$test_data" \
     --output "$out/$name/eval.json" >/dev/null
   echo "wrote $out/$name/eval.json"
+}
+evaluate pretrain "$data/source_val"
+for name in pretrained_full pretrained_frozen scratch; do
+  evaluate "$name" "$data/target_test"
 done
 
-step "7. results"
+step "7. reports"
+for name in pretrain pretrained_full pretrained_frozen scratch; do
+  "$ftl" -q report "$out/$name" --evaluation "$out/$name/eval.json"
+  echo "wrote $out/$name/report.html"
+done
+"$ftl" -q report "$out/pretrained_full" "$out/pretrained_frozen" "$out/scratch" \
+  --output "$out/comparison.html" --svg "$out/learning_curves.svg"
+echo "wrote $out/comparison.html and $out/learning_curves.svg (the target runs' curves)"
+
+step "8. results"
 python3 scripts/demo_results.py "$out"

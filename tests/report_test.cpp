@@ -132,16 +132,51 @@ TEST_CASE("report: a run's page holds curves, heat map, tables and config, nothi
 }
 
 TEST_CASE("report: charts survive one epoch, flat lines and missing values", "[report]") {
-  const std::string one = ftl::line_chart_svg("Loss", "epoch", {1}, {{"train", {0.5}, "#000"}});
+  const std::string one =
+      ftl::line_chart_svg("Loss", "epoch", {1}, {{"train", {0.5}, "#000"}}).svg;
   CHECK(count(one, "<circle") == 1);
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const std::string gaps =
-      ftl::line_chart_svg("Acc", "epoch", {1, 2, 3}, {{"val", {nan, 0.5, nan}, "#000"}});
+      ftl::line_chart_svg("Acc", "epoch", {1, 2, 3}, {{"val", {nan, 0.5, nan}, "#000"}}).svg;
   CHECK(count(gaps, "<circle") == 1);
   CHECK_FALSE(Contains("nan").match(gaps));
   CHECK(ftl::heat_colour(0) == "#f7fbff");
   CHECK(ftl::heat_colour(1) == "#08306b");
   CHECK(ftl::xml_escape("a<'\">&") == "a&lt;&#39;&quot;&gt;&amp;");
+}
+
+TEST_CASE("report: several runs compared on shared charts, and as one SVG file", "[report]") {
+  ftl::testing::TempDir dir;
+  write_run(dir / "pretrained_full");
+  write_run(dir / "scratch_from_random_weights");
+  std::ofstream(dir / "scratch_from_random_weights/metrics.jsonl", std::ios::app)
+      << R"({"epoch": 4, "train_loss": 0.2, "val_loss": 0.3, "val_acc": 0.9})" << "\n";
+  ftl::ReportOptions options;
+  options.run_dirs = {dir / "pretrained_full", dir / "scratch_from_random_weights"};
+  options.output = dir / "compare.html";
+  options.svg = dir / "curves.svg";
+  ftl::write_report(options, ftl::testing::quiet_logger());
+  std::ifstream html_in(options.output);
+  const std::string html{std::istreambuf_iterator<char>(html_in), std::istreambuf_iterator<char>()};
+  CHECK(count(html, "<svg") == 3);       // val accuracy, val loss, train loss
+  CHECK(count(html, "<polyline") == 6);  // one line per run in each
+  CHECK(count(html, "<circle") == 3 * (3 + 4));
+  CHECK_THAT(html, Contains("Validation accuracy") && Contains(">scratch_from_random_weights<"));
+  std::ifstream svg_in(options.svg);
+  const std::string svg{std::istreambuf_iterator<char>(svg_in), std::istreambuf_iterator<char>()};
+  CHECK(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1080\"", 0) == 0);
+  CHECK_THAT(svg, Contains("<style>") && Contains("Training loss"));
+  // The two long names do not fit on one legend row: the charts grow a row.
+  CHECK_THAT(svg, Contains("height=\"256\""));
+
+  options.output.clear();
+  CHECK_THROWS_WITH(ftl::write_report(options, ftl::testing::quiet_logger()),
+                    "report: give --output FILE to compare 2 runs (the page belongs to no single "
+                    "run folder)");
+  options.output = dir / "compare.html";
+  options.data = dir / "test";
+  CHECK_THROWS_WITH(ftl::write_report(options, ftl::testing::quiet_logger()),
+                    "report: --evaluation and --data apply to a single run folder, not to 2");
 }
 
 TEST_CASE("report: a folder that holds no run, a broken metrics line, an unfinished run",
@@ -159,8 +194,8 @@ TEST_CASE("report: a folder that holds no run, a broken metrics line, an unfinis
   write_run(dir / "early");
   fs::remove(dir / "early/summary.json");
   ftl::ReportOptions options;
-  options.run_dir = dir / "early";
-  const fs::path written = ftl::write_run_report(options, ftl::testing::quiet_logger());
+  options.run_dirs = {dir / "early"};
+  const fs::path written = ftl::write_report(options, ftl::testing::quiet_logger());
   CHECK(written == dir / "early/report.html");
   std::ifstream in(written);
   const std::string html{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -168,11 +203,11 @@ TEST_CASE("report: a folder that holds no run, a broken metrics line, an unfinis
   CHECK(count(html, "<svg") == 3);
 
   options.evaluation = dir / "missing.json";
-  CHECK_THROWS_WITH(ftl::write_run_report(options, ftl::testing::quiet_logger()),
+  CHECK_THROWS_WITH(ftl::write_report(options, ftl::testing::quiet_logger()),
                     (dir / "missing.json").string() + ": cannot open file");
   std::ofstream(dir / "other.json") << R"({"accuracy": 1})";
   options.evaluation = dir / "other.json";
-  CHECK_THROWS_WITH(ftl::write_run_report(options, ftl::testing::quiet_logger()),
+  CHECK_THROWS_WITH(ftl::write_report(options, ftl::testing::quiet_logger()),
                     Contains("not an ftl evaluate report"));
 }
 

@@ -37,9 +37,14 @@ std::string evaluation_report_html(const nlohmann::ordered_json& evaluation);
 std::string run_report_html(const RunRecord& run, const nlohmann::ordered_json& evaluation,
                             const std::string& missing_evaluation = "");
 
+/// The page for `ftl report` given several runs: a table of how each ended and their learning
+/// curves on shared charts (validation accuracy and loss, training loss), one line per run.
+std::string comparison_report_html(const std::vector<RunRecord>& runs);
+
 struct ReportOptions {
-  std::filesystem::path run_dir;     // the run folder (output.dir of ftl finetune)
-  std::filesystem::path output;      // the HTML file; empty = <run_dir>/report.html
+  std::vector<std::filesystem::path> run_dirs;  // one run folder, or several to compare
+  std::filesystem::path output;      // the HTML file; empty = <run_dir>/report.html (one run)
+  std::filesystem::path svg;         // also write the learning curves here as one SVG file
   std::filesystem::path evaluation;  // an `ftl evaluate --output` JSON to show; empty = evaluate
                                      // checkpoints/best.pt on `data`
   std::filesystem::path data;        // ImageFolder to evaluate on; empty = the run's data.val
@@ -49,8 +54,9 @@ struct ReportOptions {
   std::string device = "cpu";        // "cpu", "cuda" or "cuda:N"
 };
 
-/// Writes the run's report (atomically) and returns its path. A run with no best.pt yet gets
-/// a report without the evaluation; a missing data folder or evaluation file is an error.
-std::filesystem::path write_run_report(const ReportOptions& options, spdlog::logger& log);
+/// Writes the report of one run, or the comparison of several (atomically), and returns its
+/// path. A run with no best.pt yet gets a page without the evaluation; a missing data folder
+/// or evaluation file is an error, and so are --evaluation or --data with several runs.
+std::filesystem::path write_report(const ReportOptions& options, spdlog::logger& log);
 
 }  // namespace ftl

@@ -44,22 +44,15 @@ th, td { padding: 3px 12px; text-align: right; border-bottom: 1px solid #eee; }
 th:first-child, td:first-child { text-align: left; }
 tr.worst td { background: #fde0dc; }
 pre { background: #f6f6f6; padding: 10px; overflow: auto; font-size: 12px; }
-svg text { font-family: sans-serif; }
-svg .title { font-size: 14px; font-weight: bold; fill: #222; }
-svg .tick { font-size: 11px; fill: #444; }
-svg .cell { font-size: 11px; }
-svg .grid { stroke: #e8e8e8; }
-svg .axis { stroke: #888; }
-svg .frame { fill: none; stroke: #888; }
 footer { margin-top: 32px; color: #888; font-size: 12px; }
 )";
 
 std::string page(const std::string& title, const std::string& body) {
   return fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-      "<title>{0}</title>\n<style>{1}</style>\n</head>\n<body>\n{2}"
-      "<footer>Written by ftl {3}.</footer>\n</body>\n</html>\n",
-      xml_escape(title), kStyle, body, kVersion);
+      "<title>{0}</title>\n<style>{1}{2}</style>\n</head>\n<body>\n{3}"
+      "<footer>Written by ftl {4}.</footer>\n</body>\n</html>\n",
+      xml_escape(title), kStyle, svg_chart_style(), body, kVersion);
 }
 
 std::string figure(const std::string& name, const std::string& value) {
@@ -147,19 +140,49 @@ std::vector<double> column(const std::vector<nlohmann::ordered_json>& epochs, co
   return values;
 }
 
-std::string curves_section(const std::vector<nlohmann::ordered_json>& epochs) {
-  if (epochs.empty()) return "<p class=\"note\">No epoch has finished yet.</p>\n";
+// A run's learning curves: loss, accuracy (train and val) and the head's lr.
+std::vector<Chart> run_charts(const std::vector<nlohmann::ordered_json>& epochs) {
   const std::vector<double> x = column(epochs, "epoch");
-  std::string html = "<div class=\"charts\">\n";
-  html += line_chart_svg("Loss", "epoch", x,
+  return {line_chart_svg("Loss", "epoch", x,
                          {{"train", column(epochs, "train_loss"), kTrainColour},
-                          {"val", column(epochs, "val_loss"), kValColour}});
-  html += line_chart_svg("Accuracy", "epoch", x,
+                          {"val", column(epochs, "val_loss"), kValColour}}),
+          line_chart_svg("Accuracy", "epoch", x,
                          {{"train", column(epochs, "train_acc"), kTrainColour},
-                          {"val", column(epochs, "val_acc"), kValColour}});
-  html += line_chart_svg("Learning rate (head)", "epoch", x,
+                          {"val", column(epochs, "val_acc"), kValColour}}),
+          line_chart_svg("Learning rate (head)", "epoch", x,
                          {{"first step", column(epochs, "lr"), kTrainColour},
-                          {"last step", column(epochs, "lr_end"), kLrEndColour}});
+                          {"last step", column(epochs, "lr_end"), kLrEndColour}})};
+}
+
+std::string run_name(const fs::path& dir) {
+  const std::string name = fs::absolute(dir).lexically_normal().filename().string();
+  return name.empty() ? dir.string() : name;
+}
+
+// Several runs on shared charts, one line each, over the longest run's epochs.
+std::vector<Chart> comparison_charts(const std::vector<RunRecord>& runs) {
+  std::size_t longest = 0;
+  for (const RunRecord& run : runs) longest = std::max(longest, run.epochs.size());
+  std::vector<double> x;
+  for (std::size_t e = 1; e <= longest; ++e) x.push_back(static_cast<double>(e));
+  std::vector<Chart> charts;
+  const std::pair<const char*, const char*> metrics[] = {
+      {"val_acc", "Validation accuracy"}, {"val_loss", "Validation loss"}, {"train_loss", "Training loss"}};
+  for (const auto& [key, title] : metrics) {
+    std::vector<Series> series;
+    for (std::size_t r = 0; r < runs.size(); ++r) {
+      std::vector<double> values = column(runs[r].epochs, key);
+      values.resize(longest, std::numeric_limits<double>::quiet_NaN());
+      series.push_back({run_name(runs[r].dir), values, palette_colour(r)});
+    }
+    charts.push_back(line_chart_svg(title, "epoch", x, series));
+  }
+  return charts;
+}
+
+std::string charts_html(const std::vector<Chart>& charts) {
+  std::string html = "<div class=\"charts\">\n";
+  for (const Chart& chart : charts) html += chart.svg;
   return html + "</div>\n";
 }
 
@@ -258,12 +281,13 @@ std::string evaluation_report_html(const nlohmann::ordered_json& evaluation) {
 
 std::string run_report_html(const RunRecord& run, const nlohmann::ordered_json& evaluation,
                             const std::string& missing_evaluation) {
-  const std::string name = fs::absolute(run.dir).lexically_normal().filename().string();
-  const std::string title = "ftl run " + (name.empty() ? run.dir.string() : name);
+  const std::string title = "ftl run " + run_name(run.dir);
   std::string body = "<h1>" + xml_escape(title) + "</h1>\n<p class=\"note\">" +
                      xml_escape(run.dir.string()) + "</p>\n";
   body += summary_section(run);
-  body += "<h2>Learning curves</h2>\n" + curves_section(run.epochs);
+  body += "<h2>Learning curves</h2>\n";
+  body += run.epochs.empty() ? "<p class=\"note\">No epoch has finished yet.</p>\n"
+                             : charts_html(run_charts(run.epochs));
   body += "<h2>Evaluation of the best checkpoint</h2>\n";
   body += evaluation.is_object() ? evaluation_section(evaluation)
                                  : "<p class=\"note\">" + xml_escape(missing_evaluation) + "</p>\n";
@@ -272,36 +296,88 @@ std::string run_report_html(const RunRecord& run, const nlohmann::ordered_json& 
   return page(title, body);
 }
 
-fs::path write_run_report(const ReportOptions& options, spdlog::logger& log) {
-  const RunRecord run = read_run(options.run_dir);
-  nlohmann::ordered_json evaluation;
-  std::string missing;
-  const fs::path best = options.run_dir / kCheckpointDir / kBestName;
+namespace {
+
+fs::path best_checkpoint(const fs::path& run_dir) { return run_dir / kCheckpointDir / kBestName; }
+
+// The evaluation a single run's page shows; null when there is nothing to evaluate yet.
+nlohmann::ordered_json run_evaluation(const ReportOptions& options, const RunRecord& run,
+                                      spdlog::logger& log) {
   if (!options.evaluation.empty()) {
-    evaluation = read_json_file(options.evaluation);
+    nlohmann::ordered_json evaluation = read_json_file(options.evaluation);
     if (!evaluation.is_object() || !evaluation.contains("per_class") ||
         !evaluation.contains("confusion_matrix")) {
       throw DataError(options.evaluation.string() +
                       ": not an ftl evaluate report (no per_class or confusion_matrix)");
     }
-  } else if (fs::exists(best)) {
-    EvaluateOptions evaluate;
-    evaluate.checkpoint = best;
-    evaluate.data = options.data;
-    if (evaluate.data.empty()) {
-      evaluate.data = run.config.at("data").at("val").get<std::string>();
-    }
-    evaluate.batch_size = options.batch_size;
-    evaluate.workers = options.workers;
-    evaluate.threads = options.threads;
-    evaluate.device = options.device;
-    evaluation = evaluate_checkpoint(evaluate, log).report;
-  } else {
-    missing = "No " + best.string() + " yet: the run has not finished an epoch.";
+    return evaluation;
   }
-  const fs::path output = options.output.empty() ? options.run_dir / kReportName : options.output;
-  write_file_atomic(output, run_report_html(run, evaluation, missing));
+  const fs::path best = best_checkpoint(run.dir);
+  if (!fs::exists(best)) return nullptr;
+  EvaluateOptions evaluate;
+  evaluate.checkpoint = best;
+  evaluate.data = options.data.empty() ? fs::path(run.config.at("data").at("val").get<std::string>())
+                                       : options.data;
+  evaluate.batch_size = options.batch_size;
+  evaluate.workers = options.workers;
+  evaluate.threads = options.threads;
+  evaluate.device = options.device;
+  return evaluate_checkpoint(evaluate, log).report;
+}
+
+std::string missing_evaluation(const ReportOptions& options) {
+  return "No " + best_checkpoint(options.run_dirs[0]).string() +
+         " yet: the run has not finished an epoch.";
+}
+
+}  // namespace
+
+std::string comparison_report_html(const std::vector<RunRecord>& runs) {
+  const std::string title = "ftl runs compared";
+  std::string body = "<h1>" + title + "</h1>\n<table>\n<tr><th>run</th><th>status</th>"
+                     "<th>epochs</th><th>best epoch</th><th>best value</th><th>training s</th></tr>\n";
+  for (const RunRecord& run : runs) {
+    double seconds = 0;
+    for (const auto& epoch : run.epochs) seconds += epoch.value("seconds", 0.0);
+    const bool finished = run.summary.is_object();
+    body += fmt::format(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1f}</td></tr>\n",
+        xml_escape(run.dir.string()),
+        finished ? xml_escape(run.summary.value("stop_reason", std::string("finished"))) : "not finished",
+        run.epochs.size(), finished ? std::to_string(run.summary.value("best_epoch", std::int64_t{0})) : "-",
+        finished ? xml_escape(run.summary.value("best_metric", std::string()) + " " +
+                              fixed(run.summary.value("best_value", 0.0)))
+                 : "-",
+        seconds);
+  }
+  body += "</table>\n<h2>Learning curves</h2>\n" + charts_html(comparison_charts(runs));
+  return page(title, body);
+}
+
+fs::path write_report(const ReportOptions& options, spdlog::logger& log) {
+  if (options.run_dirs.empty()) throw ConfigError("report: no run folder given");
+  std::vector<RunRecord> runs;
+  for (const fs::path& dir : options.run_dirs) runs.push_back(read_run(dir));
+  const fs::path output =
+      options.output.empty() ? options.run_dirs[0] / kReportName : options.output;
+  if (runs.size() > 1) {
+    if (!options.evaluation.empty() || !options.data.empty()) {
+      throw ConfigError("report: --evaluation and --data apply to a single run folder, not to " +
+                        std::to_string(runs.size()));
+    }
+    if (options.output.empty()) {
+      throw ConfigError("report: give --output FILE to compare " + std::to_string(runs.size()) +
+                        " runs (the page belongs to no single run folder)");
+    }
+    write_file_atomic(output, comparison_report_html(runs));
+    if (!options.svg.empty()) write_file_atomic(options.svg, standalone_svg(comparison_charts(runs)));
+  } else {
+    write_file_atomic(output, run_report_html(runs[0], run_evaluation(options, runs[0], log),
+                                              missing_evaluation(options)));
+    if (!options.svg.empty()) write_file_atomic(options.svg, standalone_svg(run_charts(runs[0].epochs)));
+  }
   log.info("wrote {}", output.string());
+  if (!options.svg.empty()) log.info("wrote {}", options.svg.string());
   return output;
 }
 

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
+#include <utility>
 
 namespace ftl {
 namespace {
@@ -17,6 +19,7 @@ constexpr double kRight = 12;
 constexpr double kTop = 28;     // room for the title
 constexpr double kBottom = 58;  // room for x ticks, the x label and the legend
 constexpr int kTargetTicks = 5;
+constexpr double kLegendRow = 16;  // height of one more row of legend
 
 // Heat map geometry: cells shrink as classes grow, labels go when cells get too small.
 constexpr double kMatrixSide = 480;  // the matrix aims at this size
@@ -30,6 +33,20 @@ constexpr double kCharWidth = 7;  // rough width of a 12px sans-serif character
 // The heat map's two ends, as RGB.
 constexpr int kLow[3] = {0xf7, 0xfb, 0xff};
 constexpr int kHigh[3] = {0x08, 0x30, 0x6b};
+
+// Tableau's ten colours, as matplotlib's default cycle: distinct and readable on white.
+constexpr const char* kPalette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
+constexpr const char* kChartStyle = R"(
+svg text { font-family: sans-serif; }
+svg .title { font-size: 14px; font-weight: bold; fill: #222; }
+svg .tick { font-size: 11px; fill: #444; }
+svg .cell { font-size: 11px; }
+svg .grid { stroke: #e8e8e8; }
+svg .axis { stroke: #888; }
+svg .frame { fill: none; stroke: #888; }
+)";
 
 // A "nice" step (1, 2 or 5 times a power of ten) for about kTargetTicks ticks over span.
 double tick_step(double span) {
@@ -64,6 +81,30 @@ std::string xml_escape(const std::string& text) {
   return out;
 }
 
+std::string svg_chart_style() { return kChartStyle; }
+
+std::string palette_colour(std::size_t i) { return kPalette[i % std::size(kPalette)]; }
+
+std::string standalone_svg(const std::vector<Chart>& charts) {
+  double width = 0;
+  double height = 0;
+  for (const Chart& chart : charts) {
+    width += chart.width;
+    height = std::max(height, chart.height);
+  }
+  std::string svg = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" "
+      "viewBox=\"0 0 {0} {1}\">\n<style>{2}</style>\n"
+      "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n",
+      width, height, kChartStyle);
+  double x = 0;
+  for (const Chart& chart : charts) {
+    svg += fmt::format("<g transform=\"translate({},0)\">\n{}</g>\n", x, chart.svg);
+    x += chart.width;
+  }
+  return svg + "</svg>\n";
+}
+
 std::string heat_colour(double share) {
   const double t = std::clamp(share, 0.0, 1.0);
   int rgb[3] = {0, 0, 0};
@@ -73,8 +114,23 @@ std::string heat_colour(double share) {
   return fmt::format("#{:02x}{:02x}{:02x}", rgb[0], rgb[1], rgb[2]);
 }
 
-std::string line_chart_svg(const std::string& title, const std::string& x_label,
-                           const std::vector<double>& x, const std::vector<Series>& series) {
+Chart line_chart_svg(const std::string& title, const std::string& x_label,
+                     const std::vector<double>& x, const std::vector<Series>& series) {
+  // Legend rows first: the chart grows by a row for each row the names need beyond one.
+  std::vector<std::pair<double, double>> legend_at;  // (x, row) of each series' legend
+  double legend_x = kLeft;
+  double legend_rows = 1;
+  for (const Series& line : series) {
+    const double item = 28 + kCharWidth * static_cast<double>(line.name.size());
+    if (legend_x > kLeft && legend_x + item > kChartWidth - kRight) {
+      legend_x = kLeft;
+      ++legend_rows;
+    }
+    legend_at.emplace_back(legend_x, legend_rows - 1);
+    legend_x += item;
+  }
+  const double chart_height = kChartHeight + kLegendRow * (legend_rows - 1);
+
   double x_min = std::numeric_limits<double>::infinity();
   double x_max = -x_min;
   double y_min = x_min;
@@ -114,7 +170,7 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
       "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"{0}\" height=\"{1}\" "
       "viewBox=\"0 0 {0} {1}\" role=\"img\" aria-label=\"{2}\">\n"
       "<text x=\"{3}\" y=\"18\" class=\"title\">{2}</text>\n",
-      kChartWidth, kChartHeight, xml_escape(title), kLeft);
+      kChartWidth, chart_height, xml_escape(title), kLeft);
   for (double tick = y_min; tick <= y_max + y_step / 2; tick += y_step) {
     svg += fmt::format(
         "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" class=\"grid\"/>"
@@ -134,8 +190,8 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
       kLeft, kTop, plot_width, plot_height, kLeft + plot_width / 2, kTop + plot_height + 30,
       xml_escape(x_label));
 
-  double legend_x = kLeft;
-  for (const Series& line : series) {
+  for (std::size_t n = 0; n < series.size(); ++n) {
+    const Series& line = series[n];
     std::string points;
     std::string dots;
     for (std::size_t i = 0; i < line.values.size() && i < x.size(); ++i) {
@@ -148,14 +204,14 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
     svg += fmt::format(
         "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>{}\n", points,
         line.colour, dots);
-    const double legend_y = kChartHeight - 10;
+    const auto [item_x, row] = legend_at[n];
+    const double legend_y = kChartHeight - 10 + kLegendRow * row;
     svg += fmt::format(
         "<rect x=\"{0:.1f}\" y=\"{1:.1f}\" width=\"12\" height=\"4\" fill=\"{2}\"/>"
         "<text x=\"{3:.1f}\" y=\"{4:.1f}\" class=\"tick\">{5}</text>\n",
-        legend_x, legend_y - 4, line.colour, legend_x + 16, legend_y, xml_escape(line.name));
-    legend_x += 28 + kCharWidth * static_cast<double>(line.name.size());
+        item_x, legend_y - 4, line.colour, item_x + 16, legend_y, xml_escape(line.name));
   }
-  return svg + "</svg>\n";
+  return {svg + "</svg>\n", kChartWidth, chart_height};
 }
 
 std::string heatmap_svg(const std::vector<std::string>& labels,
