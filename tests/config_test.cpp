@@ -214,7 +214,7 @@ TEST_CASE("config: files that are missing or not JSON name the path", "[config]"
 
 TEST_CASE("config: option docs list every key with its default", "[config]") {
   const auto docs = ftl::option_docs();
-  REQUIRE(docs.size() == 36);
+  REQUIRE(docs.size() == 37);
   bool found_lr = false;
   for (const auto& doc : docs) {
     if (doc.key == "optimizer.lr") {

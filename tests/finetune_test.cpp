@@ -461,3 +461,38 @@ TEST_CASE("finetune: up_to:layer2 keeps conv1, bn1, layer1, layer2 and their sta
   CHECK(trained.metadata.training["frozen_modules"] ==
         nlohmann::json({"bn1", "conv1", "layer1", "layer2"}));
 }
+
+TEST_CASE("finetune: data.on_bad_image skip trains on the rest and lists what it left out",
+          "[e2e]") {
+  ftl::testing::TempDir dir;
+  ftl::testing::write_shapes(dir / "train", 6, kSide, 11);
+  ftl::testing::write_shapes(dir / "val", 2, kSide, 12);
+  std::ofstream(dir / "train/circle/broken.png") << "not a png";
+  const std::string truncated = (dir / "val/square/cut.png").string();
+  fs::copy_file(dir / "train/square/0.png", truncated);
+  fs::resize_file(truncated, 100);
+  ftl::Config config = shapes_config(dir, "run");
+  config.train.epochs = 2;
+  config.data.batch_size = 4;
+
+  // The default stops at the first bad image, naming it.
+  REQUIRE_THROWS_WITH(ftl::finetune(config, ftl::testing::quiet_logger()),
+                      Contains((dir / "train/circle/broken.png").string() +
+                               ": not a JPEG or PNG file"));
+  fs::remove_all(config.output.dir);
+
+  config.data.on_bad_image = "skip";
+  const ftl::FinetuneResult result = ftl::finetune(config, ftl::testing::quiet_logger());
+  CHECK(result.epochs == 2);
+  const fs::path run = config.output.dir;
+  const auto listed = read_lines(run / "bad_images.txt");
+  REQUIRE(listed.size() == 2);  // each image once, although both epochs met them
+  CHECK(listed[0] == (dir / "train/circle/broken.png").string() + "\tnot a JPEG or PNG file");
+  CHECK_THAT(listed[1], Contains(truncated + "\t") && Contains("truncated PNG data"));
+  const auto summary = nlohmann::json::parse(std::ifstream(run / "summary.json"));
+  CHECK(summary["bad_images"] == 2);
+  // Validation scored the 6 good images, not the bad one: accuracy is a multiple of 1/6.
+  const auto best = ftl::load_checkpoint(run / "checkpoints/best.pt", kCpu);
+  const double val_acc = best.metadata.metrics["val_acc"].get<double>();
+  CHECK(std::abs(val_acc * 6 - std::round(val_acc * 6)) < 1e-9);
+}

@@ -19,11 +19,13 @@ struct ModelConfig {
 };
 
 struct DataConfig {
-  std::string train;              // ImageFolder root of the training images (required)
-  std::string val;                // ImageFolder root of the validation images (required)
+  std::string train;              // training images: ImageFolder root or CSV manifest (required)
+  std::string val;                // validation images: ImageFolder root or CSV manifest (required)
   std::int64_t image_size = 224;  // side of the square network input, in pixels
   std::int64_t batch_size = 32;   // images per optimizer step
   std::int64_t workers = 0;       // image-decoding threads; 0 = number of cores
+  std::string on_bad_image = "error";  // "error": a corrupt image stops the run; "skip": it is
+                                       // left out and listed in <run>/bad_images.txt
 };
 
 struct ScheduleConfig {

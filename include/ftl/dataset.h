@@ -21,6 +21,7 @@ struct ImageFolder {
   std::filesystem::path root;        // the folder, or the manifest file
   std::vector<std::string> classes;  // sorted class names; index = label
   std::vector<Sample> samples;       // folder: sorted by class, then by path; manifest: its order
+  std::int64_t skipped_files = 0;    // folder: hidden files and non-images left out
 };
 
 /// True for the file extensions ftl decodes (.jpg, .jpeg, .png, any case).
@@ -29,7 +30,9 @@ bool has_image_extension(const std::filesystem::path& path);
 /// The image files below `dir`, recursively and sorted: hidden entries skipped, symbolic
 /// links followed, each real folder visited once. Throws DataError naming a folder that
 /// cannot be listed.
-std::vector<std::filesystem::path> find_images(const std::filesystem::path& dir);
+/// `skipped`, when given, is increased by the hidden files and non-images left out.
+std::vector<std::filesystem::path> find_images(const std::filesystem::path& dir,
+                                               std::int64_t* skipped = nullptr);
 
 /// Scans root; throws DataError naming the path when it is missing, has no class folders,
 /// or a class folder holds no image.

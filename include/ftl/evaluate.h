@@ -27,11 +27,13 @@ struct Prediction {
 
 /// Runs `model` as it is (call it in eval mode) over every image of `data`, without
 /// gradients, and accumulates loss, accuracy, top-k, calibration and the confusion matrix.
-/// Each image's prediction is appended to `predictions` when given.
+/// Each image's prediction is appended to `predictions` when given. With
+/// loader_options.skip_bad_images, the images left out are appended to `bad` when given.
 MetricsAccumulator evaluate_samples(torch::jit::Module& model, const ImageFolder& data,
                                     const LoaderOptions& loader_options,
                                     const torch::Device& device, std::int64_t top_k = kDefaultTopK,
-                                    std::vector<Prediction>* predictions = nullptr);
+                                    std::vector<Prediction>* predictions = nullptr,
+                                    std::vector<BadImage>* bad = nullptr);
 
 struct EvaluateOptions {
   std::filesystem::path checkpoint;   // a best.pt / last.pt written by ftl finetune

@@ -14,6 +14,7 @@ inline constexpr const char* kConfigName = "config.json";    // the resolved con
 inline constexpr const char* kMetricsName = "metrics.jsonl";  // one JSON line per epoch
 inline constexpr const char* kDataName = "data.json";         // the datasets: paths, class counts
 inline constexpr const char* kReportName = "report.html";     // ftl report's default output
+inline constexpr const char* kBadImagesName = "bad_images.txt";  // images skipped, with reasons
 
 /// Whether `dir` holds a run's results (config.json, metrics, summary.json, checkpoints/).
 bool holds_run(const std::filesystem::path& dir);

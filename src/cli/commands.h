@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ftl/data_check.h"
 #include "ftl/evaluate.h"
 #include "ftl/predict.h"
 #include "ftl/report.h"
@@ -26,11 +27,9 @@ enum ExitCode : int {
 };
 
 inline constexpr const char* kExitCodeHelp =
-    "Exit codes: 0 success, 1 runtime failure (predict: any image failed), 2 usage or config "
-    "error, "
-    "3 quality gate not met (evaluate --min-accuracy, --min-class-recall, --max-loss), 130/143 "
-    "finetune stopped by "
-    "SIGINT/SIGTERM after saving its resume state.";
+    "Exit codes: 0 success, 1 runtime failure (predict, data check: any image failed), 2 usage "
+    "or config error, 3 quality gate not met (evaluate --min-accuracy, --min-class-recall, "
+    "--max-loss), 130/143 finetune stopped by SIGINT/SIGTERM after saving its resume state.";
 
 struct FinetuneOptions {
   std::string config_path;             // --config; optional with --resume RUN_DIR
@@ -57,6 +56,11 @@ struct PredictCliOptions {
   std::string format = "jsonl";    // --format: jsonl or csv
 };
 
+struct DataCheckCliOptions {
+  DataCheckOptions core;  // PATH, --workers
+  bool json = false;      // --json
+};
+
 struct InspectOptions {
   std::string file;   // the model or checkpoint
   bool json = false;  // --json
@@ -73,6 +77,10 @@ int run_predict(const PredictCliOptions& options, spdlog::logger& log);
 
 CLI::App* setup_report(CLI::App& app, ReportOptions& options);
 int run_report(const ReportOptions& options, spdlog::logger& log);
+
+/// Registers `ftl data` and returns its `check` subcommand.
+CLI::App* setup_data(CLI::App& app, DataCheckCliOptions& options);
+int run_data_check(const DataCheckCliOptions& options, spdlog::logger& log);
 
 CLI::App* setup_inspect(CLI::App& app, InspectOptions& options);
 int run_inspect(const InspectOptions& options, spdlog::logger& log);

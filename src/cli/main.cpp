@@ -53,8 +53,8 @@ int main(int argc, char** argv) {
   using namespace ftl::cli;
   CLI::App app{
       "ftl: fine-tune a torchvision ResNet-18 TorchScript file on a folder of labelled "
-      "images, evaluate the result, classify new images, report on runs, and inspect models and "
-      "checkpoints.",
+      "images, evaluate the result, classify new images, report on runs, check datasets, "
+      "and inspect models and checkpoints.",
       "ftl"};
   app.footer(kExitCodeHelp);
   app.set_version_flag("--version", std::string("ftl ") + ftl::kVersion);
@@ -69,11 +69,13 @@ int main(int argc, char** argv) {
   EvaluateCliOptions evaluate_options;
   PredictCliOptions predict_options;
   ftl::ReportOptions report_options;
+  DataCheckCliOptions data_check_options;
   InspectOptions inspect_options;
   CLI::App* finetune = setup_finetune(app, finetune_options);
   CLI::App* evaluate = setup_evaluate(app, evaluate_options);
   CLI::App* predict = setup_predict(app, predict_options);
   CLI::App* report = setup_report(app, report_options);
+  CLI::App* data_check = setup_data(app, data_check_options);
   CLI::App* inspect = setup_inspect(app, inspect_options);
 
   try {
@@ -104,6 +106,7 @@ int main(int argc, char** argv) {
     if (evaluate->parsed()) return run_evaluate(evaluate_options, *log);
     if (predict->parsed()) return run_predict(predict_options, *log);
     if (report->parsed()) return run_report(report_options, *log);
+    if (data_check->parsed()) return run_data_check(data_check_options, *log);
     if (inspect->parsed()) return run_inspect(inspect_options, *log);
     return kExitUsage;
   } catch (const ftl::ConfigError& e) {

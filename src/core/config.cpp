@@ -153,6 +153,10 @@ const std::vector<Option>& options() {
       in_range(
           "data.workers", "image-decoding threads; 0 = number of cores",
           [](Config& c) -> FieldPtr { return &c.data.workers; }, 0, 256),
+      choice("data.on_bad_image",
+             "\"error\" (a corrupt image stops the run) or \"skip\" (it is left out and listed "
+             "in bad_images.txt)",
+             [](Config& c) -> FieldPtr { return &c.data.on_bad_image; }, {"error", "skip"}),
       positive("optimizer.lr", "SGD learning rate",
                [](Config& c) -> FieldPtr { return &c.optimizer.lr; }),
       in_range(

@@ -29,18 +29,21 @@ bool is_hidden(const fs::path& path) { return path.filename().string().rfind('.'
 // Collects image files below dir, following symbolic links but visiting each real folder once,
 // so a link that points back up the tree cannot loop forever.
 void collect_images(const fs::path& dir, std::set<fs::path>& visited,
-                    std::vector<fs::path>& images) {
+                    std::vector<fs::path>& images, std::int64_t& skipped) {
   std::error_code error;
   const fs::path real = fs::canonical(dir, error);
   if (error || !visited.insert(real).second) return;
   fs::directory_iterator it(dir, error);
   if (error) throw DataError(dir.string() + ": cannot list folder: " + error.message());
   for (const fs::directory_entry& entry : it) {
-    if (is_hidden(entry.path())) continue;
-    if (entry.is_directory(error)) {
-      collect_images(entry.path(), visited, images);
+    if (is_hidden(entry.path())) {
+      ++skipped;
+    } else if (entry.is_directory(error)) {
+      collect_images(entry.path(), visited, images, skipped);
     } else if (entry.is_regular_file(error) && has_image_extension(entry.path())) {
       images.push_back(entry.path());
+    } else {
+      ++skipped;
     }
   }
 }
@@ -131,10 +134,12 @@ ImageFolder scan_dataset(const fs::path& path) {
   return is_manifest(path) ? read_manifest(path) : scan_image_folder(path);
 }
 
-std::vector<fs::path> find_images(const fs::path& dir) {
+std::vector<fs::path> find_images(const fs::path& dir, std::int64_t* skipped) {
   std::set<fs::path> visited;
   std::vector<fs::path> images;
-  collect_images(dir, visited, images);
+  std::int64_t left_out = 0;
+  collect_images(dir, visited, images, left_out);
+  if (skipped != nullptr) *skipped += left_out;
   std::sort(images.begin(), images.end());
   return images;
 }
@@ -149,14 +154,18 @@ ImageFolder scan_image_folder(const fs::path& root) {
   data.root = root;
   std::vector<fs::path> class_dirs;
   for (const fs::directory_entry& entry : fs::directory_iterator(root)) {
-    if (!is_hidden(entry.path()) && entry.is_directory(error)) class_dirs.push_back(entry.path());
+    if (!is_hidden(entry.path()) && entry.is_directory(error)) {
+      class_dirs.push_back(entry.path());
+    } else {
+      ++data.skipped_files;  // a hidden folder or a file beside the class folders
+    }
   }
   if (class_dirs.empty()) {
     throw DataError(root.string() + ": no class folders (expected ROOT/CLASS/IMAGE files)");
   }
   std::sort(class_dirs.begin(), class_dirs.end());
   for (const fs::path& dir : class_dirs) {
-    std::vector<fs::path> images = find_images(dir);
+    std::vector<fs::path> images = find_images(dir, &data.skipped_files);
     if (images.empty()) {
       throw DataError(dir.string() + ": class folder holds no .jpg, .jpeg or .png image");
     }

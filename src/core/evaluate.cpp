@@ -39,12 +39,15 @@ nlohmann::ordered_json averaged(const std::vector<ClassStats>& stats, bool by_su
 MetricsAccumulator evaluate_samples(torch::jit::Module& model, const ImageFolder& data,
                                     const LoaderOptions& loader_options,
                                     const torch::Device& device, std::int64_t top_k,
-                                    std::vector<Prediction>* predictions) {
+                                    std::vector<Prediction>* predictions,
+                                    std::vector<BadImage>* bad) {
   torch::NoGradGuard no_grad;
   MetricsAccumulator metrics(static_cast<std::int64_t>(data.classes.size()), top_k);
   BatchLoader loader(data.samples, identity_order(data.samples.size()), loader_options);
   Batch batch;
   while (loader.next(batch)) {
+    if (bad != nullptr) bad->insert(bad->end(), batch.bad.begin(), batch.bad.end());
+    if (batch.indices.empty()) continue;  // every image of the batch was left out
     const torch::Tensor logits = model.forward({batch.images.to(device)}).toTensor();
     metrics.add(logits, batch.labels);
     if (predictions == nullptr) continue;

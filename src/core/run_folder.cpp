@@ -12,7 +12,7 @@ namespace {
 
 /// What a run writes in its folder, in the order it is removed.
 const char* const kRunOutputs[] = {kCheckpointDir, kMetricsName, "metrics.csv", kConfigName,
-                                   kSummaryName,   kDataName,    kReportName};
+                                   kSummaryName,   kDataName,    kReportName, kBadImagesName};
 
 }  // namespace
 

@@ -3,8 +3,11 @@
 #include <spdlog/fmt/fmt.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <csignal>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -101,6 +104,8 @@ class Trainer {
   void save_last();
   void write_kept(const CheckpointRanking::Update& update, std::int64_t epoch);
   void write_summary();
+  void note_bad_images(const std::vector<BadImage>& bad, const ImageFolder& data);
+  void read_bad_images();
   nlohmann::ordered_json data_summary() const;
   FinetuneResult result(bool resumed) const;
 
@@ -132,6 +137,7 @@ class Trainer {
   std::unique_ptr<TrainingOptimizer> optimizer_;
   CheckpointRanking ranking_;
   EarlyStopping early_stopping_;
+  std::map<std::string, std::string> bad_images_;  // path -> why it was left out
   TrainState state_;
   CheckpointMetadata metadata_;
   std::unique_ptr<MetricsLog> metrics_log_;
@@ -159,6 +165,7 @@ FinetuneResult Trainer::run() {
   loader_options_.workers = resolve_workers(config_.data.workers);
   loader_options_.batch_size = config_.data.batch_size;
   loader_options_.preprocess.image_size = config_.data.image_size;
+  loader_options_.skip_bad_images = config_.data.on_bad_image == "skip";
   load_data();
   setup_model(last);
   log_.info("device {}, {} compute threads, {} loader workers{}", device_.str(), threads,
@@ -205,6 +212,7 @@ std::optional<Checkpoint> Trainer::read_resume_point() {
   const fs::path path = last_checkpoint_path(run_dir_);
   Checkpoint last = load_checkpoint(path, device_, {kTrainStateName, kTrainTensorsName});
   state_ = decode_train_state(last.extra, path.string());
+  read_bad_images();
   check_resume_config(last.metadata.config, checkpoint_config_, state_.epochs_done,
                       run_dir_.string());
   try {
@@ -228,9 +236,17 @@ void Trainer::load_data() {
   for (std::size_t c = 0; c < counts.size(); ++c) {
     described.push_back(train_.classes[c] + "=" + std::to_string(counts[c]));
   }
-  log_.info("train: {} images in {} classes ({})", train_.samples.size(), train_.classes.size(),
-            join(described));
+  const auto [smallest, largest] = std::minmax_element(counts.begin(), counts.end());
+  log_.info("train: {} images in {} classes ({}); largest / smallest class {:.2f}",
+            train_.samples.size(), train_.classes.size(), join(described),
+            static_cast<double>(*largest) / static_cast<double>(std::max<std::int64_t>(*smallest, 1)));
   log_.info("val: {} images", val_.samples.size());
+  for (const ImageFolder* data : {&train_, &val_}) {
+    if (data->skipped_files > 0) {
+      log_.info("{}: {} hidden or non-image files left out", data->root.string(),
+                data->skipped_files);
+    }
+  }
   const std::string fingerprint = dataset_fingerprint(train_);
   if (!state_.train_fingerprint.empty() && state_.train_fingerprint != fingerprint) {
     throw DataError("data.train " + config_.data.train +
@@ -422,7 +438,16 @@ bool Trainer::run_epoch(std::int64_t epoch) {
   const auto start = Clock::now();
   const double images_per_s = train_epoch(epoch);
   set_mode(false);
-  const MetricsAccumulator validated = evaluate_samples(model_, val_, loader_options_, device_);
+  std::vector<BadImage> bad_val;
+  const MetricsAccumulator validated =
+      evaluate_samples(model_, val_, loader_options_, device_, kDefaultTopK, nullptr, &bad_val);
+  note_bad_images(bad_val, val_);
+  if (state_.partial.count == 0 || validated.count() == 0) {
+    throw DataError(fmt::format("epoch {}: no {} image could be used (data.on_bad_image skip "
+                                "left them all out); see {}",
+                                epoch, state_.partial.count == 0 ? "training" : "validation",
+                                (run_dir_ / kBadImagesName).string()));
+  }
 
   EpochMetrics metrics;
   metrics.epoch = epoch;
@@ -506,8 +531,11 @@ double Trainer::train_epoch(std::int64_t epoch) {
   std::int64_t images = 0;
   Batch batch;
   for (std::int64_t step = state_.steps_done; loader.next(batch); ++step) {
-    // Training BatchNorm cannot normalise a single image: a trailing batch of one is skipped.
-    if (!batchnorm_trains || batch.labels.size(0) > 1) {
+    note_bad_images(batch.bad, train_);
+    // Training BatchNorm cannot normalise a single image: a trailing batch of one is skipped,
+    // as is a batch whose images were all left out (data.on_bad_image skip).
+    const std::int64_t size = batch.labels.size(0);
+    if (size > 1 || (size == 1 && !batchnorm_trains)) {
       take_step(batch, epoch, step, lr_at(epoch, step));
       images += batch.labels.size(0);
     }
@@ -532,6 +560,38 @@ double Trainer::train_epoch(std::int64_t epoch) {
     }
   }
   return static_cast<double>(images) / seconds_since(start);
+}
+
+// Logs each image left out for the first time and rewrites bad_images.txt (a line per image:
+// path, a tab, the reason) with all of them, so the list is whole after every epoch that found
+// a new one.
+void Trainer::note_bad_images(const std::vector<BadImage>& bad, const ImageFolder& data) {
+  bool added = false;
+  for (const BadImage& image : bad) {
+    const std::string path = data.samples[image.index].path.string();
+    // The DataError names the path first; the file has it in its own column.
+    const std::string prefix = path + ": ";
+    const std::string reason = image.reason.rfind(prefix, 0) == 0
+                                   ? image.reason.substr(prefix.size())
+                                   : image.reason;
+    if (!bad_images_.emplace(path, reason).second) continue;
+    log_.warn("skipping a bad image: {}: {}", path, reason);
+    added = true;
+  }
+  if (!added) return;
+  std::string text;
+  for (const auto& [path, reason] : bad_images_) text += path + "\t" + reason + "\n";
+  write_file_atomic(run_dir_ / kBadImagesName, text);
+}
+
+// A resumed run starts from the images its earlier part left out.
+void Trainer::read_bad_images() {
+  std::ifstream in(run_dir_ / kBadImagesName);
+  std::string line;
+  while (std::getline(in, line)) {
+    const std::size_t tab = line.find('\t');
+    if (tab != std::string::npos) bad_images_.emplace(line.substr(0, tab), line.substr(tab + 1));
+  }
 }
 
 void Trainer::throw_diverged(const std::string& what, double value, std::int64_t epoch,
@@ -619,6 +679,7 @@ void Trainer::write_summary() {
                                        {"best_epoch", summary.best_epoch},
                                        {"best_value", summary.best_value},
                                        {"best_checkpoint", summary.best_checkpoint.string()},
+                                       {"bad_images", bad_images_.size()},
                                        {"top_k", kept}};
   write_file_atomic(run_dir_ / kSummaryName, json.dump(2) + "\n");
 }
