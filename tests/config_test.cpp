@@ -126,7 +126,16 @@ TEST_CASE("config: required keys and cross-key rules", "[config]") {
   json j = minimal();
   j["data"].erase("val");
   REQUIRE_THROWS_WITH(ftl::validate_config(ftl::config_from_json(j)),
-                      Contains("data.val is required"));
+                      "data.val is required (validation images: ImageFolder root or CSV "
+                      "manifest), or set data.val_fraction to hold out part of data.train");
+  j["data"]["val_fraction"] = 0.2;
+  ftl::validate_config(ftl::config_from_json(j));
+  j["data"]["val"] = "data/val";
+  REQUIRE_THROWS_WITH(ftl::validate_config(ftl::config_from_json(j)),
+                      "data.val and data.val_fraction exclude each other: data.val is "
+                      "\"data/val\", data.val_fraction is 0.2");
+  j["data"]["val_fraction"] = 1.0;
+  REQUIRE_THROWS_WITH(ftl::config_from_json(j), Contains("data.val_fraction must be"));
   ftl::Config config = ftl::config_from_json(minimal());
   config.data.batch_size = 1;
   const std::string batch_of_one =
@@ -214,7 +223,7 @@ TEST_CASE("config: files that are missing or not JSON name the path", "[config]"
 
 TEST_CASE("config: option docs list every key with its default", "[config]") {
   const auto docs = ftl::option_docs();
-  REQUIRE(docs.size() == 37);
+  REQUIRE(docs.size() == 38);
   bool found_lr = false;
   for (const auto& doc : docs) {
     if (doc.key == "optimizer.lr") {

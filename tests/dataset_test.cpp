@@ -1,9 +1,11 @@
 #include "ftl/dataset.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <fstream>
 
 #include "ftl/errors.h"
+#include "ftl/split.h"
 #include "support/shapes.h"
 #include "support/temp_dir.h"
 
@@ -173,4 +175,49 @@ TEST_CASE("dataset: a bad manifest is an error naming the file and the line", "[
                     (dir / "none.csv").string() + ": cannot open manifest (missing)");
   CHECK_THROWS_WITH(ftl::scan_dataset(dir / "a.png"),
                     (dir / "a.png").string() + ": not a folder (nor a .csv manifest)");
+}
+
+TEST_CASE("dataset: val_fraction holds out part of each class, the same for a seed", "[dataset]") {
+  ftl::ImageFolder data;
+  data.root = "root";
+  data.classes = {"a", "b", "c"};
+  for (int i = 0; i < 10; ++i) data.samples.push_back({"a/" + std::to_string(i) + ".png", 0});
+  for (int i = 0; i < 3; ++i) data.samples.push_back({"b/" + std::to_string(i) + ".png", 1});
+  data.samples.push_back({"c/0.png", 2});
+
+  const ftl::Split split = ftl::split_dataset(data, 0.2, /*seed=*/7);
+  CHECK(ftl::class_counts(split.val) == std::vector<std::int64_t>{2, 1, 0});  // 2 of 10, 1 of 3
+  CHECK(ftl::class_counts(split.train) == std::vector<std::int64_t>{8, 2, 1});
+  CHECK(split.val.classes == data.classes);
+  // Every image lands in exactly one part, in the dataset's order.
+  std::vector<fs::path> all;
+  for (const auto& sample : split.train.samples) all.push_back(sample.path);
+  for (const auto& sample : split.val.samples) all.push_back(sample.path);
+  std::sort(all.begin(), all.end());
+  CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());
+  CHECK(all.size() == data.samples.size());
+
+  // The same seed gives the same split; another seed another one.
+  const auto val_paths = [](const ftl::Split& s) {
+    std::vector<fs::path> paths;
+    for (const auto& sample : s.val.samples) paths.push_back(sample.path);
+    return paths;
+  };
+  CHECK(val_paths(ftl::split_dataset(data, 0.2, 7)) == val_paths(split));
+  bool differs = false;
+  for (std::uint64_t seed = 8; seed < 12; ++seed) {
+    differs = differs || val_paths(ftl::split_dataset(data, 0.2, seed)) != val_paths(split);
+  }
+  CHECK(differs);
+
+  // Written as a manifest, the split reads back as it was.
+  TempDir dir;
+  for (const auto& sample : split.val.samples) touch(dir / sample.path);
+  ftl::ImageFolder on_disk = split.val;
+  for (auto& sample : on_disk.samples) sample.path = dir / sample.path;
+  ftl::write_manifest(on_disk, dir / "val_split.csv");
+  const ftl::ImageFolder read = ftl::read_manifest(dir / "val_split.csv");
+  REQUIRE(read.samples.size() == on_disk.samples.size());
+  CHECK(read.samples[0].path == on_disk.samples[0].path);
+  CHECK(read.classes == std::vector<std::string>{"a", "b"});  // a manifest knows listed classes
 }

@@ -13,6 +13,7 @@
 #include "ftl/inspect.h"
 #include "ftl/loader.h"
 #include "ftl/model.h"
+#include "ftl/report.h"
 #include "ftl/trainer.h"
 #include "support/fixtures.h"
 #include "support/shapes.h"
@@ -495,4 +496,34 @@ TEST_CASE("finetune: data.on_bad_image skip trains on the rest and lists what it
   const auto best = ftl::load_checkpoint(run / "checkpoints/best.pt", kCpu);
   const double val_acc = best.metadata.metrics["val_acc"].get<double>();
   CHECK(std::abs(val_acc * 6 - std::round(val_acc * 6)) < 1e-9);
+}
+
+TEST_CASE("finetune: data.val_fraction validates on a held-out part, written as manifests",
+          "[e2e]") {
+  ftl::testing::TempDir dir;
+  ftl::testing::write_shapes(dir / "train", 6, kSide, 21);
+  ftl::Config config = shapes_config(dir, "run");
+  config.data.val.clear();
+  config.data.val_fraction = 1.0 / 3;
+  config.train.epochs = 1;
+  config.data.batch_size = 4;
+  ftl::finetune(config, ftl::testing::quiet_logger());
+  const fs::path run = config.output.dir;
+  const auto val = read_lines(run / "val_split.csv");
+  const auto train = read_lines(run / "train_split.csv");
+  CHECK(val.size() == 1 + 3 * 2);  // header, then 2 of each class's 6
+  CHECK(train.size() == 1 + 3 * 4);
+  CHECK(val[0] == "path,label");
+  const auto data = nlohmann::json::parse(std::ifstream(run / "data.json"));
+  CHECK(data["val"]["images"] == 6);
+  CHECK(data["train"]["images"] == 12);
+
+  // The report evaluates best.pt on the held-out manifest.
+  ftl::ReportOptions options;
+  options.run_dirs = {run};
+  options.threads = 2;
+  ftl::write_report(options, ftl::testing::quiet_logger());
+  std::ifstream in(run / "report.html");
+  const std::string html{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  CHECK_THAT(html, Contains((run / "val_split.csv").string()) && Contains("Per class"));
 }

@@ -20,7 +20,10 @@ struct ModelConfig {
 
 struct DataConfig {
   std::string train;              // training images: ImageFolder root or CSV manifest (required)
-  std::string val;                // validation images: ImageFolder root or CSV manifest (required)
+  std::string val;                // validation images: ImageFolder root or CSV manifest (required
+                                  // unless val_fraction is set)
+  double val_fraction = 0.0;      // > 0: hold out this share of each class of data.train for
+                                  // validation instead (stratified, seeded by train.seed)
   std::int64_t image_size = 224;  // side of the square network input, in pixels
   std::int64_t batch_size = 32;   // images per optimizer step
   std::int64_t workers = 0;       // image-decoding threads; 0 = number of cores

@@ -15,6 +15,8 @@ inline constexpr const char* kMetricsName = "metrics.jsonl";  // one JSON line p
 inline constexpr const char* kDataName = "data.json";         // the datasets: paths, class counts
 inline constexpr const char* kReportName = "report.html";     // ftl report's default output
 inline constexpr const char* kBadImagesName = "bad_images.txt";  // images skipped, with reasons
+inline constexpr const char* kTrainSplitName = "train_split.csv";  // data.val_fraction's split
+inline constexpr const char* kValSplitName = "val_split.csv";
 
 /// Whether `dir` holds a run's results (config.json, metrics, summary.json, checkpoints/).
 bool holds_run(const std::filesystem::path& dir);

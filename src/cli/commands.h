@@ -66,6 +66,11 @@ struct InspectOptions {
   bool json = false;  // --json
 };
 
+/// --batch-size, --workers, --threads and --device, shared by the commands that run a
+/// checkpoint over images (evaluate, predict, report).
+void add_inference_options(CLI::App& command, std::int64_t& batch_size, std::int64_t& workers,
+                           std::int64_t& threads, std::string& device);
+
 CLI::App* setup_finetune(CLI::App& app, FinetuneOptions& options);
 int run_finetune(const FinetuneOptions& options, spdlog::logger& log);
 

@@ -34,16 +34,8 @@ CLI::App* setup_evaluate(CLI::App& app, EvaluateCliOptions& options) {
   command->add_option("--top-k", core.top_k, "Report top{K}_accuracy (with K or more classes)")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000}));
-  command->add_option("--batch-size", core.batch_size, "Images per forward pass")
-      ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{65536}));
-  command->add_option("--workers", core.workers, "Decoding threads; 0 = number of cores")
-      ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{256}));
-  command->add_option("--threads", core.threads, "Compute threads; 0 = available cores")
-      ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1024}));
-  command->add_option("--device", core.device, "cpu, cuda or cuda:N")->capture_default_str();
+  add_inference_options(*command, core.batch_size, core.workers, core.threads,
+                        core.device);
   command
       ->add_option("--min-accuracy", options.gates.min_accuracy,
                    "Quality gate: exit 3 when accuracy is below this value")

@@ -48,16 +48,8 @@ CLI::App* setup_predict(CLI::App& app, PredictCliOptions& options) {
   command->add_option("--format", options.format, "jsonl, or csv (with a header row)")
       ->capture_default_str()
       ->check(CLI::IsMember({"jsonl", "csv"}));
-  command->add_option("--batch-size", core.batch_size, "Images per forward pass")
-      ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{65536}));
-  command->add_option("--workers", core.workers, "Decoding threads; 0 = number of cores")
-      ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{256}));
-  command->add_option("--threads", core.threads, "Compute threads; 0 = available cores")
-      ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1024}));
-  command->add_option("--device", core.device, "cpu, cuda or cuda:N")->capture_default_str();
+  add_inference_options(*command, core.batch_size, core.workers, core.threads,
+                        core.device);
   command->footer(
       "An image that cannot be read gets a record with \"error\" and the others go on; the exit "
       "code is then 1. Exit codes: 0 every image classified, 1 an image or the checkpoint "

@@ -26,16 +26,8 @@ CLI::App* setup_report(CLI::App& app, ReportOptions& options) {
       ->add_option("--data", options.data,
                    "Evaluate best.pt on this ImageFolder or CSV manifest instead of the run's data.val")
       ->excludes(evaluation);
-  command->add_option("--batch-size", options.batch_size, "Images per forward pass")
-      ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{65536}));
-  command->add_option("--workers", options.workers, "Decoding threads; 0 = number of cores")
-      ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{256}));
-  command->add_option("--threads", options.threads, "Compute threads; 0 = available cores")
-      ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1024}));
-  command->add_option("--device", options.device, "cpu, cuda or cuda:N")->capture_default_str();
+  add_inference_options(*command, options.batch_size, options.workers, options.threads,
+                        options.device);
   command->footer(kExitCodeHelp);
   return command;
 }

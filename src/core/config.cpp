@@ -141,9 +141,15 @@ const std::vector<Option>& options() {
       required_text("data.train",
                     "training images: ImageFolder root (one folder per class) or CSV manifest",
                     [](Config& c) -> FieldPtr { return &c.data.train; }),
-      required_text("data.val",
-                    "validation images: ImageFolder root or CSV manifest (the same classes)",
-                    [](Config& c) -> FieldPtr { return &c.data.val; }),
+      any_value("data.val",
+                "validation images: ImageFolder root or CSV manifest (the same classes); "
+                "required unless data.val_fraction is set",
+                [](Config& c) -> FieldPtr { return &c.data.val; }),
+      below("data.val_fraction",
+            "> 0: hold out this share of each class of data.train for validation instead of "
+            "data.val (stratified, seeded by train.seed; written as train_split.csv and "
+            "val_split.csv)",
+            [](Config& c) -> FieldPtr { return &c.data.val_fraction; }, 0, 1),
       in_range(
           "data.image_size", "side of the square network input in pixels",
           [](Config& c) -> FieldPtr { return &c.data.image_size; }, 8, 4096),
@@ -525,6 +531,16 @@ void validate_config(const Config& config) {
     if (value->empty()) {
       throw ConfigError(std::string(option.key) + " is required (" + option.help + ")");
     }
+  }
+  if (config.data.val.empty() && config.data.val_fraction == 0) {
+    throw ConfigError(
+        "data.val is required (validation images: ImageFolder root or CSV manifest), or set "
+        "data.val_fraction to hold out part of data.train");
+  }
+  if (!config.data.val.empty() && config.data.val_fraction > 0) {
+    throw ConfigError("data.val and data.val_fraction exclude each other: data.val is \"" +
+                      config.data.val + "\", data.val_fraction is " +
+                      format_number(config.data.val_fraction));
   }
   if (batchnorm_ever_trains(config.model) && config.data.batch_size < 2) {
     throw ConfigError(

@@ -316,8 +316,12 @@ nlohmann::ordered_json run_evaluation(const ReportOptions& options, const RunRec
   if (!fs::exists(best)) return nullptr;
   EvaluateOptions evaluate;
   evaluate.checkpoint = best;
-  evaluate.data = options.data.empty() ? fs::path(run.config.at("data").at("val").get<std::string>())
-                                       : options.data;
+  evaluate.data = options.data;
+  if (evaluate.data.empty()) {
+    // A run that split its validation images off data.train wrote them as a manifest.
+    const std::string val = run.config.at("data").value("val", std::string());
+    evaluate.data = val.empty() ? run.dir / kValSplitName : fs::path(val);
+  }
   evaluate.batch_size = options.batch_size;
   evaluate.workers = options.workers;
   evaluate.threads = options.threads;

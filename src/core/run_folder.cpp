@@ -12,7 +12,8 @@ namespace {
 
 /// What a run writes in its folder, in the order it is removed.
 const char* const kRunOutputs[] = {kCheckpointDir, kMetricsName, "metrics.csv", kConfigName,
-                                   kSummaryName,   kDataName,    kReportName, kBadImagesName};
+                                   kSummaryName,   kDataName,    kReportName, kBadImagesName,
+                                   kTrainSplitName, kValSplitName};
 
 }  // namespace
 

@@ -30,6 +30,7 @@
 #include "ftl/run_folder.h"
 #include "ftl/runtime.h"
 #include "ftl/schedule.h"
+#include "ftl/split.h"
 #include "ftl/train_state.h"
 
 namespace fs = std::filesystem;
@@ -225,8 +226,18 @@ std::optional<Checkpoint> Trainer::read_resume_point() {
 }
 
 void Trainer::load_data() {
-  train_ = scan_dataset(config_.data.train);
-  val_ = scan_dataset(config_.data.val);
+  if (config_.data.val_fraction > 0) {
+    Split split = split_dataset(scan_dataset(config_.data.train), config_.data.val_fraction,
+                                static_cast<std::uint64_t>(config_.train.seed));
+    train_ = std::move(split.train);
+    val_ = std::move(split.val);
+    log_.info("data.val_fraction {}: {} images held out of {} for validation",
+              config_.data.val_fraction, val_.samples.size(),
+              train_.samples.size() + val_.samples.size());
+  } else {
+    train_ = scan_dataset(config_.data.train);
+    val_ = scan_dataset(config_.data.val);
+  }
   check_same_classes(train_, val_);
   if (train_.samples.size() < 2) {
     throw DataError(train_.root.string() + ": at least 2 training images are needed");
@@ -334,6 +345,10 @@ void Trainer::prepare_run_dir(const std::optional<Checkpoint>& last) {
   remove_stale_temporaries(run_dir_ / kCheckpointDir);
   write_file_atomic(run_dir_ / kConfigName, resolved_config_.dump(2) + "\n");
   write_file_atomic(run_dir_ / kDataName, data_summary().dump(2) + "\n");
+  if (config_.data.val_fraction > 0) {
+    write_manifest(train_, run_dir_ / kTrainSplitName);
+    write_manifest(val_, run_dir_ / kValSplitName);
+  }
   metrics_log_ = std::make_unique<MetricsLog>(run_dir_, state_.epochs_done);
 
   init_metadata(last ? &*last : nullptr);
