@@ -171,6 +171,7 @@ TEST_CASE("dataset: a bad manifest is an error naming the file and the line", "[
   CHECK(manifest_error("path,label\n") == at + "lists no image");
   CHECK(manifest_error("") == at + "empty manifest (no header row)");
   CHECK(manifest_error("path,label\n\"a.png,cat\n") == at + "line 2: quoted field is never closed");
+  CHECK(manifest_error("\xEF\xBB\xBFpath,label\na.png,cat\n") == "no error");  // Excel's BOM
   CHECK_THROWS_WITH(ftl::scan_dataset(dir / "none.csv"),
                     (dir / "none.csv").string() + ": cannot open manifest (missing)");
   CHECK_THROWS_WITH(ftl::scan_dataset(dir / "a.png"),

@@ -259,6 +259,13 @@ TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
               bad.string() + ",,,,,,,not a JPEG or PNG file\n" +
               mixed.output.substr(mixed.output.rfind(good.string())));
     CHECK_THAT(mixed.output, Contains(good.string() + ",square,1,"));
+
+    // A file name that is not UTF-8 is classified; its bad byte prints as U+FFFD.
+    const fs::path latin1 = run.dir / "caf\xe9.png";
+    fs::copy_file(good, latin1);
+    const auto odd = run_command(base + " " + shell_quote(latin1.string()));
+    CHECK(odd.exit_code == 0);
+    CHECK_THAT(odd.output, Contains("caf\xEF\xBF\xBD.png") && Contains("\"top\""));
   }
 
   SECTION("ftl report writes the run's page; evaluate --report the evaluation's") {
@@ -492,6 +499,24 @@ TEST_CASE("finetune: data.on_bad_image skip trains on the rest and lists what it
   CHECK_THAT(listed[1], Contains(truncated + "\t") && Contains("truncated PNG data"));
   const auto summary = nlohmann::json::parse(std::ifstream(run / "summary.json"));
   CHECK(summary["bad_images"] == 2);
+
+  // The run's report evaluates its val folder as the run did: the bad image skipped, listed.
+  ftl::ReportOptions report;
+  report.run_dirs = {run};
+  report.threads = 2;
+  ftl::write_report(report, ftl::testing::quiet_logger());
+  CHECK(fs::exists(run / "report.html"));
+  ftl::EvaluateOptions evaluate;
+  evaluate.checkpoint = run / "checkpoints/best.pt";
+  evaluate.data = dir / "val";
+  evaluate.threads = 2;
+  CHECK_THROWS_WITH(ftl::evaluate_checkpoint(evaluate, ftl::testing::quiet_logger()),
+                    Contains(truncated + ": truncated PNG data"));
+  evaluate.skip_bad_images = true;
+  const auto evaluated = ftl::evaluate_checkpoint(evaluate, ftl::testing::quiet_logger()).report;
+  CHECK(evaluated["num_samples"] == 6);
+  REQUIRE(evaluated["skipped"].size() == 1);
+  CHECK(evaluated["skipped"][0]["path"] == truncated);
   // Validation scored the 6 good images, not the bad one: accuracy is a multiple of 1/6.
   const auto best = ftl::load_checkpoint(run / "checkpoints/best.pt", kCpu);
   const double val_acc = best.metadata.metrics["val_acc"].get<double>();

@@ -140,6 +140,12 @@ TEST_CASE("report: charts survive one epoch, flat lines and missing values", "[r
       ftl::line_chart_svg("Acc", "epoch", {1, 2, 3}, {{"val", {nan, 0.5, nan}, "#000"}}).svg;
   CHECK(count(gaps, "<circle") == 1);
   CHECK_FALSE(Contains("nan").match(gaps));
+  // Long names are cut at a character boundary, never inside a UTF-8 sequence.
+  std::string wide;
+  for (int i = 0; i < 10; ++i) wide += "\xE6\x97\xA5";  // 日, 3 bytes each
+  const std::string map = ftl::heatmap_svg({wide, "b"}, {{1, 0}, {0, 1}});
+  CHECK_THAT(map, Contains(">\xE6\x97\xA5\xE6\x97\xA5\xE6\x97\xA5\xE6\x97\xA5\xE6\x97\xA5"
+                           "\xE6\x97\xA5~<"));
   CHECK(ftl::heat_colour(0) == "#f7fbff");
   CHECK(ftl::heat_colour(1) == "#08306b");
   CHECK(ftl::xml_escape("a<'\">&") == "a&lt;&#39;&quot;&gt;&amp;");

@@ -443,3 +443,37 @@ TEST_CASE("finetune: --overwrite replaces a run, and without it the run is refus
   CHECK(elsewhere.exit_code == 2);
   CHECK_THAT(elsewhere.output, Contains("they must name the same run folder"));
 }
+
+TEST_CASE("resume: a run recorded before a config key existed resumes at that key's default",
+          "[resume][e2e]") {
+  ftl::testing::TempDir dir;
+  write_data(dir.path(), 4, 41);
+  ftl::Config config = core_config(dir.path(), "run");
+  config.train.epochs = 1;
+  ftl::finetune(config, ftl::testing::quiet_logger());
+
+  // Rewrite last.pt as an older ftl wrote it: its config lacks keys added since.
+  const fs::path last = dir / "run/checkpoints/last.pt";
+  ftl::Checkpoint old = ftl::load_checkpoint(last, torch::Device(torch::kCPU),
+                                             {ftl::kTrainStateName, ftl::kTrainTensorsName});
+  old.metadata.config["data"].erase("on_bad_image");
+  old.metadata.config["data"].erase("val_fraction");
+  std::ofstream(last, std::ios::binary | std::ios::trunc)
+      << ftl::serialize_checkpoint(old.module, old.metadata, old.extra);
+
+  config.train.epochs = 2;
+  const auto resumed =
+      ftl::finetune(config, ftl::testing::quiet_logger(), {}, ftl::RunMode::kResume);
+  CHECK(resumed.epochs == 2);
+  CHECK(resumed.resumed);
+
+  // A key this ftl does not know is still refused, by name.
+  old = ftl::load_checkpoint(last, torch::Device(torch::kCPU),
+                             {ftl::kTrainStateName, ftl::kTrainTensorsName});
+  old.metadata.config["data"]["from_the_future"] = 1;
+  std::ofstream(last, std::ios::binary | std::ios::trunc)
+      << ftl::serialize_checkpoint(old.module, old.metadata, old.extra);
+  config.train.epochs = 3;
+  CHECK_THROWS_WITH(ftl::finetune(config, ftl::testing::quiet_logger(), {}, ftl::RunMode::kResume),
+                    Contains("data.from_the_future"));
+}

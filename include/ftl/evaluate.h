@@ -43,6 +43,8 @@ struct EvaluateOptions {
   std::int64_t threads = 0;           // compute threads; 0 = cores available to the process
   std::string device = "cpu";         // "cpu", "cuda" or "cuda:N"
   std::int64_t top_k = kDefaultTopK;  // reported as top{K}_accuracy when there are >= K classes
+  bool skip_bad_images = false;       // leave undecodable images out (listed in the report's
+                                      // "skipped") instead of failing
 };
 
 struct Evaluation {

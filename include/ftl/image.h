@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 namespace ftl {
@@ -31,5 +32,9 @@ Image decode_image(const std::uint8_t* data, std::size_t size);
 /// "<path>: <reason>". A missing or unreadable file is also a DataError naming the path and
 /// the system's reason.
 Image read_image(const std::filesystem::path& path);
+
+/// The reason of a read_image error without its leading "<path>: ", for lists that show the
+/// path in a column of its own.
+std::string image_error_reason(const std::string& message, const std::filesystem::path& path);
 
 }  // namespace ftl

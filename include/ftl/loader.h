@@ -19,10 +19,10 @@
 
 namespace ftl {
 
-/// An image that could not be used, with the reason (a DataError message naming the path).
+/// An image that could not be used, and why.
 struct BadImage {
   std::size_t index = 0;  // position in the sample list
-  std::string reason;
+  std::string reason;     // the decoder's reason, without the path (e.g. "truncated PNG data")
 };
 
 struct Batch {

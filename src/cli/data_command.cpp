@@ -25,7 +25,11 @@ CLI::App* setup_data(CLI::App& app, DataCheckCliOptions& options) {
 
 int run_data_check(const DataCheckCliOptions& options, spdlog::logger& log) {
   const DataCheck check = check_data(options.core);
-  std::cout << (options.json ? data_check_json(check).dump(2) + "\n" : data_check_text(check))
+  // A file name that is not UTF-8 prints its bad bytes as U+FFFD rather than failing the report.
+  const auto json = [&] {
+    return data_check_json(check).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  std::cout << (options.json ? json() + "\n" : data_check_text(check))
             << std::flush;
   if (!check.bad.empty()) {
     log.error("{} of {} images in {} cannot be used", check.bad.size(), check.images,

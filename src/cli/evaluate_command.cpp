@@ -34,6 +34,9 @@ CLI::App* setup_evaluate(CLI::App& app, EvaluateCliOptions& options) {
   command->add_option("--top-k", core.top_k, "Report top{K}_accuracy (with K or more classes)")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000}));
+  command->add_flag("--skip-bad-images", core.skip_bad_images,
+                    "Leave undecodable images out (listed under \"skipped\" in the report) "
+                    "instead of failing");
   add_inference_options(*command, core.batch_size, core.workers, core.threads,
                         core.device);
   command

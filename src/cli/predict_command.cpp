@@ -66,7 +66,10 @@ int run_predict(const PredictCliOptions& options, spdlog::logger& log) {
     if (csv) {
       std::cout << prediction_csv_row(prediction, predictor.top_k());
     } else {
-      std::cout << prediction_json(prediction).dump() << '\n';
+      // A file name that is not UTF-8 must not stop the batch: such bytes print as U+FFFD.
+      std::cout << prediction_json(prediction).dump(-1, ' ', false,
+                                                     nlohmann::json::error_handler_t::replace)
+                << '\n';
     }
   });
   std::cout << std::flush;

@@ -45,7 +45,9 @@ DataCheck check_data(const DataCheckOptions& options) {
         const Image image = read_image(data.samples[i].path);
         decoded[i].width = image.width;
         decoded[i].height = image.height;
-      } catch (const DataError& error) {
+      } catch (const std::exception& error) {
+        // An exception must not leave a thread (std::terminate): every failure is a reason,
+        // including a file too large to read (std::bad_alloc).
         decoded[i].error = error.what();
       }
     }
@@ -69,13 +71,8 @@ DataCheck check_data(const DataCheckOptions& options) {
       heights.push_back(decoded[i].height);
       continue;
     }
-    const std::string path = data.samples[i].path.string();
-    // A DataError starts with the path; the report lists it beside the reason.
-    const std::string& message = decoded[i].error;
-    const std::string reason =
-        message.rfind(path + ": ", 0) == 0 ? message.substr(path.size() + 2) : message;
-    check.bad.push_back({i, reason});
-    check.bad_paths.push_back(path);
+    check.bad.push_back({i, image_error_reason(decoded[i].error, data.samples[i].path)});
+    check.bad_paths.push_back(data.samples[i].path.string());
   }
   check.width = spread(widths);
   check.height = spread(heights);

@@ -18,6 +18,8 @@ namespace fs = std::filesystem;
 namespace ftl {
 namespace {
 
+constexpr const char* kUtf8Bom = "\xEF\xBB\xBF";
+
 std::string join(const std::vector<std::string>& names) {
   std::string out;
   for (const std::string& name : names) out += (out.empty() ? "" : ", ") + name;
@@ -83,7 +85,9 @@ ImageFolder read_manifest(const fs::path& manifest) {
     throw DataError(manifest.string() + ": cannot open manifest" +
                     (fs::exists(manifest) ? "" : " (missing)"));
   }
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  // Spreadsheets save "CSV UTF-8" with a byte-order mark, which would glue onto "path".
+  if (text.rfind(kUtf8Bom, 0) == 0) text.erase(0, std::string(kUtf8Bom).size());
   const std::vector<CsvRecord> records = parse_csv(text, manifest.string());
   if (records.empty()) throw DataError(manifest.string() + ": empty manifest (no header row)");
   const std::size_t path_column = manifest_column(records[0], "path", manifest);

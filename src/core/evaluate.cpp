@@ -128,12 +128,28 @@ Evaluation evaluate_checkpoint(const EvaluateOptions& options, spdlog::logger& l
   loader_options.batch_size = options.batch_size;
   loader_options.preprocess = checkpoint.metadata.preprocess;
   loader_options.workers = resolve_workers(options.workers);
+  loader_options.skip_bad_images = options.skip_bad_images;
   Evaluation evaluation;
-  const MetricsAccumulator metrics = evaluate_samples(
-      checkpoint.module, data, loader_options, device, options.top_k, &evaluation.predictions);
+  std::vector<BadImage> bad;
+  const MetricsAccumulator metrics =
+      evaluate_samples(checkpoint.module, data, loader_options, device, options.top_k,
+                       &evaluation.predictions, &bad);
+  if (metrics.count() == 0) {
+    throw DataError(options.data.string() + ": no image could be used (" +
+                    std::to_string(bad.size()) + " bad)");
+  }
   evaluation.report["checkpoint"] = options.checkpoint.string();
   evaluation.report["data"] = options.data.string();
   evaluation.report.update(metrics_report(metrics, checkpoint.metadata.classes, options.top_k));
+  if (!bad.empty()) {
+    nlohmann::ordered_json skipped = nlohmann::ordered_json::array();
+    for (const BadImage& image : bad) {
+      const std::string path = data.samples[image.index].path.string();
+      log.warn("skipping a bad image: {}: {}", path, image.reason);
+      skipped.push_back({{"path", path}, {"reason", image.reason}});
+    }
+    evaluation.report["skipped"] = skipped;
+  }
   evaluation.classes = checkpoint.metadata.classes;
   evaluation.samples = data.samples;
   return evaluation;

@@ -366,4 +366,9 @@ Image read_image(const std::filesystem::path& path) {
   }
 }
 
+std::string image_error_reason(const std::string& message, const std::filesystem::path& path) {
+  const std::string prefix = path.string() + ": ";
+  return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
+}
+
 }  // namespace ftl

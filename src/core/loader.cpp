@@ -146,7 +146,7 @@ Batch BatchLoader::build(std::size_t batch_index) const {
       image = read_image(sample.path);
     } catch (const DataError& error) {
       if (!options_.skip_bad_images) throw;
-      batch.bad.push_back({order_[i], error.what()});
+      batch.bad.push_back({order_[i], image_error_reason(error.what(), sample.path)});
       continue;
     }
     preprocess_into(image, options_.preprocess, batch.images[slot]);

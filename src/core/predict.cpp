@@ -4,12 +4,14 @@
 #include <torch/script.h>
 
 #include <algorithm>
+#include <optional>
 #include <system_error>
 
 #include "ftl/csv.h"
 #include "ftl/dataset.h"
 #include "ftl/device.h"
 #include "ftl/errors.h"
+#include "ftl/image.h"
 #include "ftl/loader.h"
 #include "ftl/runtime.h"
 
@@ -21,10 +23,17 @@ namespace {
 /// Why expand_inputs kept a folder as an entry: it holds nothing to classify.
 constexpr const char* kEmptyFolderReason = "folder holds no .jpg, .jpeg or .png image";
 
-// A DataError's message starts with the path; the record already carries it.
-std::string reason_without_path(const std::string& message, const std::string& path) {
-  const std::string prefix = path + ": ";
-  return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
+// Why a folder given as input gave no image: it cannot be listed, or it holds none. Nothing
+// for a path that is not a folder.
+std::optional<std::string> folder_reason(const fs::path& path) {
+  std::error_code error;
+  if (!fs::is_directory(path, error)) return std::nullopt;
+  try {
+    find_images(path);
+  } catch (const DataError& listing) {
+    return image_error_reason(listing.what(), path);
+  }
+  return std::string(kEmptyFolderReason);
 }
 
 std::vector<ClassScore> top_classes(const torch::Tensor& probabilities, std::int64_t row,
@@ -49,7 +58,13 @@ std::vector<fs::path> expand_inputs(const std::vector<fs::path>& inputs) {
       images.push_back(input);
       continue;
     }
-    const std::vector<fs::path> found = find_images(input);
+    std::vector<fs::path> found;
+    try {
+      found = find_images(input);
+    } catch (const DataError&) {
+      images.push_back(input);  // predict_images reports the folder it cannot list
+      continue;
+    }
     if (found.empty()) images.push_back(input);  // predict_images reports it
     images.insert(images.end(), found.begin(), found.end());
   }
@@ -99,11 +114,7 @@ PredictSummary Predictor::run(const std::vector<fs::path>& images,
       }
     }
     for (const BadImage& bad : batch.bad) {
-      const std::string path = samples[bad.index].path.string();
-      std::error_code error;
-      records[bad.index - first].error = fs::is_directory(samples[bad.index].path, error)
-                                             ? kEmptyFolderReason
-                                             : reason_without_path(bad.reason, path);
+      records[bad.index - first].error = folder_reason(samples[bad.index].path).value_or(bad.reason);
     }
     for (std::size_t i = 0; i < records.size(); ++i) {
       records[i].path = samples[first + i].path.string();

@@ -326,6 +326,8 @@ nlohmann::ordered_json run_evaluation(const ReportOptions& options, const RunRec
   evaluate.workers = options.workers;
   evaluate.threads = options.threads;
   evaluate.device = options.device;
+  // The images the run itself skipped must not stop its report.
+  evaluate.skip_bad_images = run.config.at("data").value("on_bad_image", std::string()) == "skip";
   return evaluate_checkpoint(evaluate, log).report;
 }
 

@@ -60,8 +60,12 @@ double tick_step(double span) {
 
 std::string number(double value) { return fmt::format("{:.4g}", value); }
 
+// Cut at a character boundary: a UTF-8 continuation byte (10xxxxxx) never starts the cut.
 std::string short_label(const std::string& label) {
-  return label.size() <= kMaxLabelChars ? label : label.substr(0, kMaxLabelChars - 1) + "~";
+  if (label.size() <= kMaxLabelChars) return label;
+  std::size_t cut = kMaxLabelChars - 1;
+  while (cut > 0 && (static_cast<unsigned char>(label[cut]) & 0xC0U) == 0x80U) --cut;
+  return label.substr(0, cut) + "~";
 }
 
 }  // namespace
@@ -171,7 +175,10 @@ Chart line_chart_svg(const std::string& title, const std::string& x_label,
       "viewBox=\"0 0 {0} {1}\" role=\"img\" aria-label=\"{2}\">\n"
       "<text x=\"{3}\" y=\"18\" class=\"title\">{2}</text>\n",
       kChartWidth, chart_height, xml_escape(title), kLeft);
-  for (double tick = y_min; tick <= y_max + y_step / 2; tick += y_step) {
+  // Counted ticks: adding a step to a value it cannot move (values one ulp apart) never ends.
+  const auto y_ticks = static_cast<int>(std::lround((y_max - y_min) / y_step));
+  for (int k = 0; k <= y_ticks; ++k) {
+    const double tick = y_min + k * y_step;
     svg += fmt::format(
         "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" class=\"grid\"/>"
         "<text x=\"{3:.1f}\" y=\"{4:.1f}\" class=\"tick\" text-anchor=\"end\">{5}</text>\n",

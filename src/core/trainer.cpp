@@ -38,6 +38,14 @@ namespace fs = std::filesystem;
 namespace ftl {
 namespace {
 
+// The config as checkpoints record it: without output.dir.
+nlohmann::json without_run_folder(nlohmann::json config) {
+  config["output"].erase("dir");
+  if (config["output"].empty()) config.erase("output");
+  return config;
+}
+
+
 using Clock = std::chrono::steady_clock;
 
 /// Prefix of the parameter groups that staged unfreezing adds.
@@ -148,9 +156,7 @@ FinetuneResult Trainer::run() {
   resolved_config_ = config_to_json(config_);
   // Checkpoints record the settings but not where the run folder is: a moved run still
   // resumes, and two runs of one config write the same bytes wherever they run.
-  checkpoint_config_ = resolved_config_;
-  checkpoint_config_["output"].erase("dir");
-  if (checkpoint_config_["output"].empty()) checkpoint_config_.erase("output");
+  checkpoint_config_ = without_run_folder(resolved_config_);
   std::optional<Checkpoint> last;
   if (mode_ == RunMode::kResume && !fs::exists(last_checkpoint_path(run_dir_))) {
     start_over_unsaved_run();
@@ -214,8 +220,17 @@ std::optional<Checkpoint> Trainer::read_resume_point() {
   Checkpoint last = load_checkpoint(path, device_, {kTrainStateName, kTrainTensorsName});
   state_ = decode_train_state(last.extra, path.string());
   read_bad_images();
-  check_resume_config(last.metadata.config, checkpoint_config_, state_.epochs_done,
-                      run_dir_.string());
+  // A key added to ftl after the run started is read at its default, which is what the run
+  // used; without this a run made by an older ftl could not be resumed.
+  nlohmann::json recorded;
+  try {
+    recorded = without_run_folder(config_to_json(config_from_json(last.metadata.config)));
+  } catch (const ConfigError& error) {
+    throw ConfigError("cannot resume " + run_dir_.string() + ": " + path.string() +
+                      " records a setting this ftl does not know (written by a newer ftl?): " +
+                      error.what());
+  }
+  check_resume_config(recorded, checkpoint_config_, state_.epochs_done, run_dir_.string());
   try {
     ranking_.restore(state_.ranking);
     early_stopping_.restore(state_.early_stopping);
@@ -231,6 +246,11 @@ void Trainer::load_data() {
                                 static_cast<std::uint64_t>(config_.train.seed));
     train_ = std::move(split.train);
     val_ = std::move(split.val);
+    if (val_.samples.empty()) {
+      throw DataError(fmt::format("data.val_fraction {:g}", config_.data.val_fraction) +
+                      " holds out no image of " + config_.data.train +
+                      ": every class has a single image; give data.val instead");
+    }
     log_.info("data.val_fraction {}: {} images held out of {} for validation",
               config_.data.val_fraction, val_.samples.size(),
               train_.samples.size() + val_.samples.size());
@@ -328,7 +348,11 @@ nlohmann::ordered_json Trainer::data_summary() const {
     const std::vector<std::int64_t> counts = class_counts(*data);
     nlohmann::ordered_json classes;
     for (std::size_t c = 0; c < counts.size(); ++c) classes[data->classes[c]] = counts[c];
-    summary[data == &train_ ? "train" : "val"] = {{"path", data->root.string()},
+    // A split's parts live in the run folder's manifests, not in data.train.
+    const bool split = config_.data.val_fraction > 0;
+    const fs::path path =
+        !split ? data->root : run_dir_ / (data == &train_ ? kTrainSplitName : kValSplitName);
+    summary[data == &train_ ? "train" : "val"] = {{"path", path.string()},
                                                   {"images", data->samples.size()},
                                                   {"classes", classes}};
   }
@@ -344,7 +368,9 @@ void Trainer::prepare_run_dir(const std::optional<Checkpoint>& last) {
   remove_stale_temporaries(run_dir_);
   remove_stale_temporaries(run_dir_ / kCheckpointDir);
   write_file_atomic(run_dir_ / kConfigName, resolved_config_.dump(2) + "\n");
-  write_file_atomic(run_dir_ / kDataName, data_summary().dump(2) + "\n");
+  write_file_atomic(run_dir_ / kDataName,
+                    data_summary().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+                        "\n");
   if (config_.data.val_fraction > 0) {
     write_manifest(train_, run_dir_ / kTrainSplitName);
     write_manifest(val_, run_dir_ / kValSplitName);
@@ -584,13 +610,8 @@ void Trainer::note_bad_images(const std::vector<BadImage>& bad, const ImageFolde
   bool added = false;
   for (const BadImage& image : bad) {
     const std::string path = data.samples[image.index].path.string();
-    // The DataError names the path first; the file has it in its own column.
-    const std::string prefix = path + ": ";
-    const std::string reason = image.reason.rfind(prefix, 0) == 0
-                                   ? image.reason.substr(prefix.size())
-                                   : image.reason;
-    if (!bad_images_.emplace(path, reason).second) continue;
-    log_.warn("skipping a bad image: {}: {}", path, reason);
+    if (!bad_images_.emplace(path, image.reason).second) continue;
+    log_.warn("skipping a bad image: {}: {}", path, image.reason);
     added = true;
   }
   if (!added) return;
