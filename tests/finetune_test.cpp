@@ -535,6 +535,8 @@ TEST_CASE("finetune: data.val_fraction validates on a held-out part, written as 
   ftl::finetune(config, ftl::testing::quiet_logger());
   const fs::path run = config.output.dir;
   const auto val = read_lines(run / "val_split.csv");
+  CHECK(nlohmann::json::parse(std::ifstream(run / "data.json"))["val"]["path"] ==
+        (run / "val_split.csv").string());
   const auto train = read_lines(run / "train_split.csv");
   CHECK(val.size() == 1 + 3 * 2);  // header, then 2 of each class's 6
   CHECK(train.size() == 1 + 3 * 4);
@@ -551,4 +553,14 @@ TEST_CASE("finetune: data.val_fraction validates on a held-out part, written as 
   std::ifstream in(run / "report.html");
   const std::string html{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   CHECK_THAT(html, Contains((run / "val_split.csv").string()) && Contains("Per class"));
+
+  // One image per class leaves nothing to hold out: an error naming the setting.
+  ftl::testing::TempDir tiny;
+  ftl::testing::write_shapes(tiny / "train", 1, kSide, 22);
+  ftl::Config single = shapes_config(tiny, "run");
+  single.data.val.clear();
+  single.data.val_fraction = 0.5;
+  CHECK_THROWS_WITH(ftl::finetune(single, ftl::testing::quiet_logger()),
+                    "data.val_fraction 0.5 holds out no image of " + (tiny / "train").string() +
+                        ": every class has a single image; give data.val instead");
 }

@@ -3,6 +3,7 @@
 #include "ftl/report.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -146,6 +147,11 @@ TEST_CASE("report: charts survive one epoch, flat lines and missing values", "[r
   const std::string map = ftl::heatmap_svg({wide, "b"}, {{1, 0}, {0, 1}});
   CHECK_THAT(map, Contains(">\xE6\x97\xA5\xE6\x97\xA5\xE6\x97\xA5\xE6\x97\xA5\xE6\x97\xA5"
                            "\xE6\x97\xA5~<"));
+  // Values one ulp apart: the ticks are counted, so the chart ends (and has a scale).
+  const std::string close = ftl::line_chart_svg("Loss", "epoch", {1, 2},
+                                                {{"train", {1.0, std::nextafter(1.0, 2.0)}, "#000"}})
+                                .svg;
+  CHECK(count(close, "<circle") == 2);
   CHECK(ftl::heat_colour(0) == "#f7fbff");
   CHECK(ftl::heat_colour(1) == "#08306b");
   CHECK(ftl::xml_escape("a<'\">&") == "a&lt;&#39;&quot;&gt;&amp;");
