@@ -15,6 +15,8 @@
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 
+using ftl::testing::read_file;
+
 namespace {
 
 const torch::Device kCpu(torch::kCPU);
@@ -34,11 +36,6 @@ ftl::LoadedModel three_class_model() {
   ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, kCpu);
   ftl::replace_head(loaded.module, 3, 1);
   return loaded;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 }  // namespace

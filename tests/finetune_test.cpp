@@ -279,8 +279,7 @@ TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
                                       " --threads 2 --output " + shell_quote(page.string()) + " 2>&1");
     INFO(reported.output);
     REQUIRE(reported.exit_code == 0);
-    std::ifstream in(page);
-    const std::string html{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    const std::string html = ftl::testing::read_file(page);
     CHECK_THAT(html, Contains("Learning curves") && Contains("Confusion matrix") &&
                          Contains("<td>triangle</td>") && Contains("completed"));
     const double accuracy = run.result.best_val_acc;
@@ -292,9 +291,7 @@ TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
                       shell_quote(run.config.data.val) + " --threads 2 --report " +
                       shell_quote(evaluation_page.string()) + " >/dev/null")
               .exit_code == 0);
-    std::ifstream evaluation_in(evaluation_page);
-    const std::string evaluation_html{std::istreambuf_iterator<char>(evaluation_in),
-                                      std::istreambuf_iterator<char>()};
+    const std::string evaluation_html = ftl::testing::read_file(evaluation_page);
     CHECK_THAT(evaluation_html, Contains("ftl evaluation") && Contains("aria-label=\"confusion matrix\""));
 
     const auto not_a_run = run_command(ftl + " report " + shell_quote(run.dir.path().string()) + " 2>&1");
@@ -550,8 +547,7 @@ TEST_CASE("finetune: data.val_fraction validates on a held-out part, written as 
   options.run_dirs = {run};
   options.threads = 2;
   ftl::write_report(options, ftl::testing::quiet_logger());
-  std::ifstream in(run / "report.html");
-  const std::string html{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const std::string html = ftl::testing::read_file(run / "report.html");
   CHECK_THAT(html, Contains((run / "val_split.csv").string()) && Contains("Per class"));
 
   // One image per class leaves nothing to hold out: an error naming the setting.

@@ -168,14 +168,12 @@ TEST_CASE("report: several runs compared on shared charts, and as one SVG file",
   options.output = dir / "compare.html";
   options.svg = dir / "curves.svg";
   ftl::write_report(options, ftl::testing::quiet_logger());
-  std::ifstream html_in(options.output);
-  const std::string html{std::istreambuf_iterator<char>(html_in), std::istreambuf_iterator<char>()};
+  const std::string html = ftl::testing::read_file(options.output);
   CHECK(count(html, "<svg") == 3);       // val accuracy, val loss, train loss
   CHECK(count(html, "<polyline") == 6);  // one line per run in each
   CHECK(count(html, "<circle") == 3 * (3 + 4));
   CHECK_THAT(html, Contains("Validation accuracy") && Contains(">scratch_from_random_weights<"));
-  std::ifstream svg_in(options.svg);
-  const std::string svg{std::istreambuf_iterator<char>(svg_in), std::istreambuf_iterator<char>()};
+  const std::string svg = ftl::testing::read_file(options.svg);
   CHECK(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1080\"", 0) == 0);
   CHECK_THAT(svg, Contains("<style>") && Contains("Training loss"));
   // The two long names do not fit on one legend row: the charts grow a row.
@@ -209,8 +207,7 @@ TEST_CASE("report: a folder that holds no run, a broken metrics line, an unfinis
   options.run_dirs = {dir / "early"};
   const fs::path written = ftl::write_report(options, ftl::testing::quiet_logger());
   CHECK(written == dir / "early/report.html");
-  std::ifstream in(written);
-  const std::string html{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const std::string html = ftl::testing::read_file(written);
   CHECK_THAT(html, Contains("not finished") && Contains("has not finished an epoch"));
   CHECK(count(html, "<svg") == 3);
 

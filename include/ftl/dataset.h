@@ -59,6 +59,10 @@ void relabel_to(ImageFolder& data, const std::vector<std::string>& classes);
 /// Images per class, in class index order.
 std::vector<std::int64_t> class_counts(const ImageFolder& data);
 
+/// The largest class count over the smallest: 1 when balanced (or no class), 0 when a class
+/// has no image at all.
+double imbalance_ratio(const std::vector<std::int64_t>& counts);
+
 /// Identifies a dataset: a hash of its files (relative to the root) and labels, in order.
 std::string dataset_fingerprint(const ImageFolder& data);
 

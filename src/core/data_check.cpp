@@ -27,12 +27,6 @@ SideSpread spread(std::vector<int> sides) {
   return {sides.front(), sides[sides.size() / 2], sides.back()};
 }
 
-double imbalance(const std::vector<std::int64_t>& counts) {
-  if (counts.empty()) return 1;
-  const auto [smallest, largest] = std::minmax_element(counts.begin(), counts.end());
-  return *smallest == 0 ? 0 : static_cast<double>(*largest) / static_cast<double>(*smallest);
-}
-
 }  // namespace
 
 DataCheck check_data(const DataCheckOptions& options) {
@@ -86,7 +80,7 @@ nlohmann::ordered_json data_check_json(const DataCheck& check) {
   nlohmann::ordered_json classes = nlohmann::ordered_json::object();
   for (std::size_t c = 0; c < check.classes.size(); ++c) classes[check.classes[c]] = check.counts[c];
   json["classes"] = classes;
-  json["imbalance"] = imbalance(check.counts);
+  json["imbalance"] = imbalance_ratio(check.counts);
   json["skipped_files"] = check.skipped_files;
   json["width"] = {{"min", check.width.min}, {"median", check.width.median}, {"max", check.width.max}};
   json["height"] = {
@@ -103,7 +97,7 @@ std::string data_check_text(const DataCheck& check) {
   for (const std::string& name : check.classes) width = std::max(width, name.size());
   std::string text = fmt::format("{}: {} images in {} classes (largest / smallest class: {:.2f})\n",
                                  check.data.string(), check.images, check.classes.size(),
-                                 imbalance(check.counts));
+                                 imbalance_ratio(check.counts));
   for (std::size_t c = 0; c < check.classes.size(); ++c) {
     text += fmt::format("  {:<{}}  {:>8}\n", check.classes[c], width, check.counts[c]);
   }

@@ -233,6 +233,12 @@ std::string dataset_fingerprint(const ImageFolder& data) {
   return fmt::format("{:016x}", hash);
 }
 
+double imbalance_ratio(const std::vector<std::int64_t>& counts) {
+  if (counts.empty()) return 1;
+  const auto [smallest, largest] = std::minmax_element(counts.begin(), counts.end());
+  return *smallest == 0 ? 0 : static_cast<double>(*largest) / static_cast<double>(*smallest);
+}
+
 std::vector<std::int64_t> class_counts(const ImageFolder& data) {
   std::vector<std::int64_t> counts(data.classes.size(), 0);
   for (const Sample& sample : data.samples) ++counts[static_cast<std::size_t>(sample.label)];

@@ -186,19 +186,26 @@ std::string charts_html(const std::vector<Chart>& charts) {
   return html + "</div>\n";
 }
 
+// The sum of one metric over the epochs that recorded it.
+double total(const std::vector<nlohmann::ordered_json>& epochs, const char* key) {
+  double sum = 0;
+  for (const double value : column(epochs, key)) sum += std::isfinite(value) ? value : 0;
+  return sum;
+}
+
+// How the run stands: its stop reason once summary.json exists.
+std::string run_status(const RunRecord& run) {
+  return run.summary.is_object() ? run.summary.value("stop_reason", std::string("finished"))
+                                 : std::string("not finished");
+}
+
 std::string summary_section(const RunRecord& run) {
-  double seconds = 0;
-  double images_per_s = 0;
-  for (const auto& epoch : run.epochs) {
-    seconds += epoch.value("seconds", 0.0);
-    images_per_s += epoch.value("images_per_s", 0.0);
-  }
+  const double seconds = total(run.epochs, "seconds");
+  const double images_per_s = total(run.epochs, "images_per_s");
   const auto& train = run.config.contains("train") ? run.config.at("train") : nlohmann::ordered_json();
   const std::string planned = train.contains("epochs") ? std::to_string(train.at("epochs").get<std::int64_t>()) : "?";
   std::string html = "<div class=\"figures\">";
-  html += figure("status", run.summary.is_object()
-                               ? run.summary.value("stop_reason", std::string("finished"))
-                               : std::string("not finished"));
+  html += figure("status", run_status(run));
   html += figure("epochs", std::to_string(run.epochs.size()) + " of " + planned);
   if (run.summary.is_object()) {
     html += figure("best epoch", std::to_string(run.summary.value("best_epoch", std::int64_t{0})));
@@ -343,18 +350,15 @@ std::string comparison_report_html(const std::vector<RunRecord>& runs) {
   std::string body = "<h1>" + title + "</h1>\n<table>\n<tr><th>run</th><th>status</th>"
                      "<th>epochs</th><th>best epoch</th><th>best value</th><th>training s</th></tr>\n";
   for (const RunRecord& run : runs) {
-    double seconds = 0;
-    for (const auto& epoch : run.epochs) seconds += epoch.value("seconds", 0.0);
     const bool finished = run.summary.is_object();
     body += fmt::format(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1f}</td></tr>\n",
-        xml_escape(run.dir.string()),
-        finished ? xml_escape(run.summary.value("stop_reason", std::string("finished"))) : "not finished",
+        xml_escape(run.dir.string()), xml_escape(run_status(run)),
         run.epochs.size(), finished ? std::to_string(run.summary.value("best_epoch", std::int64_t{0})) : "-",
         finished ? xml_escape(run.summary.value("best_metric", std::string()) + " " +
                               fixed(run.summary.value("best_value", 0.0)))
                  : "-",
-        seconds);
+        total(run.epochs, "seconds"));
   }
   body += "</table>\n<h2>Learning curves</h2>\n" + charts_html(comparison_charts(runs));
   return page(title, body);

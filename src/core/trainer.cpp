@@ -267,10 +267,9 @@ void Trainer::load_data() {
   for (std::size_t c = 0; c < counts.size(); ++c) {
     described.push_back(train_.classes[c] + "=" + std::to_string(counts[c]));
   }
-  const auto [smallest, largest] = std::minmax_element(counts.begin(), counts.end());
   log_.info("train: {} images in {} classes ({}); largest / smallest class {:.2f}",
             train_.samples.size(), train_.classes.size(), join(described),
-            static_cast<double>(*largest) / static_cast<double>(std::max<std::int64_t>(*smallest, 1)));
+            imbalance_ratio(counts));
   log_.info("val: {} images", val_.samples.size());
   for (const ImageFolder* data : {&train_, &val_}) {
     if (data->skipped_files > 0) {

@@ -1,5 +1,8 @@
 #include "support/fixtures.h"
 
+#include <fstream>
+#include <iterator>
+
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -30,6 +33,11 @@ std::string shell_quote(const std::string& text) {
     }
   }
   return quoted + "'";
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 }  // namespace ftl::testing

@@ -5,6 +5,7 @@
 #include <spdlog/logger.h>
 #include <spdlog/sinks/null_sink.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -30,6 +31,9 @@ struct CommandResult {
 
 /// Runs a shell command and returns its exit code and standard output.
 CommandResult run_command(const std::string& command);
+
+/// The whole content of a file (empty when it cannot be opened).
+std::string read_file(const std::filesystem::path& path);
 
 /// Quotes a string for the shell.
 std::string shell_quote(const std::string& text);
