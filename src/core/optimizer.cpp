@@ -1,6 +1,8 @@
 #include "ftl/optimizer.h"
 
-#include <c10/util/string_utils.h>
+#include <sstream>
+#include <string>
+#include <type_traits>
 
 #include "ftl/errors.h"
 #include "ftl/model.h"
@@ -11,9 +13,21 @@ namespace {
 // Key of the momentum buffers in the saved tensors.
 std::string momentum_key(const std::string& parameter) { return "momentum/" + parameter; }
 
-// LibTorch keys an optimizer's per-parameter state by the tensor's implementation pointer.
-std::string state_key(const torch::Tensor& parameter) {
-  return c10::guts::to_string(parameter.unsafeGetTensorImpl());
+/// The key type of an optimizer's per-parameter state: the printed TensorImpl address
+/// (std::string) before LibTorch 2.0, the address itself (void*) since.
+using StateKey = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+
+// LibTorch keys an optimizer's per-parameter state by the tensor's implementation pointer; a
+// template, so that only the branch of the LibTorch at hand is compiled.
+template <typename Key = StateKey>
+Key state_key(const torch::Tensor& parameter) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream address;  // as LibTorch 1.x prints it (c10::guts::to_string)
+    address << parameter.unsafeGetTensorImpl();
+    return address.str();
+  } else {
+    return parameter.unsafeGetTensorImpl();
+  }
 }
 
 std::string shape_text(const std::vector<std::int64_t>& shape) {
