@@ -392,3 +392,82 @@ TEST_CASE("an image wider than kMaxImageSide is rejected before decoding", "[ima
 
 }  // namespace
 }  // namespace ftl
+
+namespace ftl {
+namespace {
+
+/// A smooth RGB gradient, the kind of content where a reduced DCT scale loses little.
+Bytes gradient(int width, int height) {
+  Bytes samples;
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      samples.push_back(static_cast<std::uint8_t>(255 * x / (width - 1)));
+      samples.push_back(static_cast<std::uint8_t>(255 * y / (height - 1)));
+      samples.push_back(static_cast<std::uint8_t>(128));
+    }
+  }
+  return samples;
+}
+
+TEST_CASE("a large JPEG decodes at the smallest DCT scale that keeps min_side",
+          "[image][jpeg][dct]") {
+  TempDir dir;
+  const auto file = dir / "large.jpg";
+  ftl::testing::write_jpeg(file, 64, 48, 3, 95, gradient(64, 48));
+  struct Case {
+    int min_side;
+    int width;
+    int height;
+  };
+  // 1/8 gives 8x6, 1/4 16x12, 1/2 32x24; both sides must stay >= min_side.
+  for (const Case& c : {Case{0, 64, 48}, Case{6, 8, 6}, Case{7, 16, 12}, Case{12, 16, 12},
+                        Case{13, 32, 24}, Case{24, 32, 24}, Case{25, 64, 48}, Case{500, 64, 48}}) {
+    INFO("min_side " << c.min_side);
+    DecodeOptions options;
+    options.min_side = c.min_side;
+    const Image image = read_image(file, options);
+    CHECK(image.width == c.width);
+    CHECK(image.height == c.height);
+    CHECK(image.pixels.size() == static_cast<std::size_t>(c.width * c.height * 3));
+  }
+}
+
+TEST_CASE("a JPEG decoded at half scale is close to the full image averaged 2x2",
+          "[image][jpeg][dct]") {
+  TempDir dir;
+  const auto file = dir / "large.jpg";
+  ftl::testing::write_jpeg(file, 64, 48, 3, 95, gradient(64, 48));
+  const Image full = read_image(file);
+  DecodeOptions options;
+  options.min_side = 24;
+  const Image half = read_image(file, options);
+  REQUIRE(half.width == 32);
+  double total_difference = 0;
+  for (int y = 0; y < half.height; ++y) {
+    for (int x = 0; x < half.width; ++x) {
+      for (std::size_t c = 0; c < 3; ++c) {
+        int sum = 0;
+        for (int dy = 0; dy < 2; ++dy) {
+          for (int dx = 0; dx < 2; ++dx) sum += pixel_at(full, 2 * x + dx, 2 * y + dy)[c];
+        }
+        total_difference += std::abs(pixel_at(half, x, y)[c] - sum / 4.0);
+      }
+    }
+  }
+  CHECK(total_difference / (32 * 24 * 3) < 2.0);
+}
+
+TEST_CASE("a PNG is always decoded at full size", "[image][png][dct]") {
+  TempDir dir;
+  const auto file = dir / "large.png";
+  const Bytes samples = gradient(64, 48);
+  ftl::testing::write_png(file, 64, 48, 3, std::vector<std::uint16_t>(samples.begin(), samples.end()));
+  DecodeOptions options;
+  options.min_side = 8;
+  const Image image = read_image(file, options);
+  CHECK(image.width == 64);
+  CHECK(image.height == 48);
+}
+
+}  // namespace
+}  // namespace ftl

@@ -27,6 +27,7 @@
 #include <png.h>
 
 #include "ftl/errors.h"
+#include "ftl/exif.h"
 
 namespace ftl {
 namespace {
@@ -114,19 +115,45 @@ struct JpegDecoder {
   }
 };
 
-// Phase 1: reads the header and chooses the output colour space. Returns false after a libjpeg
-// error; no local here has a destructor that the longjmp could skip.
-bool read_jpeg_header(JpegDecoder* decoder, const std::uint8_t* data, std::size_t size) {
+/// Reduced DCT scales libjpeg-turbo decodes fast, largest reduction first.
+constexpr unsigned kDctScaleDenominators[] = {8, 4, 2};
+
+// Phase 1: reads the header and chooses the output colour space and scale. Returns false after
+// a libjpeg error; no local here has a destructor that the longjmp could skip.
+bool read_jpeg_header(JpegDecoder* decoder, const std::uint8_t* data, std::size_t size,
+                      const DecodeOptions& options) {
   jpeg_decompress_struct* cinfo = &decoder->cinfo;
   if (setjmp(decoder->errors.jump_buffer) != 0) return false;
   jpeg_create_decompress(cinfo);
   jpeg_mem_src(cinfo, data, static_cast<unsigned long>(size));
+  constexpr unsigned kMaxMarkerBytes = 0xFFFF;
+  if (options.exif_orientation) jpeg_save_markers(cinfo, JPEG_APP0 + 1, kMaxMarkerBytes);
   jpeg_read_header(cinfo, /*require_image=*/TRUE);
   // libjpeg converts grey and YCbCr to RGB itself, but not CMYK, and it turns YCCK into CMYK.
   const bool cmyk = cinfo->jpeg_color_space == JCS_CMYK || cinfo->jpeg_color_space == JCS_YCCK;
   cinfo->out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
+  if (options.min_side > 0) {
+    const auto min_side = static_cast<JDIMENSION>(options.min_side);
+    for (unsigned denominator : kDctScaleDenominators) {
+      cinfo->scale_num = 1;
+      cinfo->scale_denom = denominator;
+      jpeg_calc_output_dimensions(cinfo);
+      if (cinfo->output_width >= min_side && cinfo->output_height >= min_side) break;
+      cinfo->scale_denom = 1;  // no reduction keeps both sides large enough
+    }
+  }
   jpeg_calc_output_dimensions(cinfo);
   return true;
+}
+
+/// The orientation in the first EXIF APP1 segment that jpeg_save_markers kept; 1 if none.
+int jpeg_orientation(const jpeg_decompress_struct& cinfo) {
+  for (jpeg_saved_marker_ptr marker = cinfo.marker_list; marker != nullptr; marker = marker->next) {
+    if (marker->marker != JPEG_APP0 + 1) continue;
+    const int orientation = jpeg_app1_orientation(marker->data, marker->data_length);
+    if (orientation != 1) return orientation;
+  }
+  return 1;
 }
 
 // Phase 2: decodes every row into `out`, sized for the output dimensions of phase 1.
@@ -158,10 +185,12 @@ std::vector<std::uint8_t> inverted_cmyk_to_rgb(const std::vector<std::uint8_t>& 
   return rgb;
 }
 
-Image decode_jpeg(const std::uint8_t* data, std::size_t size) {
+Image decode_jpeg(const std::uint8_t* data, std::size_t size, const DecodeOptions& options) {
   JpegDecoder decoder;
-  if (!read_jpeg_header(&decoder, data, size)) throw DataError(decoder.failure());
+  if (!read_jpeg_header(&decoder, data, size, options)) throw DataError(decoder.failure());
   const jpeg_decompress_struct& cinfo = decoder.cinfo;
+  // Read now: jpeg_finish_decompress frees the saved markers.
+  const int orientation = jpeg_orientation(cinfo);
   check_dimensions(cinfo.output_width, cinfo.output_height);
 
   const auto components = static_cast<std::size_t>(cinfo.output_components);
@@ -177,7 +206,7 @@ Image decode_jpeg(const std::uint8_t* data, std::size_t size) {
   } else {
     image.pixels = std::move(samples);
   }
-  return image;
+  return apply_orientation(std::move(image), orientation);
 }
 
 // PNG decoding.
@@ -258,15 +287,21 @@ struct PngLayout {
   int channels = 0;
   int bit_depth = 0;
   int passes = 0;
+  int orientation = 1;  // from an eXIf chunk before the image data
 };
 
 // Phase 1: reads the chunks before the image data and sets up the conversion to 8-bit RGB.
 // Returns false after a libpng error; no local here has a destructor the longjmp could skip.
-bool read_png_header(PngDecoder* decoder, PngLayout* layout) {
+bool read_png_header(PngDecoder* decoder, PngLayout* layout, const DecodeOptions& options) {
   png_structp png = decoder->png;
   png_infop info = decoder->info;
   if (setjmp(png_jmpbuf(png)) != 0) return false;
   png_read_info(png, info);
+  png_uint_32 exif_size = 0;
+  png_bytep exif = nullptr;
+  if (options.exif_orientation && png_get_eXIf_1(png, info, &exif_size, &exif) != 0) {
+    layout->orientation = exif_orientation(exif, exif_size);
+  }
   png_set_expand(png);
   png_set_strip_16(png);
   png_set_strip_alpha(png);
@@ -296,10 +331,10 @@ bool read_png_rows(PngDecoder* decoder, const PngLayout& layout, std::uint8_t* o
   return true;
 }
 
-Image decode_png(const std::uint8_t* data, std::size_t size) {
+Image decode_png(const std::uint8_t* data, std::size_t size, const DecodeOptions& options) {
   PngDecoder decoder(data, size);
   PngLayout layout;
-  if (!read_png_header(&decoder, &layout)) throw DataError(decoder.failure());
+  if (!read_png_header(&decoder, &layout, options)) throw DataError(decoder.failure());
   check_dimensions(layout.width, layout.height);
   constexpr int kExpectedBitDepth = 8;
   if (layout.channels != kRgbChannels || layout.bit_depth != kExpectedBitDepth) {
@@ -316,7 +351,7 @@ Image decode_png(const std::uint8_t* data, std::size_t size) {
   if (!read_png_rows(&decoder, layout, image.pixels.data(), row_bytes)) {
     throw DataError(decoder.failure());
   }
-  return image;
+  return apply_orientation(std::move(image), layout.orientation);
 }
 
 // Reading files.
@@ -346,21 +381,21 @@ std::vector<std::uint8_t> read_file_bytes(const std::filesystem::path& path) {
 
 }  // namespace
 
-Image decode_image(const std::uint8_t* data, std::size_t size) {
+Image decode_image(const std::uint8_t* data, std::size_t size, const DecodeOptions& options) {
   if (size == 0) throw DataError("empty file, not a JPEG or PNG file");
   if (starts_with(data, size, kJpegSignature, sizeof(kJpegSignature))) {
-    return decode_jpeg(data, size);
+    return decode_jpeg(data, size, options);
   }
   if (starts_with(data, size, kPngSignature, sizeof(kPngSignature))) {
-    return decode_png(data, size);
+    return decode_png(data, size, options);
   }
   throw DataError("not a JPEG or PNG file");
 }
 
-Image read_image(const std::filesystem::path& path) {
+Image read_image(const std::filesystem::path& path, const DecodeOptions& options) {
   const std::vector<std::uint8_t> bytes = read_file_bytes(path);
   try {
-    return decode_image(bytes.data(), bytes.size());
+    return decode_image(bytes.data(), bytes.size(), options);
   } catch (const DataError& error) {
     throw DataError(path.string() + ": " + error.what());
   }
