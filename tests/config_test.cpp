@@ -223,7 +223,7 @@ TEST_CASE("config: files that are missing or not JSON name the path", "[config]"
 
 TEST_CASE("config: option docs list every key with its default", "[config]") {
   const auto docs = ftl::option_docs();
-  REQUIRE(docs.size() == 38);
+  REQUIRE(docs.size() == 50);
   bool found_lr = false;
   for (const auto& doc : docs) {
     if (doc.key == "optimizer.lr") {
@@ -311,4 +311,54 @@ TEST_CASE("config: configs/example.json holds every key at its default", "[confi
   defaults.output.dir = "runs/example";
   CHECK(file == ftl::config_to_json(defaults));  // every key, no more, no other value
   CHECK(ftl::config_to_json(ftl::load_config_file(path)) == ftl::config_to_json(defaults));
+}
+
+TEST_CASE("config: transform keys are typed, ranged and used only where they apply",
+          "[config]") {
+  auto error_for = [](const json& data) {
+    json j = minimal();
+    j["data"].update(data);
+    try {
+      ftl::validate_config(ftl::config_from_json(j));
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(error_for({{"augment", true}, {"crop_scale", {0.2, 0.9}}, {"color_jitter", 0.4}}) ==
+        "no error");
+  CHECK(error_for({{"crop_scale", {0.5, 0.2}}, {"augment", true}}) ==
+        "data.crop_scale must be [min, max], two numbers with min <= max, got [0.5,0.2]");
+  CHECK(error_for({{"crop_scale", {0.0, 0.5}}, {"augment", true}}) ==
+        "data.crop_scale must be in (0, 1], got 0");
+  CHECK(error_for({{"crop_ratio", 1.0}, {"augment", true}}) ==
+        "data.crop_ratio must be [min, max], two numbers with min <= max, got 1.0");
+  CHECK(error_for({{"color_jitter", 0.4}}) ==
+        "data.crop_scale, data.crop_ratio, data.hflip and data.color_jitter are used only when "
+        "data.augment is true");
+  CHECK(error_for({{"hflip", false}}) != "no error");
+  CHECK(error_for({{"resize", 200}}) == "data.resize must be >= data.image_size (224) or 0, got 200");
+  CHECK(error_for({{"resize", 300}}) == "no error");
+  CHECK(error_for({{"resize", 300}, {"eval_resize", "stretch"}}) ==
+        "data.resize is used only by data.eval_resize \"center_crop\", not by \"stretch\" (which "
+        "resizes straight to data.image_size)");
+  CHECK(error_for({{"eval_resize", "squash"}}) ==
+        "data.eval_resize must be one of \"center_crop\", \"stretch\", got \"squash\"");
+  CHECK(error_for({{"cache", "disk"}}) ==
+        "data.cache must be one of \"none\", \"memory\", got \"disk\"");
+  CHECK(error_for({{"cache_max_bytes", 1000}}) ==
+        "data.cache_max_bytes is used only by data.cache \"memory\"");
+  CHECK(error_for({{"cache_max_bytes", 1000}, {"cache", "memory"}}) == "no error");
+  CHECK(error_for({{"prefetch", -1}}) == "data.prefetch must be in [0, 1024], got -1");
+
+  ftl::Config config = ftl::config_from_json(minimal());
+  ftl::apply_override(config, "data.crop_scale=0.3,0.8");
+  CHECK(config.data.crop_scale == std::array<double, 2>{0.3, 0.8});
+  ftl::apply_override(config, "data.crop_ratio=[0.5, 2]");
+  CHECK(config.data.crop_ratio == std::array<double, 2>{0.5, 2.0});
+  REQUIRE_THROWS_WITH(ftl::apply_override(config, "data.crop_ratio=2"),
+                      "data.crop_ratio must be [min, max], two numbers with min <= max, got [2]");
+  ftl::apply_override(config, "data.eval_resize=stretch");
+  CHECK(config.data.eval_resize == "stretch");
+  CHECK(ftl::config_to_json(config)["data"]["crop_scale"] == json({0.3, 0.8}));
 }

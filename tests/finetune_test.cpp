@@ -1,5 +1,6 @@
 // End to end: ftl finetune on a small generated dataset, then evaluate, Python and the CLI.
 #include <spdlog/fmt/fmt.h>
+#include <spdlog/sinks/ostream_sink.h>
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -397,6 +398,41 @@ TEST_CASE("finetune: the same seed gives the same run, a trailing batch of one i
   REQUIRE(first_metrics.size() == 2);
   CHECK(first_metrics == second_metrics);
   CHECK(torch::equal(first_fc, second_fc));
+}
+
+TEST_CASE("finetune: augmentation with the memory cache is repeatable and recorded", "[e2e]") {
+  ftl::testing::TempDir dir;
+  constexpr int kPhotoSide = 48;  // larger than the input: the centre crop and random crops cut
+  ftl::testing::write_shapes(dir / "train", 4, kPhotoSide, 8);
+  ftl::testing::write_shapes(dir / "val", 2, kPhotoSide, 9);
+  auto run = [&](const std::string& name, std::int64_t workers) {
+    ftl::Config config = shapes_config(dir, name);
+    config.data.augment = true;
+    config.data.color_jitter = 0.2;
+    config.data.cache = "memory";
+    config.data.batch_size = 4;
+    config.data.workers = workers;
+    config.train.epochs = 2;
+    std::ostringstream log_text;
+    spdlog::logger logger("capture",
+                          std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text));
+    const auto result = ftl::finetune(config, logger);
+    const ftl::Checkpoint last = ftl::load_checkpoint(result.run_dir / "checkpoints/last.pt", kCpu);
+    return std::make_pair(log_text.str(), last);
+  };
+  const auto [log_text, one_worker] = run("one_worker", 1);
+  const auto [unused, two_workers] = run("two_workers", 2);
+  // The same crops, flips and jitter whatever the number of workers: the same weights.
+  CHECK(torch::equal(one_worker.module.attr("fc").toModule().attr("weight").toTensor(),
+                     two_workers.module.attr("fc").toModule().attr("weight").toTensor()));
+  CHECK_THAT(log_text, Contains("images: shorter side to 37, centre 32x32; training: "
+                                "random-resized crop (scale 0.08-1, ratio 0.75-1.33), flip, "
+                                "colour jitter 0.2"));
+  CHECK_THAT(log_text, Contains("memory cache: 18 images"));  // 12 train + 6 val, decoded once
+  const ftl::Preprocess& recorded = one_worker.metadata.preprocess;
+  CHECK(recorded.eval_resize == ftl::kCenterCrop);
+  CHECK(recorded.resize == 37);  // resolved from 0: what evaluation must repeat
+  CHECK(recorded.exif_orientation);
 }
 
 TEST_CASE("finetune: a frozen backbone keeps every weight and BatchNorm statistic", "[e2e]") {

@@ -183,42 +183,246 @@ TEST_CASE("preprocess: metadata round-trips and bad metadata is named", "[loader
   REQUIRE_THROWS_WITH(ftl::preprocess_from_json(bad), Contains("mean"));
 }
 
-TEST_CASE("preprocess: resizing matches PIL's bilinear resize within one level", "[loader]") {
-  TempDir dir;
-  constexpr int kSide = 20;
+/// Runs tests/python/pil_resize.py on an image file and returns the raw RGB bytes it wrote.
+std::string torchvision_resized(const std::filesystem::path& image, const std::string& arguments,
+                                const std::filesystem::path& output) {
+  const auto python = ftl::testing::run_command(
+      ftl::testing::kPython + " " + ftl::testing::kSourceDir + "/tests/python/pil_resize.py " +
+      image.string() + " " + output.string() + " " + arguments + " 2>&1");
+  INFO(python.output);
+  REQUIRE(python.exit_code == 0);
+  return ftl::testing::read_file(output);
+}
+
+/// A width x height image of seeded random levels, and the same pixels as a PNG file.
+ftl::Image noise_png(const std::filesystem::path& png, int width, int height) {
   std::mt19937 random(11);
   std::uniform_int_distribution<int> level(0, 255);
   ftl::Image image;
-  image.width = kSide;
-  image.height = kSide;
-  image.pixels.resize(kSide * kSide * 3);
+  image.width = width;
+  image.height = height;
+  image.pixels.resize(static_cast<std::size_t>(width * height * 3));
   for (auto& value : image.pixels) value = static_cast<std::uint8_t>(level(random));
-  const auto png = dir / "noise.png";
-  ftl::testing::write_png(png, kSide, kSide, 3,
+  ftl::testing::write_png(png, width, height, 3,
                           std::vector<std::uint16_t>(image.pixels.begin(), image.pixels.end()));
+  return image;
+}
+
+/// The largest difference between our [0, 1] input tensor and torchvision's 8-bit output.
+int largest_difference(const torch::Tensor& ours, const std::string& theirs, std::int64_t side) {
+  REQUIRE(theirs.size() == static_cast<std::size_t>(side * side * 3));
+  const torch::Tensor levels = ours.permute({1, 2, 0}).mul(255).round().to(torch::kInt32);
+  const torch::Tensor expected =
+      torch::from_blob(const_cast<char*>(theirs.data()), {side, side, 3}, torch::kUInt8)
+          .to(torch::kInt32);
+  return (levels - expected).abs().max().item<int>();
+}
+
+ftl::Preprocess identity_statistics(std::int64_t side) {
+  ftl::Preprocess preprocess;  // mean 0 and std 1 keep the [0, 1] scale
+  preprocess.image_size = side;
+  preprocess.mean = {0, 0, 0};
+  preprocess.std = {1, 1, 1};
+  return preprocess;
+}
+
+TEST_CASE("preprocess: stretching matches torchvision's Resize((S, S)) within one level",
+          "[loader][python]") {
+  TempDir dir;
+  const ftl::Image image = noise_png(dir / "noise.png", 20, 20);
   for (int side : {32, 12}) {  // upsampling and antialiased downsampling
     INFO("side " << side);
-    const auto raw = dir / ("pil_" + std::to_string(side) + ".rgb");
-    const auto python = ftl::testing::run_command(
-        ftl::testing::kPython + " " + ftl::testing::kSourceDir + "/tests/python/pil_resize.py " +
-        png.string() + " " + std::to_string(side) + " " + raw.string() + " 2>&1");
-    INFO(python.output);
-    REQUIRE(python.exit_code == 0);
-    std::ifstream in(raw, std::ios::binary);
-    const std::vector<char> pil((std::istreambuf_iterator<char>(in)),
-                                std::istreambuf_iterator<char>());
-    REQUIRE(pil.size() == static_cast<std::size_t>(side * side * 3));
-
-    ftl::Preprocess identity;  // mean 0 and std 1 keep the [0, 1] scale
-    identity.image_size = side;
-    identity.mean = {0, 0, 0};
-    identity.std = {1, 1, 1};
+    const std::string theirs = torchvision_resized(
+        dir / "noise.png", "stretch " + std::to_string(side), dir / "stretched.rgb");
+    ftl::Preprocess preprocess = identity_statistics(side);
+    preprocess.eval_resize = ftl::kStretch;
     torch::Tensor out = torch::empty({3, side, side});
-    ftl::preprocess_into(image, identity, out);
-    const torch::Tensor ours = out.permute({1, 2, 0}).mul(255).round().to(torch::kInt32);
-    const torch::Tensor theirs =
-        torch::from_blob(const_cast<char*>(pil.data()), {side, side, 3}, torch::kUInt8)
-            .to(torch::kInt32);
-    CHECK((ours - theirs).abs().max().item<int>() <= 1);
+    ftl::preprocess_into(image, preprocess, out);
+    CHECK(largest_difference(out, theirs, side) <= 1);
   }
+}
+
+TEST_CASE("preprocess: resize + centre crop matches torchvision's Resize(R) + CenterCrop(S)",
+          "[loader][python]") {
+  TempDir dir;
+  // Landscape and portrait, odd margins (the crop offset rounds half to even, as Python's round).
+  for (const auto& [width, height] : {std::pair{37, 23}, std::pair{23, 41}, std::pair{50, 30}}) {
+    const ftl::Image image = noise_png(dir / "noise.png", width, height);
+    for (const auto& [resize, crop] : {std::pair{20, 16}, std::pair{17, 17}, std::pair{40, 31}}) {
+      INFO(width << "x" << height << " resize " << resize << " crop " << crop);
+      const std::string theirs = torchvision_resized(
+          dir / "noise.png", "center_crop " + std::to_string(resize) + " " + std::to_string(crop),
+          dir / "cropped.rgb");
+      ftl::Preprocess preprocess = identity_statistics(crop);
+      preprocess.resize = resize;
+      torch::Tensor out = torch::empty({3, crop, crop});
+      ftl::preprocess_into(image, preprocess, out);
+      CHECK(largest_difference(out, theirs, crop) <= 1);
+    }
+  }
+}
+
+TEST_CASE("preprocess: the base image keeps the aspect ratio, truncating as torchvision",
+          "[loader]") {
+  ftl::Preprocess preprocess;  // 224 from a shorter side of 256
+  CHECK(ftl::shorter_side(preprocess) == 256);
+  CHECK(ftl::default_resize(32) == 37);
+  ftl::Image landscape;
+  landscape.width = 500;
+  landscape.height = 375;
+  landscape.pixels.assign(500 * 375 * 3, 7);
+  const ftl::Image base = ftl::base_image(landscape, preprocess);
+  CHECK(base.width == 341);  // int(256 * 500 / 375)
+  CHECK(base.height == 256);
+  ftl::Image portrait;
+  portrait.width = 375;
+  portrait.height = 500;
+  portrait.pixels.assign(500 * 375 * 3, 7);
+  CHECK(ftl::base_image(portrait, preprocess).width == 256);
+  CHECK(ftl::base_image(portrait, preprocess).height == 341);
+  preprocess.eval_resize = ftl::kStretch;
+  CHECK(ftl::base_image(portrait, preprocess).width == 224);
+  CHECK(ftl::base_image(portrait, preprocess).height == 224);
+
+  ftl::Image sliver;  // 1 x 4000: its longer side would become 256 x 4000 pixels
+  sliver.width = 1;
+  sliver.height = 4000;
+  sliver.pixels.assign(4000 * 3, 7);
+  preprocess.eval_resize = ftl::kCenterCrop;
+  REQUIRE_THROWS_AS(ftl::base_image(sliver, preprocess), ftl::DataError);
+  REQUIRE_THROWS_WITH(ftl::base_image(sliver, preprocess), Contains("too elongated"));
+}
+
+TEST_CASE("preprocess: decoding needs only the base image's shorter side", "[loader]") {
+  ftl::Preprocess preprocess;
+  CHECK(ftl::decode_options(preprocess).min_side == 256);
+  CHECK(ftl::decode_options(preprocess).exif_orientation);
+  preprocess.eval_resize = ftl::kStretch;
+  CHECK(ftl::decode_options(preprocess).min_side == 224);
+  preprocess.jpeg_dct_scaling = false;
+  CHECK(ftl::decode_options(preprocess).min_side == 0);
+  preprocess.exif_orientation = false;
+  CHECK_FALSE(ftl::decode_options(preprocess).exif_orientation);
+}
+
+TEST_CASE("preprocess: checkpoints from before the centre crop keep stretching", "[loader]") {
+  const nlohmann::json old = {{"image_size", 32},
+                              {"mean", ftl::kImageNetMean},
+                              {"std", ftl::kImageNetStd},
+                              {"resize", "bilinear-antialias"}};
+  const ftl::Preprocess preprocess = ftl::preprocess_from_json(old);
+  CHECK(preprocess.eval_resize == ftl::kStretch);
+  CHECK_FALSE(preprocess.exif_orientation);
+  CHECK_FALSE(preprocess.jpeg_dct_scaling);
+
+  ftl::Preprocess current;
+  current.image_size = 32;
+  current.jpeg_dct_scaling = false;
+  nlohmann::json json = ftl::preprocess_to_json(current);
+  CHECK(json["resize_shorter_side"] == 37);  // stored resolved
+  const ftl::Preprocess again = ftl::preprocess_from_json(json);
+  CHECK(again.eval_resize == ftl::kCenterCrop);
+  CHECK(again.resize == 37);
+  CHECK(again.exif_orientation);
+  CHECK_FALSE(again.jpeg_dct_scaling);
+  json["eval_resize"] = "squash";
+  REQUIRE_THROWS_WITH(ftl::preprocess_from_json(json), Contains("eval_resize") && Contains("squash"));
+  json["eval_resize"] = "center_crop";
+  json["resize_shorter_side"] = 20;
+  REQUIRE_THROWS_WITH(ftl::preprocess_from_json(json),
+                      Contains("resize_shorter_side must be >= image_size (32), got 20"));
+}
+
+namespace {
+
+/// Every batch's images of one pass over `samples` in the given order.
+std::vector<torch::Tensor> one_pass(const std::vector<ftl::Sample>& samples,
+                                    const std::vector<std::size_t>& order,
+                                    const ftl::LoaderOptions& options) {
+  ftl::BatchLoader loader(samples, order, options);
+  std::vector<torch::Tensor> images;
+  ftl::Batch batch;
+  while (loader.next(batch)) images.push_back(batch.images);
+  return images;
+}
+
+bool same_batches(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (!torch::equal(a[i], b[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("loader: augmented batches are the same whatever the number of workers", "[loader]") {
+  TempDir dir;
+  ftl::testing::write_shapes(dir.path(), 5, 16, 3);
+  const ftl::ImageFolder data = ftl::scan_image_folder(dir.path());
+  const auto order = ftl::epoch_order(data.samples.size(), 3, 1);
+  ftl::LoaderOptions options;
+  options.batch_size = 4;
+  options.preprocess.image_size = 12;
+  options.augment.enabled = true;
+  options.augment.color_jitter = 0.3;
+  options.seed = 3;
+  options.epoch = 1;
+  options.workers = 1;
+  const auto one_worker = one_pass(data.samples, order, options);
+  options.workers = 3;
+  CHECK(same_batches(one_worker, one_pass(data.samples, order, options)));
+  options.epoch = 2;  // another epoch, other crops
+  CHECK_FALSE(same_batches(one_worker, one_pass(data.samples, order, options)));
+  options.epoch = 1;
+  options.augment.enabled = false;  // and augmentation does change the images
+  CHECK_FALSE(same_batches(one_worker, one_pass(data.samples, order, options)));
+}
+
+TEST_CASE("loader: the memory cache decodes each image once and changes nothing", "[loader]") {
+  TempDir dir;
+  ftl::testing::write_shapes(dir.path(), 6, 16, 2);
+  const ftl::ImageFolder data = ftl::scan_image_folder(dir.path());
+  const std::size_t n = data.samples.size();
+  const auto order = ftl::epoch_order(n, 5, 1);
+  ftl::LoaderOptions options;
+  options.batch_size = 5;
+  options.preprocess.image_size = 12;
+  options.workers = 2;
+  for (bool augment : {false, true}) {
+    INFO("augment " << augment);
+    options.augment.enabled = augment;
+    options.cache = nullptr;
+    const auto uncached = one_pass(data.samples, order, options);
+    ftl::ImageCache cache(std::uint64_t{1} << 30);
+    options.cache = &cache;
+    CHECK(same_batches(uncached, one_pass(data.samples, order, options)));  // fills the cache
+    CHECK(cache.stats().misses == n);
+    CHECK(cache.stats().images == n);
+    CHECK(same_batches(uncached, one_pass(data.samples, order, options)));  // from memory
+    CHECK(cache.stats().hits == n);
+    CHECK(cache.stats().misses == n);
+    const std::uint64_t base_bytes = 14 * 14 * 3;  // 16px shapes resized to the 14px base
+    CHECK(cache.stats().bytes == n * base_bytes);
+  }
+}
+
+TEST_CASE("loader: the memory cache keeps no more than its budget", "[loader]") {
+  TempDir dir;
+  ftl::testing::write_shapes(dir.path(), 6, 16, 2);
+  const ftl::ImageFolder data = ftl::scan_image_folder(dir.path());
+  ftl::LoaderOptions options;
+  options.batch_size = 4;
+  options.preprocess.image_size = 12;
+  options.workers = 1;
+  const std::uint64_t base_bytes = 14 * 14 * 3;
+  ftl::ImageCache cache(5 * base_bytes + base_bytes / 2);  // room for five images
+  options.cache = &cache;
+  const auto first = one_pass(data.samples, ftl::identity_order(data.samples.size()), options);
+  CHECK(cache.stats().images == 5);
+  CHECK(cache.stats().bytes == 5 * base_bytes);
+  CHECK(cache.stats().refused == data.samples.size() - 5);
+  const auto second = one_pass(data.samples, ftl::identity_order(data.samples.size()), options);
+  CHECK(same_batches(first, second));
+  CHECK(cache.stats().hits == 5);
 }

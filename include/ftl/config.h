@@ -3,6 +3,7 @@
 // Parsing, --set overrides, validation, --help and the resolved config.json all read that table.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -25,8 +26,21 @@ struct DataConfig {
   double val_fraction = 0.0;      // > 0: hold out this share of each class of data.train for
                                   // validation instead (stratified, seeded by train.seed)
   std::int64_t image_size = 224;  // side of the square network input, in pixels
+  std::int64_t resize = 0;        // center_crop: shorter side before the crop; 0 = image_size
+                                  // x 256/224, torchvision's Resize(256) + CenterCrop(224)
+  std::string eval_resize = "center_crop";  // "center_crop" or "stretch" (straight to square)
+  bool augment = false;                     // training: random-resized-crop, flip, jitter
+  std::array<double, 2> crop_scale = {0.08, 1.0};        // augment: crop area, share of image
+  std::array<double, 2> crop_ratio = {3.0 / 4.0, 4.0 / 3.0};  // augment: crop width / height
+  bool hflip = true;                        // augment: mirror half of the images
+  double color_jitter = 0.0;                // augment: brightness/contrast/saturation strength
+  bool exif_orientation = true;             // turn photos upright by their EXIF tag
+  bool jpeg_dct_scaling = true;             // decode large JPEGs at 1/2, 1/4 or 1/8 scale
+  std::string cache = "none";               // "memory": keep decoded images across epochs
+  std::int64_t cache_max_bytes = std::int64_t{4} << 30;  // the memory cache's budget
   std::int64_t batch_size = 32;   // images per optimizer step
   std::int64_t workers = 0;       // image-decoding threads; 0 = number of cores
+  std::int64_t prefetch = 0;      // batches decoded ahead at most; 0 = 2 x workers
   std::string on_bad_image = "error";  // "error": a corrupt image stops the run; "skip": it is
                                        // left out and listed in <run>/bad_images.txt
 };

@@ -14,7 +14,9 @@
 #include <thread>
 #include <vector>
 
+#include "ftl/augment.h"
 #include "ftl/dataset.h"
+#include "ftl/image_cache.h"
 #include "ftl/preprocess.h"
 
 namespace ftl {
@@ -35,6 +37,10 @@ struct Batch {
 struct LoaderOptions {
   std::int64_t batch_size = 32;  // images per batch; the last batch may be smaller
   Preprocess preprocess;         // applied to every image
+  Augment augment;               // enabled: random training transform instead of eval's
+  std::uint64_t seed = 0;        // with epoch and the sample's index, seeds its augmentation
+  std::int64_t epoch = 0;
+  ImageCache* cache = nullptr;   // base images kept across loaders (not owned); null = none
   std::int64_t workers = 1;      // decoding threads (>= 1)
   std::int64_t prefetch = 0;     // batches ready or in progress at most; 0 = 2 x workers
   bool skip_bad_images = false;  // an image that fails to decode is left out of its batch and
@@ -73,6 +79,7 @@ class BatchLoader {
   void work();
   void stop_workers();
   Batch build(std::size_t batch_index) const;
+  std::shared_ptr<const Image> base_of(std::size_t sample_index) const;
 
   const std::vector<Sample>& samples_;
   const std::vector<std::size_t> order_;

@@ -13,8 +13,9 @@ namespace ftl {
 namespace {
 
 using IntList = std::vector<std::int64_t>;
-using FieldPtr =
-    std::variant<std::string*, std::int64_t*, double*, bool*, IntList*, nlohmann::json*>;
+using Range = std::array<double, 2>;  // [low, high], low <= high
+using FieldPtr = std::variant<std::string*, std::int64_t*, double*, bool*, IntList*, Range*,
+                              nlohmann::json*>;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -86,6 +87,12 @@ Option below(const char* key, const char* help, FieldOf field, double min, doubl
   return option;
 }
 
+Option open_low(const char* key, const char* help, FieldOf field, double min, double max) {
+  Option option = in_range(key, help, field, min, max);
+  option.min_exclusive = true;
+  return option;
+}
+
 Option json_value(const char* key, const char* help, FieldOf field, JsonCheck check) {
   Option option = any_value(key, help, field);
   option.check_json = check;
@@ -154,11 +161,53 @@ const std::vector<Option>& options() {
           "data.image_size", "side of the square network input in pixels",
           [](Config& c) -> FieldPtr { return &c.data.image_size; }, 8, 4096),
       in_range(
+          "data.resize",
+          "center_crop: the shorter side is resized to this before the centre crop; 0 = "
+          "image_size x 256/224 (torchvision's Resize(256) + CenterCrop(224))",
+          [](Config& c) -> FieldPtr { return &c.data.resize; }, 0, 8192),
+      choice("data.eval_resize",
+             "\"center_crop\" (resize the shorter side, crop the centre square) or \"stretch\" "
+             "(resize straight to the square)",
+             [](Config& c) -> FieldPtr { return &c.data.eval_resize; }, {"center_crop", "stretch"}),
+      any_value("data.augment",
+                "training images get a random-resized crop, flip and jitter (off: the eval "
+                "transform)",
+                [](Config& c) -> FieldPtr { return &c.data.augment; }),
+      open_low(
+          "data.crop_scale", "augment: [min, max] crop area as a share of the image",
+          [](Config& c) -> FieldPtr { return &c.data.crop_scale; }, 0, 1),
+      open_low(
+          "data.crop_ratio", "augment: [min, max] crop width / height",
+          [](Config& c) -> FieldPtr { return &c.data.crop_ratio; }, 0, 100),
+      any_value("data.hflip", "augment: mirror half of the images left to right",
+                [](Config& c) -> FieldPtr { return &c.data.hflip; }),
+      in_range(
+          "data.color_jitter",
+          "augment: brightness, contrast and saturation factors drawn from [1-j, 1+j]; 0 = off",
+          [](Config& c) -> FieldPtr { return &c.data.color_jitter; }, 0, 1),
+      any_value("data.exif_orientation", "turn photos upright by their EXIF orientation tag",
+                [](Config& c) -> FieldPtr { return &c.data.exif_orientation; }),
+      any_value("data.jpeg_dct_scaling",
+                "decode JPEGs at least twice the needed size at 1/2, 1/4 or 1/8 scale (faster)",
+                [](Config& c) -> FieldPtr { return &c.data.jpeg_dct_scaling; }),
+      choice("data.cache",
+             "\"none\" or \"memory\" (decoded, resized images kept across epochs, up to "
+             "data.cache_max_bytes)",
+             [](Config& c) -> FieldPtr { return &c.data.cache; }, {"none", "memory"}),
+      in_range(
+          "data.cache_max_bytes", "the memory cache's budget in bytes; images beyond it decode "
+          "every epoch",
+          [](Config& c) -> FieldPtr { return &c.data.cache_max_bytes; }, 0, kMaxExactInteger),
+      in_range(
           "data.batch_size", "images per optimizer step",
           [](Config& c) -> FieldPtr { return &c.data.batch_size; }, 1, 65536),
       in_range(
           "data.workers", "image-decoding threads; 0 = number of cores",
           [](Config& c) -> FieldPtr { return &c.data.workers; }, 0, 256),
+      in_range(
+          "data.prefetch", "batches decoded ahead at most (the loader's memory bound); 0 = 2 x "
+          "workers",
+          [](Config& c) -> FieldPtr { return &c.data.prefetch; }, 0, 1024),
       choice("data.on_bad_image",
              "\"error\" (a corrupt image stops the run) or \"skip\" (it is left out and listed "
              "in bad_images.txt)",
@@ -296,7 +345,8 @@ void check_number(const Option& option, double value) {
     if (option.max == kInf) {
       range = (option.min_exclusive ? "> " : ">= ") + format_number(option.min);
     } else {
-      range = "in [" + format_number(option.min) + ", " + format_number(option.max) +
+      range = std::string("in ") + (option.min_exclusive ? "(" : "[") +
+              format_number(option.min) + ", " + format_number(option.max) +
               (option.max_exclusive ? ")" : "]");
     }
     throw ConfigError(std::string(option.key) + " must be " + range + ", got " +
@@ -357,6 +407,16 @@ void set_from_json(const Option& option, Config& config, const nlohmann::json& v
       items.push_back(item.get<std::int64_t>());
     }
     **list = items;
+  } else if (auto* range = std::get_if<Range*>(&field)) {
+    const std::string expected = key + " must be [min, max], two numbers with min <= max" + got;
+    if (!value.is_array() || value.size() != 2 || !value[0].is_number() ||
+        !value[1].is_number()) {
+      throw ConfigError(expected);
+    }
+    const Range items = {value[0].get<double>(), value[1].get<double>()};
+    for (double item : items) check_number(option, item);
+    if (items[0] > items[1]) throw ConfigError(expected);
+    **range = items;
   } else if (auto* free_form = std::get_if<nlohmann::json*>(&field)) {
     option.check_json(key, value);
     **free_form = value;
@@ -413,7 +473,7 @@ nlohmann::json parse_override_value(const Option& option, const Config& config,
     if (!text.empty() && text.front() == '{') return parse_json_text(option, text);
     return text;
   }
-  if (std::holds_alternative<IntList*>(field)) {
+  if (std::holds_alternative<IntList*>(field) || std::holds_alternative<Range*>(field)) {
     // "[3, 6]" as JSON, or the shell-friendlier "3,6".
     const std::string json_text = !text.empty() && text.front() == '[' ? text : "[" + text + "]";
     return parse_json_text(option, json_text);
@@ -484,6 +544,34 @@ void validate_schedule(const ScheduleConfig& schedule, double lr, std::int64_t e
   if (schedule.warmup_epochs >= static_cast<double>(epochs) && schedule.warmup_epochs > 0) {
     throw ConfigError("optimizer.schedule.warmup_epochs must be < train.epochs (" +
                       std::to_string(epochs) + "), got " + format_number(schedule.warmup_epochs));
+  }
+}
+
+// The resize and augmentation keys that only some settings use must not be set for the
+// others, so that {"augment": false, "color_jitter": 0.4} is reported instead of ignored.
+void validate_transforms(const DataConfig& data) {
+  const DataConfig defaults;
+  if (data.resize != 0 && data.eval_resize == "stretch") {
+    throw ConfigError("data.resize is used only by data.eval_resize \"center_crop\", not by "
+                      "\"stretch\" (which resizes straight to data.image_size)");
+  }
+  if (data.resize != 0 && data.resize < data.image_size) {
+    throw ConfigError("data.resize must be >= data.image_size (" +
+                      std::to_string(data.image_size) + ") or 0, got " +
+                      std::to_string(data.resize));
+  }
+  if (!data.augment) {
+    const bool changed = data.crop_scale != defaults.crop_scale ||
+                         data.crop_ratio != defaults.crop_ratio || data.hflip != defaults.hflip ||
+                         data.color_jitter != defaults.color_jitter;
+    if (changed) {
+      throw ConfigError(
+          "data.crop_scale, data.crop_ratio, data.hflip and data.color_jitter are used only "
+          "when data.augment is true");
+    }
+  }
+  if (data.cache != "memory" && data.cache_max_bytes != defaults.cache_max_bytes) {
+    throw ConfigError("data.cache_max_bytes is used only by data.cache \"memory\"");
   }
 }
 
@@ -564,6 +652,7 @@ void validate_config(const Config& config) {
         "model.freeze \"none\"), got 1");
   }
   validate_schedule(config.optimizer.schedule, config.optimizer.lr, config.train.epochs);
+  validate_transforms(config.data);
 }
 
 nlohmann::json config_to_json(const Config& config) {

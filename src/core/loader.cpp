@@ -7,23 +7,12 @@
 
 #include "ftl/errors.h"
 #include "ftl/image.h"
+#include "ftl/random.h"
 
 namespace ftl {
-namespace {
-
-// splitmix64: mixes (seed, epoch) into one well-spread generator seed.
-std::uint64_t mix(std::uint64_t value) {
-  value += 0x9E3779B97F4A7C15ULL;
-  value = (value ^ (value >> 30U)) * 0xBF58476D1CE4E5B9ULL;
-  value = (value ^ (value >> 27U)) * 0x94D049BB133111EBULL;
-  return value ^ (value >> 31U);
-}
-
-}  // namespace
-
 std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, std::int64_t epoch) {
   auto generator =
-      at::make_generator<at::CPUGeneratorImpl>(mix(seed ^ mix(static_cast<std::uint64_t>(epoch))));
+      at::make_generator<at::CPUGeneratorImpl>(mix64(seed ^ mix64(static_cast<std::uint64_t>(epoch))));
   const torch::Tensor permutation = torch::randperm(static_cast<std::int64_t>(n), generator,
                                                     torch::TensorOptions().dtype(torch::kInt64));
   const auto* values = permutation.data_ptr<std::int64_t>();
@@ -127,6 +116,25 @@ void BatchLoader::work() {
   }
 }
 
+std::shared_ptr<const Image> BatchLoader::base_of(std::size_t sample_index) const {
+  ImageCache* cache = options_.cache;
+  const std::filesystem::path& path = samples_[sample_index].path;
+  if (cache != nullptr) {
+    std::shared_ptr<const Image> cached = cache->find(path);
+    if (cached) return cached;
+  }
+  const Preprocess& preprocess = options_.preprocess;
+  Image decoded = read_image(path, decode_options(preprocess));  // its errors name the path
+  std::shared_ptr<const Image> base;
+  try {
+    base = std::make_shared<const Image>(base_image(std::move(decoded), preprocess));
+  } catch (const DataError& error) {
+    throw DataError(path.string() + ": " + error.what());
+  }
+  if (cache != nullptr) cache->insert(path, base);
+  return base;
+}
+
 Batch BatchLoader::build(std::size_t batch_index) const {
   const auto batch_size = static_cast<std::size_t>(options_.batch_size);
   const std::size_t begin = batch_index * batch_size;
@@ -140,18 +148,23 @@ Batch BatchLoader::build(std::size_t batch_index) const {
   auto* labels = batch.labels.data_ptr<std::int64_t>();
   std::int64_t slot = 0;
   for (std::size_t i = begin; i < end; ++i) {
-    const Sample& sample = samples_[order_[i]];
-    Image image;
+    const std::size_t index = order_[i];
+    std::shared_ptr<const Image> base;
     try {
-      image = read_image(sample.path);
+      base = base_of(index);
     } catch (const DataError& error) {
       if (!options_.skip_bad_images) throw;
-      batch.bad.push_back({order_[i], image_error_reason(error.what(), sample.path)});
+      batch.bad.push_back({index, image_error_reason(error.what(), samples_[index].path)});
       continue;
     }
-    preprocess_into(image, options_.preprocess, batch.images[slot]);
-    labels[slot] = sample.label;
-    batch.indices.push_back(order_[i]);
+    if (options_.augment.enabled) {
+      augment_into(*base, options_.preprocess, options_.augment,
+                   augment_seed(options_.seed, options_.epoch, index), batch.images[slot]);
+    } else {
+      eval_into(*base, options_.preprocess, batch.images[slot]);
+    }
+    labels[slot] = samples_[index].label;
+    batch.indices.push_back(index);
     ++slot;
   }
   if (slot < count) {  // some images were left out

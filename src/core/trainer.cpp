@@ -20,6 +20,7 @@
 #include "ftl/errors.h"
 #include "ftl/evaluate.h"
 #include "ftl/files.h"
+#include "ftl/image_cache.h"
 #include "ftl/loader.h"
 #include "ftl/loss.h"
 #include "ftl/metrics.h"
@@ -50,6 +51,26 @@ using Clock = std::chrono::steady_clock;
 
 /// Prefix of the parameter groups that staged unfreezing adds.
 constexpr const char* kUnfrozenGroup = "unfrozen";
+
+Preprocess preprocess_from_config(const DataConfig& data) {
+  Preprocess preprocess;
+  preprocess.image_size = data.image_size;
+  preprocess.eval_resize = data.eval_resize;
+  preprocess.resize = data.resize;
+  preprocess.exif_orientation = data.exif_orientation;
+  preprocess.jpeg_dct_scaling = data.jpeg_dct_scaling;
+  return preprocess;
+}
+
+Augment augment_from_config(const DataConfig& data) {
+  Augment augment;
+  augment.enabled = data.augment;
+  augment.scale = data.crop_scale;
+  augment.ratio = data.crop_ratio;
+  augment.hflip = data.hflip;
+  augment.color_jitter = data.color_jitter;
+  return augment;
+}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -119,6 +140,8 @@ class Trainer {
   FinetuneResult result(bool resumed) const;
 
   double lr_at(std::int64_t epoch, std::int64_t step) const;
+  void log_transforms() const;
+  void log_cache();
   std::int64_t steps_per_epoch() const;
   std::string phase() const { return frozen_.empty() ? "full" : "frozen"; }
   nlohmann::json training_json() const;
@@ -138,7 +161,10 @@ class Trainer {
   nlohmann::json checkpoint_config_;  // resolved_config_ without output.dir
   ImageFolder train_;
   ImageFolder val_;
-  LoaderOptions loader_options_;
+  LoaderOptions loader_options_;      // validation's; training adds augmentation per epoch
+  Augment augment_;
+  std::unique_ptr<ImageCache> cache_;  // data.cache "memory"
+  bool cache_logged_ = false;
   torch::Tensor class_weights_;
   torch::jit::Module model_;
   std::set<std::string> initially_frozen_;
@@ -171,12 +197,19 @@ FinetuneResult Trainer::run() {
   const std::int64_t threads = configure_compute_threads(config_.train.threads);
   loader_options_.workers = resolve_workers(config_.data.workers);
   loader_options_.batch_size = config_.data.batch_size;
-  loader_options_.preprocess.image_size = config_.data.image_size;
+  loader_options_.prefetch = config_.data.prefetch;
+  loader_options_.preprocess = preprocess_from_config(config_.data);
   loader_options_.skip_bad_images = config_.data.on_bad_image == "skip";
+  augment_ = augment_from_config(config_.data);
+  if (config_.data.cache == "memory") {
+    cache_ = std::make_unique<ImageCache>(static_cast<std::uint64_t>(config_.data.cache_max_bytes));
+    loader_options_.cache = cache_.get();
+  }
   load_data();
   setup_model(last);
   log_.info("device {}, {} compute threads, {} loader workers{}", device_.str(), threads,
             loader_options_.workers, config_.train.deterministic ? ", deterministic" : "");
+  log_transforms();
 
   const bool finished = state_.stop_reason == "early_stopping" ||
                         (!state_.stop_reason.empty() && state_.epochs_done >= config_.train.epochs);
@@ -454,6 +487,39 @@ void Trainer::unfreeze(std::int64_t epoch) {
   optimizer_->add(newly_trainable, kUnfrozenGroup);
 }
 
+void Trainer::log_transforms() const {
+  const Preprocess& preprocess = loader_options_.preprocess;
+  const std::string input =
+      preprocess.eval_resize == kStretch
+          ? fmt::format("stretched to {0}x{0}", preprocess.image_size)
+          : fmt::format("shorter side to {0}, centre {1}x{1}", shorter_side(preprocess),
+                        preprocess.image_size);
+  std::string training = "as validation";
+  if (augment_.enabled) {
+    training = fmt::format("random-resized crop (scale {:g}-{:g}, ratio {:.3g}-{:.3g}){}{}",
+                           augment_.scale[0], augment_.scale[1], augment_.ratio[0],
+                           augment_.ratio[1], augment_.hflip ? ", flip" : "",
+                           augment_.color_jitter > 0
+                               ? fmt::format(", colour jitter {:g}", augment_.color_jitter)
+                               : "");
+  }
+  log_.info("images: {}; training: {}{}{}", input, training,
+            preprocess.exif_orientation ? "; EXIF orientation applied" : "",
+            preprocess.jpeg_dct_scaling ? "; large JPEGs decoded at reduced DCT scale" : "");
+}
+
+void Trainer::log_cache() {
+  cache_logged_ = true;
+  const CacheStats stats = cache_->stats();
+  constexpr double kMiB = 1024.0 * 1024.0;
+  log_.info("memory cache: {} images, {:.1f} MiB", stats.images,
+            static_cast<double>(stats.bytes) / kMiB);
+  if (stats.refused > 0) {
+    log_.warn("memory cache full at data.cache_max_bytes {}: {} images decode every epoch",
+              config_.data.cache_max_bytes, stats.refused);
+  }
+}
+
 std::int64_t Trainer::steps_per_epoch() const {
   const auto samples = static_cast<std::int64_t>(train_.samples.size());
   return (samples + config_.data.batch_size - 1) / config_.data.batch_size;
@@ -482,6 +548,7 @@ bool Trainer::run_epoch(std::int64_t epoch) {
   const MetricsAccumulator validated =
       evaluate_samples(model_, val_, loader_options_, device_, kDefaultTopK, nullptr, &bad_val);
   note_bad_images(bad_val, val_);
+  if (cache_ && !cache_logged_) log_cache();  // once filled, after this process's first epoch
   if (state_.partial.count == 0 || validated.count() == 0) {
     throw DataError(fmt::format("epoch {}: no {} image could be used (data.on_bad_image skip "
                                 "left them all out); see {}",
@@ -566,7 +633,11 @@ double Trainer::train_epoch(std::int64_t epoch) {
   const auto done = static_cast<std::size_t>(state_.steps_done * config_.data.batch_size);
   order.erase(order.begin(),
               order.begin() + static_cast<std::ptrdiff_t>(std::min(done, order.size())));
-  BatchLoader loader(train_.samples, std::move(order), loader_options_);
+  LoaderOptions options = loader_options_;
+  options.augment = augment_;
+  options.seed = static_cast<std::uint64_t>(config_.train.seed);
+  options.epoch = epoch;
+  BatchLoader loader(train_.samples, std::move(order), options);
 
   std::int64_t images = 0;
   Batch batch;

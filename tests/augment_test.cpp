@@ -1,0 +1,166 @@
+// Training augmentation: RandomResizedCrop's boxes stay inside the image and within the
+// configured area and ratio, the fallback box is torchvision's, flips and jitter happen, and
+// each image's augmentation depends only on its seed.
+#include "ftl/augment.h"
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdint>
+#include <set>
+
+#include "ftl/preprocess.h"
+
+namespace ftl {
+namespace {
+
+/// A width x height image with a horizontal ramp in red and a vertical one in green, so that
+/// crops and flips of it differ from one another.
+Image ramp(int width, int height) {
+  Image image;
+  image.width = width;
+  image.height = height;
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      image.pixels.push_back(static_cast<std::uint8_t>(255 * x / (width - 1)));
+      image.pixels.push_back(static_cast<std::uint8_t>(255 * y / (height - 1)));
+      image.pixels.push_back(100);
+    }
+  }
+  return image;
+}
+
+/// Preprocessing that keeps the 0..1 scale (mean 0, std 1), for side x side inputs.
+Preprocess plain(std::int64_t side) {
+  Preprocess preprocess;
+  preprocess.image_size = side;
+  preprocess.mean = {0, 0, 0};
+  preprocess.std = {1, 1, 1};
+  return preprocess;
+}
+
+TEST_CASE("augment: random crops lie inside the image, within area and ratio", "[augment]") {
+  Augment augment;
+  augment.enabled = true;
+  augment.scale = {0.25, 0.5};
+  augment.ratio = {0.5, 2.0};
+  constexpr std::int64_t kWidth = 300;
+  constexpr std::int64_t kHeight = 200;
+  std::set<std::int64_t> lefts;
+  for (std::uint64_t seed = 0; seed < 500; ++seed) {
+    SplitMix64 random(seed);
+    const CropBox box = random_resized_crop_box(kWidth, kHeight, augment, random);
+    INFO("seed " << seed << ": " << box.left << "," << box.top << " " << box.width << "x"
+                 << box.height);
+    REQUIRE(box.left >= 0);
+    REQUIRE(box.top >= 0);
+    REQUIRE(box.left + box.width <= kWidth);
+    REQUIRE(box.top + box.height <= kHeight);
+    const double area = static_cast<double>(box.width * box.height) / (kWidth * kHeight);
+    CHECK(area >= 0.25 * 0.97);  // rounding each side to whole pixels moves the area a little
+    CHECK(area <= 0.5 * 1.03);
+    const double ratio = static_cast<double>(box.width) / static_cast<double>(box.height);
+    CHECK(ratio >= 0.5 * 0.97);
+    CHECK(ratio <= 2.0 * 1.03);
+    lefts.insert(box.left);
+  }
+  CHECK(lefts.size() > 50);  // positions vary
+}
+
+TEST_CASE("augment: when no random box fits, the centred box of the nearest ratio is taken",
+          "[augment]") {
+  Augment augment;
+  augment.enabled = true;
+  augment.scale = {0.9, 1.0};
+  augment.ratio = {1.0, 1.0};  // a square of 90% of a 100x10 image never fits
+  SplitMix64 random(1);
+  const CropBox box = random_resized_crop_box(100, 10, augment, random);
+  CHECK(box.width == 10);
+  CHECK(box.height == 10);
+  CHECK(box.left == 45);
+  CHECK(box.top == 0);
+}
+
+TEST_CASE("augment: seeds differ per image and epoch, and an image's output follows its seed",
+          "[augment]") {
+  CHECK(augment_seed(1, 1, 5) == augment_seed(1, 1, 5));
+  CHECK(augment_seed(1, 1, 5) != augment_seed(1, 1, 6));
+  CHECK(augment_seed(1, 1, 5) != augment_seed(1, 2, 5));
+  CHECK(augment_seed(1, 1, 5) != augment_seed(2, 1, 5));
+
+  Augment augment;
+  augment.enabled = true;
+  augment.color_jitter = 0.4;
+  const Image base = ramp(40, 30);
+  const Preprocess preprocess = plain(16);
+  torch::Tensor first = torch::empty({3, 16, 16});
+  torch::Tensor again = torch::empty({3, 16, 16});
+  torch::Tensor other = torch::empty({3, 16, 16});
+  augment_into(base, preprocess, augment, 77, first);
+  augment_into(base, preprocess, augment, 77, again);
+  augment_into(base, preprocess, augment, 78, other);
+  CHECK(torch::equal(first, again));
+  CHECK(!torch::equal(first, other));
+  CHECK(first.min().item<float>() >= 0.0F);  // jitter is clamped to the valid range
+  CHECK(first.max().item<float>() <= 1.0F);
+}
+
+TEST_CASE("augment: a whole-image crop is the eval input or its mirror, each about half the time",
+          "[augment]") {
+  Augment augment;
+  augment.enabled = true;
+  augment.scale = {1.0, 1.0};
+  augment.ratio = {1.0, 1.0};
+  const Preprocess preprocess = plain(12);
+  const Image base = ramp(12, 12);
+  torch::Tensor expected = torch::empty({3, 12, 12});
+  eval_into(base, preprocess, expected);
+  int flipped = 0;
+  constexpr int kTrials = 200;
+  for (int seed = 0; seed < kTrials; ++seed) {
+    torch::Tensor out = torch::empty({3, 12, 12});
+    augment_into(base, preprocess, augment, static_cast<std::uint64_t>(seed), out);
+    if (torch::equal(out, expected)) continue;
+    REQUIRE(torch::equal(out, expected.flip({2})));
+    ++flipped;
+  }
+  CHECK(flipped > kTrials / 2 - 30);
+  CHECK(flipped < kTrials / 2 + 30);
+
+  augment.hflip = false;
+  torch::Tensor out = torch::empty({3, 12, 12});
+  for (int seed = 0; seed < 20; ++seed) {
+    augment_into(base, preprocess, augment, static_cast<std::uint64_t>(seed), out);
+    CHECK(torch::equal(out, expected));
+  }
+}
+
+TEST_CASE("augment: colour jitter changes brightness, contrast and saturation within bounds",
+          "[augment]") {
+  Augment augment;
+  augment.enabled = true;
+  augment.scale = {1.0, 1.0};
+  augment.ratio = {1.0, 1.0};
+  augment.hflip = false;
+  augment.color_jitter = 0.5;
+  const Preprocess preprocess = plain(12);
+  const Image base = ramp(12, 12);
+  torch::Tensor plain_input = torch::empty({3, 12, 12});
+  eval_into(base, preprocess, plain_input);
+  const double plain_mean = plain_input.mean().item<double>();
+  double lowest = 1.0;
+  double highest = 0.0;
+  for (int seed = 0; seed < 50; ++seed) {
+    torch::Tensor out = torch::empty({3, 12, 12});
+    augment_into(base, preprocess, augment, static_cast<std::uint64_t>(seed), out);
+    const double mean = out.mean().item<double>();
+    lowest = std::min(lowest, mean);
+    highest = std::max(highest, mean);
+    // Brightness, contrast and saturation at most halve or 1.5x the levels around their means.
+    CHECK(mean > plain_mean * 0.5 * 0.5 * 0.5 - 1e-6);
+  }
+  CHECK(lowest < plain_mean - 0.05);  // some images darker, some brighter
+  CHECK(highest > plain_mean + 0.05);
+}
+
+}  // namespace
+}  // namespace ftl
