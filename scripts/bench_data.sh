@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Loader throughput next to ResNet-18's training throughput, on this machine.
+#
+#   scripts/bench_data.sh [OUTDIR]        (default runs/bench_data)
+#
+# Makes three image folders (28x28 PNG for a 32px input; 500x375 JPEG and 3000x2000 JPEG for
+# 224px), then prints a Markdown table: images/s delivered by the loader alone with 1 and 2
+# workers, with DCT scaling off and on, without and with the memory cache (epochs 2-4),
+# and ResNet-18's training images/s at the same input size (forward, backward, SGD step).
+# The table is also written to OUTDIR/bench_data.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-runs/bench_data}"
+build="${FTL_BUILD_DIR:-build}"
+mkdir -p "$out"
+python="$(scripts/torch_python.sh)"
+
+[ -x "$build/tests/ftl_bench_data" ] || scripts/build.sh >/dev/null
+model="$out/resnet18.pt"
+[ -f "$model" ] || "$python" scripts/export_resnet18.py --output "$model" >/dev/null
+
+make_images() {  # folder count width height format
+  [ -d "$out/$1" ] || "$python" scripts/make_bench_images.py "$out/$1" "$2" "$3" "$4" "$5"
+}
+make_images png_28 1024 28 28 png
+make_images jpeg_500x375 256 500 375 jpg
+make_images jpeg_3000x2000 32 3000 2000 jpg
+
+table="$out/bench_data.md"
+{
+  echo "| images | input | loader workers | DCT scaling | memory cache | images/s |"
+  echo "|---|---|---|---|---|---|"
+  "$build/tests/ftl_bench_data" --data "$out/png_28" --label "28x28 PNG" --image-size 32 \
+    --model "$model" --train-steps 10
+  "$build/tests/ftl_bench_data" --data "$out/jpeg_500x375" --label "500x375 JPEG" \
+    --image-size 224 --model "$model" --train-steps 3
+  "$build/tests/ftl_bench_data" --data "$out/jpeg_3000x2000" --label "3000x2000 JPEG" \
+    --image-size 224 --batch-size 8
+} | tee "$table"
+echo "machine: $(nproc) cores; $(date -u +%Y-%m-%d)" | tee -a "$table"
