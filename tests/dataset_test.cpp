@@ -1,6 +1,8 @@
 #include "ftl/dataset.h"
 
 #include <algorithm>
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <fstream>
 
@@ -31,9 +33,11 @@ TEST_CASE("dataset: classes are sorted folder names and samples are found recurs
   touch(dir / "a_dog/notes.txt");    // not an image: ignored
   touch(dir / "a_dog/.hidden.png");  // hidden: ignored
   touch(dir / ".git/config.png");    // hidden folder: not a class
+  REQUIRE(::mkfifo((dir / "a_dog/pipe.jpg").c_str(), 0600) == 0);  // a FIFO: never opened
   const ftl::ImageFolder data = ftl::scan_image_folder(dir.path());
   REQUIRE(data.classes == std::vector<std::string>{"a_dog", "b_cat"});
   REQUIRE(data.samples.size() == 3);
+  CHECK(data.skipped_files == 4);  // notes.txt, .hidden.png, pipe.jpg and the .git folder
   CHECK(data.samples[0].path == dir / "a_dog/x.jpeg");
   CHECK(data.samples[0].label == 0);
   CHECK(data.samples[1].path == dir / "b_cat/1.jpg");

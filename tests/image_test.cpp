@@ -3,6 +3,7 @@
 // corrupt, too large, not images at all, or missing.
 #include "ftl/image.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -17,6 +18,8 @@
 #include <string>
 #include <system_error>
 #include <vector>
+
+#include <zlib.h>
 
 #include "ftl/errors.h"
 #include "support/image_files.h"
@@ -388,6 +391,43 @@ TEST_CASE("an image wider than kMaxImageSide is rejected before decoding", "[ima
     REQUIRE_THROWS_AS(read_image(path), DataError);
     REQUIRE_THROWS_WITH(read_image(path), Equals(path.string() + expected_reason));
   }
+}
+
+TEST_CASE("a FIFO named like an image is refused at once instead of waiting for a writer",
+          "[image][error]") {
+  TempDir dir;
+  const fs::path fifo = dir / "pipe.jpg";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  REQUIRE_THROWS_WITH(read_image(fifo),
+                      Equals(fifo.string() + ": not a regular file (a FIFO, socket or device)"));
+}
+
+TEST_CASE("a header claiming more pixels than PIL's bomb limit is rejected before allocating",
+          "[image][error]") {
+  TempDir dir;
+  const fs::path path = dir / "bomb.png";
+  testing::write_png(path, 1, 1, 3, {0, 0, 0});
+  Bytes bytes = read_bytes(path);
+  // IHDR's data starts after the signature (8), the length (4) and the type (4): width and
+  // height as big-endian 32-bit numbers, then the chunk's CRC over type and data.
+  constexpr std::size_t kIhdrType = 12;
+  constexpr std::size_t kIhdrData = 16;
+  constexpr std::size_t kIhdrLength = 13;
+  constexpr std::uint32_t kSide = 20000;  // each side allowed, 400 million pixels in all
+  for (std::size_t offset : {kIhdrData, kIhdrData + 4}) {
+    for (std::size_t i = 0; i < 4; ++i) {
+      bytes[offset + i] = static_cast<std::uint8_t>(kSide >> (8 * (3 - i)));
+    }
+  }
+  const auto crc = static_cast<std::uint32_t>(
+      crc32(0, &bytes[kIhdrType], static_cast<uInt>(4 + kIhdrLength)));
+  for (std::size_t i = 0; i < 4; ++i) {
+    bytes[kIhdrData + kIhdrLength + i] = static_cast<std::uint8_t>(crc >> (8 * (3 - i)));
+  }
+  write_bytes(path, bytes);
+  REQUIRE_THROWS_WITH(read_image(path),
+                      Equals(path.string() + ": image size 20000x20000 is over the limit of "
+                                             "178956970 pixels (PIL's decompression-bomb limit)"));
 }
 
 }  // namespace

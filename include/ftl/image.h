@@ -18,6 +18,9 @@ namespace ftl {
 /// Largest accepted width or height, so that a corrupt or hostile header cannot make us
 /// allocate gigabytes before a single pixel is decoded.
 inline constexpr int kMaxImageSide = 1 << 15;
+/// Largest accepted pixel count: PIL's decompression-bomb limit (2 x Image.MAX_IMAGE_PIXELS),
+/// about 13400 x 13400, 537 MB of RGB; a few hundred bytes of PNG can claim more.
+inline constexpr long long kMaxImagePixels = 178956970;
 
 /// An 8-bit RGB image, row-major, 3 bytes per pixel (R, G, B).
 struct Image {

@@ -24,7 +24,10 @@
 #include <jpeglib.h>
 #include <jerror.h>
 // clang-format on
+#include <fcntl.h>
 #include <png.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ftl/errors.h"
 #include "ftl/exif.h"
@@ -58,6 +61,11 @@ void check_dimensions(long long width, long long height) {
     throw DataError("image size " + std::to_string(width) + "x" + std::to_string(height) +
                     " is outside the supported range (each side 1 to " +
                     std::to_string(kMaxImageSide) + " pixels)");
+  }
+  if (width * height > kMaxImagePixels) {
+    throw DataError("image size " + std::to_string(width) + "x" + std::to_string(height) +
+                    " is over the limit of " + std::to_string(kMaxImagePixels) +
+                    " pixels (PIL's decompression-bomb limit)");
   }
 }
 
@@ -356,25 +364,43 @@ Image decode_png(const std::uint8_t* data, std::size_t size, const DecodeOptions
 
 // Reading files.
 
-struct FileCloser {
-  void operator()(std::FILE* file) const { std::fclose(file); }
+/// Closes a file descriptor when it goes out of scope.
+struct Descriptor {
+  int fd = -1;
+  ~Descriptor() {
+    if (fd >= 0) ::close(fd);
+  }
 };
 
 /// The system's reason for the last failed call, e.g. "No such file or directory".
 std::string last_system_error() { return std::generic_category().message(errno); }
 
 std::vector<std::uint8_t> read_file_bytes(const std::filesystem::path& path) {
-  const std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
-  if (!file) throw DataError(path.string() + ": cannot open file: " + last_system_error());
-  std::vector<std::uint8_t> bytes;
-  std::vector<std::uint8_t> chunk(kReadChunkBytes);
-  std::size_t count = 0;
-  while ((count = std::fread(chunk.data(), 1, chunk.size(), file.get())) > 0) {
-    bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(count));
-  }
-  // A directory opens fine on Linux and fails here, with EISDIR.
-  if (std::ferror(file.get())) {
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+  const Descriptor file{::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC)};
+  if (file.fd < 0) throw DataError(path.string() + ": cannot open file: " + last_system_error());
+  struct stat info {};
+  if (::fstat(file.fd, &info) != 0) {
     throw DataError(path.string() + ": cannot read file: " + last_system_error());
+  }
+  if (S_ISDIR(info.st_mode)) {
+    throw DataError(path.string() + ": cannot read file: " +
+                    std::generic_category().message(EISDIR));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    throw DataError(path.string() + ": not a regular file (a FIFO, socket or device)");
+  }
+  std::vector<std::uint8_t> bytes;
+  bytes.reserve(static_cast<std::size_t>(info.st_size));  // one allocation in the usual case
+  std::uint8_t chunk[kReadChunkBytes];
+  for (;;) {
+    const ssize_t count = ::read(file.fd, chunk, sizeof(chunk));
+    if (count == 0) break;
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      throw DataError(path.string() + ": cannot read file: " + last_system_error());
+    }
+    bytes.insert(bytes.end(), chunk, chunk + count);
   }
   return bytes;
 }
