@@ -15,6 +15,7 @@ PACKAGES=(
   python3-torch python3-torchvision  # exports the ResNet-18 test fixture; Python interop tests
   dataset-fashion-mnist           # the demo's real images, offline
   chromium                        # renders ftl's HTML reports in a test (headless)
+  clang libclang-rt-14-dev        # scripts/fuzz.sh: libFuzzer, AddressSanitizer, UBSan
 )
 
 missing=()

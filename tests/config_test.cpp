@@ -362,3 +362,18 @@ TEST_CASE("config: transform keys are typed, ranged and used only where they app
   CHECK(config.data.eval_resize == "stretch");
   CHECK(ftl::config_to_json(config)["data"]["crop_scale"] == json({0.3, 0.8}));
 }
+
+TEST_CASE("config: bytes that are not UTF-8 and numbers beyond a double are config errors",
+          "[config]") {
+  // Both were found by fuzzing (tests/fuzz/corpus/config): they escaped as JSON library errors.
+  ftl::Config config = ftl::config_from_json(minimal());
+  REQUIRE_THROWS_WITH(ftl::apply_override(config, "data.train=caf\xE9"),
+                      "--set data.train: the value is not valid UTF-8 (a config is JSON text)");
+  REQUIRE_THROWS_WITH(ftl::apply_override(config, "optimizer.schedule.milestones=[1e999]"),
+                      "optimizer.schedule.milestones: \"[1e999]\" is not valid JSON");
+  ftl::testing::TempDir dir;
+  std::ofstream(dir / "huge.json") << R"({"optimizer": {"lr": 1e99999}})";
+  REQUIRE_THROWS_AS(ftl::load_config_file((dir / "huge.json").string()), ConfigError);
+  REQUIRE_THROWS_WITH(ftl::load_config_file((dir / "huge.json").string()),
+                      Contains("huge.json: invalid JSON") && Contains("number overflow"));
+}

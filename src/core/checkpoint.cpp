@@ -61,7 +61,7 @@ CheckpointMetadata parse_metadata(const std::string& text, const std::string& so
   nlohmann::json json;
   try {
     json = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& parse_error) {
+  } catch (const nlohmann::json::exception& parse_error) {  // also numbers beyond a double
     throw ModelError(source + ": " + kMetadataName + " is not valid JSON: " + parse_error.what());
   }
   return metadata_from_json(json, source);

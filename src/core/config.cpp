@@ -455,8 +455,17 @@ void read_object(const nlohmann::json& object, const std::string& prefix, Config
 nlohmann::json parse_json_text(const Option& option, const std::string& text) {
   try {
     return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error&) {
+  } catch (const nlohmann::json::exception&) {  // also numbers beyond a double
     throw ConfigError(std::string(option.key) + ": \"" + text + "\" is not valid JSON");
+  }
+}
+
+bool is_valid_utf8(const std::string& text) {
+  try {
+    (void)nlohmann::json(text).dump();  // the serialiser checks every sequence
+    return true;
+  } catch (const nlohmann::json::type_error&) {
+    return false;
   }
 }
 
@@ -590,7 +599,7 @@ Config load_config_file(const std::string& path) {
   nlohmann::json json;
   try {
     in >> json;
-  } catch (const nlohmann::json::parse_error& error) {
+  } catch (const nlohmann::json::exception& error) {  // also numbers beyond a double
     throw ConfigError(path + ": invalid JSON: " + error.what());
   }
   try {
@@ -607,6 +616,9 @@ void apply_override(Config& config, const std::string& assignment) {
   }
   const std::string key = assignment.substr(0, equals);
   const Option& option = find_option(key);
+  if (!is_valid_utf8(assignment)) {
+    throw ConfigError("--set " + key + ": the value is not valid UTF-8 (a config is JSON text)");
+  }
   const nlohmann::json value = parse_override_value(option, config, assignment.substr(equals + 1));
   set_from_json(option, config, value);
 }
