@@ -5,6 +5,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 
@@ -101,6 +102,9 @@ int main(int argc, char** argv) {
   log->debug("ftl {}, {} cores available", ftl::kVersion, ftl::available_cores());
   // Process-wide policy belongs to the process: the allocator setting speeds up every command.
   ftl::tune_allocator();
+  // Past a file size limit (ulimit -f) a write would kill the process with SIGXFSZ, leaving a
+  // half-written temporary file; ignored, the write fails with EFBIG and is reported instead.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     if (finetune->parsed()) return run_finetune(finetune_options, *log);
     if (evaluate->parsed()) return run_evaluate(evaluate_options, *log);
