@@ -22,6 +22,7 @@
 #include <zlib.h>
 
 #include "ftl/errors.h"
+#include "support/fixtures.h"
 #include "support/image_files.h"
 #include "support/temp_dir.h"
 
@@ -29,6 +30,7 @@ namespace ftl {
 namespace {
 
 namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
 using Catch::Matchers::Equals;
 using Bytes = std::vector<std::uint8_t>;
 using Rgb = std::array<int, 3>;
@@ -391,6 +393,18 @@ TEST_CASE("an image wider than kMaxImageSide is rejected before decoding", "[ima
     REQUIRE_THROWS_AS(read_image(path), DataError);
     REQUIRE_THROWS_WITH(read_image(path), Equals(path.string() + expected_reason));
   }
+}
+
+TEST_CASE("a JPEG claiming 3 billion pixels is refused even when decoded at 1/8 scale",
+          "[image][error]") {
+  // Found by fuzzing: the scaled size passed the limit, and libjpeg then spent seconds and
+  // gigabytes on buffers for the stored size.
+  const fs::path bomb = testing::kSourceDir + "/tests/fuzz/corpus/image/found_progressive_bomb.jpg";
+  DecodeOptions options;
+  options.min_side = 8;
+  REQUIRE_THROWS_AS(read_image(bomb, options), DataError);
+  REQUIRE_THROWS_WITH(read_image(bomb, options),
+                      Contains("image size 64776x48935 is outside the supported range"));
 }
 
 TEST_CASE("a FIFO named like an image is refused at once instead of waiting for a writer",
