@@ -23,7 +23,7 @@ using ftl::testing::shell_quote;
 
 namespace {
 
-constexpr int kSide = 32;
+constexpr int kSide = ftl::testing::kShapesInputSide;
 /// Exit statuses above this mean the shell saw the process die of a signal (a crash).
 constexpr int kKilledBySignal = 128;
 
@@ -31,15 +31,9 @@ constexpr int kKilledBySignal = 128;
 fs::path one_epoch_run(const ftl::testing::TempDir& dir) {
   ftl::testing::write_shapes(dir / "train", 4, kSide, 31);
   ftl::testing::write_shapes(dir / "val", 2, kSide, 32);
-  ftl::Config config;
-  config.model.path = ftl::testing::kResNet18;
-  config.data.train = (dir / "train").string();
-  config.data.val = (dir / "val").string();
-  config.data.image_size = kSide;
+  ftl::Config config = ftl::testing::shapes_config(dir.path(), "run");
   config.data.batch_size = 4;
   config.train.epochs = 1;
-  config.train.threads = 2;
-  config.output.dir = (dir / "run").string();
   return ftl::finetune(config, ftl::testing::quiet_logger()).run_dir;
 }
 
@@ -123,11 +117,7 @@ TEST_CASE("faults: an output folder that cannot be made is an error before train
   ftl::testing::write_shapes(dir / "val", 1, kSide, 34);
   std::ofstream(dir / "a_file") << "not a folder";
   const std::string run = (dir / "a_file/run").string();  // below a file: mkdir fails
-  ftl::Config config;
-  config.model.path = ftl::testing::kResNet18;
-  config.data.train = (dir / "train").string();
-  config.data.val = (dir / "val").string();
-  config.data.image_size = kSide;
+  ftl::Config config = ftl::testing::shapes_config(dir.path(), "unused");
   config.output.dir = run;
   std::ofstream(dir / "config.json") << ftl::config_to_json(config).dump();
   const auto result =

@@ -28,24 +28,9 @@ using ftl::testing::shell_quote;
 namespace {
 
 const torch::Device kCpu(torch::kCPU);
-constexpr int kSide = 32;  // image_size of the end-to-end runs
+constexpr int kSide = ftl::testing::kShapesInputSide;
 constexpr int kTrainPerClass = 30;
 constexpr int kValPerClass = 10;
-
-ftl::Config shapes_config(const ftl::testing::TempDir& dir, const std::string& run) {
-  ftl::Config config;
-  config.model.path = ftl::testing::kResNet18;
-  config.data.train = (dir / "train").string();
-  config.data.val = (dir / "val").string();
-  config.data.image_size = kSide;
-  config.data.batch_size = 16;
-  config.data.workers = 2;
-  config.optimizer.lr = 0.01;
-  config.train.epochs = 3;
-  config.train.threads = 2;
-  config.output.dir = (dir / run).string();
-  return config;
-}
 
 // One fine-tuning run shared by the sections below (each ctest process trains once); its
 // folder is removed when the process exits.
@@ -57,7 +42,7 @@ struct ShapesRun {
   ShapesRun() {
     ftl::testing::write_shapes(dir / "train", kTrainPerClass, kSide, 1);
     ftl::testing::write_shapes(dir / "val", kValPerClass, kSide, 2);
-    config = shapes_config(dir, "run");
+    config = ftl::testing::shapes_config(dir.path(), "run");
     result = ftl::finetune(config, ftl::testing::quiet_logger());
   }
 };
@@ -87,7 +72,7 @@ ftl::Config one_frozen_epoch(const ftl::testing::TempDir& dir, const std::string
                              int per_class, std::uint32_t seed) {
   ftl::testing::write_shapes(dir / "train", per_class, kSide, seed);
   ftl::testing::write_shapes(dir / "val", 2, kSide, seed + 1);
-  ftl::Config config = shapes_config(dir, "run");
+  ftl::Config config = ftl::testing::shapes_config(dir.path(), "run");
   config.model.freeze = freeze;
   config.train.epochs = 1;
   config.data.batch_size = per_class;
@@ -359,7 +344,7 @@ TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
 
 TEST_CASE("finetune: a folder that already holds a run is refused, untouched", "[e2e]") {
   ftl::testing::TempDir dir;
-  ftl::Config config = shapes_config(dir, "run");
+  ftl::Config config = ftl::testing::shapes_config(dir.path(), "run");
   fs::create_directories(config.output.dir);
   const fs::path metrics = fs::path(config.output.dir) / "metrics.jsonl";
   std::ofstream(metrics) << "{\"epoch\": 1}\n";
@@ -379,7 +364,7 @@ TEST_CASE("finetune: the same seed gives the same run, a trailing batch of one i
   ftl::testing::write_shapes(dir / "train", 3, kSide, 6);  // 9 images: batches of 4, 4 and 1
   ftl::testing::write_shapes(dir / "val", 2, kSide, 7);
   auto run = [&](const std::string& name) {
-    ftl::Config config = shapes_config(dir, name);
+    ftl::Config config = ftl::testing::shapes_config(dir.path(), name);
     config.data.batch_size = 4;
     config.train.epochs = 2;
     const auto result = ftl::finetune(config, ftl::testing::quiet_logger());
@@ -406,7 +391,7 @@ TEST_CASE("finetune: augmentation with the memory cache is repeatable and record
   ftl::testing::write_shapes(dir / "train", 4, kPhotoSide, 8);
   ftl::testing::write_shapes(dir / "val", 2, kPhotoSide, 9);
   auto run = [&](const std::string& name, std::int64_t workers) {
-    ftl::Config config = shapes_config(dir, name);
+    ftl::Config config = ftl::testing::shapes_config(dir.path(), name);
     config.data.augment = true;
     config.data.color_jitter = 0.2;
     config.data.cache = "memory";
@@ -512,7 +497,7 @@ TEST_CASE("finetune: data.on_bad_image skip trains on the rest and lists what it
   const std::string truncated = (dir / "val/square/cut.png").string();
   fs::copy_file(dir / "train/square/0.png", truncated);
   fs::resize_file(truncated, 100);
-  ftl::Config config = shapes_config(dir, "run");
+  ftl::Config config = ftl::testing::shapes_config(dir.path(), "run");
   config.train.epochs = 2;
   config.data.batch_size = 4;
 
@@ -560,7 +545,7 @@ TEST_CASE("finetune: data.val_fraction validates on a held-out part, written as 
           "[e2e]") {
   ftl::testing::TempDir dir;
   ftl::testing::write_shapes(dir / "train", 6, kSide, 21);
-  ftl::Config config = shapes_config(dir, "run");
+  ftl::Config config = ftl::testing::shapes_config(dir.path(), "run");
   config.data.val.clear();
   config.data.val_fraction = 1.0 / 3;
   config.train.epochs = 1;
@@ -589,7 +574,7 @@ TEST_CASE("finetune: data.val_fraction validates on a held-out part, written as 
   // One image per class leaves nothing to hold out: an error naming the setting.
   ftl::testing::TempDir tiny;
   ftl::testing::write_shapes(tiny / "train", 1, kSide, 22);
-  ftl::Config single = shapes_config(tiny, "run");
+  ftl::Config single = ftl::testing::shapes_config(tiny.path(), "run");
   single.data.val.clear();
   single.data.val_fraction = 0.5;
   CHECK_THROWS_WITH(ftl::finetune(single, ftl::testing::quiet_logger()),

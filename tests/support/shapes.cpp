@@ -4,6 +4,7 @@
 #include <cmath>
 #include <random>
 
+#include "support/fixtures.h"
 #include "support/image_files.h"
 
 namespace fs = std::filesystem;
@@ -64,6 +65,21 @@ void write_shapes(const fs::path& root, int per_class, int side, std::uint32_t s
       }
     }
   }
+}
+
+ftl::Config shapes_config(const fs::path& dir, const std::string& run) {
+  ftl::Config config;
+  config.model.path = kResNet18;
+  config.data.train = (dir / "train").string();
+  config.data.val = (dir / "val").string();
+  config.data.image_size = kShapesInputSide;
+  config.data.batch_size = 16;
+  config.data.workers = 2;
+  config.optimizer.lr = 0.01;
+  config.train.epochs = 3;
+  config.train.threads = 2;
+  config.output.dir = (dir / run).string();
+  return config;
 }
 
 }  // namespace ftl::testing

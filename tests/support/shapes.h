@@ -5,7 +5,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <vector>
+
+#include "ftl/config.h"
 
 namespace ftl::testing {
 
@@ -14,5 +17,12 @@ inline const std::vector<std::string> kShapeClasses = {"circle", "square", "tria
 /// Writes root/<class>/<index>.png for `per_class` images of each class, side x side pixels,
 /// with positions, sizes and noise drawn from `seed`.
 void write_shapes(const std::filesystem::path& root, int per_class, int side, std::uint32_t seed);
+
+/// The input side of the end-to-end runs on the shapes.
+inline constexpr int kShapesInputSide = 32;
+
+/// A short run on shapes written to dir/train and dir/val, into dir/run: the ResNet-18 fixture,
+/// 32px inputs, batches of 16, 2 workers and threads, lr 0.01, 3 epochs.
+ftl::Config shapes_config(const std::filesystem::path& dir, const std::string& run);
 
 }  // namespace ftl::testing
