@@ -133,10 +133,6 @@ bool read_jpeg_header(JpegDecoder* decoder, const std::uint8_t* data, std::size_
   jpeg_decompress_struct* cinfo = &decoder->cinfo;
   if (setjmp(decoder->errors.jump_buffer) != 0) return false;
   jpeg_create_decompress(cinfo);
-  // libjpeg's own working memory (progressive files keep every coefficient): a file that
-  // needs more is an error, not a swap storm. 1 GiB covers a 13400 x 13400 progressive photo.
-  constexpr long kMaxDecoderMemory = 1L << 30;
-  cinfo->mem->max_memory_to_use = kMaxDecoderMemory;
   jpeg_mem_src(cinfo, data, static_cast<unsigned long>(size));
   constexpr unsigned kMaxMarkerBytes = 0xFFFF;
   if (options.exif_orientation) jpeg_save_markers(cinfo, JPEG_APP0 + 1, kMaxMarkerBytes);
@@ -201,8 +197,9 @@ Image decode_jpeg(const std::uint8_t* data, std::size_t size, const DecodeOption
   JpegDecoder decoder;
   if (!read_jpeg_header(&decoder, data, size, options)) throw DataError(decoder.failure());
   const jpeg_decompress_struct& cinfo = decoder.cinfo;
-  // The stored size bounds libjpeg's own buffers, whatever the DCT scale: a 449-byte
-  // progressive file claiming 3 billion pixels took seconds and gigabytes before this check.
+  // The stored size bounds libjpeg's own buffers, whatever the DCT scale (a progressive file
+  // keeps every coefficient: 6 bytes a pixel at most, 1 GB at kMaxImagePixels). A 449-byte
+  // file claiming 3 billion pixels took seconds and gigabytes before this check.
   check_dimensions(cinfo.image_width, cinfo.image_height);
   // Read now: jpeg_finish_decompress frees the saved markers.
   const int orientation = jpeg_orientation(cinfo);
