@@ -164,3 +164,54 @@ TEST_CASE("augment: colour jitter changes brightness, contrast and saturation wi
 
 }  // namespace
 }  // namespace ftl
+
+namespace ftl {
+namespace {
+
+TEST_CASE("augment: jitter scales grey by brightness and colour by contrast times saturation",
+          "[augment]") {
+  // On a flat image with no clamping all three adjustments are linear: brightness b scales
+  // every level, contrast c and saturation s each scale the distance from the grey level. So
+  // the grey level scales by b and a channel difference by b*c*s, in any order.
+  Augment augment;
+  augment.enabled = true;
+  augment.scale = {1.0, 1.0};
+  augment.ratio = {1.0, 1.0};
+  augment.hflip = false;
+  augment.color_jitter = 0.5;
+  Image flat;
+  flat.width = 12;
+  flat.height = 12;
+  for (int i = 0; i < 12 * 12; ++i) flat.pixels.insert(flat.pixels.end(), {110, 100, 90});
+  const Preprocess preprocess = plain(12);
+  auto grey_of = [](const torch::Tensor& pixels) {
+    return (0.2989 * pixels[0] + 0.587 * pixels[1] + 0.114 * pixels[2]).mean().item<double>();
+  };
+  auto spread_of = [](const torch::Tensor& pixels) {
+    return (pixels[0] - pixels[2]).mean().item<double>();  // red minus blue
+  };
+  torch::Tensor before = torch::empty({3, 12, 12});
+  eval_into(flat, preprocess, before);
+  double lowest_colour = 10.0;
+  double highest_colour = 0.0;
+  for (int seed = 0; seed < 300; ++seed) {
+    torch::Tensor out = torch::empty({3, 12, 12});
+    augment_into(flat, preprocess, augment, static_cast<std::uint64_t>(seed), out);
+    const double brightness = grey_of(out) / grey_of(before);
+    const double contrast_saturation = spread_of(out) / spread_of(before) / brightness;
+    INFO("seed " << seed);
+    CHECK(brightness >= 0.5 - 1e-3);
+    CHECK(brightness <= 1.5 + 1e-3);
+    CHECK(contrast_saturation >= 0.25 - 1e-3);
+    CHECK(contrast_saturation <= 2.25 + 1e-3);
+    lowest_colour = std::min(lowest_colour, contrast_saturation);
+    highest_colour = std::max(highest_colour, contrast_saturation);
+  }
+  // A product of two factors reaches below 0.5 and above 1.5 (about 10% of draws each); one
+  // factor alone, with contrast or saturation missing, never would.
+  CHECK(lowest_colour < 0.45);
+  CHECK(highest_colour > 1.6);
+}
+
+}  // namespace
+}  // namespace ftl

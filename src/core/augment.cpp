@@ -39,8 +39,9 @@ void jitter(torch::Tensor& pixels, double strength, SplitMix64& random) {
     } else if (adjustment == 1) {  // contrast: blend with the mean grey level
       const double mean = grey(pixels).mean().item<double>();
       pixels.mul_(factor).add_((1.0 - factor) * mean);
-    } else {  // saturation: blend with each pixel's grey
-      pixels.mul_(factor).add_(grey(pixels).mul_(1.0 - factor).unsqueeze(0));
+    } else {  // saturation: blend with each pixel's grey, taken before the blend
+      const torch::Tensor grey_levels = grey(pixels).unsqueeze(0);
+      pixels.mul_(factor).add_(grey_levels, 1.0 - factor);
     }
     pixels.clamp_(0, kMaxByte);
   }
