@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  cmake g++ make ccache           # build tools (ccache only speeds up rebuilds)
+  cmake g++ make ccache pkgconf   # build tools (ccache only speeds up rebuilds)
   libtorch-dev                    # LibTorch 1.13 (CPU), find_package(Torch)
   libcli11-dev                    # command-line parsing
   libspdlog-dev                   # logging
@@ -12,6 +12,7 @@ PACKAGES=(
   catch2                          # unit tests (v2)
   libjpeg62-turbo-dev             # JPEG decoding (libjpeg-turbo)
   libpng-dev                      # PNG decoding
+  libzip-dev                      # checks the CRC-32s inside model and checkpoint files
   python3-torch python3-torchvision  # exports the ResNet-18 test fixture; Python interop tests
   dataset-fashion-mnist           # the demo's real images, offline
   chromium                        # renders ftl's HTML reports in a test (headless)

@@ -117,7 +117,7 @@ TEST_CASE("checkpoint: truncated, foreign and mismatched files are refused", "[c
   const fs::path truncated = dir / "truncated.pt";
   std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   REQUIRE_THROWS_WITH(ftl::load_checkpoint(truncated, kCpu),
-                      Contains(truncated.string() + ": not a loadable TorchScript checkpoint"));
+                      Contains(truncated.string() + ": damaged file: not a readable zip archive"));
 
   REQUIRE_THROWS_WITH(ftl::load_checkpoint(ftl::testing::kResNet18, kCpu),
                       Contains("not an ftl checkpoint (no ftl.json inside)"));
@@ -130,6 +130,42 @@ TEST_CASE("checkpoint: truncated, foreign and mismatched files are refused", "[c
   ftl::save_checkpoint(loaded.module, wrong, mismatched);
   REQUIRE_THROWS_WITH(ftl::load_checkpoint(mismatched, kCpu),
                       Contains("fc outputs do not match the 2 classes"));
+}
+
+TEST_CASE("checkpoint: a flipped bit in the weights or the metadata is caught by its CRC-32",
+          "[checkpoint][fault]") {
+  ftl::testing::TempDir dir;
+  ftl::LoadedModel loaded = three_class_model();
+  const fs::path good = dir / "good.pt";
+  ftl::save_checkpoint(loaded.module, sample_metadata(), good);
+  const std::string bytes = read_file(good);
+  REQUIRE(ftl::load_checkpoint(good, kCpu).metadata.classes.size() == 3);
+
+  // The middle of the file is inside a convolution's weights; "emu" is a class name in the
+  // metadata. LibTorch's reader alone would load both and run them.
+  const std::size_t in_weights = bytes.size() / 2;
+  const std::size_t emu = bytes.find("\"emu\"");
+  REQUIRE(emu != std::string::npos);
+  const std::size_t in_metadata = emu + 2;  // 'm' becomes 'i': still valid JSON
+  for (const std::size_t offset : {in_weights, in_metadata}) {
+    std::string flipped = bytes;
+    flipped[offset] = static_cast<char>(flipped[offset] ^ 0x04);
+    const fs::path path = dir / ("flipped_" + std::to_string(offset) + ".pt");
+    std::ofstream(path, std::ios::binary) << flipped;
+    INFO("bit flipped at " << offset);
+    REQUIRE_THROWS_AS(ftl::load_checkpoint(path, kCpu), ftl::ModelError);
+    REQUIRE_THROWS_WITH(ftl::load_checkpoint(path, kCpu),
+                        Contains(path.string() + ": damaged file: entry '") &&
+                            Contains("CRC error"));
+  }
+  // The same check guards the model a run starts from.
+  std::string model = read_file(ftl::testing::kResNet18);
+  model[model.size() / 2] = static_cast<char>(model[model.size() / 2] ^ 0x01);
+  const fs::path model_path = dir / "flipped_model.pt";
+  std::ofstream(model_path, std::ios::binary) << model;
+  REQUIRE_THROWS_WITH(ftl::load_model(model_path.string(), kCpu),
+                      Contains(model_path.string() + ": damaged file: entry '") &&
+                          Contains("/data/") && Contains("CRC error"));
 }
 
 TEST_CASE("checkpoint: metadata is validated key by key", "[checkpoint]") {

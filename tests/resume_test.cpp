@@ -292,7 +292,7 @@ TEST_CASE("resume: a damaged last.pt or a folder without one is refused, naming 
                     ftl::ModelError);
   REQUIRE_THROWS_WITH(
       ftl::finetune(config, ftl::testing::quiet_logger(), {}, ftl::RunMode::kResume),
-      Contains(last.string() + ": not a loadable TorchScript checkpoint"));
+      Contains(last.string() + ": damaged file: not a readable zip archive"));
   // best.pt carries no resume state.
   fs::copy_file(fs::path(config.output.dir) / "checkpoints/best.pt", last,
                 fs::copy_options::overwrite_existing);

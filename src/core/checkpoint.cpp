@@ -3,6 +3,7 @@
 #include <set>
 #include <sstream>
 
+#include "ftl/archive.h"
 #include "ftl/errors.h"
 #include "ftl/files.h"
 #include "ftl/model.h"
@@ -102,6 +103,7 @@ Checkpoint load_checkpoint(const fs::path& path, const torch::Device& device,
   if (!fs::is_regular_file(path, error)) {
     throw ModelError(path.string() + ": no such checkpoint file");
   }
+  verify_archive(path);
   torch::jit::ExtraFilesMap extra = {{kMetadataName, ""}};
   for (const std::string& name : extra_names) extra[name] = "";
   Checkpoint checkpoint;

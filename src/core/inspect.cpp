@@ -3,6 +3,7 @@
 #include <spdlog/fmt/fmt.h>
 #include <torch/script.h>
 
+#include "ftl/archive.h"
 #include "ftl/checkpoint.h"
 #include "ftl/errors.h"
 #include "ftl/model.h"
@@ -36,6 +37,7 @@ std::string with_commas(std::int64_t value) {
 nlohmann::ordered_json inspect_file(const fs::path& path) {
   std::error_code error;
   if (!fs::is_regular_file(path, error)) throw ModelError(path.string() + ": no such file");
+  verify_archive(path);
   torch::jit::ExtraFilesMap extra = {
       {kMetadataName, ""}, {kTrainStateName, ""}, {kTrainTensorsName, ""}};
   torch::jit::Module module;

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "ftl/archive.h"
 #include "ftl/errors.h"
 
 namespace ftl {
@@ -37,6 +38,7 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   if (!std::filesystem::is_regular_file(path, ignored)) {
     throw ModelError(path + ": no such model file");
   }
+  verify_archive(path);
   LoadedModel loaded;
   try {
     loaded.module = torch::jit::load(path, device);
