@@ -189,4 +189,26 @@ TEST_CASE("checkpoint: metadata is validated key by key", "[checkpoint]") {
   bad.erase("epoch");
   REQUIRE_THROWS_WITH(ftl::metadata_from_json(bad, "x.pt"),
                       Contains("x.pt: ftl.json: ") && Contains("epoch"));
+  // As strict as the config: no unknown keys, no values out of range or of the wrong kind.
+  bad = good;
+  bad["clases"] = {"a", "b"};
+  REQUIRE_THROWS_WITH(ftl::metadata_from_json(bad, "x.pt"),
+                      Contains("x.pt: ftl.json: 'clases' is not a known key (known: format,"));
+  bad = good;
+  bad["epoch"] = -1;
+  REQUIRE_THROWS_WITH(ftl::metadata_from_json(bad, "x.pt"),
+                      "x.pt: ftl.json: epoch must be >= 0, got -1");
+  bad = good;
+  bad["metrics"]["val_acc"] = "high";
+  REQUIRE_THROWS_WITH(ftl::metadata_from_json(bad, "x.pt"),
+                      "x.pt: ftl.json: metrics.val_acc is not a number");
+  bad = good;
+  bad["config"] = 3;
+  REQUIRE_THROWS_WITH(ftl::metadata_from_json(bad, "x.pt"),
+                      "x.pt: ftl.json: config is not an object");
+  bad = good;
+  bad["metrics"]["val_loss"] = nullptr;  // a loss that was not finite
+  CHECK_NOTHROW(ftl::metadata_from_json(bad, "x.pt"));
+  bad["metrics"] = nullptr;  // saved mid-epoch before the first epoch ended
+  CHECK_NOTHROW(ftl::metadata_from_json(bad, "x.pt"));
 }

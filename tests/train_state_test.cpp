@@ -48,6 +48,23 @@ TEST_CASE("train state: missing or damaged entries are named", "[train_state]") 
   REQUIRE_THROWS_AS(ftl::decode_train_state(entries, "last.pt"), ftl::ModelError);
   REQUIRE_THROWS_WITH(ftl::decode_train_state(entries, "last.pt"),
                       Contains("last.pt: ftl_train_state.json: ") && Contains("epochs_done"));
+  // Held to the config's standard: no unknown keys, no negative counts.
+  const nlohmann::json good = nlohmann::json::parse(ftl::encode_train_state({})[ftl::kTrainStateName]);
+  nlohmann::json bad = good;
+  bad["epochs_dne"] = 3;
+  entries[ftl::kTrainStateName] = bad.dump();
+  REQUIRE_THROWS_WITH(ftl::decode_train_state(entries, "last.pt"),
+                      Contains("last.pt: ftl_train_state.json: 'epochs_dne' is not a known key"));
+  bad = good;
+  bad["steps_done"] = -4;
+  entries[ftl::kTrainStateName] = bad.dump();
+  REQUIRE_THROWS_WITH(ftl::decode_train_state(entries, "last.pt"),
+                      "last.pt: ftl_train_state.json: steps_done must be >= 0, got -4");
+  bad = good;
+  bad["partial"]["correct"] = 7;
+  entries[ftl::kTrainStateName] = bad.dump();
+  REQUIRE_THROWS_WITH(ftl::decode_train_state(entries, "last.pt"),
+                      "last.pt: ftl_train_state.json: partial.count must be >= 7, got 0");
   entries = ftl::encode_train_state({});
   entries[ftl::kTrainTensorsName] = "garbage";
   REQUIRE_THROWS_WITH(ftl::decode_train_state(entries, "last.pt"),

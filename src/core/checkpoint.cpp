@@ -7,6 +7,7 @@
 #include "ftl/errors.h"
 #include "ftl/files.h"
 #include "ftl/model.h"
+#include "ftl/strict_json.h"
 #include "ftl/version.h"
 
 namespace fs = std::filesystem;
@@ -23,11 +24,26 @@ nlohmann::json metadata_to_json(const CheckpointMetadata& metadata) {
   return json;
 }
 
+namespace {
+
+/// Every key metadata_to_json writes, those of the preprocessing included.
+std::vector<std::string> metadata_keys() {
+  std::vector<std::string> keys = {"format", "format_version", "ftl_version", "classes",
+                                   "epoch",  "metrics",        "config",      "training"};
+  const nlohmann::json preprocess = preprocess_to_json(Preprocess{});  // outlives the loop
+  for (const auto& item : preprocess.items()) keys.push_back(item.key());
+  return keys;
+}
+
+}  // namespace
+
 CheckpointMetadata metadata_from_json(const nlohmann::json& json, const std::string& source) {
   const std::string where = source + ": " + kMetadataName + ": ";
   if (!json.is_object()) throw ModelError(where + "not a JSON object");
+  refuse_unknown_keys(json, metadata_keys(), where);
   CheckpointMetadata metadata;
   try {
+    json.at("ftl_version").get<std::string>();
     if (json.at("format").get<std::string>() != "ftl-checkpoint") {
       throw ModelError(where + "format is not \"ftl-checkpoint\"");
     }
@@ -44,6 +60,21 @@ CheckpointMetadata metadata_from_json(const nlohmann::json& json, const std::str
     if (json.contains("training")) metadata.training = json.at("training");
   } catch (const nlohmann::json::exception& error) {
     throw ModelError(where + error.what());
+  }
+  require_at_least(metadata.epoch, 0, "epoch", where);
+  // Metrics are null in a mid-epoch save before the first epoch has ended.
+  if (!metadata.metrics.is_null() && !metadata.metrics.is_object()) {
+    throw ModelError(where + "metrics is not an object");
+  }
+  for (const auto& item : metadata.metrics.items()) {
+    // A metric that was not finite is written as null.
+    if (!item.value().is_number() && !item.value().is_null()) {
+      throw ModelError(where + "metrics." + item.key() + " is not a number");
+    }
+  }
+  if (!metadata.config.is_object()) throw ModelError(where + "config is not an object");
+  if (!metadata.training.is_null() && !metadata.training.is_object()) {
+    throw ModelError(where + "training is not an object");
   }
   if (metadata.classes.empty()) throw ModelError(where + "classes is empty");
   const std::set<std::string> unique(metadata.classes.begin(), metadata.classes.end());

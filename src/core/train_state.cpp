@@ -5,6 +5,7 @@
 #include <torch/serialize.h>
 
 #include "ftl/errors.h"
+#include "ftl/strict_json.h"
 
 namespace ftl {
 namespace {
@@ -78,9 +79,15 @@ TrainState decode_train_state(const torch::jit::ExtraFilesMap& extra, const std:
       throw ModelError(where + "format_version " + std::to_string(version) +
                        " is newer than this ftl reads; upgrade ftl");
     }
+    refuse_unknown_keys(json,
+                        {"format_version", "epochs_done", "steps_done", "partial", "ranking",
+                         "early_stopping", "stop_reason", "stop_message", "phase",
+                         "train_samples", "train_fingerprint", "optimizer"},
+                        where);
     state.epochs_done = json.at("epochs_done").get<std::int64_t>();
     state.steps_done = json.at("steps_done").get<std::int64_t>();
     const nlohmann::json& partial = json.at("partial");
+    refuse_unknown_keys(partial, {"loss_sum", "correct", "count"}, where + "partial: ");
     state.partial.loss_sum = partial.at("loss_sum").get<double>();
     state.partial.correct = partial.at("correct").get<std::int64_t>();
     state.partial.count = partial.at("count").get<std::int64_t>();
@@ -95,6 +102,12 @@ TrainState decode_train_state(const torch::jit::ExtraFilesMap& extra, const std:
   } catch (const nlohmann::json::exception& error) {
     throw ModelError(where + error.what());
   }
+  require_at_least(state.epochs_done, 0, "epochs_done", where);
+  require_at_least(state.steps_done, 0, "steps_done", where);
+  require_at_least(state.partial.count, 0, "partial.count", where);
+  require_at_least(state.partial.correct, 0, "partial.correct", where);
+  require_at_least(state.partial.count, state.partial.correct, "partial.count", where);
+  require_at_least(state.train_samples, 0, "train_samples", where);
   try {
     const std::vector<char> bytes(tensor_entry->second.begin(), tensor_entry->second.end());
     const c10::IValue value = torch::pickle_load(bytes);
