@@ -108,6 +108,43 @@ TEST_CASE("loader: the first corrupt image in visiting order is reported, by nam
   }
 }
 
+
+TEST_CASE("loader: an image deleted after the scan is named, or left out with skip",
+          "[loader][fault]") {
+  TempDir dir;
+  ftl::testing::write_shapes(dir.path(), 3, 8, 5);
+  const ftl::ImageFolder data = ftl::scan_image_folder(dir.path());
+  const std::filesystem::path gone = dir / "square/1.png";
+  std::size_t gone_index = data.samples.size();
+  for (std::size_t i = 0; i < data.samples.size(); ++i) {
+    if (data.samples[i].path == gone) gone_index = i;
+  }
+  REQUIRE(gone_index < data.samples.size());
+  std::filesystem::remove(gone);  // mid-run: after the scan listed it, before it is read
+
+  ftl::LoaderOptions options = pairs_of_8px(/*workers=*/2);
+  ftl::Batch batch;
+  {
+    ftl::BatchLoader loader(data.samples, ftl::identity_order(data.samples.size()), options);
+    REQUIRE_THROWS_WITH(
+        [&] {
+          while (loader.next(batch)) {
+          }
+        }(),
+        Contains(gone.string()));
+  }
+  options.skip_bad_images = true;
+  ftl::BatchLoader loader(data.samples, ftl::identity_order(data.samples.size()), options);
+  std::int64_t images = 0;
+  std::vector<ftl::BadImage> bad;
+  while (loader.next(batch)) {
+    images += batch.images.size(0);
+    bad.insert(bad.end(), batch.bad.begin(), batch.bad.end());
+  }
+  CHECK(images == static_cast<std::int64_t>(data.samples.size()) - 1);
+  REQUIRE(bad.size() == 1);
+  CHECK(bad[0].index == gone_index);
+}
 TEST_CASE("loader: decoding runs ahead of training by at most `prefetch` batches", "[loader]") {
   TempDir dir;
   ftl::testing::write_shapes(dir.path(), 10, 8, 5);

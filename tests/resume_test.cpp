@@ -1,9 +1,7 @@
 // Training that can be trusted across interruptions: a run killed with SIGKILL or stopped with
 // SIGINT at any moment and resumed ends bit for bit where the uninterrupted run ends; staged
 // unfreezing, early stopping and the NaN guard; run folders are never overwritten silently.
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -18,6 +16,7 @@
 #include "ftl/train_state.h"
 #include "ftl/trainer.h"
 #include "support/fixtures.h"
+#include "support/process.h"
 #include "support/shapes.h"
 #include "support/temp_dir.h"
 
@@ -25,6 +24,7 @@ namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using ftl::testing::run_command;
 using ftl::testing::shell_quote;
+using ftl::testing::spawn_ftl;
 
 namespace {
 
@@ -77,26 +77,6 @@ fs::path write_config(const fs::path& path, const nlohmann::json& config) {
   return path;
 }
 
-// Starts ftl with `args` (no shell between, so signals reach ftl itself); stderr goes to `log`.
-pid_t spawn_ftl(const std::vector<std::string>& args, const fs::path& log) {
-  std::vector<std::string> all = {ftl::testing::kFtlBinary};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& arg : all) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  const std::string log_path = log.string();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int err = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    const int out = ::open("/dev/null", O_WRONLY);
-    ::dup2(err, STDERR_FILENO);
-    ::dup2(out, STDOUT_FILENO);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
 ino_t inode_of(const fs::path& path) {
   struct stat info {};
   return ::stat(path.c_str(), &info) == 0 ? info.st_ino : 0;
@@ -107,17 +87,13 @@ ino_t inode_of(const fs::path& path) {
 int signal_after_next_save(pid_t pid, const fs::path& path, int signal) {
   const ino_t before = inode_of(path);
   for (;;) {
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) return -1;
+    if (ftl::testing::exit_code_if_ended(pid) != -1) return -1;
     const ino_t now = inode_of(path);
     if (now != 0 && now != before) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   ::kill(pid, signal);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+  return ftl::testing::wait_exit_code(pid);
 }
 
 ftl::TrainState state_of(const fs::path& last) {
