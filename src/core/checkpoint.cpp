@@ -72,7 +72,10 @@ CheckpointMetadata metadata_from_json(const nlohmann::json& json, const std::str
       throw ModelError(where + "metrics." + item.key() + " is not a number");
     }
   }
-  if (!metadata.config.is_object()) throw ModelError(where + "config is not an object");
+  // A checkpoint saved outside a run (through the core library) has no run config.
+  if (!metadata.config.is_null() && !metadata.config.is_object()) {
+    throw ModelError(where + "config is not an object");
+  }
   if (!metadata.training.is_null() && !metadata.training.is_object()) {
     throw ModelError(where + "training is not an object");
   }
