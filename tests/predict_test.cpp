@@ -9,6 +9,7 @@
 #include "ftl/errors.h"
 #include "ftl/image.h"
 #include "ftl/model.h"
+#include "ftl/runtime.h"
 #include "support/fixtures.h"
 #include "support/shapes.h"
 #include "support/temp_dir.h"
@@ -123,4 +124,29 @@ TEST_CASE("predict: a missing checkpoint stops before any image", "[predict]") {
   ftl::PredictOptions options;
   options.checkpoint = "/nonexistent/best.pt";
   CHECK_THROWS_AS(ftl::Predictor(options, ftl::testing::quiet_logger()), ftl::ModelError);
+}
+
+TEST_CASE("predict: compute threads follow OMP_NUM_THREADS unless --threads is given",
+          "[predict][threads]") {
+  ftl::testing::TempDir dir;
+  const fs::path checkpoint = write_checkpoint(dir);
+  ftl::testing::write_shapes(dir / "data", /*per_class=*/1, kSide, /*seed=*/6);
+  const std::string predict = ftl::testing::shell_quote(ftl::testing::kFtlBinary) +
+                              " predict --checkpoint " +
+                              ftl::testing::shell_quote(checkpoint.string()) + " " +
+                              ftl::testing::shell_quote((dir / "data").string());
+  const auto from_env = ftl::testing::run_command("OMP_NUM_THREADS=1 " + predict + " 2>&1");
+  INFO(from_env.output);
+  CHECK(from_env.exit_code == 0);
+  CHECK_THAT(from_env.output, Contains(", 1 compute threads"));
+  const auto flag =
+      ftl::testing::run_command("OMP_NUM_THREADS=1 " + predict + " --threads 2 2>&1");
+  INFO(flag.output);
+  CHECK_THAT(flag.output, Contains(", 2 compute threads"));
+  // Not a positive whole number: the cores available, as without it.
+  const auto junk = ftl::testing::run_command("OMP_NUM_THREADS=two " + predict + " 2>&1");
+  INFO(junk.output);
+  CHECK(junk.exit_code == 0);
+  CHECK_THAT(junk.output, Contains(", " + std::to_string(ftl::available_cores()) +
+                                   " compute threads"));
 }

@@ -9,8 +9,18 @@ namespace ftl {
 /// Cores this process may run on (its CPU affinity mask), at least 1.
 std::int64_t available_cores();
 
-/// Sets LibTorch's intra-op threads (0 = available_cores()) and returns the count in force.
+/// The compute threads to use when none are asked for: OMP_NUM_THREADS when it is set to a
+/// positive whole number (the convention that PyTorch, OpenMP and job schedulers share),
+/// otherwise available_cores().
+std::int64_t default_compute_threads();
+
+/// Sets LibTorch's intra-op threads (0 = default_compute_threads()) and returns the count in
+/// force.
 std::int64_t configure_compute_threads(std::int64_t requested);
+
+/// One inter-op thread: ftl runs one graph at a time, so more would only compete with the
+/// intra-op threads for the cores. Call once, before any LibTorch work.
+void limit_interop_threads();
 
 /// Keeps glibc malloc from returning large tensor buffers to the kernel after every step.
 /// By default each buffer above the mmap threshold is mmapped and unmapped per allocation, and

@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
   log->debug("ftl {}, {} cores available", ftl::kVersion, ftl::available_cores());
   // Process-wide policy belongs to the process: the allocator setting speeds up every command.
   ftl::tune_allocator();
+  ftl::limit_interop_threads();
   // Past a file size limit (ulimit -f) a write would kill the process with SIGXFSZ, leaving a
   // half-written temporary file; ignored, the write fails with EFBIG and is reported instead.
   std::signal(SIGXFSZ, SIG_IGN);

@@ -22,11 +22,23 @@ std::int64_t available_cores() {
   return hardware > 0 ? static_cast<std::int64_t>(hardware) : 1;
 }
 
+std::int64_t default_compute_threads() {
+  const char* omp = std::getenv("OMP_NUM_THREADS");
+  if (omp != nullptr) {
+    char* end = nullptr;
+    const long value = std::strtol(omp, &end, 10);
+    if (end != omp && *end == '\0' && value > 0) return value;
+  }
+  return available_cores();
+}
+
 std::int64_t configure_compute_threads(std::int64_t requested) {
-  const std::int64_t threads = requested > 0 ? requested : available_cores();
+  const std::int64_t threads = requested > 0 ? requested : default_compute_threads();
   at::set_num_threads(static_cast<int>(threads));
   return at::get_num_threads();
 }
+
+void limit_interop_threads() { at::set_num_interop_threads(1); }
 
 void tune_allocator() {
 #if defined(__GLIBC__)
