@@ -132,6 +132,11 @@ def train(args, t0, import_seconds):
             f"val loss {val_loss:.4f} acc {val_acc:.4f}  {seconds:.1f}s  {train_ips:.1f} img/s")
         if val_acc > best_acc:
             best_acc, best_state = val_acc, copy.deepcopy(model.state_dict())
+        if args.save_dir:  # what a user's script saves each epoch, as ftl does
+            os.makedirs(args.save_dir, exist_ok=True)
+            torch.save(model.state_dict(), os.path.join(args.save_dir, "last.pt"))
+            if best_state is not None and val_acc == best_acc:
+                torch.save(best_state, os.path.join(args.save_dir, "best.pt"))
 
     result = {"classes": train_set.classes, "import_seconds": import_seconds,
               "train_images_per_s": epochs[-1]["train_images_per_s"] if epochs else None,
@@ -237,6 +242,7 @@ def main():
     p.add_argument("--freeze", choices=["none", "backbone"], default="none",
                    help="backbone: train only the new fc, backbone BN stays in eval mode")
     p.add_argument("--output", default=None, help="also write the JSON summary here")
+    p.add_argument("--save-dir", default=None, help="save last.pt and best.pt here each epoch")
 
     p = sub.add_parser("evaluate", help="evaluate an ftl checkpoint like `ftl evaluate`")
     p.add_argument("--checkpoint", required=True, help="ftl checkpoint (.pt with ftl.json)")

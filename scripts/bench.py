@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""ftl against the PyTorch loop a user would write, side by side on this machine.
+
+Run through scripts/bench.sh, which builds ftl and finds a Python with torch. Each job runs
+with ftl and with scripts/torch_baseline.py in turn (ABAB when --repeats is 2), with the same
+data, hyperparameters, threads and loader workers, and is timed from process start to exit
+(both write their checkpoints before they exit). Peak RSS is that of the process tree.
+
+Jobs: end to end at 32 px (Fashion-MNIST PNG) and 224 px (500x375 JPEG), full fine-tuning and
+frozen backbone; the ceiling (a tight training loop on tensors already in memory, the same
+TorchScript model, in one process: tests/bench/data_bench.cpp) against ftl's training
+images/s; evaluation throughput; `ftl predict` latency on one image.
+
+Prints a Markdown table and writes OUT/bench.json.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+THREADS = 2  # compute threads, both sides
+WORKERS = 2  # loader workers (ftl threads, PyTorch processes)
+LR = 0.01
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def timed(command, log_path):
+    """Runs command; returns (wall seconds, peak RSS in MiB of the largest process)."""
+    start = time.perf_counter()
+    with open(log_path, "w") as log_file:
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"failed ({log_path}): {' '.join(command)}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def prepare_data(out, python):
+    data = os.path.join(out, "data")
+    convert = [python, os.path.join(HERE, "fashion_mnist_to_png.py")]
+    folders = {
+        "fmnist_train": convert + ["--split", "train", "--classes", "0-4", "--per-class", "400"],
+        "fmnist_val": convert + ["--split", "train", "--classes", "0-4", "--per-class", "100",
+                                 "--skip-per-class", "400"],
+    }
+    for name, command in folders.items():
+        path = os.path.join(data, name)
+        if not os.path.isdir(path):
+            subprocess.run(command + ["--out", path], check=True, stdout=subprocess.DEVNULL)
+    images = [python, os.path.join(HERE, "make_bench_images.py")]
+    for name, count in (("photo_train", 96), ("photo_val", 32)):
+        path = os.path.join(data, name)
+        if not os.path.isdir(path):
+            subprocess.run(images + [path, str(count), "500", "375", "jpg"], check=True,
+                           stdout=subprocess.DEVNULL)
+    model = os.path.join(out, "resnet18.pt")
+    if not os.path.isfile(model):
+        subprocess.run([python, os.path.join(HERE, "export_resnet18.py"), "--output", model],
+                       check=True, stdout=subprocess.DEVNULL)
+    return data, model
+
+
+def ftl_config(job, data, model, run_dir):
+    return {
+        "model": {"path": model, "freeze": job["freeze"]},
+        "data": {"train": os.path.join(data, job["train"]),
+                 "val": os.path.join(data, job["val"]),
+                 "image_size": job["size"], "eval_resize": "stretch",
+                 "batch_size": job["batch"], "workers": WORKERS},
+        "optimizer": {"lr": LR},
+        "train": {"epochs": job["epochs"], "threads": THREADS},
+        "output": {"dir": run_dir},
+    }
+
+
+def last_epoch_rate(run_dir):
+    with open(os.path.join(run_dir, "metrics.jsonl")) as lines:
+        return [json.loads(line) for line in lines][-1]["images_per_s"]
+
+
+def run_job(job, args, data, model):
+    runs = os.path.join(args.out, "runs")
+    os.makedirs(runs, exist_ok=True)
+    ftl_dir = os.path.join(runs, job["name"] + "_ftl")
+    config_path = os.path.join(runs, job["name"] + ".json")
+    with open(config_path, "w") as f:
+        json.dump(ftl_config(job, data, model, ftl_dir), f, indent=2)
+    ftl = [args.ftl, "finetune", "--config", config_path, "--overwrite"]
+    torch_out = os.path.join(runs, job["name"] + "_torch.json")
+    torch = [args.python, os.path.join(HERE, "torch_baseline.py"), "train", "--model", model,
+             "--train", os.path.join(data, job["train"]), "--val", os.path.join(data, job["val"]),
+             "--image-size", str(job["size"]), "--batch-size", str(job["batch"]),
+             "--epochs", str(job["epochs"]), "--lr", str(LR), "--threads", str(THREADS),
+             "--workers", str(WORKERS), "--freeze", job["freeze"],
+             "--save-dir", os.path.join(runs, job["name"] + "_torch"), "--output", torch_out]
+    ftl_times, torch_times, ftl_rss, torch_rss, ftl_rates, torch_rates = [], [], [], [], [], []
+    for repeat in range(args.repeats):
+        log(f"{job['name']}: ftl ({repeat + 1}/{args.repeats})")
+        seconds, rss = timed(ftl, os.path.join(runs, job["name"] + "_ftl.log"))
+        ftl_times.append(seconds)
+        ftl_rss.append(rss)
+        ftl_rates.append(last_epoch_rate(ftl_dir))
+        log(f"{job['name']}: PyTorch ({repeat + 1}/{args.repeats})")
+        seconds, _ = timed(torch, os.path.join(runs, job["name"] + "_torch.log"))
+        torch_times.append(seconds)
+        with open(torch_out) as f:
+            result = json.load(f)
+        # The process tree: the main process and its DataLoader workers, which run together.
+        torch_rss.append(result["peak_rss_mb"] + WORKERS * result["peak_rss_children_mb"])
+        torch_rates.append(result["train_images_per_s"])
+    return {
+        "job": job,
+        "ftl_seconds": min(ftl_times), "torch_seconds": min(torch_times),
+        "ratio": min(ftl_times) / min(torch_times),
+        "ftl_train_images_per_s": max(ftl_rates), "torch_train_images_per_s": max(torch_rates),
+        "ftl_peak_rss_mb": max(ftl_rss), "torch_peak_rss_mb": max(torch_rss),
+        "ftl_run_dir": ftl_dir,
+    }
+
+
+def ceiling(args, data, model, folder, size, batch, steps):
+    """Training images/s of a tight loop on tensors in memory (ResNet-18 row of data_bench)."""
+    output = subprocess.run(
+        [args.bench_data, "--data", os.path.join(data, folder), "--label", folder,
+         "--image-size", str(size), "--batch-size", str(batch), "--threads", str(THREADS),
+         "--model", model, "--train-steps", str(steps)],
+        check=True, capture_output=True, text=True).stdout
+    for line in output.splitlines():
+        if "ResNet-18 training" in line:
+            return float(line.strip().strip("|").split("|")[-1])
+    sys.exit(f"no training row in data_bench output:\n{output}")
+
+
+def evaluation(args, checkpoint, folder, runs):
+    images = sum(len(files) for _, _, files in os.walk(folder))
+    ftl_seconds, _ = timed([args.ftl, "evaluate", "--checkpoint", checkpoint, "--data", folder,
+                            "--threads", str(THREADS)], os.path.join(runs, "evaluate_ftl.log"))
+    torch_seconds, _ = timed([args.python, os.path.join(HERE, "torch_baseline.py"), "evaluate",
+                              "--checkpoint", checkpoint, "--data", folder,
+                              "--threads", str(THREADS)],
+                             os.path.join(runs, "evaluate_torch.log"))
+    return {"images": images, "ftl_images_per_s": images / ftl_seconds,
+            "torch_images_per_s": images / torch_seconds,
+            "ftl_seconds": ftl_seconds, "torch_seconds": torch_seconds}
+
+
+def latency(args, checkpoint, image, runs):
+    """ftl predict on one image, and the floor under it: `ftl --version` loads the same
+    LibTorch libraries (their static initialisers run) and does nothing else."""
+    times, floor = [], []
+    for _ in range(5):
+        seconds, rss = timed([args.ftl, "predict", "--checkpoint", checkpoint, image],
+                             os.path.join(runs, "predict.log"))
+        times.append(seconds)
+        floor.append(timed([args.ftl, "--version"], os.path.join(runs, "version.log"))[0])
+    return {"median_seconds": statistics.median(times), "all_seconds": times, "peak_rss_mb": rss,
+            "startup_floor_seconds": statistics.median(floor)}
+
+
+def first_image(folder):
+    for root, _, files in sorted(os.walk(folder)):
+        for name in sorted(files):
+            return os.path.join(root, name)
+    sys.exit(f"{folder}: no image")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="data, runs and bench.json go here")
+    parser.add_argument("--ftl", required=True, help="the ftl executable")
+    parser.add_argument("--bench-data", required=True, help="the ftl_bench_data executable")
+    parser.add_argument("--python", default=sys.executable, help="Python with torch")
+    parser.add_argument("--repeats", type=int, default=1, help="alternating runs of each job")
+    parser.add_argument("--frozen-epochs", type=int, default=10, help="epochs of frozen jobs")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    data, model = prepare_data(args.out, args.python)
+    jobs = [
+        {"name": "32px_full", "train": "fmnist_train", "val": "fmnist_val", "size": 32,
+         "batch": 64, "epochs": 2, "freeze": "none"},
+        {"name": "32px_frozen", "train": "fmnist_train", "val": "fmnist_val", "size": 32,
+         "batch": 64, "epochs": args.frozen_epochs, "freeze": "backbone"},
+        {"name": "224px_full", "train": "photo_train", "val": "photo_val", "size": 224,
+         "batch": 16, "epochs": 1, "freeze": "none"},
+        {"name": "224px_frozen", "train": "photo_train", "val": "photo_val", "size": 224,
+         "batch": 16, "epochs": 2, "freeze": "backbone"},
+    ]
+    results = {"machine": {"cores": os.cpu_count(), "threads": THREADS, "workers": WORKERS},
+               "jobs": [run_job(job, args, data, model) for job in jobs]}
+    runs = os.path.join(args.out, "runs")
+    results["ceiling"] = {
+        "32px": ceiling(args, data, model, "fmnist_train", 32, 64, 10),
+        "224px": ceiling(args, data, model, "photo_train", 224, 16, 3),
+    }
+    best = os.path.join(results["jobs"][0]["ftl_run_dir"], "checkpoints", "best.pt")
+    results["evaluate_32px"] = evaluation(args, best, os.path.join(data, "fmnist_val"), runs)
+    results["predict_one_image"] = latency(args, best, first_image(os.path.join(data, "fmnist_val")),
+                                           runs)
+    with open(os.path.join(args.out, "bench.json"), "w") as f:
+        json.dump(results, f, indent=2)
+
+    print("| job | ftl s | PyTorch s | ftl / PyTorch | ftl train img/s | PyTorch train img/s "
+          "| ftl peak RSS MiB | PyTorch peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results["jobs"]:
+        job = r["job"]
+        print(f"| {job['name']} ({job['epochs']} epochs) | {r['ftl_seconds']:.1f} | "
+              f"{r['torch_seconds']:.1f} | {r['ratio']:.2f} | {r['ftl_train_images_per_s']:.1f} | "
+              f"{r['torch_train_images_per_s']:.1f} | {r['ftl_peak_rss_mb']:.0f} | "
+              f"{r['torch_peak_rss_mb']:.0f} |")
+    full = {r["job"]["size"]: r for r in results["jobs"] if r["job"]["freeze"] == "none"}
+    for size, key in ((32, "32px"), (224, "224px")):
+        rate = full[size]["ftl_train_images_per_s"]
+        print(f"\nceiling {key}: tight loop {results['ceiling'][key]:.1f} img/s; ftl training "
+              f"{rate:.1f} img/s = {rate / results['ceiling'][key]:.0%} of it")
+    e = results["evaluate_32px"]
+    print(f"evaluate ({e['images']} images, 32 px, process start to exit): ftl "
+          f"{e['ftl_images_per_s']:.0f} img/s, PyTorch {e['torch_images_per_s']:.0f} img/s")
+    p = results["predict_one_image"]
+    print(f"ftl predict, one image, process start to answer: median {p['median_seconds']:.2f} s "
+          f"(of which loading LibTorch, `ftl --version`: {p['startup_floor_seconds']:.2f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
