@@ -192,8 +192,8 @@ TEST_CASE("faults: a checkpoint with a flipped bit is refused by every command",
   CHECK(ftl::testing::read_file(last) == flipped);
 }
 
-TEST_CASE("faults: SIGKILL at 20 random moments; every resume goes on from the last complete "
-          "checkpoint",
+TEST_CASE("faults: after SIGKILL at 20 random moments every resume goes on from the last "
+          "complete checkpoint",
           "[fault][e2e]") {
   ftl::testing::TempDir dir;
   ftl::testing::write_shapes(dir / "train", 4, kSide, 41);  // 12 images: 3 steps an epoch

@@ -47,7 +47,7 @@ torch::Tensor direct_probabilities(const fs::path& checkpoint, const fs::path& i
 
 }  // namespace
 
-TEST_CASE("predict: folders expand recursively; missing paths and empty folders stay", "[predict]") {
+TEST_CASE("predict: folders expand recursively while missing paths and empty folders stay", "[predict]") {
   ftl::testing::TempDir dir;
   fs::create_directories(dir / "photos/b");
   fs::create_directories(dir / "empty");

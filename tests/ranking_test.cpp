@@ -34,7 +34,7 @@ TEST_CASE("ranking: best and top-k by accuracy, ties to the earlier epoch", "[ra
   CHECK(restored.add(6, 0.65).dropped == std::vector<std::int64_t>{});
 }
 
-TEST_CASE("ranking: a loss ranks lower first; k = 0 keeps only the best", "[ranking]") {
+TEST_CASE("ranking: a loss ranks lower first and k = 0 keeps only the best", "[ranking]") {
   ftl::CheckpointRanking ranking("val_loss", 0);
   CHECK(ranking.add(1, 0.9).new_best);
   CHECK(ranking.add(2, 0.4).new_best);
