@@ -38,6 +38,13 @@ ftl::LoadedModel three_class_model() {
   return loaded;
 }
 
+// The 3-class network with sample_metadata(), saved to `path`; returns the file's bytes.
+std::string write_sample_checkpoint(const fs::path& path) {
+  ftl::LoadedModel loaded = three_class_model();
+  ftl::save_checkpoint(loaded.module, sample_metadata(), path);
+  return read_file(path);
+}
+
 }  // namespace
 
 TEST_CASE("checkpoint: save then load keeps the network and the metadata", "[checkpoint]") {
@@ -135,10 +142,8 @@ TEST_CASE("checkpoint: truncated, foreign and mismatched files are refused", "[c
 TEST_CASE("checkpoint: a flipped bit in the weights or the metadata is caught by its CRC-32",
           "[checkpoint][fault]") {
   ftl::testing::TempDir dir;
-  ftl::LoadedModel loaded = three_class_model();
   const fs::path good = dir / "good.pt";
-  ftl::save_checkpoint(loaded.module, sample_metadata(), good);
-  const std::string bytes = read_file(good);
+  const std::string bytes = write_sample_checkpoint(good);
   REQUIRE(ftl::load_checkpoint(good, kCpu).metadata.classes.size() == 3);
 
   // The middle of the file is inside a convolution's weights; "emu" is a class name in the

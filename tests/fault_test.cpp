@@ -207,15 +207,25 @@ TEST_CASE("faults: after SIGKILL at 20 random moments every resume goes on from 
   const fs::path config_path = dir / "run.json";
   std::ofstream(config_path) << ftl::config_to_json(config).dump();
 
-  // The uninterrupted run, timed: the kills are spread over a run's length.
-  const auto started = steady_clock::now();
-  const auto reference =
-      run_command(ftl_command("finetune --config " + shell_quote(config_path.string())));
-  const auto run_ms =
-      std::chrono::duration_cast<milliseconds>(steady_clock::now() - started).count();
-  INFO(reference.output);
-  REQUIRE(reference.exit_code == 0);
-  const std::string reference_last = ftl::testing::read_file(dir / "reference/checkpoints/last.pt");
+  // The uninterrupted run, and its time per step: from one save of last.pt to the next.
+  const fs::path reference_last_path = dir / "reference/checkpoints/last.pt";
+  const pid_t reference = ftl::testing::spawn_ftl({"finetune", "--config", config_path.string()},
+                                                  dir / "reference.log");
+  std::vector<steady_clock::time_point> saves;
+  int reference_exit = -1;
+  while ((reference_exit = ftl::testing::wait_for_new_file(reference, reference_last_path)) ==
+         -1) {
+    saves.push_back(steady_clock::now());
+  }
+  INFO(ftl::testing::read_file(dir / "reference.log"));
+  REQUIRE(reference_exit == 0);
+  const std::string reference_last = ftl::testing::read_file(reference_last_path);
+  REQUIRE(ftl::load_checkpoint(reference_last_path, torch::Device(torch::kCPU)).metadata.epoch ==
+          2);
+  REQUIRE(saves.size() >= 2);
+  const auto step_ms = std::chrono::duration_cast<milliseconds>(saves.back() - saves.front())
+                           .count() /
+                       static_cast<std::int64_t>(saves.size() - 1);
 
   const fs::path run = dir / "killed";
   const fs::path last = run / "checkpoints/last.pt";
@@ -225,8 +235,10 @@ TEST_CASE("faults: after SIGKILL at 20 random moments every resume goes on from 
                                                 "--set", "output.dir=" + run.string(),
                                                 "--resume", "auto"};
   std::mt19937_64 random(20261129);
-  // Up to a third of a run: each resume pays the start-up again, yet runs still get to the end.
-  std::uniform_int_distribution<std::int64_t> delay_ms(0, run_ms / 3);
+  // A random moment: after 0 or 1 more saves, a random time into the next step. Tied to the
+  // saves rather than to the clock, the kills make progress however loaded the machine is.
+  std::uniform_int_distribution<int> saves_first(0, 1);
+  std::uniform_int_distribution<std::int64_t> delay_ms(0, step_ms);
   constexpr int kKills = 20;
   int kills = 0;
   int kills_after_a_save = 0;
@@ -234,8 +246,11 @@ TEST_CASE("faults: after SIGKILL at 20 random moments every resume goes on from 
   std::int64_t progress = -1;
   while (kills < kKills) {
     const pid_t pid = ftl::testing::spawn_ftl(resume_auto, log);
+    int exit_code = -1;
+    for (int wait = saves_first(random); wait > 0 && exit_code == -1; --wait) {
+      exit_code = ftl::testing::wait_for_new_file(pid, last);
+    }
     const auto kill_at = steady_clock::now() + milliseconds(delay_ms(random));
-    int exit_code = ftl::testing::exit_code_if_ended(pid);
     while (exit_code == -1 && steady_clock::now() < kill_at) {
       std::this_thread::sleep_for(milliseconds(2));
       exit_code = ftl::testing::exit_code_if_ended(pid);
@@ -268,8 +283,8 @@ TEST_CASE("faults: after SIGKILL at 20 random moments every resume goes on from 
   CHECK_FALSE(has_temporary_file(run / "checkpoints"));
   CHECK(kills_after_a_save > 0);
   std::printf("SIGKILL trial: %d kills (%d after a save), %d runs finished between them; "
-              "every resume succeeded (run %lld ms)\n",
-              kills, kills_after_a_save, finished_runs + 1, static_cast<long long>(run_ms));
+              "every resume succeeded (%lld ms a step)\n",
+              kills, kills_after_a_save, finished_runs + 1, static_cast<long long>(step_ms));
 }
 
 TEST_CASE("faults: a read-only output folder is an error before training", "[fault]") {

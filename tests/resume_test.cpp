@@ -1,14 +1,12 @@
 // Training that can be trusted across interruptions: a run killed with SIGKILL or stopped with
 // SIGINT at any moment and resumed ends bit for bit where the uninterrupted run ends; staged
 // unfreezing, early stopping and the NaN guard; run folders are never overwritten silently.
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "ftl/checkpoint.h"
 #include "ftl/errors.h"
@@ -77,21 +75,10 @@ fs::path write_config(const fs::path& path, const nlohmann::json& config) {
   return path;
 }
 
-ino_t inode_of(const fs::path& path) {
-  struct stat info {};
-  return ::stat(path.c_str(), &info) == 0 ? info.st_ino : 0;
-}
-
-// Waits until `path` has been replaced (a new inode: write_file_atomic renames a new file over
-// it), then sends `signal`. Returns the exit status; -1 if the run ended before that.
+// Waits for the next save of `path`, then sends `signal`. Returns the exit status; -1 if the
+// run ended before that.
 int signal_after_next_save(pid_t pid, const fs::path& path, int signal) {
-  const ino_t before = inode_of(path);
-  for (;;) {
-    if (ftl::testing::exit_code_if_ended(pid) != -1) return -1;
-    const ino_t now = inode_of(path);
-    if (now != 0 && now != before) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+  if (ftl::testing::wait_for_new_file(pid, path) != -1) return -1;
   ::kill(pid, signal);
   return ftl::testing::wait_exit_code(pid);
 }
@@ -148,10 +135,7 @@ TEST_CASE(
 
   // 2. Resume, and SIGKILL again after three more saves: into the second epoch.
   pid = spawn_ftl({"finetune", "--resume", run.string()}, log);
-  for (int save = 0; save < 3; ++save) {
-    const ino_t before = inode_of(last);
-    while (inode_of(last) == before) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+  for (int save = 0; save < 3; ++save) REQUIRE(ftl::testing::wait_for_new_file(pid, last) == -1);
   REQUIRE(signal_after_next_save(pid, last, SIGKILL) == 128 + SIGKILL);
 
   // 3. Resume, and stop with SIGINT: it saves and exits 130 with how to resume.

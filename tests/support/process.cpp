@@ -1,14 +1,26 @@
 #include "support/process.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include "support/fixtures.h"
 
 namespace ftl::testing {
 
 namespace {
+
+/// How often a file is looked at while a process is waited for.
+constexpr std::chrono::milliseconds kPollInterval{2};
+
+ino_t inode_of(const std::filesystem::path& path) {
+  struct stat info {};
+  return ::stat(path.c_str(), &info) == 0 ? info.st_ino : 0;
+}
 
 int decode_status(int status) {
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -46,6 +58,17 @@ int wait_exit_code(pid_t pid) {
 int exit_code_if_ended(pid_t pid) {
   int status = 0;
   return ::waitpid(pid, &status, WNOHANG) == pid ? decode_status(status) : -1;
+}
+
+int wait_for_new_file(pid_t pid, const std::filesystem::path& path) {
+  const ino_t before = inode_of(path);
+  for (;;) {
+    const ino_t now = inode_of(path);
+    if (now != 0 && now != before) return -1;
+    const int exit_code = exit_code_if_ended(pid);
+    if (exit_code != -1) return exit_code;
+    std::this_thread::sleep_for(kPollInterval);
+  }
 }
 
 }  // namespace ftl::testing

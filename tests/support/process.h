@@ -21,4 +21,8 @@ int wait_exit_code(pid_t pid);
 /// The exit code as wait_exit_code reports it if `pid` has ended, or -1 while it runs.
 int exit_code_if_ended(pid_t pid);
 
+/// Waits until `path` is replaced (a new inode: ftl writes a file whole and renames it over
+/// the old one) while `pid` runs: returns -1 then, or `pid`'s exit code if it ended first.
+int wait_for_new_file(pid_t pid, const std::filesystem::path& path);
+
 }  // namespace ftl::testing
