@@ -38,6 +38,17 @@ Preprocess plain(std::int64_t side) {
   return preprocess;
 }
 
+// Colour jitter of `strength` alone: the crop is the whole image, never mirrored.
+Augment jitter_only(double strength) {
+  Augment augment;
+  augment.enabled = true;
+  augment.scale = {1.0, 1.0};
+  augment.ratio = {1.0, 1.0};
+  augment.hflip = false;
+  augment.color_jitter = strength;
+  return augment;
+}
+
 TEST_CASE("augment: random crops lie inside the image, within area and ratio", "[augment]") {
   Augment augment;
   augment.enabled = true;
@@ -136,12 +147,7 @@ TEST_CASE("augment: a whole-image crop is the eval input or its mirror, each abo
 
 TEST_CASE("augment: colour jitter changes brightness, contrast and saturation within bounds",
           "[augment]") {
-  Augment augment;
-  augment.enabled = true;
-  augment.scale = {1.0, 1.0};
-  augment.ratio = {1.0, 1.0};
-  augment.hflip = false;
-  augment.color_jitter = 0.5;
+  const Augment augment = jitter_only(0.5);
   const Preprocess preprocess = plain(12);
   const Image base = ramp(12, 12);
   torch::Tensor plain_input = torch::empty({3, 12, 12});
@@ -162,23 +168,12 @@ TEST_CASE("augment: colour jitter changes brightness, contrast and saturation wi
   CHECK(highest > plain_mean + 0.05);
 }
 
-}  // namespace
-}  // namespace ftl
-
-namespace ftl {
-namespace {
-
 TEST_CASE("augment: jitter scales grey by brightness and colour by contrast times saturation",
           "[augment]") {
   // On a flat image with no clamping all three adjustments are linear: brightness b scales
   // every level, contrast c and saturation s each scale the distance from the grey level. So
   // the grey level scales by b and a channel difference by b*c*s, in any order.
-  Augment augment;
-  augment.enabled = true;
-  augment.scale = {1.0, 1.0};
-  augment.ratio = {1.0, 1.0};
-  augment.hflip = false;
-  augment.color_jitter = 0.5;
+  const Augment augment = jitter_only(0.5);
   Image flat;
   flat.width = 12;
   flat.height = 12;
