@@ -130,12 +130,13 @@ def train(args, t0, import_seconds):
                        "train_images_per_s": train_ips})
         log(f"epoch {epoch}/{args.epochs}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
             f"val loss {val_loss:.4f} acc {val_acc:.4f}  {seconds:.1f}s  {train_ips:.1f} img/s")
-        if val_acc > best_acc:
+        improved = val_acc > best_acc
+        if improved:
             best_acc, best_state = val_acc, copy.deepcopy(model.state_dict())
         if args.save_dir:  # what a user's script saves each epoch, as ftl does
             os.makedirs(args.save_dir, exist_ok=True)
             torch.save(model.state_dict(), os.path.join(args.save_dir, "last.pt"))
-            if best_state is not None and val_acc == best_acc:
+            if improved:
                 torch.save(best_state, os.path.join(args.save_dir, "best.pt"))
 
     result = {"classes": train_set.classes, "import_seconds": import_seconds,
