@@ -12,6 +12,7 @@
 
 #include "ftl/csv.h"
 #include "ftl/errors.h"
+#include "ftl/hash.h"
 
 namespace fs = std::filesystem;
 
@@ -219,18 +220,12 @@ void relabel_to(ImageFolder& data, const std::vector<std::string>& classes) {
 }
 
 std::string dataset_fingerprint(const ImageFolder& data) {
-  std::uint64_t hash = 14695981039346656037ULL;  // FNV-1a
-  auto mix = [&hash](const std::string& text) {
-    for (const char c : text) {
-      hash ^= static_cast<unsigned char>(c);
-      hash *= 1099511628211ULL;
-    }
-  };
+  Fnv1a hash;
   for (const Sample& sample : data.samples) {
-    mix(sample.path.lexically_relative(data.root).string());
-    mix("\n" + std::to_string(sample.label) + "\n");
+    hash.add(sample.path.lexically_relative(data.root).string());
+    hash.add("\n" + std::to_string(sample.label) + "\n");
   }
-  return fmt::format("{:016x}", hash);
+  return fmt::format("{:016x}", hash.value());
 }
 
 double imbalance_ratio(const std::vector<std::int64_t>& counts) {
