@@ -3,8 +3,12 @@
 #include <sys/resource.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <csignal>
 #include <fstream>
+#include <future>
+#include <mutex>
+#include <thread>
 
 #include "ftl/errors.h"
 #include "ftl/files.h"
@@ -112,6 +116,77 @@ TEST_CASE("checkpoint: a full disk fails the save and keeps the previous checkpo
   CHECK(ftl::load_checkpoint(path, kCpu).metadata.epoch == 2);
   // The temporary file was removed.
   CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 1);
+}
+
+TEST_CASE("checkpoint: background writes run in order while the caller goes on",
+          "[checkpoint][background_writer]") {
+  std::promise<void> disk;  // the first job waits for it: a slow disk
+  std::shared_future<void> released = disk.get_future().share();
+  std::vector<int> done;
+  std::mutex done_mutex;
+  auto record = [&](int job) {
+    std::lock_guard<std::mutex> lock(done_mutex);
+    done.push_back(job);
+  };
+  std::promise<void> started;
+  ftl::BackgroundWriter writer(/*max_queued=*/1);
+  writer.add([&] {
+    started.set_value();
+    released.wait();
+    record(1);
+  });
+  started.get_future().wait();     // the first job is running: the queue is empty
+  writer.add([&] { record(2); });  // queued behind the running job: add() returns at once
+  // A second queued job waits for room: add() blocks until the disk moves.
+  std::future<void> third = std::async(std::launch::async, [&] { writer.add([&] { record(3); }); });
+  CHECK(third.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout);
+  {
+    std::lock_guard<std::mutex> lock(done_mutex);
+    CHECK(done.empty());
+  }
+  disk.set_value();
+  third.get();
+  writer.wait();
+  CHECK(done == std::vector<int>{1, 2, 3});
+}
+
+TEST_CASE("checkpoint: a failed background write stops the jobs after it and is rethrown",
+          "[checkpoint][background_writer]") {
+  bool later_ran = false;
+  ftl::BackgroundWriter writer;
+  std::promise<void> gate;
+  std::shared_future<void> open = gate.get_future().share();
+  writer.add([open] {
+    open.wait();
+    throw ftl::IoError("runs/a/checkpoints/last.pt: write failed: No space left on device");
+  });
+  writer.add([&] { later_ran = true; });
+  gate.set_value();
+  REQUIRE_THROWS_AS(writer.wait(), ftl::IoError);
+  CHECK_FALSE(later_ran);
+  CHECK_NOTHROW(writer.check());  // reported once
+  writer.add([&] { later_ran = true; });
+  writer.wait();
+  CHECK(later_ran);
+
+  SECTION("check() reports it without waiting, and the destructor runs what is queued") {
+    ftl::testing::TempDir dir;
+    {
+      ftl::BackgroundWriter pending;
+      pending.add([] { throw ftl::IoError("x: write failed: Input/output error"); });
+      while (true) {
+        try {
+          pending.check();
+        } catch (const ftl::IoError& error) {
+          CHECK(std::string(error.what()) == "x: write failed: Input/output error");
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      pending.add([path = dir / "late.txt"] { ftl::write_file_atomic(path, "landed\n"); });
+    }
+    CHECK(read_file(dir / "late.txt") == "landed\n");
+  }
 }
 
 TEST_CASE("checkpoint: truncated, foreign and mismatched files are refused", "[checkpoint]") {

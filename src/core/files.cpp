@@ -66,4 +66,67 @@ void write_file_atomic(const fs::path& path, const std::string& contents) {
   }
 }
 
+BackgroundWriter::BackgroundWriter(std::size_t max_queued)
+    : max_queued_(max_queued), thread_([this] { work(); }) {}
+
+BackgroundWriter::~BackgroundWriter() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  thread_.join();
+}
+
+void BackgroundWriter::rethrow_failure() {
+  if (!failure_) return;
+  std::exception_ptr failure = failure_;
+  failure_ = nullptr;  // reported once; the jobs queued after it were dropped
+  std::rethrow_exception(failure);
+}
+
+void BackgroundWriter::add(std::function<void()> job) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [this] { return failure_ || jobs_.size() < max_queued_; });
+  rethrow_failure();
+  jobs_.push_back(std::move(job));
+  changed_.notify_all();
+}
+
+void BackgroundWriter::check() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  rethrow_failure();
+}
+
+void BackgroundWriter::wait() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [this] { return failure_ || (jobs_.empty() && !running_); });
+  rethrow_failure();
+}
+
+void BackgroundWriter::work() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+    if (jobs_.empty()) return;  // stopping, and nothing left to write
+    std::function<void()> job = std::move(jobs_.front());
+    jobs_.pop_front();
+    running_ = true;
+    lock.unlock();
+    std::exception_ptr failure;
+    try {
+      job();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    lock.lock();
+    running_ = false;
+    if (failure) {
+      failure_ = failure;
+      jobs_.clear();
+    }
+    changed_.notify_all();
+  }
+}
+
 }  // namespace ftl
