@@ -7,7 +7,8 @@ data, hyperparameters, threads and loader workers, and is timed from process sta
 (both write their checkpoints before they exit). Peak RSS is that of the process tree.
 
 Jobs: end to end at 32 px (Fashion-MNIST PNG) and 224 px (500x375 JPEG), full fine-tuning and
-frozen backbone; the ceiling (a tight training loop on tensors already in memory, the same
+frozen backbone (ftl with its feature cache, and without it: train.feature_cache "off"); ftl's
+own variants of the full jobs (bf16, contiguous memory format, other thread splits); the ceiling (a tight training loop on tensors already in memory, the same
 TorchScript model, in one process: tests/bench/data_bench.cpp) against ftl's training
 images/s; evaluation throughput; `ftl predict` latency on one image.
 
@@ -68,8 +69,9 @@ def prepare_data(out, python):
     return data, model
 
 
-def ftl_config(job, data, model, run_dir):
-    return {
+def ftl_config(job, data, model, run_dir, settings=None):
+    """The job as an ftl config; settings: {"train.precision": "bf16", ...} on top."""
+    config = {
         "model": {"path": model, "freeze": job["freeze"]},
         "data": {"train": os.path.join(data, job["train"]),
                  "val": os.path.join(data, job["val"]),
@@ -79,11 +81,36 @@ def ftl_config(job, data, model, run_dir):
         "train": {"epochs": job["epochs"], "threads": THREADS},
         "output": {"dir": run_dir},
     }
+    for key, value in (settings or {}).items():
+        section, name = key.split(".")
+        config.setdefault(section, {})[name] = value
+    return config
+
+
+def last_epoch(run_dir):
+    with open(os.path.join(run_dir, "metrics.jsonl")) as lines:
+        return [json.loads(line) for line in lines][-1]
 
 
 def last_epoch_rate(run_dir):
-    with open(os.path.join(run_dir, "metrics.jsonl")) as lines:
-        return [json.loads(line) for line in lines][-1]["images_per_s"]
+    return last_epoch(run_dir)["images_per_s"]
+
+
+def ftl_variant(job, args, data, model, label, settings):
+    """One ftl run of a job with other settings: wall seconds, training img/s of its last
+    epoch, final validation accuracy and loss, peak RSS."""
+    runs = os.path.join(args.out, "runs")
+    run_dir = os.path.join(runs, f"{job['name']}_{label}")
+    config_path = run_dir + ".json"
+    with open(config_path, "w") as f:
+        json.dump(ftl_config(job, data, model, run_dir, settings), f, indent=2)
+    log(f"{job['name']}: ftl {label}")
+    seconds, rss = timed([args.ftl, "finetune", "--config", config_path, "--overwrite"],
+                         run_dir + ".log")
+    last = last_epoch(run_dir)
+    return {"label": label, "settings": settings, "seconds": seconds,
+            "train_images_per_s": last["images_per_s"], "val_acc": last["val_acc"],
+            "val_loss": last["val_loss"], "peak_rss_mb": rss}
 
 
 def run_job(job, args, data, model):
@@ -108,6 +135,7 @@ def run_job(job, args, data, model):
         ftl_times.append(seconds)
         ftl_rss.append(rss)
         ftl_rates.append(last_epoch_rate(ftl_dir))
+        ftl_last = last_epoch(ftl_dir)
         log(f"{job['name']}: PyTorch ({repeat + 1}/{args.repeats})")
         seconds, _ = timed(torch, os.path.join(runs, job["name"] + "_torch.log"))
         torch_times.append(seconds)
@@ -116,14 +144,35 @@ def run_job(job, args, data, model):
         # The process tree: the main process and its DataLoader workers, which run together.
         torch_rss.append(result["peak_rss_mb"] + WORKERS * result["peak_rss_children_mb"])
         torch_rates.append(result["train_images_per_s"])
-    return {
+    result = {
         "job": job,
+        "ftl_val_acc": ftl_last["val_acc"], "ftl_val_loss": ftl_last["val_loss"],
         "ftl_seconds": min(ftl_times), "torch_seconds": min(torch_times),
         "ratio": min(ftl_times) / min(torch_times),
         "ftl_train_images_per_s": max(ftl_rates), "torch_train_images_per_s": max(torch_rates),
         "ftl_peak_rss_mb": max(ftl_rss), "torch_peak_rss_mb": max(torch_rss),
         "ftl_run_dir": ftl_dir,
     }
+    if job["freeze"] == "backbone":
+        # The same run with the backbone run every step: what the feature cache saves.
+        uncached = ftl_variant(job, args, data, model, "no_feature_cache",
+                               {"train.feature_cache": "off"})
+        result["ftl_uncached_seconds"] = uncached["seconds"]
+        result["feature_cache_speedup"] = uncached["seconds"] / result["ftl_seconds"]
+    return result
+
+
+def variants(job, args, data, model, fp32_rate):
+    """ftl's own settings on a full fine-tuning job, each against the default run's rate."""
+    out = [ftl_variant(job, args, data, model, label, settings) for label, settings in (
+        ("bf16", {"train.precision": "bf16"}),
+        ("contiguous", {"train.memory_format": "contiguous"}),
+        ("threads2_workers1", {"data.workers": 1}),
+        ("threads1_workers1", {"train.threads": 1, "data.workers": 1}),
+    )]
+    for variant in out:
+        variant["rate_vs_default"] = variant["train_images_per_s"] / fp32_rate
+    return out
 
 
 def ceiling(args, data, model, folder, size, batch, steps):
@@ -191,11 +240,14 @@ def main():
         {"name": "224px_full", "train": "photo_train", "val": "photo_val", "size": 224,
          "batch": 16, "epochs": 1, "freeze": "none"},
         {"name": "224px_frozen", "train": "photo_train", "val": "photo_val", "size": 224,
-         "batch": 16, "epochs": 2, "freeze": "backbone"},
+         "batch": 16, "epochs": args.frozen_epochs, "freeze": "backbone"},
     ]
     results = {"machine": {"cores": os.cpu_count(), "threads": THREADS, "workers": WORKERS},
                "jobs": [run_job(job, args, data, model) for job in jobs]}
     runs = os.path.join(args.out, "runs")
+    results["variants"] = {
+        r["job"]["name"]: variants(r["job"], args, data, model, r["ftl_train_images_per_s"])
+        for r in results["jobs"] if r["job"]["freeze"] == "none"}
     results["ceiling"] = {
         "32px": ceiling(args, data, model, "fmnist_train", 32, 64, 10),
         "224px": ceiling(args, data, model, "photo_train", 224, 16, 3),
@@ -216,6 +268,23 @@ def main():
               f"{r['torch_seconds']:.1f} | {r['ratio']:.2f} | {r['ftl_train_images_per_s']:.1f} | "
               f"{r['torch_train_images_per_s']:.1f} | {r['ftl_peak_rss_mb']:.0f} | "
               f"{r['torch_peak_rss_mb']:.0f} |")
+    for r in results["jobs"]:
+        if "feature_cache_speedup" in r:
+            print(f"\n{r['job']['name']}: ftl without the feature cache {r['ftl_uncached_seconds']:.1f}"
+                  f" s, with it {r['ftl_seconds']:.1f} s: {r['feature_cache_speedup']:.1f}x")
+    print("\n| ftl variant | s | train img/s | x default's img/s | val acc | val loss | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results["jobs"]:
+        if r["job"]["freeze"] != "none":
+            continue
+        name = r["job"]["name"]
+        print(f"| {name} default (fp32, channels_last, 2 threads, 2 workers) | "
+              f"{r['ftl_seconds']:.1f} | {r['ftl_train_images_per_s']:.1f} | 1.00 | "
+              f"{r['ftl_val_acc']:.4f} | {r['ftl_val_loss']:.4f} | {r['ftl_peak_rss_mb']:.0f} |")
+        for v in results["variants"][name]:
+            print(f"| {name} {v['label']} | {v['seconds']:.1f} | {v['train_images_per_s']:.1f} | "
+                  f"{v['rate_vs_default']:.2f} | {v['val_acc']:.4f} | {v['val_loss']:.4f} | "
+                  f"{v['peak_rss_mb']:.0f} |")
     full = {r["job"]["size"]: r for r in results["jobs"] if r["job"]["freeze"] == "none"}
     for size, key in ((32, "32px"), (224, "224px")):
         rate = full[size]["ftl_train_images_per_s"]

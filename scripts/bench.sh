@@ -6,7 +6,7 @@
 #
 #   scripts/bench.sh [OUTDIR] [--repeats N] [--frozen-epochs N]   (default runs/bench)
 #
-# Prints a Markdown table and writes OUTDIR/bench.json. Takes about 10 minutes on 2 cores.
+# Prints a Markdown table and writes OUTDIR/bench.json. Takes about 20 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="runs/bench"

@@ -102,6 +102,13 @@ TEST_CASE("config: every validation error names the key and the value", "[config
   CHECK(error_for("/optimizer/schedule/stepsize", 3) ==
         "optimizer.schedule.stepsize is not a known key (did you mean "
         "optimizer.schedule.step_size?)");
+  CHECK(error_for("/train/precision", "fp16") ==
+        "train.precision must be one of \"fp32\", \"bf16\", got \"fp16\"");
+  CHECK(error_for("/train/memory_format", "nhwc") ==
+        "train.memory_format must be one of \"channels_last\", \"contiguous\", got \"nhwc\"");
+  CHECK(error_for("/train/feature_cache", "yes") ==
+        "train.feature_cache must be one of \"auto\", \"off\", \"disk\", got \"yes\"");
+  CHECK(error_for("/train/feature_cache", true) == "train.feature_cache must be a string, got true");
   CHECK(error_for("/train/early_stopping/metric", "loss") ==
         "train.early_stopping.metric must be one of \"val_loss\", \"val_acc\", got \"loss\"");
   CHECK(error_for("/train/class_weights", "equal") ==
@@ -223,13 +230,16 @@ TEST_CASE("config: files that are missing or not JSON name the path", "[config]"
 
 TEST_CASE("config: option docs list every key with its default", "[config]") {
   const auto docs = ftl::option_docs();
-  REQUIRE(docs.size() == 50);
+  REQUIRE(docs.size() == 54);
   bool found_lr = false;
   for (const auto& doc : docs) {
     if (doc.key == "optimizer.lr") {
       found_lr = true;
       CHECK(doc.default_value == "0.001");
     }
+    if (doc.key == "train.feature_cache") CHECK(doc.default_value == "\"auto\"");
+    if (doc.key == "train.precision") CHECK(doc.default_value == "\"fp32\"");
+    if (doc.key == "train.memory_format") CHECK(doc.default_value == "\"channels_last\"");
     if (doc.key == "model.path") CHECK(doc.default_value.empty());
   }
   CHECK(found_lr);

@@ -71,7 +71,8 @@ TEST_CASE("train state: missing or damaged entries are named", "[train_state]") 
                       Contains("last.pt: ftl_train_state.pt is damaged"));
 }
 
-TEST_CASE("train state: a resume may only raise train.epochs", "[train_state]") {
+TEST_CASE("train state: a resume may only raise train.epochs or change the feature cache",
+          "[train_state]") {
   const nlohmann::json run = {{"train", {{"epochs", 5}, {"seed", 1}}},
                               {"optimizer", {{"lr", 0.1}}}};
   nlohmann::json more = run;
@@ -82,11 +83,17 @@ TEST_CASE("train state: a resume may only raise train.epochs", "[train_state]") 
   REQUIRE_THROWS_WITH(ftl::check_resume_config(run, fewer, 3, "runs/a"),
                       "train.epochs may only grow on resume: runs/a was started for 5 epochs (3 "
                       "done), got 2");
+  // The feature cache changes where the head's inputs come from, not what is learnt.
+  nlohmann::json cached = run;
+  cached["train"]["feature_cache"] = "off";
+  cached["train"]["feature_cache_dir"] = "/elsewhere";
+  CHECK_NOTHROW(ftl::check_resume_config(run, cached, 3, "runs/a"));
   nlohmann::json other = run;
   other["optimizer"]["lr"] = 0.2;
   REQUIRE_THROWS_AS(ftl::check_resume_config(run, other, 3, "runs/a"), ftl::ConfigError);
   REQUIRE_THROWS_WITH(ftl::check_resume_config(run, other, 3, "runs/a"),
                       "cannot resume runs/a with a different optimizer.lr: the run used 0.1, now "
-                      "0.2; only train.epochs may change on resume (start a new run in another "
+                      "0.2; only train.epochs (and the feature cache settings) may change on "
+                      "resume (start a new run in another "
                       "output.dir, or pass --overwrite to replace this one)");
 }

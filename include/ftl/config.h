@@ -72,7 +72,8 @@ struct EarlyStoppingConfig {
 struct TrainConfig {
   std::int64_t epochs = 10;                 // passes over the training set
   std::int64_t seed = 0;                    // seeds the head initialisation and the shuffle
-  std::int64_t threads = 0;                 // intra-op threads; 0 = cores available to the process
+  std::int64_t threads = 0;                 // intra-op threads; 0 = OMP_NUM_THREADS or the cores
+                                            // available to the process
   std::string device = "cpu";               // "cpu", "cuda" or "cuda:N"
   double label_smoothing = 0.0;             // cross-entropy label smoothing, in [0, 1)
   nlohmann::json class_weights = "none";    // "none", "balanced" or {"class name": weight}
@@ -82,6 +83,13 @@ struct TrainConfig {
   std::int64_t keep_top_k = 0;              // also keep the k best epochs' checkpoints
   bool deterministic = false;               // repeatable runs and bit-exact resume
   std::int64_t checkpoint_every_steps = 0;  // also save resume state every N steps; 0 = epochs
+  std::string feature_cache = "auto";       // frozen backbone, no augmentation: "auto" runs the
+                                            // backbone once per image and trains the head on
+                                            // the features; "disk" also keeps them; "off"
+  std::string feature_cache_dir;            // "disk": where; "" = $XDG_CACHE_HOME/ftl/features
+                                            // or ~/.cache/ftl/features
+  std::string precision = "fp32";           // "fp32" or "bf16" (autocast; AVX512-BF16/AMX CPUs)
+  std::string memory_format = "channels_last";  // "channels_last" or "contiguous"
 };
 
 struct OutputConfig {

@@ -43,6 +43,8 @@ struct LoaderOptions {
   ImageCache* cache = nullptr;   // base images kept across loaders (not owned); null = none
   std::int64_t workers = 1;      // decoding threads (>= 1)
   std::int64_t prefetch = 0;     // batches ready or in progress at most; 0 = 2 x workers
+  bool channels_last = false;    // batches in NHWC memory layout (the shape stays NCHW), which
+                                 // convolutions on CPU run faster on (see compute_mode.h)
   bool skip_bad_images = false;  // an image that fails to decode is left out of its batch and
                                  // listed in Batch::bad, instead of failing the batch
 };

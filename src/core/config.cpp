@@ -249,7 +249,8 @@ const std::vector<Option>& options() {
           "train.seed", "seeds the head initialisation and the per-epoch shuffle",
           [](Config& c) -> FieldPtr { return &c.train.seed; }, 0, kMaxExactInteger),
       in_range(
-          "train.threads", "intra-op compute threads; 0 = cores available to the process",
+          "train.threads",
+          "intra-op compute threads; 0 = OMP_NUM_THREADS or the cores available to the process",
           [](Config& c) -> FieldPtr { return &c.train.threads; }, 0, 1024),
       matching(
           "train.device", "\"cpu\", \"cuda\" or \"cuda:N\"",
@@ -284,6 +285,24 @@ const std::vector<Option>& options() {
       in_range(
           "train.checkpoint_every_steps", "also save last.pt every N steps; 0 = at epoch ends",
           [](Config& c) -> FieldPtr { return &c.train.checkpoint_every_steps; }, 0, 1e9),
+      choice("train.feature_cache",
+             "frozen backbone without augmentation: \"auto\" runs the backbone once per image "
+             "and trains the head on its features, \"disk\" also keeps them for later runs, "
+             "\"off\" runs it every step",
+             [](Config& c) -> FieldPtr { return &c.train.feature_cache; },
+             {"auto", "off", "disk"}),
+      any_value("train.feature_cache_dir",
+                "feature_cache \"disk\": its folder; \"\" = $XDG_CACHE_HOME/ftl/features or "
+                "~/.cache/ftl/features",
+                [](Config& c) -> FieldPtr { return &c.train.feature_cache_dir; }),
+      choice("train.precision",
+             "\"fp32\" or \"bf16\" (autocast: bfloat16 convolutions and matmuls; needs a CPU "
+             "with AVX512-BF16 or AMX, or a CUDA GPU of compute capability 8.0+)",
+             [](Config& c) -> FieldPtr { return &c.train.precision; }, {"fp32", "bf16"}),
+      choice("train.memory_format",
+             "\"channels_last\" (NHWC, faster convolutions on CPU) or \"contiguous\" (NCHW)",
+             [](Config& c) -> FieldPtr { return &c.train.memory_format; },
+             {"channels_last", "contiguous"}),
       required_text("output.dir", "run directory: config.json, metrics.jsonl/csv, checkpoints/",
                     [](Config& c) -> FieldPtr { return &c.output.dir; }),
   };

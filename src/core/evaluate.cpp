@@ -48,7 +48,9 @@ MetricsAccumulator evaluate_samples(torch::jit::Module& model, const ImageFolder
   while (loader.next(batch)) {
     if (bad != nullptr) bad->insert(bad->end(), batch.bad.begin(), batch.bad.end());
     if (batch.indices.empty()) continue;  // every image of the batch was left out
-    const torch::Tensor logits = model.forward({batch.images.to(device)}).toTensor();
+    // Under bf16 autocast the network answers in bf16; the metrics are computed in fp32.
+    const torch::Tensor logits =
+        model.forward({batch.images.to(device)}).toTensor().to(torch::kFloat32);
     metrics.add(logits, batch.labels);
     if (predictions == nullptr) continue;
     const auto [probability, predicted] = logits.softmax(/*dim=*/1).max(/*dim=*/1);

@@ -143,7 +143,13 @@ Batch BatchLoader::build(std::size_t batch_index) const {
   const std::int64_t side = options_.preprocess.image_size;
 
   Batch batch;
-  batch.images = torch::empty({count, 3, side, side}, torch::kFloat32);
+  // Each image is written through a view of its slot: in NHWC that is a plain copy of the
+  // decoded HWC pixels, so channels last costs nothing here.
+  batch.images = torch::empty({count, 3, side, side},
+                              torch::TensorOptions(torch::kFloat32)
+                                  .memory_format(options_.channels_last
+                                                     ? torch::MemoryFormat::ChannelsLast
+                                                     : torch::MemoryFormat::Contiguous));
   batch.labels = torch::empty({count}, torch::kInt64);
   auto* labels = batch.labels.data_ptr<std::int64_t>();
   std::int64_t slot = 0;

@@ -156,6 +156,8 @@ void check_resume_config(const nlohmann::json& run_config, const nlohmann::json&
     const auto found = before.find(key);
     const nlohmann::json old = found == before.end() ? nlohmann::json() : found->second;
     if (old == value) continue;
+    // Where the head's inputs come from changes the speed, not what is learnt.
+    if (key == "train.feature_cache" || key == "train.feature_cache_dir") continue;
     if (key == "train.epochs" && value.is_number_integer() && old.is_number_integer()) {
       if (value.get<std::int64_t>() < old.get<std::int64_t>()) {
         throw ConfigError("train.epochs may only grow on resume: " + run_dir + " was started for " +
@@ -166,7 +168,7 @@ void check_resume_config(const nlohmann::json& run_config, const nlohmann::json&
     }
     throw ConfigError("cannot resume " + run_dir + " with a different " + key + ": the run used " +
                       old.dump() + ", now " + value.dump() +
-                      "; only train.epochs may change on resume (start a new run in another "
+                      "; only train.epochs (and the feature cache settings) may change on resume (start a new run in another "
                       "output.dir, or pass --overwrite to replace this one)");
   }
 }

@@ -14,11 +14,13 @@
 #include <system_error>
 
 #include "ftl/checkpoint.h"
+#include "ftl/compute_mode.h"
 #include "ftl/dataset.h"
 #include "ftl/device.h"
 #include "ftl/early_stopping.h"
 #include "ftl/errors.h"
 #include "ftl/evaluate.h"
+#include "ftl/feature_cache.h"
 #include "ftl/files.h"
 #include "ftl/image_cache.h"
 #include "ftl/loader.h"
@@ -128,9 +130,13 @@ class Trainer {
   void unfreeze(std::int64_t epoch);
   bool run_epoch(std::int64_t epoch);
   double train_epoch(std::int64_t epoch);
+  MetricsAccumulator validate();
+  void prepare_features();
+  CachedFeatures features_of(const ImageFolder& data, const nlohmann::json& settings);
+  torch::Tensor forward(const torch::Tensor& input);
   void take_step(const Batch& batch, std::int64_t epoch, std::int64_t step, double lr);
   [[noreturn]] void throw_diverged(const std::string& what, double value, std::int64_t epoch,
-                                   std::int64_t step, double lr) const;
+                                   std::int64_t step, double lr);
   void save_last();
   void write_kept(const CheckpointRanking::Update& update, std::int64_t epoch);
   void write_summary();
@@ -156,6 +162,7 @@ class Trainer {
   const FinetuneHooks& hooks_;
   RunMode mode_;
   const torch::Device device_;
+  ComputeMode compute_;
   const fs::path run_dir_;
   nlohmann::json resolved_config_;
   nlohmann::json checkpoint_config_;  // resolved_config_ without output.dir
@@ -176,6 +183,14 @@ class Trainer {
   TrainState state_;
   CheckpointMetadata metadata_;
   std::unique_ptr<MetricsLog> metrics_log_;
+  // The feature cache: set while the head trains on cached backbone features.
+  std::optional<CachedFeatures> train_features_;
+  std::optional<CachedFeatures> val_features_;
+  bool features_considered_ = false;  // whether prepare_features() has run
+  fs::path feature_cache_dir_;        // train.feature_cache "disk"
+  // Checkpoint files reach the disk on this writer's thread while training goes on. Last, so
+  // that it is destroyed first: it finishes its jobs before anything else goes away.
+  BackgroundWriter writer_;
 };
 
 FinetuneResult Trainer::run() {
@@ -195,11 +210,19 @@ FinetuneResult Trainer::run() {
   configure_determinism(config_.train.deterministic);
   torch::manual_seed(static_cast<std::uint64_t>(config_.train.seed));
   const std::int64_t threads = configure_compute_threads(config_.train.threads);
+  compute_ = resolve_compute_mode(config_.train.precision, config_.train.memory_format, device_,
+                                  cpu_has_bf16());
+  if (config_.train.feature_cache == "disk") {
+    feature_cache_dir_ = config_.train.feature_cache_dir.empty()
+                             ? default_feature_cache_dir()
+                             : fs::path(config_.train.feature_cache_dir);
+  }
   loader_options_.workers = resolve_workers(config_.data.workers);
   loader_options_.batch_size = config_.data.batch_size;
   loader_options_.prefetch = config_.data.prefetch;
   loader_options_.preprocess = preprocess_from_config(config_.data);
   loader_options_.skip_bad_images = config_.data.on_bad_image == "skip";
+  loader_options_.channels_last = compute_.channels_last;
   augment_ = augment_from_config(config_.data);
   if (config_.data.cache == "memory") {
     cache_ = std::make_unique<ImageCache>(static_cast<std::uint64_t>(config_.data.cache_max_bytes));
@@ -207,8 +230,9 @@ FinetuneResult Trainer::run() {
   }
   load_data();
   setup_model(last);
-  log_.info("device {}, {} compute threads, {} loader workers{}", device_.str(), threads,
-            loader_options_.workers, config_.train.deterministic ? ", deterministic" : "");
+  log_.info("device {}, {} compute threads, {} loader workers, {}, {}{}", device_.str(), threads,
+            loader_options_.workers, config_.train.precision, config_.train.memory_format,
+            config_.train.deterministic ? ", deterministic" : "");
   log_transforms();
 
   const bool finished = state_.stop_reason == "early_stopping" ||
@@ -369,6 +393,7 @@ void Trainer::setup_model(const std::optional<Checkpoint>& last) {
     replace_head(model_, static_cast<std::int64_t>(train_.classes.size()),
                  static_cast<std::uint64_t>(config_.train.seed));
   }
+  apply_memory_format(model_, compute_);
   initially_frozen_ = frozen_modules(model_, config_.model.freeze);
   frozen_ = initially_frozen_;
 }
@@ -484,6 +509,11 @@ void Trainer::unfreeze(std::int64_t epoch) {
             newly_trainable.size(), config_.model.backbone_lr_mult);
   frozen_.clear();
   configure_trainable(model_, frozen_);
+  if (train_features_) {
+    log_.info("epoch {}: the backbone trains from now on: the feature cache is dropped", epoch);
+    train_features_.reset();
+    val_features_.reset();
+  }
   optimizer_->add(newly_trainable, kUnfrozenGroup);
 }
 
@@ -544,10 +574,7 @@ bool Trainer::run_epoch(std::int64_t epoch) {
   const auto start = Clock::now();
   const double images_per_s = train_epoch(epoch);
   set_mode(false);
-  std::vector<BadImage> bad_val;
-  const MetricsAccumulator validated =
-      evaluate_samples(model_, val_, loader_options_, device_, kDefaultTopK, nullptr, &bad_val);
-  note_bad_images(bad_val, val_);
+  const MetricsAccumulator validated = validate();
   if (cache_ && !cache_logged_) log_cache();  // once filled, after this process's first epoch
   if (state_.partial.count == 0 || validated.count() == 0) {
     throw DataError(fmt::format("epoch {}: no {} image could be used (data.on_bad_image skip "
@@ -611,6 +638,7 @@ bool Trainer::run_epoch(std::int64_t epoch) {
   write_kept(update, epoch);
   if (stop_early) log_.info("{}", state_.stop_message);
   if (const int signal = poll_stop(); signal != 0 && epoch < config_.train.epochs && !stop_early) {
+    writer_.wait();
     throw Interrupted(
         signal, run_dir_.string(),
         fmt::format("interrupted by {} after epoch {}; the resume state is saved "
@@ -633,15 +661,25 @@ double Trainer::train_epoch(std::int64_t epoch) {
   const auto done = static_cast<std::size_t>(state_.steps_done * config_.data.batch_size);
   order.erase(order.begin(),
               order.begin() + static_cast<std::ptrdiff_t>(std::min(done, order.size())));
+  if (!features_considered_) prepare_features();
   LoaderOptions options = loader_options_;
   options.augment = augment_;
   options.seed = static_cast<std::uint64_t>(config_.train.seed);
   options.epoch = epoch;
-  BatchLoader loader(train_.samples, std::move(order), options);
+  // Batches of images, or of cached backbone features in the same order and chunks.
+  std::optional<BatchLoader> loader;
+  std::optional<FeatureBatches> features;
+  if (train_features_) {
+    features.emplace(*train_features_, train_.samples, std::move(order), config_.data.batch_size,
+                     device_);
+  } else {
+    loader.emplace(train_.samples, std::move(order), options);
+  }
+  auto next = [&](Batch& batch) { return features ? features->next(batch) : loader->next(batch); };
 
   std::int64_t images = 0;
   Batch batch;
-  for (std::int64_t step = state_.steps_done; loader.next(batch); ++step) {
+  for (std::int64_t step = state_.steps_done; next(batch); ++step) {
     note_bad_images(batch.bad, train_);
     // Training BatchNorm cannot normalise a single image: a trailing batch of one is skipped,
     // as is a batch whose images were all left out (data.on_bad_image skip).
@@ -657,12 +695,14 @@ double Trainer::train_epoch(std::int64_t epoch) {
                        state_.partial.loss_sum /
                            static_cast<double>(std::max<std::int64_t>(state_.partial.count, 1))});
     }
+    writer_.check();                 // a checkpoint that failed to write stops the run now
     if (step + 1 == batches) break;  // the epoch end saves
     const int signal = poll_stop();
     const std::int64_t every = config_.train.checkpoint_every_steps;
     const std::int64_t global_step = (epoch - 1) * batches + step + 1;
     if (signal != 0 || (every > 0 && global_step % every == 0)) save_last();
     if (signal != 0) {
+      writer_.wait();
       throw Interrupted(signal, run_dir_.string(),
                         fmt::format("interrupted by {} at epoch {}, step {} of {}; the resume "
                                     "state is saved in {}",
@@ -701,7 +741,8 @@ void Trainer::read_bad_images() {
 }
 
 void Trainer::throw_diverged(const std::string& what, double value, std::int64_t epoch,
-                             std::int64_t step, double lr) const {
+                             std::int64_t step, double lr) {
+  writer_.wait();  // whether a checkpoint exists is told once the queued ones have landed
   const fs::path last = last_checkpoint_path(run_dir_);
   throw TrainingError(
       fmt::format("the {} is {} at epoch {}, step {} of {} (lr {:g}): training diverged; lower "
@@ -713,9 +754,8 @@ void Trainer::throw_diverged(const std::string& what, double value, std::int64_t
 
 void Trainer::take_step(const Batch& batch, std::int64_t epoch, std::int64_t step, double lr) {
   optimizer_->set_lr(lr);
-  const torch::Tensor images = batch.images.to(device_);
   const torch::Tensor labels = batch.labels.to(device_);
-  const torch::Tensor logits = model_.forward({images}).toTensor();
+  const torch::Tensor logits = forward(batch.images.to(device_));
   const torch::Tensor loss =
       training_loss(logits, labels, class_weights_, config_.train.label_smoothing);
   const double value = loss.item<double>();
@@ -738,6 +778,97 @@ void Trainer::take_step(const Batch& batch, std::int64_t epoch, std::int64_t ste
   state_.partial.count += count;
 }
 
+// The logits in fp32, under autocast when train.precision is bf16: the network's, or with the
+// feature cache the head's alone, fc applied to the cached features exactly as in the network.
+torch::Tensor Trainer::forward(const torch::Tensor& input) {
+  AutocastScope autocast(compute_, device_);
+  if (!train_features_) return model_.forward({input}).toTensor().to(torch::kFloat32);
+  torch::jit::Module head = model_.attr(kHeadName).toModule();
+  return torch::linear(input, head.attr("weight").toTensor(), head.attr("bias").toTensor())
+      .to(torch::kFloat32);
+}
+
+MetricsAccumulator Trainer::validate() {
+  if (!val_features_) {
+    AutocastScope autocast(compute_, device_);
+    std::vector<BadImage> bad;
+    MetricsAccumulator metrics =
+        evaluate_samples(model_, val_, loader_options_, device_, kDefaultTopK, nullptr, &bad);
+    note_bad_images(bad, val_);
+    return metrics;
+  }
+  torch::NoGradGuard no_grad;
+  MetricsAccumulator metrics(static_cast<std::int64_t>(val_.classes.size()), kDefaultTopK);
+  FeatureBatches batches(*val_features_, val_.samples, identity_order(val_.samples.size()),
+                         config_.data.batch_size, device_);
+  Batch batch;
+  while (batches.next(batch)) {
+    if (!batch.indices.empty()) metrics.add(forward(batch.images), batch.labels);
+  }
+  return metrics;
+}
+
+// Decides once, at the first epoch this process trains, whether the head trains on cached
+// backbone features, and computes (or reads) them for the training and validation images.
+void Trainer::prepare_features() {
+  features_considered_ = true;
+  if (config_.train.feature_cache == "off") return;
+  const std::string obstacle = feature_cache_obstacle(model_, augment_.enabled);
+  if (!obstacle.empty()) {
+    // Worth a line only when something is frozen or the cache was asked for by name.
+    if (config_.train.feature_cache == "disk") {
+      log_.warn("train.feature_cache \"disk\" is not used: {}", obstacle);
+    } else if (!frozen_.empty()) {
+      log_.info("feature cache not used: {}", obstacle);
+    }
+    return;
+  }
+  const auto start = Clock::now();
+  const nlohmann::json settings = {
+      {"backbone", config_.train.feature_cache == "disk" ? backbone_fingerprint(model_) : ""},
+      {"preprocess", preprocess_to_json(loader_options_.preprocess)},
+      {"precision", config_.train.precision},
+      {"memory_format", config_.train.memory_format},
+      {"device", device_.is_cuda() ? "cuda" : "cpu"}};
+  train_features_ = features_of(train_, settings);
+  val_features_ = features_of(val_, settings);
+  note_bad_images(train_features_->bad, train_);
+  note_bad_images(val_features_->bad, val_);
+  log_.info("feature cache: the backbone's {}-d features of {} training and {} validation images "
+            "ready in {:.1f}s; the head trains on them",
+            train_features_->features.size(1), train_.samples.size(), val_.samples.size(),
+            seconds_since(start));
+}
+
+CachedFeatures Trainer::features_of(const ImageFolder& data, const nlohmann::json& settings) {
+  if (config_.train.feature_cache != "disk") {
+    return extract_features(model_, data, loader_options_, device_, compute_);
+  }
+  const std::string key = feature_cache_key(data, settings);
+  const fs::path file = feature_cache_dir_ / (key + ".features");
+  if (fs::exists(file)) {
+    try {
+      CachedFeatures cached = read_feature_file(file, key, data.samples.size());
+      // With data.on_bad_image "error" a bad image must stop the run, as it would uncached.
+      if (cached.bad.empty() || loader_options_.skip_bad_images) {
+        log_.info("feature cache: read {}", file.string());
+        return cached;
+      }
+    } catch (const DataError& error) {
+      log_.warn("ignoring a damaged feature cache file: {}; computing the features again",
+                error.what());
+    }
+  }
+  CachedFeatures cached = extract_features(model_, data, loader_options_, device_, compute_);
+  try {
+    write_feature_file(file, key, cached);
+    log_.info("feature cache: wrote {}", file.string());
+  } catch (const IoError& error) {
+    log_.warn("the features are not kept on disk: {}", error.what());
+  }
+  return cached;
+}
+
 // Writes last.pt with the resume state, in eval mode (as every checkpoint is saved), by one
 // atomic rename: a kill at any moment leaves the previous or the new last.pt, whole.
 void Trainer::save_last() {
@@ -750,27 +881,36 @@ void Trainer::save_last() {
   const bool training = model_.is_training();
   set_mode(false);
   metadata_.training = training_json();
-  write_file_atomic(last_checkpoint_path(run_dir_),
-                    serialize_checkpoint(model_, metadata_, encode_train_state(state_)));
+  writer_.add([path = last_checkpoint_path(run_dir_),
+               bytes = serialize_checkpoint(model_, metadata_, encode_train_state(state_))] {
+    write_file_atomic(path, bytes);
+  });
   if (training) set_mode(true);
 }
 
 void Trainer::write_kept(const CheckpointRanking::Update& update, std::int64_t epoch) {
   if (!update.new_best && !update.kept) return;
-  const std::string bytes = serialize_checkpoint(model_, metadata_);
+  const auto bytes = std::make_shared<const std::string>(serialize_checkpoint(model_, metadata_));
   if (update.new_best) {
-    write_file_atomic(checkpoint_path(kBestName), bytes);
+    writer_.add([path = checkpoint_path(kBestName), bytes] { write_file_atomic(path, *bytes); });
     log_.info("new best {} {:.4f}: {}", ranking_.metric(), ranking_.best().value,
               checkpoint_path(kBestName).string());
   }
-  if (update.kept) write_file_atomic(checkpoint_path(epoch_checkpoint_name(epoch)), bytes);
+  if (update.kept) {
+    writer_.add([path = checkpoint_path(epoch_checkpoint_name(epoch)), bytes] {
+      write_file_atomic(path, *bytes);
+    });
+  }
   for (const std::int64_t dropped : update.dropped) {
-    std::error_code error;
-    fs::remove(checkpoint_path(epoch_checkpoint_name(dropped)), error);
+    writer_.add([path = checkpoint_path(epoch_checkpoint_name(dropped))] {
+      std::error_code error;
+      fs::remove(path, error);
+    });
   }
 }
 
 void Trainer::write_summary() {
+  writer_.wait();  // the summary names checkpoints: they are on disk first
   nlohmann::ordered_json kept = nlohmann::ordered_json::array();
   for (const RankedEpoch& entry : ranking_.kept()) {
     kept.push_back({{"epoch", entry.epoch},
