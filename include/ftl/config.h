@@ -39,7 +39,7 @@ struct DataConfig {
   std::string cache = "none";               // "memory": keep decoded images across epochs
   std::int64_t cache_max_bytes = std::int64_t{4} << 30;  // the memory cache's budget
   std::int64_t batch_size = 32;   // images per optimizer step
-  std::int64_t workers = 0;       // image-decoding threads; 0 = number of cores
+  std::int64_t workers = 0;       // image-decoding threads; 0 = one per 4 cores, at least 1
   std::int64_t prefetch = 0;      // batches decoded ahead at most; 0 = 2 x workers
   std::string on_bad_image = "error";  // "error": a corrupt image stops the run; "skip": it is
                                        // left out and listed in <run>/bad_images.txt

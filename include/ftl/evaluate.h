@@ -39,7 +39,7 @@ struct EvaluateOptions {
   std::filesystem::path checkpoint;   // a best.pt / last.pt written by ftl finetune
   std::filesystem::path data;         // ImageFolder root; folders matched to classes by name
   std::int64_t batch_size = 64;       // images per forward pass
-  std::int64_t workers = 0;           // decoding threads; 0 = number of cores
+  std::int64_t workers = 0;           // decoding threads; 0 = one per 4 cores, min 1
   std::int64_t threads = 0;           // compute threads; 0 = cores available to the process
   std::string device = "cpu";         // "cpu", "cuda" or "cuda:N"
   std::int64_t top_k = kDefaultTopK;  // reported as top{K}_accuracy when there are >= K classes

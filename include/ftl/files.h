@@ -18,10 +18,28 @@ namespace ftl {
 /// removed, `path` keeps its previous contents, and IoError names the path and the reason.
 void write_file_atomic(const std::filesystem::path& path, const std::string& contents);
 
+/// The two halves of write_file_atomic, for writers that produce the file themselves (as
+/// TorchScript's save does, faster than into memory): the hidden temporary name beside `path`
+/// to write to (unique per call), then commit_temporary, which fsyncs it, renames it over
+/// `path` and fsyncs the folder. On failure it removes the temporary and IoError names `path`.
+std::filesystem::path atomic_temporary(const std::filesystem::path& path);
+void commit_temporary(const std::filesystem::path& temp, const std::filesystem::path& path);
+
+/// Receives a file's bytes, in order.
+using ByteSink = std::function<void(const void* data, std::size_t size)>;
+
+/// Creates `file` (no fsync) and hands `produce` a sink that appends to it. A write that fails
+/// (a full disk) is remembered rather than reported to the producer, whose stream must not
+/// break (TorchScript's zip writer aborts the process when its sink fails); once `produce`
+/// returns, the file is removed and IoError names `named` and the reason.
+void write_file_streamed(const std::filesystem::path& file,
+                         const std::function<void(const ByteSink&)>& produce,
+                         const std::filesystem::path& named);
+
 /// File jobs (atomic writes, removals) run one at a time, in the order added, on a thread of
 /// their own, so that training goes on while a checkpoint reaches the disk: the training thread
-/// only waits for the serialisation, or for the disk when `max_queued` jobs are already
-/// waiting (each holds its file's bytes: that is the memory bound). The first job that throws
+/// only waits for what it gives each job, or for the disk when `max_queued` jobs are already
+/// waiting (which bounds the memory that jobs holding bytes keep). The first job that throws
 /// stops the jobs after it, and its error is rethrown by the next add(), check() or wait().
 class BackgroundWriter {
  public:

@@ -49,7 +49,7 @@ struct ReportOptions {
                                      // checkpoints/best.pt on `data`
   std::filesystem::path data;        // ImageFolder to evaluate on; empty = the run's data.val
   std::int64_t batch_size = 64;      // images per forward pass
-  std::int64_t workers = 0;          // decoding threads; 0 = number of cores
+  std::int64_t workers = 0;          // decoding threads; 0 = one per 4 cores, min 1
   std::int64_t threads = 0;          // compute threads; 0 = cores available
   std::string device = "cpu";        // "cpu", "cuda" or "cuda:N"
 };

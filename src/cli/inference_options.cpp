@@ -8,7 +8,7 @@ void add_inference_options(CLI::App& command, std::int64_t& batch_size, std::int
   command.add_option("--batch-size", batch_size, "Images per forward pass")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{65536}));
-  command.add_option("--workers", workers, "Decoding threads; 0 = number of cores")
+  command.add_option("--workers", workers, "Decoding threads; 0 = one per 4 cores, at least 1")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{256}));
   command.add_option("--threads", threads, "Compute threads; 0 = available cores")

@@ -1,5 +1,7 @@
 #include "ftl/checkpoint.h"
 
+#include <torch/csrc/jit/serialization/export.h>
+
 #include <set>
 #include <sstream>
 
@@ -102,28 +104,60 @@ CheckpointMetadata parse_metadata(const std::string& text, const std::string& so
   return metadata_from_json(json, source);
 }
 
+namespace {
+
+// What a checkpoint saves: the module itself, or a CPU copy of a CUDA one, so that every
+// checkpoint loads on a machine without a GPU.
+torch::jit::Module saveable(const torch::jit::Module& module) {
+  for (const torch::Tensor& parameter : module.parameters()) {
+    if (parameter.is_cpu()) continue;
+    torch::jit::Module copy = module.deepcopy();
+    copy.to(torch::kCPU);
+    return copy;
+  }
+  return module;
+}
+
+torch::jit::ExtraFilesMap with_metadata(const CheckpointMetadata& metadata,
+                                        const torch::jit::ExtraFilesMap& entries) {
+  torch::jit::ExtraFilesMap extra = entries;
+  extra[kMetadataName] = metadata_to_json(metadata).dump(2);
+  return extra;
+}
+
+}  // namespace
+
 std::string serialize_checkpoint(const torch::jit::Module& module,
                                  const CheckpointMetadata& metadata,
                                  const torch::jit::ExtraFilesMap& entries) {
-  torch::jit::ExtraFilesMap extra = entries;
-  extra[kMetadataName] = metadata_to_json(metadata).dump(2);
   std::ostringstream bytes;
   try {
-    bool on_cpu = true;
-    for (const torch::Tensor& parameter : module.parameters())
-      on_cpu = on_cpu && parameter.is_cpu();
-    if (on_cpu) {
-      module.save(bytes, extra);
-    } else {
-      // A checkpoint must load on a machine without a GPU: save a CPU copy of a CUDA model.
-      torch::jit::Module copy = module.deepcopy();
-      copy.to(torch::kCPU);
-      copy.save(bytes, extra);
-    }
+    saveable(module).save(bytes, with_metadata(metadata, entries));
   } catch (const c10::Error& error) {
     throw IoError(std::string("cannot serialise checkpoint: ") + error.what_without_backtrace());
   }
   return bytes.str();
+}
+
+void write_checkpoint_file(const torch::jit::Module& module, const CheckpointMetadata& metadata,
+                           const torch::jit::ExtraFilesMap& entries, const fs::path& file,
+                           const fs::path& named) {
+  const torch::jit::Module saved = saveable(module);
+  const torch::jit::ExtraFilesMap extra = with_metadata(metadata, entries);
+  write_file_streamed(
+      file,
+      [&](const ByteSink& sink) {
+        try {
+          torch::jit::ExportModule(saved, [&sink](const void* data, std::size_t size) {
+            sink(data, size);
+            return size;
+          }, extra);
+        } catch (const c10::Error& error) {
+          throw IoError((named.empty() ? file : named).string() +
+                        ": cannot serialise the checkpoint: " + error.what_without_backtrace());
+        }
+      },
+      named.empty() ? file : named);
 }
 
 void save_checkpoint(const torch::jit::Module& module, const CheckpointMetadata& metadata,

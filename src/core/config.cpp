@@ -202,7 +202,7 @@ const std::vector<Option>& options() {
           "data.batch_size", "images per optimizer step",
           [](Config& c) -> FieldPtr { return &c.data.batch_size; }, 1, 65536),
       in_range(
-          "data.workers", "image-decoding threads; 0 = number of cores",
+          "data.workers", "image-decoding threads; 0 = one per 4 cores, at least 1",
           [](Config& c) -> FieldPtr { return &c.data.workers; }, 0, 256),
       in_range(
           "data.prefetch", "batches decoded ahead at most (the loader's memory bound); 0 = 2 x "

@@ -129,7 +129,7 @@ Evaluation evaluate_checkpoint(const EvaluateOptions& options, spdlog::logger& l
   LoaderOptions loader_options;
   loader_options.batch_size = options.batch_size;
   loader_options.preprocess = checkpoint.metadata.preprocess;
-  loader_options.workers = resolve_workers(options.workers);
+  loader_options.workers = resolve_loader_workers(options.workers);
   loader_options.skip_bad_images = options.skip_bad_images;
   Evaluation evaluation;
   std::vector<BadImage> bad;

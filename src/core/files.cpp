@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
@@ -18,35 +20,45 @@ namespace {
   throw IoError(path.string() + ": " + what + ": " + std::strerror(error_number));
 }
 
-void write_all(int fd, const std::string& contents, const fs::path& path) {
-  const char* data = contents.data();
-  std::size_t left = contents.size();
+// Writes every byte; returns 0, or the errno of the write that failed.
+int write_bytes(int fd, const char* data, std::size_t left) {
   while (left > 0) {
     const ssize_t written = ::write(fd, data, left);
     if (written < 0) {
       if (errno == EINTR) continue;
-      fail(path, "write failed", errno);
+      return errno;
     }
     data += written;
     left -= static_cast<std::size_t>(written);
+  }
+  return 0;
+}
+
+void write_all(int fd, const std::string& contents, const fs::path& path) {
+  if (const int error = write_bytes(fd, contents.data(), contents.size()); error != 0) {
+    fail(path, "write failed", error);
   }
 }
 
 }  // namespace
 
-void write_file_atomic(const fs::path& path, const std::string& contents) {
+fs::path atomic_temporary(const fs::path& path) {
+  // Unique within the process too: a file may be written again while its previous temporary
+  // still waits for commit_temporary on a BackgroundWriter.
+  static std::atomic<std::uint64_t> sequence{0};
   const fs::path folder = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  const fs::path temp =
-      folder / ("." + path.filename().string() + ".tmp-" + std::to_string(::getpid()));
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail(path, "cannot create " + temp.filename().string(), errno);
-  try {
-    write_all(fd, contents, path);
-    if (::fsync(fd) != 0) fail(path, "fsync failed", errno);
-  } catch (...) {
+  return folder / ("." + path.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
+                   std::to_string(sequence++));
+}
+
+void commit_temporary(const fs::path& temp, const fs::path& path) {
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) fail(path, "cannot open " + temp.filename().string(), errno);
+  if (::fsync(fd) != 0) {
+    const int saved = errno;
     ::close(fd);
     ::unlink(temp.c_str());
-    throw;
+    fail(path, "fsync failed", saved);
   }
   if (::close(fd) != 0) {
     const int saved = errno;
@@ -59,11 +71,52 @@ void write_file_atomic(const fs::path& path, const std::string& contents) {
     fail(path, "cannot replace the file", saved);
   }
   // The rename is durable only once the folder's entry is on disk.
+  const fs::path folder = path.has_parent_path() ? path.parent_path() : fs::path(".");
   const int dir_fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd >= 0) {
     ::fsync(dir_fd);
     ::close(dir_fd);
   }
+}
+
+void write_file_streamed(const fs::path& file, const std::function<void(const ByteSink&)>& produce,
+                         const fs::path& named) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail(named, "cannot create " + file.filename().string(), errno);
+  int error = 0;
+  try {
+    produce([fd, &error](const void* data, std::size_t size) {
+      if (error == 0) error = write_bytes(fd, static_cast<const char*>(data), size);
+    });
+  } catch (...) {
+    ::close(fd);
+    ::unlink(file.c_str());
+    throw;
+  }
+  if (::close(fd) != 0 && error == 0) error = errno;
+  if (error != 0) {
+    ::unlink(file.c_str());
+    fail(named, "write failed", error);
+  }
+}
+
+void write_file_atomic(const fs::path& path, const std::string& contents) {
+  const fs::path temp = atomic_temporary(path);
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail(path, "cannot create " + temp.filename().string(), errno);
+  try {
+    write_all(fd, contents, path);
+  } catch (...) {
+    ::close(fd);
+    ::unlink(temp.c_str());
+    throw;
+  }
+  if (::close(fd) != 0) {
+    const int saved = errno;
+    ::unlink(temp.c_str());
+    fail(path, "close failed", saved);
+  }
+  commit_temporary(temp, path);
 }
 
 BackgroundWriter::BackgroundWriter(std::size_t max_queued)

@@ -102,7 +102,7 @@ PredictSummary Predictor::run(const std::vector<fs::path>& images,
   LoaderOptions loader_options;
   loader_options.batch_size = options_.batch_size;
   loader_options.preprocess = checkpoint_.metadata.preprocess;
-  loader_options.workers = resolve_workers(options_.workers);
+  loader_options.workers = resolve_loader_workers(options_.workers);
   loader_options.skip_bad_images = true;
   BatchLoader loader(samples, identity_order(samples.size()), loader_options);
 

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <torch/csrc/jit/python/update_graph_executor_opt.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <thread>
 
@@ -64,6 +65,11 @@ void configure_determinism(bool deterministic) {
 
 std::int64_t resolve_workers(std::int64_t requested) {
   return requested > 0 ? requested : available_cores();
+}
+
+std::int64_t resolve_loader_workers(std::int64_t requested) {
+  return requested > 0 ? requested
+                       : std::max<std::int64_t>(1, available_cores() / kCoresPerLoaderWorker);
 }
 
 }  // namespace ftl

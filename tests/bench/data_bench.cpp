@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "ftl/compute_mode.h"
 #include "ftl/dataset.h"
 #include "ftl/loader.h"
 #include "ftl/model.h"
@@ -39,13 +40,16 @@ double loader_pass(const ftl::ImageFolder& data, const ftl::LoaderOptions& optio
 
 /// Training images per second of ResNet-18 on random batches of `side` pixels.
 double training_rate(const std::string& model_path, std::int64_t side, std::int64_t batch_size,
-                     int steps) {
+                     int steps, const ftl::ComputeMode& mode) {
   torch::jit::Module model = torch::jit::load(model_path);
+  ftl::apply_memory_format(model, mode);
   model.train();
   std::vector<torch::Tensor> parameters;
   for (const auto& parameter : model.parameters()) parameters.push_back(parameter);
   torch::optim::SGD optimizer(parameters, torch::optim::SGDOptions(0.01).momentum(0.9));
-  const torch::Tensor images = torch::randn({batch_size, 3, side, side});
+  const torch::Tensor images = torch::randn({batch_size, 3, side, side})
+                                   .contiguous(mode.channels_last ? torch::MemoryFormat::ChannelsLast
+                                                                  : torch::MemoryFormat::Contiguous);
   const torch::Tensor labels = torch::randint(0, 1000, {batch_size}, torch::kInt64);
   auto step = [&] {
     optimizer.zero_grad();
@@ -72,6 +76,7 @@ int main(int argc, char** argv) {
   std::int64_t batch_size = 32;
   std::int64_t threads = 0;
   int train_steps = 5;
+  std::string memory_format = "channels_last";
   app.add_option("--data", data_dir, "ImageFolder root")->required();
   app.add_option("--label", label, "the dataset's name in the table")->required();
   app.add_option("--image-size", image_size, "network input side");
@@ -79,6 +84,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "compute threads for the model; 0 = all cores");
   app.add_option("--model", model_path, "TorchScript ResNet-18: also time training at this size");
   app.add_option("--train-steps", train_steps, "timed training steps");
+  app.add_option("--memory-format", memory_format, "of the training steps, as train.memory_format")
+      ->check(CLI::IsMember({"channels_last", "contiguous"}));
   CLI11_PARSE(app, argc, argv);
 
   ftl::tune_allocator();  // as ftl itself runs
@@ -111,7 +118,9 @@ int main(int argc, char** argv) {
   }
   if (!model_path.empty()) {
     const std::int64_t used = ftl::configure_compute_threads(threads);
-    const double rate = training_rate(model_path, image_size, batch_size, train_steps);
+    ftl::ComputeMode mode;
+    mode.channels_last = memory_format == "channels_last";
+    const double rate = training_rate(model_path, image_size, batch_size, train_steps, mode);
     std::printf("| %s | %lld | ResNet-18 training, %lld threads | | | %.1f |\n", label.c_str(),
                 static_cast<long long>(image_size), static_cast<long long>(used), rate);
   }
