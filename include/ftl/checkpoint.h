@@ -41,9 +41,6 @@ std::string serialize_checkpoint(const torch::jit::Module& module,
                                  const CheckpointMetadata& metadata,
                                  const torch::jit::ExtraFilesMap& extra = {});
 
-/// Writes the module (as it is: call it in eval mode) and metadata to `path` atomically:
-/// a temporary file in the same folder, flushed and fsynced, then renamed over `path`, so a
-/// crash or a full disk leaves the previous file intact. Throws IoError naming the path.
 /// The same bytes streamed straight to `file`, without fsync: the first half of an atomic save
 /// (see atomic_temporary). Several times faster than serialising into memory (ResNet-18
 /// here: about 0.1 s against 0.6-0.8 s through a string stream and its copy). On failure (a
@@ -54,6 +51,9 @@ void write_checkpoint_file(const torch::jit::Module& module, const CheckpointMet
                            const std::filesystem::path& file,
                            const std::filesystem::path& named = {});
 
+/// Writes the module (as it is: call it in eval mode) and metadata to `path` atomically:
+/// write_checkpoint_file into a temporary file in the same folder, then commit_temporary, so a
+/// crash or a full disk leaves the previous file intact. Throws IoError naming the path.
 void save_checkpoint(const torch::jit::Module& module, const CheckpointMetadata& metadata,
                      const std::filesystem::path& path);
 

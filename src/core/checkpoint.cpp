@@ -162,7 +162,9 @@ void write_checkpoint_file(const torch::jit::Module& module, const CheckpointMet
 
 void save_checkpoint(const torch::jit::Module& module, const CheckpointMetadata& metadata,
                      const fs::path& path) {
-  write_file_atomic(path, serialize_checkpoint(module, metadata));
+  const fs::path temp = atomic_temporary(path);
+  write_checkpoint_file(module, metadata, {}, temp, path);
+  commit_temporary(temp, path);
 }
 
 Checkpoint load_checkpoint(const fs::path& path, const torch::Device& device,

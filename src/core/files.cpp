@@ -34,12 +34,6 @@ int write_bytes(int fd, const char* data, std::size_t left) {
   return 0;
 }
 
-void write_all(int fd, const std::string& contents, const fs::path& path) {
-  if (const int error = write_bytes(fd, contents.data(), contents.size()); error != 0) {
-    fail(path, "write failed", error);
-  }
-}
-
 }  // namespace
 
 fs::path atomic_temporary(const fs::path& path) {
@@ -102,20 +96,8 @@ void write_file_streamed(const fs::path& file, const std::function<void(const By
 
 void write_file_atomic(const fs::path& path, const std::string& contents) {
   const fs::path temp = atomic_temporary(path);
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail(path, "cannot create " + temp.filename().string(), errno);
-  try {
-    write_all(fd, contents, path);
-  } catch (...) {
-    ::close(fd);
-    ::unlink(temp.c_str());
-    throw;
-  }
-  if (::close(fd) != 0) {
-    const int saved = errno;
-    ::unlink(temp.c_str());
-    fail(path, "close failed", saved);
-  }
+  write_file_streamed(
+      temp, [&contents](const ByteSink& sink) { sink(contents.data(), contents.size()); }, path);
   commit_temporary(temp, path);
 }
 
