@@ -231,3 +231,41 @@ TEST_CASE("feature cache: keys change with the settings and the images", "[featu
   }
   CHECK(ftl::backbone_fingerprint(model.module) != backbone);
 }
+
+TEST_CASE("feature cache: a network whose output is not fc of its features is refused",
+          "[feature_cache]") {
+  ftl::testing::TempDir dir;
+  ftl::testing::write_shapes(dir / "train", 2, 16, 5);
+  const ftl::ImageFolder data = ftl::scan_dataset((dir / "train").string());
+  constexpr std::int64_t kSide = 8;
+  constexpr std::int64_t kInputs = 3 * kSide * kSide;
+  torch::jit::Module fc("Head");
+  fc.register_parameter("weight", torch::randn({3, kInputs}), false);
+  fc.register_parameter("bias", torch::ones({3}), false);
+  fc.define("def forward(self, x):\n  return torch.matmul(x, self.weight.t()) + self.bias\n");
+  // Each network gets its own type name: define() adds forward to the type.
+  auto network = [&](const std::string& name, const std::string& output) {
+    torch::jit::Module net(name);
+    net.register_module("fc", fc.clone());
+    net.define("def forward(self, x):\n  return " + output + "\n");
+    net.eval();
+    return net;
+  };
+  ftl::LoaderOptions options;
+  options.batch_size = 4;
+  options.preprocess.image_size = kSide;
+  options.preprocess.eval_resize = "stretch";
+  // fc last, as in ResNet: the features are fc's input.
+  const ftl::CachedFeatures cached =
+      ftl::extract_features(network("Plain", "self.fc.forward(x.flatten(1))"), data, options,
+                            kCpu, {});
+  CHECK(cached.features.sizes() == torch::IntArrayRef({6, kInputs}));
+  // Something after fc: fc(features) is not the output, and the cache would learn the wrong head.
+  const torch::jit::Module doubled = network("Doubled", "self.fc.forward(x.flatten(1)) * 2.0");
+  REQUIRE_THROWS_AS(ftl::extract_features(doubled, data, options, kCpu, {}), ftl::ModelError);
+  REQUIRE_THROWS_WITH(
+      ftl::extract_features(doubled, data, options, kCpu, {}),
+      Contains("the feature cache cannot stand in for this network: its output is not its head "
+               "fc applied to fc's input") &&
+          Contains("set train.feature_cache \"off\""));
+}

@@ -150,3 +150,12 @@ TEST_CASE("predict: compute threads follow OMP_NUM_THREADS unless --threads is g
   CHECK_THAT(junk.output, Contains(", " + std::to_string(ftl::available_cores()) +
                                    " compute threads"));
 }
+
+TEST_CASE("runtime: loader workers default to one per 4 cores and at least 1", "[threads]") {
+  CHECK(ftl::resolve_loader_workers(3) == 3);
+  CHECK(ftl::resolve_loader_workers(0) ==
+        std::max<std::int64_t>(1, ftl::available_cores() / ftl::kCoresPerLoaderWorker));
+  CHECK(ftl::resolve_loader_workers(0) >= 1);
+  // Decoding alone (ftl data check) takes every core.
+  CHECK(ftl::resolve_workers(0) == ftl::available_cores());
+}
