@@ -13,6 +13,7 @@ PACKAGES=(
   libjpeg62-turbo-dev             # JPEG decoding (libjpeg-turbo)
   libpng-dev                      # PNG decoding
   libzip-dev                      # checks the CRC-32s inside model and checkpoint files
+  libgloo-dev                     # Gloo headers for c10d ProcessGroupGloo (distributed training)
   python3-torch python3-torchvision  # exports the ResNet-18 test fixture; Python interop tests
   dataset-fashion-mnist           # the demo's real images, offline
   chromium                        # renders ftl's HTML reports in a test (headless)

@@ -38,6 +38,13 @@ class TrainingError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A distributed run lost a rank: a peer that did not arrive, died, or stopped answering
+/// within dist.timeout_s. Exit code 1, on every rank that noticed.
+class DistributedError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 /// The run was stopped by a signal (SIGINT, SIGTERM) after saving its resume state:
 /// exit code 128 + signal, as shells report a process killed by that signal.
 class Interrupted : public std::runtime_error {
