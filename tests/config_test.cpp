@@ -74,6 +74,11 @@ TEST_CASE("config: every validation error names the key and the value", "[config
         "optimizer.lrr is not a known key (did you mean optimizer.lr?)");
   CHECK(error_for("/optimiser", json::object({{"lr", 1}})) == "optimiser is not a known key");
   CHECK(error_for("/optimizer/lr", -0.1) == "optimizer.lr must be > 0, got -0.1");
+  CHECK(error_for("/dist/timeout_s", 0.5) == "dist.timeout_s must be in [1, 86400], got 0.5");
+  CHECK_THAT(error_for("/dist/backend", "mpi"),
+             Contains("dist.backend must be one of") && Contains("\"gloo\""));
+  CHECK(error_for("/dist/timeout", 5) ==
+        "dist.timeout is not a known key (did you mean dist.timeout_s?)");
   CHECK(error_for("/optimizer/lr", "fast") == "optimizer.lr must be a number, got \"fast\"");
   CHECK(error_for("/optimizer/momentum", 1.5) == "optimizer.momentum must be in [0, 1], got 1.5");
   CHECK(error_for("/optimizer/weight_decay", -1) == "optimizer.weight_decay must be >= 0, got -1");
@@ -230,7 +235,7 @@ TEST_CASE("config: files that are missing or not JSON name the path", "[config]"
 
 TEST_CASE("config: option docs list every key with its default", "[config]") {
   const auto docs = ftl::option_docs();
-  REQUIRE(docs.size() == 54);
+  REQUIRE(docs.size() == 56);
   bool found_lr = false;
   for (const auto& doc : docs) {
     if (doc.key == "optimizer.lr") {

@@ -12,6 +12,7 @@ TEST_CASE("train state: round trip through the archive entries", "[train_state]"
   ftl::TrainState state;
   state.epochs_done = 2;
   state.steps_done = 5;
+  state.world_size = 3;
   state.partial = {12.5, 30, 40};
   state.ranking = {{"metric", "val_acc"}, {"kept", nlohmann::json::array()}};
   state.early_stopping = {{"bad_epochs", 1}};
@@ -24,6 +25,7 @@ TEST_CASE("train state: round trip through the archive entries", "[train_state]"
   const ftl::TrainState back = ftl::decode_train_state(entries, "last.pt");
   CHECK(back.epochs_done == 2);
   CHECK(back.steps_done == 5);
+  CHECK(back.world_size == 3);
   CHECK(back.partial.loss_sum == 12.5);
   CHECK(back.partial.correct == 30);
   CHECK(back.partial.count == 40);
@@ -61,6 +63,16 @@ TEST_CASE("train state: missing or damaged entries are named", "[train_state]") 
   REQUIRE_THROWS_WITH(ftl::decode_train_state(entries, "last.pt"),
                       "last.pt: ftl_train_state.json: steps_done must be >= 0, got -4");
   bad = good;
+  bad["world_size"] = 0;
+  entries[ftl::kTrainStateName] = bad.dump();
+  REQUIRE_THROWS_WITH(ftl::decode_train_state(entries, "last.pt"),
+                      "last.pt: ftl_train_state.json: world_size must be >= 1, got 0");
+  // A state written before distributed training was one process's.
+  bad = good;
+  bad.erase("world_size");
+  entries[ftl::kTrainStateName] = bad.dump();
+  CHECK(ftl::decode_train_state(entries, "last.pt").world_size == 1);
+  bad = good;
   bad["partial"]["correct"] = 7;
   entries[ftl::kTrainStateName] = bad.dump();
   REQUIRE_THROWS_WITH(ftl::decode_train_state(entries, "last.pt"),
@@ -88,12 +100,16 @@ TEST_CASE("train state: a resume may only raise train.epochs or change the featu
   cached["train"]["feature_cache"] = "off";
   cached["train"]["feature_cache_dir"] = "/elsewhere";
   CHECK_NOTHROW(ftl::check_resume_config(run, cached, 3, "runs/a"));
+  // How long ranks wait for each other changes how a failure shows, not what is learnt.
+  nlohmann::json patient = run;
+  patient["dist"] = {{"timeout_s", 900}, {"backend", "gloo"}};
+  CHECK_NOTHROW(ftl::check_resume_config(run, patient, 3, "runs/a"));
   nlohmann::json other = run;
   other["optimizer"]["lr"] = 0.2;
   REQUIRE_THROWS_AS(ftl::check_resume_config(run, other, 3, "runs/a"), ftl::ConfigError);
   REQUIRE_THROWS_WITH(ftl::check_resume_config(run, other, 3, "runs/a"),
                       "cannot resume runs/a with a different optimizer.lr: the run used 0.1, now "
-                      "0.2; only train.epochs (and the feature cache settings) may change on "
-                      "resume (start a new run in another "
+                      "0.2; only train.epochs (and the feature cache and dist settings) may "
+                      "change on resume (start a new run in another "
                       "output.dir, or pass --overwrite to replace this one)");
 }

@@ -92,6 +92,12 @@ struct TrainConfig {
   std::string memory_format = "channels_last";  // "channels_last" or "contiguous"
 };
 
+struct DistConfig {
+  double timeout_s = 300;        // a rank waiting this long for the others gives up, with an
+                                 // error, instead of hanging (rendezvous and every collective)
+  std::string backend = "auto";  // "auto" (gloo on CPU, nccl on CUDA), "gloo" or "nccl"
+};
+
 struct OutputConfig {
   std::string dir;  // run directory: config.json, metrics, checkpoints/ (required)
 };
@@ -101,6 +107,7 @@ struct Config {
   DataConfig data;
   OptimizerConfig optimizer;
   TrainConfig train;
+  DistConfig dist;  // data-parallel runs only; who is which rank comes from the launcher
   OutputConfig output;
 };
 

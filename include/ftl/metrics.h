@@ -46,7 +46,14 @@ class MetricsAccumulator {
   /// the share of samples in it.
   double expected_calibration_error() const;
 
+  /// Every total as one float64 tensor (counts are exact below 2^53), and back: the ranks of
+  /// a distributed run sum their tensors to merge what each one validated.
+  torch::Tensor totals() const;
+  void set_totals(const torch::Tensor& totals);
+
  private:
+  std::int64_t totals_size() const;
+
   std::int64_t num_classes_;
   std::int64_t top_k_;
   std::int64_t count_ = 0;

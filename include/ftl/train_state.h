@@ -29,6 +29,7 @@ struct EpochTotals {
 struct TrainState {
   std::int64_t epochs_done = 0;    // complete epochs
   std::int64_t steps_done = 0;     // batches of the next epoch already trained (mid-epoch saves)
+  std::int64_t world_size = 1;     // processes that trained them: a step is batch_size x this
   EpochTotals partial;             // the training totals of those batches
   nlohmann::json ranking;          // CheckpointRanking::to_json
   nlohmann::json early_stopping;   // EarlyStopping::to_json

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "ftl/config.h"
+#include "ftl/launch.h"
 #include "ftl/run_folder.h"
 
 namespace ftl {
@@ -57,7 +58,12 @@ struct FinetuneResult {
 /// or IoError with the file concerned, TrainingError when the loss stops being finite, and
 /// Interrupted after saving when hooks.stop_requested asks. In RunMode::kNew a run folder
 /// that already holds a run is refused, so nothing written by an earlier run is overwritten.
+///
+/// With launch.world_size > 1 this process is one rank of a data-parallel run: every rank
+/// calls finetune with the same config; rank 0 alone writes the run folder (a resumed run's
+/// folder must be readable by every rank). A rank that fails or dies makes the others throw
+/// DistributedError within dist.timeout_s.
 FinetuneResult finetune(const Config& config, spdlog::logger& log, const FinetuneHooks& hooks = {},
-                        RunMode mode = RunMode::kNew);
+                        RunMode mode = RunMode::kNew, const Launch& launch = {});
 
 }  // namespace ftl

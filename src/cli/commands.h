@@ -12,6 +12,7 @@
 
 #include "ftl/data_check.h"
 #include "ftl/evaluate.h"
+#include "ftl/launch.h"
 #include "ftl/predict.h"
 #include "ftl/report.h"
 
@@ -27,7 +28,8 @@ enum ExitCode : int {
 };
 
 inline constexpr const char* kExitCodeHelp =
-    "Exit codes: 0 success, 1 runtime failure (predict, data check: any image failed), 2 usage "
+    "Exit codes: 0 success, 1 runtime failure (predict, data check: any image failed; "
+    "finetune: a rank of a distributed run failed or was lost), 2 usage "
     "or config error, 3 quality gate not met (evaluate --min-accuracy, --min-class-recall, "
     "--max-loss), 130/143 finetune stopped by SIGINT/SIGTERM after saving its resume state.";
 
@@ -36,6 +38,9 @@ struct FinetuneOptions {
   std::vector<std::string> overrides;  // --set key=value, applied in order
   std::string resume;                  // --resume RUN_DIR or "auto"
   bool overwrite = false;              // --overwrite
+  // --rank, --world-size, --local-rank, --master-addr, --master-port (a data-parallel run
+  // started by hand); unset ones come from torchrun's or SLURM's environment
+  LaunchFlags launch;
 };
 
 struct EvaluateCliOptions {

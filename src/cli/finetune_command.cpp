@@ -1,11 +1,13 @@
 // `ftl finetune --config FILE [--set key=value ...] [--resume RUN_DIR|auto] [--overwrite]`
 #include <spdlog/fmt/fmt.h>
+#include <spdlog/sinks/basic_file_sink.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "commands.h"
 #include "ftl/config.h"
@@ -93,6 +95,26 @@ std::pair<Config, RunMode> resolve_run(const FinetuneOptions& options, spdlog::l
   return {config, RunMode::kResume};
 }
 
+// Ranks other than 0 of a distributed run mark their lines, which interleave with rank 0's.
+void prefix_rank(spdlog::logger& log, int rank) {
+  const std::string mark = fmt::format("[rank {}] ", rank);
+  for (const spdlog::sink_ptr& sink : log.sinks()) {
+    const bool file = dynamic_cast<spdlog::sinks::basic_file_sink_mt*>(sink.get()) != nullptr;
+    sink->set_pattern(file ? "[%Y-%m-%d %H:%M:%S.%e] " + mark + "%l %v"
+                           : "[%H:%M:%S] " + mark + "%^%l%$ %v");
+  }
+}
+
+// An optional flag: CLI11 fills `value`, and a value given replaces `target`'s nothing.
+CLI::Option* add_optional_int(CLI::App& command, const std::string& name,
+                              std::optional<int>& target, const std::string& help) {
+  return command
+      .add_option_function<int>(
+          name, [&target](const int& value) { target = value; }, help)
+      ->check(CLI::NonNegativeNumber)
+      ->group("Distributed (else from torchrun's or SLURM's environment)");
+}
+
 }  // namespace
 
 CLI::App* setup_finetune(CLI::App& app, FinetuneOptions& options) {
@@ -112,21 +134,37 @@ CLI::App* setup_finetune(CLI::App& app, FinetuneOptions& options) {
       ->add_flag("--overwrite", options.overwrite,
                  "Replace the run already in output.dir (refused without this flag)")
       ->excludes(resume);
+  add_optional_int(*command, "--rank", options.launch.rank,
+                   "This process's rank, 0 to world size - 1 (RANK, SLURM_PROCID)");
+  add_optional_int(*command, "--world-size", options.launch.world_size,
+                   "Processes in the data-parallel run (WORLD_SIZE, SLURM_NTASKS)");
+  add_optional_int(*command, "--local-rank", options.launch.local_rank,
+                   "Rank among this machine's processes: picks cuda:N (LOCAL_RANK, "
+                   "SLURM_LOCALID)");
+  add_optional_int(*command, "--master-port", options.launch.master_port,
+                   "Port of rank 0's rendezvous store (MASTER_PORT; default 29500)");
+  command
+      ->add_option("--master-addr", options.launch.master_addr,
+                   "Host of rank 0 (MASTER_ADDR; 127.0.0.1 when only --world-size is given)")
+      ->group("Distributed (else from torchrun's or SLURM's environment)");
   command->footer(config_keys_help());
   return command;
 }
 
 int run_finetune(const FinetuneOptions& options, spdlog::logger& log) {
+  const Launch launch = resolve_launch(options.launch, process_environment());
+  if (launch.rank != 0) prefix_rank(log, launch.rank);
   const auto [config, mode] = resolve_run(options, log);
 
   const StopSignals signals;
   FinetuneHooks hooks;
   hooks.stop_requested = [&signals] { return signals.received(); };
-  if (::isatty(STDERR_FILENO) != 0 && log.should_log(spdlog::level::info)) {
+  if (::isatty(STDERR_FILENO) != 0 && log.should_log(spdlog::level::info) && launch.rank == 0) {
     hooks.on_batch = draw_progress;
     hooks.on_epoch_end = clear_progress;
   }
-  const FinetuneResult result = finetune(config, log, hooks, mode);
+  const FinetuneResult result = finetune(config, log, hooks, mode, launch);
+  if (launch.rank != 0) return kExitOk;  // rank 0 reports the run
   const nlohmann::ordered_json summary = {{"run_dir", result.run_dir.string()},
                                           {"best_checkpoint", result.best_checkpoint.string()},
                                           {"best_epoch", result.best_epoch},

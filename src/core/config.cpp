@@ -122,6 +122,7 @@ void check_class_weights(const std::string& key, const nlohmann::json& value) {
 
 /// Largest integer that JSON numbers (doubles) carry exactly.
 constexpr double kMaxExactInteger = 9007199254740991.0;
+constexpr double kSecondsPerDay = 86400.0;
 
 // The option table: the single place that names each key. Keep it in the order of config.h.
 const std::vector<Option>& options() {
@@ -303,6 +304,14 @@ const std::vector<Option>& options() {
              "\"channels_last\" (NHWC, faster convolutions on CPU) or \"contiguous\" (NCHW)",
              [](Config& c) -> FieldPtr { return &c.train.memory_format; },
              {"channels_last", "contiguous"}),
+      in_range(
+          "dist.timeout_s",
+          "distributed runs: seconds a rank waits for the others (rendezvous, each collective) "
+          "before it stops with an error",
+          [](Config& c) -> FieldPtr { return &c.dist.timeout_s; }, 1, kSecondsPerDay),
+      choice("dist.backend",
+             "distributed runs: \"auto\" (gloo on CPU, nccl on CUDA), \"gloo\" or \"nccl\"",
+             [](Config& c) -> FieldPtr { return &c.dist.backend; }, {"auto", "gloo", "nccl"}),
       required_text("output.dir", "run directory: config.json, metrics.jsonl/csv, checkpoints/",
                     [](Config& c) -> FieldPtr { return &c.output.dir; }),
   };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 namespace ftl {
 
@@ -73,6 +74,44 @@ double MetricsAccumulator::expected_calibration_error() const {
     ece += n / static_cast<double>(count_) * std::abs(gap);
   }
   return ece;
+}
+
+torch::Tensor MetricsAccumulator::totals() const {
+  std::vector<double> values = {static_cast<double>(count_), static_cast<double>(correct_),
+                                static_cast<double>(top_k_correct_), loss_sum_};
+  for (const std::vector<std::int64_t>& row : confusion_) {
+    for (const std::int64_t cell : row) values.push_back(static_cast<double>(cell));
+  }
+  for (const std::int64_t n : bin_count_) values.push_back(static_cast<double>(n));
+  for (const std::int64_t n : bin_correct_) values.push_back(static_cast<double>(n));
+  values.insert(values.end(), bin_confidence_.begin(), bin_confidence_.end());
+  return torch::tensor(values, torch::kFloat64);
+}
+
+void MetricsAccumulator::set_totals(const torch::Tensor& totals) {
+  const torch::Tensor values = totals.to(torch::kCPU, torch::kFloat64).contiguous();
+  if (values.numel() != totals_size()) {
+    throw std::invalid_argument(
+        "MetricsAccumulator::set_totals: " + std::to_string(values.numel()) + " values for " +
+        std::to_string(totals_size()) + " totals");
+  }
+  const double* value = values.data_ptr<double>();
+  auto next_count = [&value] { return static_cast<std::int64_t>(std::llround(*value++)); };
+  count_ = next_count();
+  correct_ = next_count();
+  top_k_correct_ = next_count();
+  loss_sum_ = *value++;
+  for (std::vector<std::int64_t>& row : confusion_) {
+    for (std::int64_t& cell : row) cell = next_count();
+  }
+  for (std::int64_t& n : bin_count_) n = next_count();
+  for (std::int64_t& n : bin_correct_) n = next_count();
+  for (double& confidence : bin_confidence_) confidence = *value++;
+}
+
+std::int64_t MetricsAccumulator::totals_size() const {
+  constexpr std::int64_t kScalars = 4;  // count, correct, top-k correct, loss sum
+  return kScalars + num_classes_ * num_classes_ + 3 * kCalibrationBins;
 }
 
 std::vector<ClassStats> MetricsAccumulator::per_class() const {

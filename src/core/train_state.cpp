@@ -43,6 +43,7 @@ torch::jit::ExtraFilesMap encode_train_state(const TrainState& state) {
   const nlohmann::json json = {{"format_version", kTrainStateVersion},
                                {"epochs_done", state.epochs_done},
                                {"steps_done", state.steps_done},
+                               {"world_size", state.world_size},
                                {"partial",
                                 {{"loss_sum", state.partial.loss_sum},
                                  {"correct", state.partial.correct},
@@ -80,12 +81,14 @@ TrainState decode_train_state(const torch::jit::ExtraFilesMap& extra, const std:
                        " is newer than this ftl reads; upgrade ftl");
     }
     refuse_unknown_keys(json,
-                        {"format_version", "epochs_done", "steps_done", "partial", "ranking",
+                        {"format_version", "epochs_done", "steps_done", "world_size", "partial", "ranking",
                          "early_stopping", "stop_reason", "stop_message", "phase",
                          "train_samples", "train_fingerprint", "optimizer"},
                         where);
     state.epochs_done = json.at("epochs_done").get<std::int64_t>();
     state.steps_done = json.at("steps_done").get<std::int64_t>();
+    // Absent in states written before distributed training: one process.
+    state.world_size = json.value("world_size", std::int64_t{1});
     const nlohmann::json& partial = json.at("partial");
     refuse_unknown_keys(partial, {"loss_sum", "correct", "count"}, where + "partial: ");
     state.partial.loss_sum = partial.at("loss_sum").get<double>();
@@ -104,6 +107,7 @@ TrainState decode_train_state(const torch::jit::ExtraFilesMap& extra, const std:
   }
   require_at_least(state.epochs_done, 0, "epochs_done", where);
   require_at_least(state.steps_done, 0, "steps_done", where);
+  require_at_least(state.world_size, 1, "world_size", where);
   require_at_least(state.partial.count, 0, "partial.count", where);
   require_at_least(state.partial.correct, 0, "partial.correct", where);
   require_at_least(state.partial.count, state.partial.correct, "partial.count", where);
@@ -156,8 +160,10 @@ void check_resume_config(const nlohmann::json& run_config, const nlohmann::json&
     const auto found = before.find(key);
     const nlohmann::json old = found == before.end() ? nlohmann::json() : found->second;
     if (old == value) continue;
-    // Where the head's inputs come from changes the speed, not what is learnt.
+    // Where the head's inputs come from, and how long a rank waits for its peers, change the
+    // speed or the failure mode, not what is learnt.
     if (key == "train.feature_cache" || key == "train.feature_cache_dir") continue;
+    if (key.rfind("dist.", 0) == 0) continue;
     if (key == "train.epochs" && value.is_number_integer() && old.is_number_integer()) {
       if (value.get<std::int64_t>() < old.get<std::int64_t>()) {
         throw ConfigError("train.epochs may only grow on resume: " + run_dir + " was started for " +
@@ -168,7 +174,7 @@ void check_resume_config(const nlohmann::json& run_config, const nlohmann::json&
     }
     throw ConfigError("cannot resume " + run_dir + " with a different " + key + ": the run used " +
                       old.dump() + ", now " + value.dump() +
-                      "; only train.epochs (and the feature cache settings) may change on resume (start a new run in another "
+                      "; only train.epochs (and the feature cache and dist settings) may change on resume (start a new run in another "
                       "output.dir, or pass --overwrite to replace this one)");
   }
 }

@@ -11,9 +11,11 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <system_error>
 
 #include "ftl/checkpoint.h"
+#include "ftl/communicator.h"
 #include "ftl/compute_mode.h"
 #include "ftl/dataset.h"
 #include "ftl/device.h"
@@ -22,6 +24,7 @@
 #include "ftl/evaluate.h"
 #include "ftl/feature_cache.h"
 #include "ftl/files.h"
+#include "ftl/hash.h"
 #include "ftl/image_cache.h"
 #include "ftl/loader.h"
 #include "ftl/loss.h"
@@ -33,6 +36,7 @@
 #include "ftl/run_folder.h"
 #include "ftl/runtime.h"
 #include "ftl/schedule.h"
+#include "ftl/shard.h"
 #include "ftl/split.h"
 #include "ftl/train_state.h"
 
@@ -104,14 +108,45 @@ double metric_value(const EpochMetrics& metrics, const std::string& name) {
   return name == "val_loss" ? metrics.val_loss : metrics.val_acc;
 }
 
+// In a distributed run "cuda" is the GPU of the rank's LOCAL_RANK on its machine.
+torch::Device rank_device(const torch::Device& device, const std::string& name,
+                          const Launch& launch) {
+  if (!device.is_cuda() || !launch.distributed() || name != "cuda") return device;
+  const auto gpus = static_cast<int>(torch::cuda::device_count());
+  if (launch.local_rank >= gpus) {
+    throw ConfigError(fmt::format(
+        "train.device \"cuda\": local rank {} has no GPU of its own ({} on this machine); start "
+        "at most {} processes per machine",
+        launch.local_rank, gpus, gpus));
+  }
+  return {torch::kCUDA, static_cast<c10::DeviceIndex>(launch.local_rank)};
+}
+
+// What one optimizer step trained on: this process's batch, or all ranks' together.
+struct StepTotals {
+  double weight = 0;  // the loss's denominator: images, or their class weights summed
+  double loss = 0;    // mean training loss
+  std::int64_t correct = 0;
+  std::int64_t count = 0;
+};
+
+// The signal every rank acts on: its own, else the one that other ranks received.
+int agreed_signal(int local, double stopping_ranks, double signal_sum) {
+  if (stopping_ranks == 0) return 0;
+  return local != 0 ? local : static_cast<int>(signal_sum / stopping_ranks);
+}
+
 class Trainer {
  public:
-  Trainer(const Config& config, spdlog::logger& log, const FinetuneHooks& hooks, RunMode mode)
+  Trainer(const Config& config, spdlog::logger& log, const FinetuneHooks& hooks, RunMode mode,
+          const Launch& launch)
       : config_(config),
         log_(log),
         hooks_(hooks),
         mode_(mode),
-        device_(resolve_device(config.train.device, "train.device")),
+        launch_(launch),
+        device_(rank_device(resolve_device(config.train.device, "train.device"),
+                            config.train.device, launch)),
         run_dir_(config.output.dir),
         ranking_(config.train.best_metric, config.train.keep_top_k),
         early_stopping_(config.train.early_stopping) {}
@@ -119,6 +154,12 @@ class Trainer {
   FinetuneResult run();
 
  private:
+  void connect();
+  void check_same_on_every_rank(const std::string& value, const std::string& what);
+  StepTotals all_reduce_step(const StepTotals& local);
+  int agree_on_stop(int local);
+  void share_bad_images();
+  void write_bad_images();
   void start_over_unsaved_run();
   std::optional<Checkpoint> read_resume_point();
   void load_data();
@@ -134,7 +175,8 @@ class Trainer {
   void prepare_features();
   CachedFeatures features_of(const ImageFolder& data, const nlohmann::json& settings);
   torch::Tensor forward(const torch::Tensor& input);
-  void take_step(const Batch& batch, std::int64_t epoch, std::int64_t step, double lr);
+  std::int64_t take_step(const Batch& batch, bool trains, std::int64_t epoch, std::int64_t step,
+                         double lr);
   [[noreturn]] void throw_diverged(const std::string& what, double value, std::int64_t epoch,
                                    std::int64_t step, double lr);
   void save_last();
@@ -157,19 +199,27 @@ class Trainer {
     return run_dir_ / kCheckpointDir / name;
   }
   void set_mode(bool training) { set_training(model_, training, frozen_, config_.model.batchnorm); }
+  // Rank 0 of a distributed run, or the only process: the one that writes the run folder.
+  bool root() const { return !comm_ || comm_->rank() == 0; }
+  int world_size() const { return comm_ ? comm_->world_size() : 1; }
+  // The validation images this process scores.
+  const ImageFolder& my_val() const { return comm_ ? val_shard_ : val_; }
 
   const Config& config_;
   spdlog::logger& log_;
   const FinetuneHooks& hooks_;
   RunMode mode_;
+  const Launch launch_;
   const torch::Device device_;
+  std::unique_ptr<Communicator> comm_;  // a distributed run's process group
   ComputeMode compute_;
   const fs::path run_dir_;
   nlohmann::json resolved_config_;
   nlohmann::json checkpoint_config_;  // resolved_config_ without output.dir
   ImageFolder train_;
   ImageFolder val_;
-  LoaderOptions loader_options_;      // validation's; training adds augmentation per epoch
+  ImageFolder val_shard_;         // distributed: this rank's share of val_
+  LoaderOptions loader_options_;  // validation's; training adds augmentation per epoch
   Augment augment_;
   std::unique_ptr<ImageCache> cache_;  // data.cache "memory"
   bool cache_logged_ = false;
@@ -189,6 +239,10 @@ class Trainer {
   std::optional<CachedFeatures> val_features_;
   bool features_considered_ = false;  // whether prepare_features() has run
   fs::path feature_cache_dir_;        // train.feature_cache "disk"
+  // Distributed: the time spent in the gradient all-reduce this epoch, and its steps.
+  double allreduce_seconds_ = 0;
+  std::int64_t allreduce_steps_ = 0;
+  int agreed_signal_ = 0;  // the stop signal the ranks agreed on at the last step
   // Checkpoint files reach the disk on this writer's thread while training goes on. Last, so
   // that it is destroyed first: it finishes its jobs before anything else goes away.
   BackgroundWriter writer_;
@@ -199,6 +253,7 @@ FinetuneResult Trainer::run() {
   // Checkpoints record the settings but not where the run folder is: a moved run still
   // resumes, and two runs of one config write the same bytes wherever they run.
   checkpoint_config_ = without_run_folder(resolved_config_);
+  if (launch_.distributed()) connect();
   std::optional<Checkpoint> last;
   if (mode_ == RunMode::kResume && !fs::exists(last_checkpoint_path(run_dir_))) {
     start_over_unsaved_run();
@@ -243,19 +298,67 @@ FinetuneResult Trainer::run() {
               state_.stop_message);
     // A kill after the last epoch's last.pt may have cut its best.pt or summary short.
     init_metadata(&*last);
-    repair_kept_checkpoints(*last);
-    write_summary();
+    if (root()) {
+      repair_kept_checkpoints(*last);
+      write_summary();
+    }
     return result(/*resumed=*/true);
   }
   state_.stop_reason.clear();
   state_.stop_message.clear();
-  prepare_run_dir(last);
+  if (root()) {
+    prepare_run_dir(last);
+  } else {
+    init_metadata(last ? &*last : nullptr);
+  }
   setup_optimizer(last);
   for (std::int64_t epoch = state_.epochs_done + 1; epoch <= config_.train.epochs; ++epoch) {
     if (run_epoch(epoch)) break;
   }
-  write_summary();
+  if (root()) write_summary();
+  if (comm_) {
+    // The other ranks end once rank 0's files are written: a failure there fails them too.
+    comm_->all_reduce({torch::ones({1})}, "the end of the run");
+  }
   return result(last.has_value());
+}
+
+// Joins the other ranks, and checks that they were all given the same run.
+void Trainer::connect() {
+  const auto start = Clock::now();
+  log_.info("distributed: rank {} of {} ({}), rendezvous at {}:{}", launch_.rank,
+            launch_.world_size, launch_.source, launch_.master_addr, launch_.master_port);
+  comm_ = std::make_unique<Communicator>(launch_, config_.dist.backend, config_.dist.timeout_s,
+                                         device_);
+  log_.info("distributed: all {} ranks joined in {:.1f}s ({}); global batch {} x {} = {}",
+            launch_.world_size, seconds_since(start), comm_->backend(), config_.data.batch_size,
+            launch_.world_size, config_.data.batch_size * launch_.world_size);
+  check_same_on_every_rank(checkpoint_config_.dump() + "\n" +
+                               std::to_string(static_cast<int>(mode_)),
+                           "a config (after --set, with --resume/--overwrite)");
+}
+
+// Throws ConfigError on every rank when some rank's `value` differs from rank 0's.
+void Trainer::check_same_on_every_rank(const std::string& value, const std::string& what) {
+  Fnv1a hash;
+  hash.add(value);
+  // The 64-bit hash as two 32-bit halves, which doubles carry exactly.
+  constexpr std::uint64_t kLow32 = 0xffffffffULL;
+  const torch::Tensor mine = torch::tensor(
+      {static_cast<double>(hash.value() >> 32), static_cast<double>(hash.value() & kLow32)},
+      torch::kFloat64);
+  const torch::Tensor root_value = mine.clone();
+  comm_->broadcast({root_value}, what);
+  const torch::Tensor differing =
+      torch::tensor({root_value.equal(mine) ? 0.0 : 1.0}, torch::kFloat64);
+  comm_->all_reduce({differing}, what);
+  const auto count = static_cast<int>(differing.item<double>());
+  if (count > 0) {
+    throw ConfigError(fmt::format(
+        "{} of the {} ranks were given {} different from rank 0's{}; every rank must be "
+        "started alike",
+        count, world_size(), what, root_value.equal(mine) ? "" : ", this one among them"));
+  }
 }
 
 // A run stopped before its first save has no state to restore: resuming it is running it
@@ -277,6 +380,19 @@ std::optional<Checkpoint> Trainer::read_resume_point() {
   const fs::path path = last_checkpoint_path(run_dir_);
   Checkpoint last = load_checkpoint(path, device_, {kTrainStateName, kTrainTensorsName});
   state_ = decode_train_state(last.extra, path.string());
+  if (state_.world_size != world_size()) {
+    // A step is batch_size x world_size images: mid-epoch, another world would replay or skip
+    // some of them. At an epoch end only the global batch changes.
+    if (state_.steps_done > 0) {
+      throw ConfigError(fmt::format(
+          "cannot resume {} with a world size of {}: {} was saved at step {} of epoch {} by a "
+          "world size of {}; resume with {} processes, or from an epoch-end save",
+          run_dir_.string(), world_size(), path.string(), state_.steps_done,
+          state_.epochs_done + 1, state_.world_size, state_.world_size));
+    }
+    log_.warn("resuming a run of world size {} with world size {}: the global batch is now {} x {}",
+              state_.world_size, world_size(), config_.data.batch_size, world_size());
+  }
   read_bad_images();
   // A key added to ftl after the run started is read at its default, which is what the run
   // used; without this a run made by an older ftl could not be resumed.
@@ -344,6 +460,15 @@ void Trainer::load_data() {
                     " then, or other files or classes): a resumed run must see the same images");
   }
   state_.train_fingerprint = fingerprint;
+  if (comm_) {
+    check_same_on_every_rank(fingerprint + "\n" + dataset_fingerprint(val_),
+                             "training or validation images");
+    val_shard_ = val_;
+    val_shard_.samples.clear();
+    for (const std::size_t i : shard_positions(val_.samples.size(), comm_->rank(), world_size())) {
+      val_shard_.samples.push_back(val_.samples[i]);
+    }
+  }
   state_.train_samples = static_cast<std::int64_t>(train_.samples.size());
   if (state_.steps_done < 0 || state_.steps_done >= steps_per_epoch() || state_.epochs_done < 0) {
     throw ModelError(last_checkpoint_path(run_dir_).string() + ": " + kTrainStateName + ": epoch " +
@@ -395,6 +520,15 @@ void Trainer::setup_model(const std::optional<Checkpoint>& last) {
                  static_cast<std::uint64_t>(config_.train.seed));
   }
   apply_memory_format(model_, compute_);
+  if (comm_) {
+    // Every rank starts from rank 0's weights and BatchNorm statistics.
+    std::vector<torch::Tensor> tensors;
+    for (const torch::Tensor& parameter : model_.parameters(/*recurse=*/true)) {
+      tensors.push_back(parameter);
+    }
+    for (const torch::Tensor& buffer : model_.buffers(/*recurse=*/true)) tensors.push_back(buffer);
+    comm_->broadcast(tensors, "the initial weights");
+  }
   initially_frozen_ = frozen_modules(model_, config_.model.freeze);
   frozen_ = initially_frozen_;
 }
@@ -552,8 +686,7 @@ void Trainer::log_cache() {
 }
 
 std::int64_t Trainer::steps_per_epoch() const {
-  const auto samples = static_cast<std::int64_t>(train_.samples.size());
-  return (samples + config_.data.batch_size - 1) / config_.data.batch_size;
+  return ftl::steps_per_epoch(train_.samples.size(), config_.data.batch_size, world_size());
 }
 
 double Trainer::lr_at(std::int64_t epoch, std::int64_t step) const {
@@ -576,6 +709,7 @@ bool Trainer::run_epoch(std::int64_t epoch) {
   const double images_per_s = train_epoch(epoch);
   set_mode(false);
   const MetricsAccumulator validated = validate();
+  if (comm_) share_bad_images();
   if (cache_ && !cache_logged_) log_cache();  // once filled, after this process's first epoch
   if (state_.partial.count == 0 || validated.count() == 0) {
     throw DataError(fmt::format("epoch {}: no {} image could be used (data.on_bad_image skip "
@@ -618,14 +752,18 @@ bool Trainer::run_epoch(std::int64_t epoch) {
   if (hooks_.on_epoch_end) hooks_.on_epoch_end();
   log_.info(
       "epoch {}/{}: train loss {:.4f} acc {:.4f} | val loss {:.4f} acc {:.4f} | lr {:.4g}{} | "
-      "{:.1f}s, {:.0f} img/s",
+      "{:.1f}s, {:.0f} img/s{}",
       epoch, config_.train.epochs, metrics.train_loss, metrics.train_acc, metrics.val_loss,
       metrics.val_acc, metrics.lr,
       metrics.lr_end != metrics.lr ? fmt::format("->{:.4g}", metrics.lr_end) : "", metrics.seconds,
-      metrics.images_per_s);
+      metrics.images_per_s,
+      allreduce_steps_ > 0
+          ? fmt::format(", all-reduce {:.2f} ms/step",
+                        1000 * allreduce_seconds_ / static_cast<double>(allreduce_steps_))
+          : "");
   // The metrics line goes first: a resume keeps as many lines as last.pt has epochs, so a line
   // written by an epoch whose last.pt never landed is dropped, and none can be missing.
-  metrics_log_->append(metrics);
+  if (root()) metrics_log_->append(metrics);
 
   state_.epochs_done = epoch;
   state_.steps_done = 0;
@@ -638,7 +776,8 @@ bool Trainer::run_epoch(std::int64_t epoch) {
   save_last();
   write_kept(update, epoch);
   if (stop_early) log_.info("{}", state_.stop_message);
-  if (const int signal = poll_stop(); signal != 0 && epoch < config_.train.epochs && !stop_early) {
+  if (const int signal = agree_on_stop(poll_stop());
+      signal != 0 && epoch < config_.train.epochs && !stop_early) {
     writer_.wait();
     throw Interrupted(
         signal, run_dir_.string(),
@@ -659,9 +798,15 @@ double Trainer::train_epoch(std::int64_t epoch) {
   // The epoch's order depends only on (seed, epoch): a resumed epoch skips the batches done.
   std::vector<std::size_t> order =
       epoch_order(train_.samples.size(), static_cast<std::uint64_t>(config_.train.seed), epoch);
-  const auto done = static_cast<std::size_t>(state_.steps_done * config_.data.batch_size);
+  const auto done =
+      static_cast<std::size_t>(state_.steps_done * config_.data.batch_size * world_size());
   order.erase(order.begin(),
               order.begin() + static_cast<std::ptrdiff_t>(std::min(done, order.size())));
+  // This rank's slice of each global batch; a single process takes all of every batch.
+  EpochShard shard =
+      shard_epoch(order, config_.data.batch_size, comm_ ? comm_->rank() : 0, world_size());
+  allreduce_seconds_ = 0;
+  allreduce_steps_ = 0;
   if (!features_considered_) prepare_features();
   LoaderOptions options = loader_options_;
   options.augment = augment_;
@@ -671,24 +816,27 @@ double Trainer::train_epoch(std::int64_t epoch) {
   std::optional<BatchLoader> loader;
   std::optional<FeatureBatches> features;
   if (train_features_) {
-    features.emplace(*train_features_, train_.samples, std::move(order), config_.data.batch_size,
-                     device_);
+    features.emplace(*train_features_, train_.samples, std::move(shard.order),
+                     config_.data.batch_size, device_);
   } else {
-    loader.emplace(train_.samples, std::move(order), options);
+    loader.emplace(train_.samples, std::move(shard.order), options);
   }
   auto next = [&](Batch& batch) { return features ? features->next(batch) : loader->next(batch); };
 
   std::int64_t images = 0;
-  Batch batch;
-  for (std::int64_t step = state_.steps_done; next(batch); ++step) {
+  for (const std::int64_t step_images : shard.step_images) {
+    const std::int64_t step = state_.steps_done;
+    Batch batch;  // stays empty where this rank has no image in the last global batch
+    if (step_images > 0 && !next(batch)) {
+      throw std::logic_error("the loader ended before the epoch's last step");
+    }
     note_bad_images(batch.bad, train_);
     // Training BatchNorm cannot normalise a single image: a trailing batch of one is skipped,
-    // as is a batch whose images were all left out (data.on_bad_image skip).
-    const std::int64_t size = batch.labels.size(0);
-    if (size > 1 || (size == 1 && !batchnorm_trains)) {
-      take_step(batch, epoch, step, lr_at(epoch, step));
-      images += batch.labels.size(0);
-    }
+    // as is a batch whose images were all left out (data.on_bad_image skip). A rank without
+    // images still joins the step's all-reduce.
+    const std::int64_t size = batch.labels.defined() ? batch.labels.size(0) : 0;
+    const bool trains = size > 1 || (size == 1 && !batchnorm_trains);
+    if (trains || comm_) images += take_step(batch, trains, epoch, step, lr_at(epoch, step));
     state_.steps_done = step + 1;
     if (hooks_.on_batch) {
       hooks_.on_batch({epoch, config_.train.epochs, static_cast<std::size_t>(step + 1),
@@ -698,7 +846,7 @@ double Trainer::train_epoch(std::int64_t epoch) {
     }
     writer_.check();                 // a checkpoint that failed to write stops the run now
     if (step + 1 == batches) break;  // the epoch end saves
-    const int signal = poll_stop();
+    const int signal = comm_ ? agreed_signal_ : poll_stop();
     const std::int64_t every = config_.train.checkpoint_every_steps;
     const std::int64_t global_step = (epoch - 1) * batches + step + 1;
     if (signal != 0 || (every > 0 && global_step % every == 0)) save_last();
@@ -714,6 +862,52 @@ double Trainer::train_epoch(std::int64_t epoch) {
   return static_cast<double>(images) / seconds_since(start);
 }
 
+// Averages the gradients of this step over the ranks, weighting each rank by its share of
+// the global batch, so that the step is the one a single process would take on the whole
+// global batch. The step's totals and stop votes travel in the same all-reduce.
+StepTotals Trainer::all_reduce_step(const StepTotals& local) {
+  const auto start = Clock::now();
+  std::vector<torch::Tensor> tensors;
+  for (const torch::Tensor& parameter : optimizer_->parameters()) {
+    torch::Tensor& grad = parameter.mutable_grad();
+    if (!grad.defined()) grad = torch::zeros_like(parameter);  // no image on this rank
+    grad.mul_(local.weight);  // this rank's mean loss gradient -> its summed gradient
+    tensors.push_back(grad);
+  }
+  const int signal = poll_stop();
+  const torch::Tensor totals =
+      torch::tensor({local.weight, local.weight > 0 ? local.loss * local.weight : 0.0,
+                     static_cast<double>(local.correct), static_cast<double>(local.count),
+                     signal != 0 ? 1.0 : 0.0, static_cast<double>(signal)},
+                    torch::kFloat64);
+  tensors.push_back(totals);
+  comm_->all_reduce(tensors, "the gradients");
+  const std::vector<double> sums(totals.data_ptr<double>(), totals.data_ptr<double>() + 6);
+  StepTotals total;
+  total.weight = sums[0];
+  total.loss = total.weight > 0 ? sums[1] / total.weight : 0.0;
+  total.correct = static_cast<std::int64_t>(sums[2]);
+  total.count = static_cast<std::int64_t>(sums[3]);
+  agreed_signal_ = agreed_signal(signal, sums[4], sums[5]);
+  if (total.weight > 0) {
+    for (const torch::Tensor& parameter : optimizer_->parameters()) {
+      parameter.mutable_grad().div_(total.weight);
+    }
+  }
+  allreduce_seconds_ += seconds_since(start);
+  ++allreduce_steps_;
+  return total;
+}
+
+// Every rank stops at the same point: when any of them has received a signal.
+int Trainer::agree_on_stop(int local) {
+  if (!comm_) return local;
+  const torch::Tensor votes =
+      torch::tensor({local != 0 ? 1.0 : 0.0, static_cast<double>(local)}, torch::kFloat64);
+  comm_->all_reduce({votes}, "the stop signal");
+  return agreed_signal(local, votes[0].item<double>(), votes[1].item<double>());
+}
+
 // Logs each image left out for the first time and rewrites bad_images.txt (a line per image:
 // path, a tab, the reason) with all of them, so the list is whole after every epoch that found
 // a new one.
@@ -725,10 +919,32 @@ void Trainer::note_bad_images(const std::vector<BadImage>& bad, const ImageFolde
     log_.warn("skipping a bad image: {}: {}", path, image.reason);
     added = true;
   }
-  if (!added) return;
+  if (added && root()) write_bad_images();
+}
+
+void Trainer::write_bad_images() {
   std::string text;
   for (const auto& [path, reason] : bad_images_) text += path + "\t" + reason + "\n";
   write_file_atomic(run_dir_ / kBadImagesName, text);
+}
+
+// Rank 0 adds the images the other ranks left out to bad_images.txt.
+void Trainer::share_bad_images() {
+  std::string text;
+  for (const auto& [path, reason] : bad_images_) text += path + "\t" + reason + "\n";
+  const std::vector<std::string> texts = comm_->gather_to_root(text, "the bad image lists");
+  bool added = false;
+  for (const std::string& received : texts) {
+    std::istringstream lines(received);
+    std::string line;
+    while (std::getline(lines, line)) {
+      const std::size_t tab = line.find('\t');
+      if (tab != std::string::npos) {
+        added |= bad_images_.emplace(line.substr(0, tab), line.substr(tab + 1)).second;
+      }
+    }
+  }
+  if (added) write_bad_images();
 }
 
 // A resumed run starts from the images its earlier part left out.
@@ -753,16 +969,35 @@ void Trainer::throw_diverged(const std::string& what, double value, std::int64_t
                                    : std::string("No checkpoint had been saved yet.")));
 }
 
-void Trainer::take_step(const Batch& batch, std::int64_t epoch, std::int64_t step, double lr) {
+// One optimizer step on `batch` (when `trains`; a rank of a distributed run joins every step).
+// Returns the images it trained on: this process's, or all ranks' together.
+std::int64_t Trainer::take_step(const Batch& batch, bool trains, std::int64_t epoch,
+                                std::int64_t step, double lr) {
   optimizer_->set_lr(lr);
-  const torch::Tensor labels = batch.labels.to(device_);
-  const torch::Tensor logits = forward(batch.images.to(device_));
-  const torch::Tensor loss =
-      training_loss(logits, labels, class_weights_, config_.train.label_smoothing);
-  const double value = loss.item<double>();
-  if (!std::isfinite(value)) throw_diverged("training loss", value, epoch, step, lr);
   optimizer_->sgd().zero_grad();
-  loss.backward();
+  StepTotals local;
+  if (trains) {
+    const torch::Tensor labels = batch.labels.to(device_);
+    const torch::Tensor logits = forward(batch.images.to(device_));
+    const torch::Tensor loss =
+        training_loss(logits, labels, class_weights_, config_.train.label_smoothing);
+    local.loss = loss.item<double>();
+    // Alone, stop before backward; a rank stops with the others, after the all-reduce.
+    if (!comm_ && !std::isfinite(local.loss)) {
+      throw_diverged("training loss", local.loss, epoch, step, lr);
+    }
+    loss.backward();
+    local.count = labels.size(0);
+    local.correct = logits.detach().argmax(1).eq(labels).sum().item<std::int64_t>();
+    // cross_entropy's mean divides by the class weights of the batch's labels, summed.
+    local.weight = static_cast<double>(local.count);
+    if (comm_ && class_weights_.defined()) {
+      local.weight = class_weights_.index_select(0, labels).sum().item<double>();
+    }
+  }
+  const StepTotals total = comm_ ? all_reduce_step(local) : local;
+  if (total.count == 0) return 0;
+  if (!std::isfinite(total.loss)) throw_diverged("training loss", total.loss, epoch, step, lr);
   // A finite loss can still give infinite gradients; stepping on them would poison the
   // weights that the next save writes.
   const double gradient_norm = config_.train.grad_clip_norm > 0
@@ -773,10 +1008,10 @@ void Trainer::take_step(const Batch& batch, std::int64_t epoch, std::int64_t ste
     throw_diverged("gradient norm", gradient_norm, epoch, step, lr);
   }
   optimizer_->sgd().step();
-  const std::int64_t count = labels.size(0);
-  state_.partial.loss_sum += value * static_cast<double>(count);
-  state_.partial.correct += logits.detach().argmax(1).eq(labels).sum().item<std::int64_t>();
-  state_.partial.count += count;
+  state_.partial.loss_sum += total.loss * static_cast<double>(total.count);
+  state_.partial.correct += total.correct;
+  state_.partial.count += total.count;
+  return total.count;
 }
 
 // The logits in fp32, under autocast when train.precision is bf16: the network's, or with the
@@ -789,22 +1024,31 @@ torch::Tensor Trainer::forward(const torch::Tensor& input) {
       .to(torch::kFloat32);
 }
 
+// Scores this process's validation images; in a distributed run every rank's share, merged.
 MetricsAccumulator Trainer::validate() {
+  MetricsAccumulator metrics(static_cast<std::int64_t>(val_.classes.size()), kDefaultTopK);
   if (!val_features_) {
     AutocastScope autocast(compute_, device_);
     std::vector<BadImage> bad;
-    MetricsAccumulator metrics =
-        evaluate_samples(model_, val_, loader_options_, device_, kDefaultTopK, nullptr, &bad);
-    note_bad_images(bad, val_);
-    return metrics;
+    metrics =
+        evaluate_samples(model_, my_val(), loader_options_, device_, kDefaultTopK, nullptr, &bad);
+    note_bad_images(bad, my_val());
+  } else {
+    torch::NoGradGuard no_grad;
+    const std::vector<std::size_t> order =
+        comm_ ? shard_positions(val_.samples.size(), comm_->rank(), world_size())
+              : identity_order(val_.samples.size());
+    FeatureBatches batches(*val_features_, val_.samples, order, config_.data.batch_size,
+                           device_);
+    Batch batch;
+    while (batches.next(batch)) {
+      if (!batch.indices.empty()) metrics.add(forward(batch.images), batch.labels);
+    }
   }
-  torch::NoGradGuard no_grad;
-  MetricsAccumulator metrics(static_cast<std::int64_t>(val_.classes.size()), kDefaultTopK);
-  FeatureBatches batches(*val_features_, val_.samples, identity_order(val_.samples.size()),
-                         config_.data.batch_size, device_);
-  Batch batch;
-  while (batches.next(batch)) {
-    if (!batch.indices.empty()) metrics.add(forward(batch.images), batch.labels);
+  if (comm_) {
+    const torch::Tensor totals = metrics.totals();
+    comm_->all_reduce({totals}, "the validation metrics");
+    metrics.set_totals(totals);
   }
   return metrics;
 }
@@ -873,6 +1117,8 @@ CachedFeatures Trainer::features_of(const ImageFolder& data, const nlohmann::jso
 // Writes last.pt with the resume state, in eval mode (as every checkpoint is saved), by one
 // atomic rename: a kill at any moment leaves the previous or the new last.pt, whole.
 void Trainer::save_last() {
+  if (!root()) return;
+  state_.world_size = world_size();
   state_.ranking = ranking_.to_json();
   state_.early_stopping = early_stopping_.to_json();
   state_.phase = phase();
@@ -902,7 +1148,7 @@ void Trainer::save_checkpoint_behind(const fs::path& path,
 }
 
 void Trainer::write_kept(const CheckpointRanking::Update& update, std::int64_t epoch) {
-  if (!update.new_best && !update.kept) return;
+  if (!root() || (!update.new_best && !update.kept)) return;
   if (update.new_best) {
     save_checkpoint_behind(checkpoint_path(kBestName), {});
     log_.info("new best {} {:.4f}: {}", ranking_.metric(), ranking_.best().value,
@@ -953,7 +1199,7 @@ FinetuneResult Trainer::result(bool resumed) const {
     for (const auto& line : metrics_log_->lines()) {
       if (line.at("epoch") == result.best_epoch) result.best_val_acc = line.at("val_acc");
     }
-  } else if (fs::exists(result.best_checkpoint)) {
+  } else if (root() && fs::exists(result.best_checkpoint)) {
     result.best_val_acc =
         load_checkpoint(result.best_checkpoint, torch::kCPU).metadata.metrics.value("val_acc", 0.0);
   }
@@ -963,9 +1209,9 @@ FinetuneResult Trainer::result(bool resumed) const {
 }  // namespace
 
 FinetuneResult finetune(const Config& config, spdlog::logger& log, const FinetuneHooks& hooks,
-                        RunMode mode) {
+                        RunMode mode, const Launch& launch) {
   validate_config(config);
-  Trainer trainer(config, log, hooks, mode);
+  Trainer trainer(config, log, hooks, mode, launch);
   return trainer.run();
 }
 

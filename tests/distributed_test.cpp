@@ -1,0 +1,411 @@
+// Data-parallel training: the launch environment, the sharding of each epoch, the merging of
+// validation metrics, and real runs of 2 ftl processes on 127.0.0.1 against 1 process.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <numeric>
+#include <set>
+
+#include "ftl/checkpoint.h"
+#include "ftl/communicator.h"
+#include "ftl/config.h"
+#include "ftl/errors.h"
+#include "ftl/launch.h"
+#include "ftl/metrics.h"
+#include "ftl/shard.h"
+#include "support/fixtures.h"
+#include "support/process.h"
+#include "support/shapes.h"
+#include "support/temp_dir.h"
+
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+using ftl::testing::run_command;
+using ftl::testing::shell_quote;
+
+namespace {
+
+ftl::Environment environment_of(std::map<std::string, std::string> variables) {
+  return [variables](const std::string& name) -> std::optional<std::string> {
+    const auto found = variables.find(name);
+    if (found == variables.end()) return std::nullopt;
+    return found->second;
+  };
+}
+
+std::string launch_error(const ftl::LaunchFlags& flags,
+                         const std::map<std::string, std::string>& variables) {
+  try {
+    ftl::resolve_launch(flags, environment_of(variables));
+  } catch (const ftl::ConfigError& error) {
+    return error.what();
+  }
+  return "no error";
+}
+
+// A TCP port that was free a moment ago, for a rendezvous store.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t size = sizeof(address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// 30 training images (uneven global batches of 16: rank 1 has 6 images at the last step) and
+// 9 validation images (5 on rank 0, 4 on rank 1), the whole network training with BatchNorm
+// in eval mode: per-rank batch statistics would differ from the global batch's.
+ftl::Config equivalence_config(const fs::path& dir, const std::string& run,
+                               std::int64_t batch_size) {
+  ftl::Config config = ftl::testing::shapes_config(dir, run);
+  config.model.batchnorm = "frozen";
+  config.data.batch_size = batch_size;
+  config.data.workers = 1;
+  config.train.threads = 1;
+  config.train.epochs = 2;
+  config.dist.timeout_s = 60;
+  return config;
+}
+
+fs::path write_config(const fs::path& path, const ftl::Config& config) {
+  std::ofstream(path) << ftl::config_to_json(config).dump(2);
+  return path;
+}
+
+std::string ftl_command() { return shell_quote(ftl::testing::kFtlBinary); }
+
+/// CTest reports a test that exits with this code as skipped (SKIP_RETURN_CODE).
+constexpr int kSkipped = 77;
+
+// A build with FTL_DISTRIBUTED OFF has no process group: its runs are skipped, and its refusal
+// is tested instead ("communicator: ...").
+void skip_without_distributed() {
+  if (ftl::distributed_available()) return;
+  std::cerr << "SKIPPED: this ftl was built with FTL_DISTRIBUTED OFF\n";
+  std::exit(kSkipped);
+}
+
+// The largest difference between two checkpoints' parameters, which must have the same names.
+double max_weight_difference(const fs::path& a, const fs::path& b) {
+  const ftl::Checkpoint first = ftl::load_checkpoint(a, torch::kCPU);
+  const ftl::Checkpoint second = ftl::load_checkpoint(b, torch::kCPU);
+  std::map<std::string, torch::Tensor> reference;
+  for (const auto& parameter : first.module.named_parameters()) {
+    reference[parameter.name] = parameter.value;
+  }
+  double largest = 0;
+  std::size_t compared = 0;
+  for (const auto& parameter : second.module.named_parameters()) {
+    const torch::Tensor& other = reference.at(parameter.name);
+    largest = std::max(largest, (parameter.value - other).abs().max().item<double>());
+    ++compared;
+  }
+  REQUIRE(compared == reference.size());
+  return largest;
+}
+
+// torchrun from Debian's python3-torch: rendezvous through its agent's store, ranks and the
+// master address from the environment. -r/-t send each rank's output to the console
+// (torchrun 1.13's default wiring of it fails under Python 3.11).
+std::string torchrun(int processes, int port, const std::string& ftl_arguments) {
+  return shell_quote(ftl::testing::kPython) +
+         " -m torch.distributed.run --nnodes 1 --nproc_per_node " + std::to_string(processes) +
+         " --master_addr 127.0.0.1 --master_port " + std::to_string(port) +
+         " -r 1 -t 1 --no_python " + ftl_command() + " " + ftl_arguments + " 2>&1";
+}
+
+}  // namespace
+
+TEST_CASE("launch: no launcher is a single process", "[distributed]") {
+  const ftl::Launch launch = ftl::resolve_launch({}, environment_of({}));
+  CHECK_FALSE(launch.distributed());
+  CHECK(launch.rank == 0);
+  CHECK(launch.source == "single process");
+  // A one-task SLURM job is not distributed either, and needs no MASTER_ADDR.
+  const ftl::Launch slurm =
+      ftl::resolve_launch({}, environment_of({{"SLURM_NTASKS", "1"}, {"SLURM_PROCID", "0"}}));
+  CHECK_FALSE(slurm.distributed());
+}
+
+TEST_CASE("launch: torchrun's variables and its agent store", "[distributed]") {
+  const ftl::Launch launch = ftl::resolve_launch(
+      {}, environment_of({{"RANK", "3"},
+                          {"WORLD_SIZE", "4"},
+                          {"LOCAL_RANK", "1"},
+                          {"MASTER_ADDR", "node7"},
+                          {"MASTER_PORT", "29555"},
+                          {"TORCHELASTIC_USE_AGENT_STORE", "True"},
+                          {"TORCHELASTIC_RESTART_COUNT", "2"},
+                          // torchrun's variables win over SLURM's when both are set
+                          {"SLURM_PROCID", "0"},
+                          {"SLURM_NTASKS", "8"}}));
+  CHECK(launch.distributed());
+  CHECK(launch.rank == 3);
+  CHECK(launch.world_size == 4);
+  CHECK(launch.local_rank == 1);
+  CHECK(launch.master_addr == "node7");
+  CHECK(launch.master_port == 29555);
+  CHECK(launch.source == "torchrun");
+  CHECK(launch.agent_store);
+  CHECK(launch.store_prefix == "/worker/attempt_2");
+}
+
+TEST_CASE("launch: SLURM's variables need MASTER_ADDR or --master-addr", "[distributed]") {
+  const std::map<std::string, std::string> slurm = {
+      {"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"}};
+  CHECK_THAT(launch_error({}, slurm), Contains("MASTER_ADDR is not set") &&
+                                          Contains("scontrol show hostnames") &&
+                                          Contains("--master-addr"));
+  ftl::LaunchFlags flags;
+  flags.master_addr = "head-node";
+  const ftl::Launch launch = ftl::resolve_launch(flags, environment_of(slurm));
+  CHECK(launch.rank == 5);
+  CHECK(launch.world_size == 8);
+  CHECK(launch.local_rank == 1);
+  CHECK(launch.master_addr == "head-node");
+  CHECK(launch.master_port == ftl::kDefaultMasterPort);
+  CHECK(launch.source == "SLURM");
+  CHECK_FALSE(launch.agent_store);
+}
+
+TEST_CASE("launch: flags win over the environment and default to loopback", "[distributed]") {
+  ftl::LaunchFlags flags;
+  flags.rank = 1;
+  flags.world_size = 2;
+  flags.master_port = 31000;
+  const ftl::Launch launch = ftl::resolve_launch(flags, environment_of({{"SLURM_PROCID", "0"}}));
+  CHECK(launch.rank == 1);
+  CHECK(launch.world_size == 2);
+  CHECK(launch.master_addr == "127.0.0.1");
+  CHECK(launch.master_port == 31000);
+  CHECK(launch.source == "flags");
+}
+
+TEST_CASE("launch: malformed or missing values name their flag or variable", "[distributed]") {
+  const std::map<std::string, std::string> base = {{"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}};
+  auto with = [&base](const std::string& name, const std::string& value) {
+    std::map<std::string, std::string> variables = base;
+    variables[name] = value;
+    return variables;
+  };
+  CHECK(launch_error({}, with("RANK", "one")) == "RANK \"one\" is not an integer");
+  CHECK(launch_error({}, with("RANK", "2")) == "RANK 2 is not a rank of WORLD_SIZE 2 (0 to 1)");
+  CHECK_THAT(launch_error({}, base), Contains("this process has no rank") && Contains("--rank"));
+  CHECK(launch_error({}, with("WORLD_SIZE", "0")) == "WORLD_SIZE 0 must be at least 1");
+  std::map<std::string, std::string> port = with("RANK", "0");
+  port["MASTER_PORT"] = "70000";
+  CHECK(launch_error({}, port) == "MASTER_PORT 70000 is not a TCP port (1 to 65535)");
+  ftl::LaunchFlags flags;
+  flags.world_size = 3;
+  flags.rank = 3;
+  CHECK(launch_error(flags, {}) == "--rank 3 is not a rank of --world-size 3 (0 to 2)");
+}
+
+TEST_CASE("shard: each global batch is split in rank order and the ranks cover the epoch once",
+          "[distributed]") {
+  std::vector<std::size_t> order(23);
+  std::iota(order.begin(), order.end(), 100);
+  CHECK(ftl::steps_per_epoch(23, 4, 3) == 2);
+  CHECK(ftl::steps_per_epoch(23, 4, 1) == 6);
+  std::multiset<std::size_t> seen;
+  std::vector<std::vector<std::int64_t>> step_images;
+  for (int rank = 0; rank < 3; ++rank) {
+    const ftl::EpochShard shard = ftl::shard_epoch(order, 4, rank, 3);
+    seen.insert(shard.order.begin(), shard.order.end());
+    step_images.push_back(shard.step_images);
+  }
+  CHECK(seen == std::multiset<std::size_t>(order.begin(), order.end()));
+  CHECK(step_images == std::vector<std::vector<std::int64_t>>{{4, 4}, {4, 4}, {4, 3}});
+  // Rank 1 takes images 4-7 of each global batch of 12.
+  CHECK(ftl::shard_epoch(order, 4, 1, 3).order ==
+        std::vector<std::size_t>{104, 105, 106, 107, 116, 117, 118, 119});
+  // A rank past the end of the last global batch has a step with no image.
+  const std::vector<std::size_t> five = {0, 1, 2, 3, 4};
+  CHECK(ftl::shard_epoch(five, 2, 2, 3).step_images == std::vector<std::int64_t>{1});
+  CHECK(ftl::shard_epoch(five, 4, 2, 3).step_images == std::vector<std::int64_t>{0});
+  CHECK(ftl::shard_epoch(five, 4, 2, 3).order.empty());
+  CHECK(ftl::shard_positions(7, 1, 3) == std::vector<std::size_t>{1, 4});
+}
+
+TEST_CASE("metrics: the summed totals of two shards are the totals of the whole", "[distributed]") {
+  torch::manual_seed(3);
+  const torch::Tensor logits = torch::randn({20, 4});
+  const torch::Tensor labels = torch::randint(0, 4, {20}, torch::kInt64);
+  ftl::MetricsAccumulator whole(4, 2);
+  whole.add(logits, labels);
+  ftl::MetricsAccumulator first(4, 2);
+  ftl::MetricsAccumulator second(4, 2);
+  first.add(logits.slice(0, 0, 7), labels.slice(0, 0, 7));
+  second.add(logits.slice(0, 7), labels.slice(0, 7));
+  ftl::MetricsAccumulator merged(4, 2);
+  merged.set_totals(first.totals() + second.totals());
+  CHECK(merged.count() == 20);
+  CHECK(merged.accuracy() == whole.accuracy());
+  CHECK(merged.top_k_accuracy() == whole.top_k_accuracy());
+  CHECK(merged.mean_loss() == Approx(whole.mean_loss()).epsilon(1e-6));  // float32 per batch
+  CHECK(merged.confusion() == whole.confusion());
+  CHECK(merged.expected_calibration_error() ==
+        Approx(whole.expected_calibration_error()).epsilon(1e-12));
+  CHECK_THROWS_WITH(merged.set_totals(torch::zeros({3}, torch::kFloat64)),
+                    Contains("3 values for"));
+}
+
+TEST_CASE("communicator: what this build cannot serve is a config error", "[distributed]") {
+  ftl::Launch launch;
+  launch.world_size = 2;
+  launch.master_addr = "127.0.0.1";
+  launch.master_port = free_port();
+  if (!ftl::distributed_available()) {
+    CHECK_THROWS_WITH(ftl::Communicator(launch, "gloo", 1, torch::kCPU),
+                      Contains("asks for 2 processes, but this ftl was built without distributed "
+                               "training (FTL_DISTRIBUTED is OFF"));
+    return;
+  }
+  CHECK_THROWS_AS(ftl::Communicator(launch, "nccl", 1, torch::kCPU), ftl::ConfigError);
+  CHECK_THROWS_WITH(ftl::Communicator(launch, "nccl", 1, torch::kCPU),
+                    Contains("dist.backend \"nccl\" needs train.device \"cuda\""));
+}
+
+TEST_CASE(
+    "distributed: 2 ranks under torchrun end with the weights of 1 process on the global "
+    "batch and resume alike",
+    "[distributed][e2e]") {
+  skip_without_distributed();
+  ftl::testing::TempDir dir;
+  ftl::testing::write_shapes(dir / "train", 10, 32, 41);
+  ftl::testing::write_shapes(dir / "val", 3, 32, 42);
+
+  const fs::path single =
+      write_config(dir / "single.json", equivalence_config(dir.path(), "single", 16));
+  const auto alone =
+      run_command(ftl_command() + " finetune --config " + shell_quote(single.string()) + " 2>&1");
+  INFO(alone.output);
+  REQUIRE(alone.exit_code == 0);
+
+  const fs::path pair = write_config(dir / "pair.json", equivalence_config(dir.path(), "pair", 8));
+  const auto together =
+      run_command(torchrun(2, free_port(), "finetune --config " + shell_quote(pair.string())));
+  INFO(together.output);
+  REQUIRE(together.exit_code == 0);
+  CHECK_THAT(together.output, Contains("distributed: all 2 ranks joined") &&
+                                  Contains("(gloo); global batch 8 x 2 = 16") &&
+                                  Contains("[rank 1] ") && Contains("all-reduce"));
+  CHECK(max_weight_difference(dir / "single/checkpoints/last.pt",
+                              dir / "pair/checkpoints/last.pt") <= 1e-4);
+  // Validation was sharded and merged: the same figures as one process's.
+  const auto single_metrics =
+      nlohmann::json::parse(ftl::testing::read_file(dir / "single/summary.json"));
+  const auto pair_metrics =
+      nlohmann::json::parse(ftl::testing::read_file(dir / "pair/summary.json"));
+  CHECK(pair_metrics.at("best_epoch") == single_metrics.at("best_epoch"));
+  CHECK(pair_metrics.at("best_value").get<double>() ==
+        Approx(single_metrics.at("best_value").get<double>()).margin(1e-6));
+  std::ifstream single_lines(dir / "single/metrics.jsonl");
+  std::ifstream pair_lines(dir / "pair/metrics.jsonl");
+  std::string single_line;
+  std::string pair_line;
+  int epochs = 0;
+  while (std::getline(single_lines, single_line) && std::getline(pair_lines, pair_line)) {
+    const auto a = nlohmann::json::parse(single_line);
+    const auto b = nlohmann::json::parse(pair_line);
+    CHECK(b.at("val_acc") == a.at("val_acc"));
+    CHECK(b.at("val_loss").get<double>() == Approx(a.at("val_loss").get<double>()).margin(1e-5));
+    CHECK(b.at("train_loss").get<double>() ==
+          Approx(a.at("train_loss").get<double>()).margin(1e-5));
+    CHECK(b.at("train_acc") == a.at("train_acc"));
+    ++epochs;
+  }
+  CHECK(epochs == 2);
+
+  // One epoch with 2 ranks, then a distributed resume to the second: the same weights again.
+  const auto first = run_command(
+      torchrun(2, free_port(),
+               "finetune --config " + shell_quote(pair.string()) + " --set train.epochs=1 --set " +
+                   "output.dir=" + shell_quote((dir / "resumed").string())));
+  INFO(first.output);
+  REQUIRE(first.exit_code == 0);
+  const auto second = run_command(torchrun(
+      2, free_port(),
+      "finetune --resume " + shell_quote((dir / "resumed").string()) + " --set train.epochs=2"));
+  INFO(second.output);
+  REQUIRE(second.exit_code == 0);
+  CHECK_THAT(second.output, Contains("resuming"));
+  CHECK(max_weight_difference(dir / "single/checkpoints/last.pt",
+                              dir / "resumed/checkpoints/last.pt") <= 1e-4);
+}
+
+TEST_CASE("distributed: a rank killed mid-run makes the other exit non-zero within the timeout",
+          "[distributed][e2e]") {
+  skip_without_distributed();
+  ftl::testing::TempDir dir;
+  ftl::testing::write_shapes(dir / "train", 10, 32, 51);
+  ftl::testing::write_shapes(dir / "val", 3, 32, 52);
+  ftl::Config config = equivalence_config(dir.path(), "run", 8);
+  config.train.epochs = 1000;  // far longer than the test waits
+  constexpr double kTimeout = 60;
+  config.dist.timeout_s = kTimeout;
+  const fs::path file = write_config(dir / "run.json", config);
+  const std::string port = std::to_string(free_port());
+  auto rank = [&](int number) {
+    return ftl::testing::spawn_ftl(
+        {"finetune", "--config", file.string(), "--rank", std::to_string(number), "--world-size",
+         "2", "--master-port", port},
+        dir / ("rank" + std::to_string(number) + ".log"));
+  };
+  const pid_t rank0 = rank(0);
+  const pid_t rank1 = rank(1);
+  // Once rank 0 has saved an epoch both ranks are deep in training.
+  REQUIRE(ftl::testing::wait_for_new_file(rank0, dir / "run/checkpoints/last.pt") == -1);
+  ::kill(rank1, SIGKILL);
+  const auto killed = std::chrono::steady_clock::now();
+  CHECK(ftl::testing::wait_exit_code(rank1) == 128 + SIGKILL);
+  const int exit_code = ftl::testing::wait_exit_code(rank0);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  const std::string log = ftl::testing::read_file(dir / "rank0.log");
+  INFO(log);
+  CHECK(exit_code == 1);
+  CHECK(seconds < kTimeout);
+  CHECK_THAT(log, Contains("rank 0 of 2: ") && Contains(" failed: ") &&
+                      Contains("another rank stopped, died or did not answer"));
+  // What rank 0 wrote before is intact.
+  CHECK_NOTHROW(ftl::load_checkpoint(dir / "run/checkpoints/last.pt", torch::kCPU));
+  CHECK_THAT(ftl::testing::read_file(dir / "rank1.log"), Contains("[rank 1] "));
+}
+
+TEST_CASE("distributed: a rank that never arrives is an error within dist.timeout_s, not a hang",
+          "[distributed][e2e]") {
+  skip_without_distributed();
+  ftl::testing::TempDir dir;
+  ftl::testing::write_shapes(dir / "train", 2, 32, 61);
+  ftl::testing::write_shapes(dir / "val", 1, 32, 62);
+  ftl::Config config = equivalence_config(dir.path(), "run", 8);
+  config.dist.timeout_s = 3;
+  const fs::path file = write_config(dir / "run.json", config);
+  const auto start = std::chrono::steady_clock::now();
+  const auto result = run_command(ftl_command() + " finetune --config " +
+                                  shell_quote(file.string()) + " --world-size 2 --rank 0" +
+                                  " --master-port " + std::to_string(free_port()) + " 2>&1");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  INFO(result.output);
+  CHECK(result.exit_code == 1);
+  CHECK(seconds < 30);
+  CHECK_THAT(result.output, Contains("rank 0 of 2: the other ranks did not all join through "
+                                     "127.0.0.1:") &&
+                                Contains("within dist.timeout_s 3s"));
+  CHECK_FALSE(fs::exists(dir / "run"));  // nothing written before the ranks met
+}
