@@ -80,6 +80,12 @@ ftl::Config equivalence_config(const fs::path& dir, const std::string& run,
   return config;
 }
 
+// Shapes in dir/train and dir/val, 32 px.
+void write_data(const fs::path& dir, int train_per_class, int val_per_class, std::uint32_t seed) {
+  ftl::testing::write_shapes(dir / "train", train_per_class, 32, seed);
+  ftl::testing::write_shapes(dir / "val", val_per_class, 32, seed + 1);
+}
+
 fs::path write_config(const fs::path& path, const ftl::Config& config) {
   std::ofstream(path) << ftl::config_to_json(config).dump(2);
   return path;
@@ -285,8 +291,7 @@ TEST_CASE(
     "[distributed][e2e]") {
   skip_without_distributed();
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes(dir / "train", 10, 32, 41);
-  ftl::testing::write_shapes(dir / "val", 3, 32, 42);
+  write_data(dir.path(), 10, 3, 41);
 
   const fs::path single =
       write_config(dir / "single.json", equivalence_config(dir.path(), "single", 16));
@@ -351,8 +356,7 @@ TEST_CASE("distributed: a rank killed mid-run makes the other exit non-zero with
           "[distributed][e2e]") {
   skip_without_distributed();
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes(dir / "train", 10, 32, 51);
-  ftl::testing::write_shapes(dir / "val", 3, 32, 52);
+  write_data(dir.path(), 10, 3, 51);
   ftl::Config config = equivalence_config(dir.path(), "run", 8);
   config.train.epochs = 1000;  // far longer than the test waits
   constexpr double kTimeout = 60;
@@ -390,8 +394,7 @@ TEST_CASE("distributed: a rank that never arrives is an error within dist.timeou
           "[distributed][e2e]") {
   skip_without_distributed();
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes(dir / "train", 2, 32, 61);
-  ftl::testing::write_shapes(dir / "val", 1, 32, 62);
+  write_data(dir.path(), 2, 1, 61);
   ftl::Config config = equivalence_config(dir.path(), "run", 8);
   config.dist.timeout_s = 3;
   const fs::path file = write_config(dir / "run.json", config);
