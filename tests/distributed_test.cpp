@@ -399,16 +399,19 @@ TEST_CASE("distributed: a rank that never arrives is an error within dist.timeou
   config.dist.timeout_s = 3;
   const fs::path file = write_config(dir / "run.json", config);
   const auto start = std::chrono::steady_clock::now();
-  const auto result = run_command(ftl_command() + " finetune --config " +
-                                  shell_quote(file.string()) + " --world-size 2 --rank 0" +
-                                  " --master-port " + std::to_string(free_port()) + " 2>&1");
+  // Started as srun starts a task: rank and world size from SLURM, the address from the script.
+  const auto result = run_command(
+      "env SLURM_PROCID=0 SLURM_NTASKS=2 SLURM_LOCALID=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
+      std::to_string(free_port()) + " " + ftl_command() + " finetune --config " +
+      shell_quote(file.string()) + " 2>&1");
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   INFO(result.output);
   CHECK(result.exit_code == 1);
   CHECK(seconds < 30);
-  CHECK_THAT(result.output, Contains("rank 0 of 2: the other ranks did not all join through "
-                                     "127.0.0.1:") &&
+  CHECK_THAT(result.output, Contains("distributed: rank 0 of 2 (SLURM)") &&
+                                Contains("rank 0 of 2: the other ranks did not all join through "
+                                         "127.0.0.1:") &&
                                 Contains("within dist.timeout_s 3s"));
   CHECK_FALSE(fs::exists(dir / "run"));  // nothing written before the ranks met
 }
