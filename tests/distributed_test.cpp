@@ -352,6 +352,49 @@ TEST_CASE(
                               dir / "resumed/checkpoints/last.pt") <= 1e-4);
 }
 
+TEST_CASE(
+    "distributed: with a frozen backbone the ranks share the feature extraction and the "
+    "bad images",
+    "[distributed][e2e]") {
+  skip_without_distributed();
+  ftl::testing::TempDir dir;
+  write_data(dir.path(), 10, 3, 71);
+  // The ranks extract features round-robin: circle/0a_bad.png sorts second, after
+  // circle/0.png, so rank 1 decodes it.
+  std::ofstream(dir / "train/circle/0a_bad.png") << "not an image";
+  ftl::Config config = equivalence_config(dir.path(), "single", 16);
+  config.model.freeze = "backbone";
+  config.data.on_bad_image = "skip";
+  config.train.epochs = 4;
+  const fs::path single = write_config(dir / "single.json", config);
+  const auto alone =
+      run_command(ftl_command() + " finetune --config " + shell_quote(single.string()) + " 2>&1");
+  INFO(alone.output);
+  REQUIRE(alone.exit_code == 0);
+  config.data.batch_size = 8;
+  config.output.dir = (dir / "pair").string();
+  const fs::path pair = write_config(dir / "pair.json", config);
+  const std::string port = std::to_string(free_port());
+  std::vector<pid_t> ranks;
+  for (const std::string rank : {"0", "1"}) {
+    ranks.push_back(ftl::testing::spawn_ftl({"finetune", "--config", pair.string(), "--rank", rank,
+                                             "--world-size", "2", "--master-port", port},
+                                            dir / ("rank" + rank + ".log")));
+  }
+  for (const pid_t rank : ranks) CHECK(ftl::testing::wait_exit_code(rank) == 0);
+  const std::string log = ftl::testing::read_file(dir / "rank1.log");
+  INFO(ftl::testing::read_file(dir / "rank0.log") + log);
+  CHECK_THAT(log, Contains("[rank 1] info feature cache: the backbone's 512-d features of 31 "
+                           "training and 9 validation images"));
+  CHECK(max_weight_difference(dir / "single/checkpoints/last.pt",
+                              dir / "pair/checkpoints/last.pt") <= 1e-5);
+  // Rank 1 found the bad image; rank 0 lists it, as one process does.
+  CHECK_THAT(ftl::testing::read_file(dir / "pair/bad_images.txt"),
+             Contains("0a_bad.png\tnot a JPEG or PNG file"));
+  CHECK(ftl::testing::read_file(dir / "pair/bad_images.txt") ==
+        ftl::testing::read_file(dir / "single/bad_images.txt"));
+}
+
 TEST_CASE("distributed: a rank killed mid-run makes the other exit non-zero within the timeout",
           "[distributed][e2e]") {
   skip_without_distributed();

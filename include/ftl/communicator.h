@@ -40,8 +40,8 @@ class Communicator {
   void broadcast(const std::vector<torch::Tensor>& tensors, const std::string& what);
   /// Sums each tensor over the ranks, in place.
   void all_reduce(const std::vector<torch::Tensor>& tensors, const std::string& what);
-  /// Rank 0 gets every rank's text, in rank order; the other ranks get an empty list.
-  std::vector<std::string> gather_to_root(const std::string& text, const std::string& what);
+  /// Every rank's text, in rank order, on every rank (through the store: for small texts).
+  std::vector<std::string> all_gather_text(const std::string& text, const std::string& what);
 
  private:
   struct Group;

@@ -207,21 +207,18 @@ void Communicator::all_reduce(const std::vector<torch::Tensor>& tensors, const s
   for (std::size_t b = 0; b < buckets.size(); ++b) unflatten(flats[b].front(), buckets[b]);
 }
 
-std::vector<std::string> Communicator::gather_to_root(const std::string& text,
-                                                      const std::string& what) {
+std::vector<std::string> Communicator::all_gather_text(const std::string& text,
+                                                       const std::string& what) {
+  // A fresh key per call: every rank makes the same calls in the same order. The keys stay
+  // (a rank cannot tell when the others have read its text); they end with the store.
   const std::string key = fmt::format("gather/{}/", gathers_++);
   std::vector<std::string> texts;
   try {
-    if (rank_ != 0) {
-      group_->store->set(key + std::to_string(rank_),
-                         std::vector<std::uint8_t>(text.begin(), text.end()));
-      return texts;
-    }
-    texts.push_back(text);
-    for (int rank = 1; rank < world_size_; ++rank) {
+    group_->store->set(key + std::to_string(rank_),
+                       std::vector<std::uint8_t>(text.begin(), text.end()));
+    for (int rank = 0; rank < world_size_; ++rank) {
       const std::vector<std::uint8_t> bytes = group_->store->get(key + std::to_string(rank));
       texts.emplace_back(bytes.begin(), bytes.end());
-      group_->store->deleteKey(key + std::to_string(rank));
     }
   } catch (const std::exception& error) {
     fail("gathering " + what, cause_of(error));
@@ -250,7 +247,8 @@ void Communicator::fail(const std::string& what, const std::string& cause) const
 }
 void Communicator::broadcast(const std::vector<torch::Tensor>&, const std::string&) {}
 void Communicator::all_reduce(const std::vector<torch::Tensor>&, const std::string&) {}
-std::vector<std::string> Communicator::gather_to_root(const std::string& text, const std::string&) {
+std::vector<std::string> Communicator::all_gather_text(const std::string& text,
+                                                       const std::string&) {
   return {text};
 }
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <csignal>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -130,6 +131,18 @@ struct StepTotals {
   std::int64_t count = 0;
 };
 
+// The lines of `text` that hold a tab, split at their first tab (bad_images.txt's format).
+std::vector<std::pair<std::string, std::string>> tab_separated(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const std::size_t tab = line.find('\t');
+    if (tab != std::string::npos) pairs.emplace_back(line.substr(0, tab), line.substr(tab + 1));
+  }
+  return pairs;
+}
+
 // The signal every rank acts on: its own, else the one that other ranks received.
 int agreed_signal(int local, double stopping_ranks, double signal_sum) {
   if (stopping_ranks == 0) return 0;
@@ -174,6 +187,10 @@ class Trainer {
   MetricsAccumulator validate();
   void prepare_features();
   CachedFeatures features_of(const ImageFolder& data, const nlohmann::json& settings);
+  std::optional<CachedFeatures> read_features(const fs::path& file, const std::string& key,
+                                              const ImageFolder& data);
+  CachedFeatures extract_features_together(const ImageFolder& data);
+  bool on_every_rank(bool value, const std::string& what);
   torch::Tensor forward(const torch::Tensor& input);
   std::int64_t take_step(const Batch& batch, bool trains, std::int64_t epoch, std::int64_t step,
                          double lr);
@@ -932,29 +949,20 @@ void Trainer::write_bad_images() {
 void Trainer::share_bad_images() {
   std::string text;
   for (const auto& [path, reason] : bad_images_) text += path + "\t" + reason + "\n";
-  const std::vector<std::string> texts = comm_->gather_to_root(text, "the bad image lists");
   bool added = false;
-  for (const std::string& received : texts) {
-    std::istringstream lines(received);
-    std::string line;
-    while (std::getline(lines, line)) {
-      const std::size_t tab = line.find('\t');
-      if (tab != std::string::npos) {
-        added |= bad_images_.emplace(line.substr(0, tab), line.substr(tab + 1)).second;
-      }
+  for (const std::string& received : comm_->all_gather_text(text, "the bad image lists")) {
+    for (const auto& [path, reason] : tab_separated(received)) {
+      added |= bad_images_.emplace(path, reason).second;
     }
   }
-  if (added) write_bad_images();
+  if (added && root()) write_bad_images();
 }
 
 // A resumed run starts from the images its earlier part left out.
 void Trainer::read_bad_images() {
   std::ifstream in(run_dir_ / kBadImagesName);
-  std::string line;
-  while (std::getline(in, line)) {
-    const std::size_t tab = line.find('\t');
-    if (tab != std::string::npos) bad_images_.emplace(line.substr(0, tab), line.substr(tab + 1));
-  }
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const auto& [path, reason] : tab_separated(text)) bad_images_.emplace(path, reason);
 }
 
 void Trainer::throw_diverged(const std::string& what, double value, std::int64_t epoch,
@@ -1086,32 +1094,80 @@ void Trainer::prepare_features() {
 }
 
 CachedFeatures Trainer::features_of(const ImageFolder& data, const nlohmann::json& settings) {
-  if (config_.train.feature_cache != "disk") {
-    return extract_features(model_, data, loader_options_, device_, compute_);
+  const bool disk = config_.train.feature_cache == "disk";
+  const std::string key = disk ? feature_cache_key(data, settings) : std::string();
+  const fs::path file = disk ? feature_cache_dir_ / (key + ".features") : fs::path();
+  std::optional<CachedFeatures> cached;
+  if (disk) cached = read_features(file, key, data);
+  // The ranks' cache folders need not be one: the file is used only when every rank read it.
+  if (comm_ && !on_every_rank(cached.has_value(), "whether the feature cache was read")) {
+    cached.reset();
   }
-  const std::string key = feature_cache_key(data, settings);
-  const fs::path file = feature_cache_dir_ / (key + ".features");
-  if (fs::exists(file)) {
+  if (cached) return std::move(*cached);
+  CachedFeatures computed =
+      comm_ ? extract_features_together(data)
+            : extract_features(model_, data, loader_options_, device_, compute_);
+  if (disk && root()) {
     try {
-      CachedFeatures cached = read_feature_file(file, key, data.samples.size());
-      // With data.on_bad_image "error" a bad image must stop the run, as it would uncached.
-      if (cached.bad.empty() || loader_options_.skip_bad_images) {
-        log_.info("feature cache: read {}", file.string());
-        return cached;
-      }
-    } catch (const DataError& error) {
-      log_.warn("ignoring a damaged feature cache file: {}; computing the features again",
-                error.what());
+      write_feature_file(file, key, computed);
+      log_.info("feature cache: wrote {}", file.string());
+    } catch (const IoError& error) {
+      log_.warn("the features are not kept on disk: {}", error.what());
     }
   }
-  CachedFeatures cached = extract_features(model_, data, loader_options_, device_, compute_);
+  return computed;
+}
+
+std::optional<CachedFeatures> Trainer::read_features(const fs::path& file, const std::string& key,
+                                                     const ImageFolder& data) {
+  if (!fs::exists(file)) return std::nullopt;
   try {
-    write_feature_file(file, key, cached);
-    log_.info("feature cache: wrote {}", file.string());
-  } catch (const IoError& error) {
-    log_.warn("the features are not kept on disk: {}", error.what());
+    CachedFeatures cached = read_feature_file(file, key, data.samples.size());
+    // With data.on_bad_image "error" a bad image must stop the run, as it would uncached.
+    if (cached.bad.empty() || loader_options_.skip_bad_images) {
+      log_.info("feature cache: read {}", file.string());
+      return cached;
+    }
+  } catch (const DataError& error) {
+    log_.warn("ignoring a damaged feature cache file: {}; computing the features again",
+              error.what());
   }
-  return cached;
+  return std::nullopt;
+}
+
+// Each rank runs the backbone over its round-robin share of the images, and the shares are
+// summed into place: every rank then holds every image's features, since its training shard
+// changes every epoch.
+CachedFeatures Trainer::extract_features_together(const ImageFolder& data) {
+  const std::vector<std::size_t> mine =
+      shard_positions(data.samples.size(), comm_->rank(), world_size());
+  ImageFolder part = data;
+  part.samples.clear();
+  for (const std::size_t i : mine) part.samples.push_back(data.samples[i]);
+  const CachedFeatures local = extract_features(model_, part, loader_options_, device_, compute_);
+  CachedFeatures all;
+  all.features =
+      torch::zeros({static_cast<std::int64_t>(data.samples.size()), local.features.size(1)});
+  const std::vector<std::int64_t> rows(mine.begin(), mine.end());
+  all.features.index_copy_(0, torch::tensor(rows, torch::kInt64), local.features);
+  comm_->all_reduce({all.features}, "the backbone features");
+  std::string text;
+  for (const BadImage& image : local.bad) {
+    text += std::to_string(mine[image.index]) + "\t" + image.reason + "\n";
+  }
+  for (const std::string& received : comm_->all_gather_text(text, "the images left out")) {
+    for (const auto& [index, reason] : tab_separated(received)) {
+      all.bad.push_back({static_cast<std::size_t>(std::stoull(index)), reason});
+    }
+  }
+  return all;
+}
+
+// Whether `value` holds on every rank.
+bool Trainer::on_every_rank(bool value, const std::string& what) {
+  const torch::Tensor count = torch::tensor({value ? 1.0 : 0.0}, torch::kFloat64);
+  comm_->all_reduce({count}, what);
+  return count.item<double>() == static_cast<double>(world_size());
 }
 
 // Writes last.pt with the resume state, in eval mode (as every checkpoint is saved), by one
