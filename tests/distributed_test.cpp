@@ -395,6 +395,49 @@ TEST_CASE(
         ftl::testing::read_file(dir / "single/bad_images.txt"));
 }
 
+TEST_CASE("distributed: a feature cache file is used only when every rank can read it",
+          "[distributed][e2e]") {
+  skip_without_distributed();
+  ftl::testing::TempDir dir;
+  write_data(dir.path(), 4, 2, 81);
+  ftl::Config config = equivalence_config(dir.path(), "run", 8);
+  config.model.freeze = "backbone";
+  config.train.feature_cache = "disk";  // in $XDG_CACHE_HOME/ftl/features: one per machine
+  config.train.epochs = 1;
+  const fs::path file = write_config(dir / "run.json", config);
+  // Both ranks at once, each with its own cache folder; returns both logs.
+  auto run_pair = [&](const std::string& run, const std::string& cache0,
+                      const std::string& cache1) {
+    const std::string port = std::to_string(free_port());
+    auto rank = [&](const std::string& number, const std::string& cache) {
+      return "env XDG_CACHE_HOME=" + shell_quote((dir / cache).string()) + " " + ftl_command() +
+             " finetune --config " + shell_quote(file.string()) +
+             " --set output.dir=" + shell_quote((dir / run).string()) +
+             " --world-size 2 --master-port " + port + " --rank " + number + " > " +
+             shell_quote((dir / (run + number)).string()) + " 2>&1";
+    };
+    const auto both = run_command("(" + rank("0", cache0) + " & " + rank("1", cache1) +
+                                  " ; code=$? ; wait $! ; exit $((code + $?)))");
+    const std::string logs =
+        ftl::testing::read_file(dir / (run + "0")) + ftl::testing::read_file(dir / (run + "1"));
+    INFO(logs);
+    CHECK(both.exit_code == 0);
+    return logs;
+  };
+  // Rank 0 writes the file into its folder; rank 1's stays empty.
+  CHECK_THAT(run_pair("first", "cache_a", "cache_b"), Contains("feature cache: wrote"));
+  CHECK_FALSE(fs::exists(dir / "cache_b"));
+  // Only rank 0 finds it: both compute the features again, together.
+  const std::string second = run_pair("second", "cache_a", "cache_b");
+  CHECK_THAT(second, !Contains("feature cache: read") &&
+                         Contains("is not on every rank; the ranks compute the features again") &&
+                         Contains("ready in"));
+  // Both find it: both read it.
+  const std::string third = run_pair("third", "cache_a", "cache_a");
+  CHECK_THAT(third, Contains("[rank 1] info feature cache: read") &&
+                        Contains("] info feature cache: read"));
+}
+
 TEST_CASE("distributed: a rank killed mid-run makes the other exit non-zero within the timeout",
           "[distributed][e2e]") {
   skip_without_distributed();

@@ -1100,10 +1100,16 @@ CachedFeatures Trainer::features_of(const ImageFolder& data, const nlohmann::jso
   std::optional<CachedFeatures> cached;
   if (disk) cached = read_features(file, key, data);
   // The ranks' cache folders need not be one: the file is used only when every rank read it.
-  if (comm_ && !on_every_rank(cached.has_value(), "whether the feature cache was read")) {
+  if (comm_ && !on_every_rank(cached.has_value(), "whether the feature cache was read") &&
+      cached) {
+    log_.info("feature cache: {} is not on every rank; the ranks compute the features again",
+              file.string());
     cached.reset();
   }
-  if (cached) return std::move(*cached);
+  if (cached) {
+    log_.info("feature cache: read {}", file.string());
+    return std::move(*cached);
+  }
   CachedFeatures computed =
       comm_ ? extract_features_together(data)
             : extract_features(model_, data, loader_options_, device_, compute_);
@@ -1124,10 +1130,7 @@ std::optional<CachedFeatures> Trainer::read_features(const fs::path& file, const
   try {
     CachedFeatures cached = read_feature_file(file, key, data.samples.size());
     // With data.on_bad_image "error" a bad image must stop the run, as it would uncached.
-    if (cached.bad.empty() || loader_options_.skip_bad_images) {
-      log_.info("feature cache: read {}", file.string());
-      return cached;
-    }
+    if (cached.bad.empty() || loader_options_.skip_bad_images) return cached;
   } catch (const DataError& error) {
     log_.warn("ignoring a damaged feature cache file: {}; computing the features again",
               error.what());
