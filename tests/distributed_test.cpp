@@ -93,6 +93,14 @@ fs::path write_config(const fs::path& path, const ftl::Config& config) {
 
 std::string ftl_command() { return shell_quote(ftl::testing::kFtlBinary); }
 
+// One ftl process on `config`, which must succeed: the reference for the ranks.
+void run_alone(const fs::path& config) {
+  const auto result =
+      run_command(ftl_command() + " finetune --config " + shell_quote(config.string()) + " 2>&1");
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+}
+
 /// CTest reports a test that exits with this code as skipped (SKIP_RETURN_CODE).
 constexpr int kSkipped = 77;
 
@@ -295,10 +303,7 @@ TEST_CASE(
 
   const fs::path single =
       write_config(dir / "single.json", equivalence_config(dir.path(), "single", 16));
-  const auto alone =
-      run_command(ftl_command() + " finetune --config " + shell_quote(single.string()) + " 2>&1");
-  INFO(alone.output);
-  REQUIRE(alone.exit_code == 0);
+  run_alone(single);
 
   const fs::path pair = write_config(dir / "pair.json", equivalence_config(dir.path(), "pair", 8));
   const auto together =
@@ -367,10 +372,7 @@ TEST_CASE(
   config.data.on_bad_image = "skip";
   config.train.epochs = 4;
   const fs::path single = write_config(dir / "single.json", config);
-  const auto alone =
-      run_command(ftl_command() + " finetune --config " + shell_quote(single.string()) + " 2>&1");
-  INFO(alone.output);
-  REQUIRE(alone.exit_code == 0);
+  run_alone(single);
   config.data.batch_size = 8;
   config.output.dir = (dir / "pair").string();
   const fs::path pair = write_config(dir / "pair.json", config);
