@@ -51,6 +51,9 @@ class Communicator {
   int world_size_ = 1;
   double timeout_s_ = 0;
   std::string backend_;
+  // Where the collectives run: NCCL takes CUDA tensors only, Gloo here CPU ones. Tensors from
+  // elsewhere travel through a flat copy on this device.
+  torch::Device collective_device_ = torch::kCPU;
   std::int64_t gathers_ = 0;  // names each gather's store keys; every rank counts alike
   std::unique_ptr<Group> group_;
 };

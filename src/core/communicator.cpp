@@ -57,11 +57,12 @@ std::vector<std::vector<torch::Tensor>> buckets_of(const std::vector<torch::Tens
   return buckets;
 }
 
-torch::Tensor flatten(const std::vector<torch::Tensor>& bucket) {
+// The bucket's tensors end to end, on `device`.
+torch::Tensor flatten(const std::vector<torch::Tensor>& bucket, const torch::Device& device) {
   std::vector<torch::Tensor> flat;
   flat.reserve(bucket.size());
   for (const torch::Tensor& tensor : bucket) flat.push_back(tensor.detach().reshape({-1}));
-  return torch::cat(flat);
+  return torch::cat(flat).to(device);
 }
 
 void unflatten(const torch::Tensor& flat, const std::vector<torch::Tensor>& bucket) {
@@ -122,6 +123,7 @@ Communicator::Communicator(const Launch& launch, const std::string& backend, dou
       world_size_(launch.world_size),
       timeout_s_(timeout_s),
       backend_(resolve_backend(backend, device)),
+      collective_device_(backend_ == "nccl" ? device : torch::Device(torch::kCPU)),
       group_(std::make_unique<Group>()) {
   const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
   const std::string where = fmt::format("{}:{}", launch.master_addr, launch.master_port);
@@ -181,7 +183,7 @@ void Communicator::fail(const std::string& what, const std::string& cause) const
 
 void Communicator::broadcast(const std::vector<torch::Tensor>& tensors, const std::string& what) {
   for (const std::vector<torch::Tensor>& bucket : buckets_of(tensors, kBucketBytes)) {
-    std::vector<torch::Tensor> flat = {flatten(bucket)};
+    std::vector<torch::Tensor> flat = {flatten(bucket, collective_device_)};
     try {
       group_->process_group->broadcast(flat)->wait();
     } catch (const std::exception& error) {
@@ -197,7 +199,7 @@ void Communicator::all_reduce(const std::vector<torch::Tensor>& tensors, const s
   std::vector<c10::intrusive_ptr<c10d::Work>> works;
   try {
     for (const std::vector<torch::Tensor>& bucket : buckets) {
-      flats.push_back({flatten(bucket)});
+      flats.push_back({flatten(bucket, collective_device_)});
       works.push_back(group_->process_group->allreduce(flats.back()));
     }
     for (const c10::intrusive_ptr<c10d::Work>& work : works) work->wait();

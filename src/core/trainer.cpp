@@ -131,6 +131,16 @@ struct StepTotals {
   std::int64_t count = 0;
 };
 
+// The images of `data` that rank `rank` of `world_size` takes: every world_size-th one.
+ImageFolder rank_share(const ImageFolder& data, int rank, int world_size) {
+  ImageFolder share = data;
+  share.samples.clear();
+  for (const std::size_t i : shard_positions(data.samples.size(), rank, world_size)) {
+    share.samples.push_back(data.samples[i]);
+  }
+  return share;
+}
+
 // The lines of `text` that hold a tab, split at their first tab (bad_images.txt's format).
 std::vector<std::pair<std::string, std::string>> tab_separated(const std::string& text) {
   std::vector<std::pair<std::string, std::string>> pairs;
@@ -173,6 +183,7 @@ class Trainer {
   int agree_on_stop(int local);
   void share_bad_images();
   void write_bad_images();
+  std::string bad_images_text() const;
   void start_over_unsaved_run();
   std::optional<Checkpoint> read_resume_point();
   void load_data();
@@ -480,11 +491,7 @@ void Trainer::load_data() {
   if (comm_) {
     check_same_on_every_rank(fingerprint + "\n" + dataset_fingerprint(val_),
                              "training or validation images");
-    val_shard_ = val_;
-    val_shard_.samples.clear();
-    for (const std::size_t i : shard_positions(val_.samples.size(), comm_->rank(), world_size())) {
-      val_shard_.samples.push_back(val_.samples[i]);
-    }
+    val_shard_ = rank_share(val_, comm_->rank(), world_size());
   }
   state_.train_samples = static_cast<std::int64_t>(train_.samples.size());
   if (state_.steps_done < 0 || state_.steps_done >= steps_per_epoch() || state_.epochs_done < 0) {
@@ -940,17 +947,21 @@ void Trainer::note_bad_images(const std::vector<BadImage>& bad, const ImageFolde
 }
 
 void Trainer::write_bad_images() {
+  write_file_atomic(run_dir_ / kBadImagesName, bad_images_text());
+}
+
+// bad_images.txt's content: a line per image, its path, a tab and the reason.
+std::string Trainer::bad_images_text() const {
   std::string text;
   for (const auto& [path, reason] : bad_images_) text += path + "\t" + reason + "\n";
-  write_file_atomic(run_dir_ / kBadImagesName, text);
+  return text;
 }
 
 // Rank 0 adds the images the other ranks left out to bad_images.txt.
 void Trainer::share_bad_images() {
-  std::string text;
-  for (const auto& [path, reason] : bad_images_) text += path + "\t" + reason + "\n";
   bool added = false;
-  for (const std::string& received : comm_->all_gather_text(text, "the bad image lists")) {
+  for (const std::string& received :
+       comm_->all_gather_text(bad_images_text(), "the bad image lists")) {
     for (const auto& [path, reason] : tab_separated(received)) {
       added |= bad_images_.emplace(path, reason).second;
     }
@@ -1144,10 +1155,8 @@ std::optional<CachedFeatures> Trainer::read_features(const fs::path& file, const
 CachedFeatures Trainer::extract_features_together(const ImageFolder& data) {
   const std::vector<std::size_t> mine =
       shard_positions(data.samples.size(), comm_->rank(), world_size());
-  ImageFolder part = data;
-  part.samples.clear();
-  for (const std::size_t i : mine) part.samples.push_back(data.samples[i]);
-  const CachedFeatures local = extract_features(model_, part, loader_options_, device_, compute_);
+  const CachedFeatures local = extract_features(
+      model_, rank_share(data, comm_->rank(), world_size()), loader_options_, device_, compute_);
   CachedFeatures all;
   all.features =
       torch::zeros({static_cast<std::int64_t>(data.samples.size()), local.features.size(1)});
