@@ -21,6 +21,7 @@
 #include "ftl/launch.h"
 #include "ftl/metrics.h"
 #include "ftl/shard.h"
+#include "ftl/train_state.h"
 #include "support/fixtures.h"
 #include "support/process.h"
 #include "support/shapes.h"
@@ -129,6 +130,24 @@ double max_weight_difference(const fs::path& a, const fs::path& b) {
   }
   REQUIRE(compared == reference.size());
   return largest;
+}
+
+// Ranks 0 and 1 of `command` (finetune and its arguments) started by hand on loopback, each
+// logging to dir/rankN.log.
+std::vector<pid_t> start_two_ranks(const fs::path& dir, std::vector<std::string> command) {
+  const std::string port = std::to_string(free_port());
+  command.insert(command.end(), {"--world-size", "2", "--master-port", port, "--rank"});
+  std::vector<pid_t> ranks;
+  for (const std::string rank : {"0", "1"}) {
+    command.push_back(rank);
+    ranks.push_back(ftl::testing::spawn_ftl(command, dir / ("rank" + rank + ".log")));
+    command.pop_back();
+  }
+  return ranks;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 // torchrun from Debian's python3-torch: rendezvous through its agent's store, ranks and the
@@ -376,14 +395,9 @@ TEST_CASE(
   config.data.batch_size = 8;
   config.output.dir = (dir / "pair").string();
   const fs::path pair = write_config(dir / "pair.json", config);
-  const std::string port = std::to_string(free_port());
-  std::vector<pid_t> ranks;
-  for (const std::string rank : {"0", "1"}) {
-    ranks.push_back(ftl::testing::spawn_ftl({"finetune", "--config", pair.string(), "--rank", rank,
-                                             "--world-size", "2", "--master-port", port},
-                                            dir / ("rank" + rank + ".log")));
+  for (const pid_t rank : start_two_ranks(dir.path(), {"finetune", "--config", pair.string()})) {
+    CHECK(ftl::testing::wait_exit_code(rank) == 0);
   }
-  for (const pid_t rank : ranks) CHECK(ftl::testing::wait_exit_code(rank) == 0);
   const std::string log = ftl::testing::read_file(dir / "rank1.log");
   INFO(ftl::testing::read_file(dir / "rank0.log") + log);
   CHECK_THAT(log, Contains("[rank 1] info feature cache: the backbone's 512-d features of 31 "
@@ -440,42 +454,89 @@ TEST_CASE("distributed: a feature cache file is used only when every rank can re
                         Contains("] info feature cache: read"));
 }
 
-TEST_CASE("distributed: a rank killed mid-run makes the other exit non-zero within the timeout",
-          "[distributed][e2e]") {
+TEST_CASE(
+    "distributed: a rank killed or hung mid-run makes the other exit non-zero within the timeout",
+    "[distributed][e2e]") {
   skip_without_distributed();
   ftl::testing::TempDir dir;
   write_data(dir.path(), 10, 3, 51);
   ftl::Config config = equivalence_config(dir.path(), "run", 8);
   config.train.epochs = 1000;  // far longer than the test waits
-  constexpr double kTimeout = 60;
-  config.dist.timeout_s = kTimeout;
+  // A dead peer's connections close at once; a silent one is given up on after the timeout.
+  const bool hung = GENERATE(false, true);
+  const double timeout = hung ? 5 : 60;
+  config.dist.timeout_s = timeout;
   const fs::path file = write_config(dir / "run.json", config);
-  const std::string port = std::to_string(free_port());
-  auto rank = [&](int number) {
-    return ftl::testing::spawn_ftl(
-        {"finetune", "--config", file.string(), "--rank", std::to_string(number), "--world-size",
-         "2", "--master-port", port},
-        dir / ("rank" + std::to_string(number) + ".log"));
-  };
-  const pid_t rank0 = rank(0);
-  const pid_t rank1 = rank(1);
+  const std::vector<pid_t> ranks =
+      start_two_ranks(dir.path(), {"finetune", "--config", file.string()});
   // Once rank 0 has saved an epoch both ranks are deep in training.
-  REQUIRE(ftl::testing::wait_for_new_file(rank0, dir / "run/checkpoints/last.pt") == -1);
-  ::kill(rank1, SIGKILL);
-  const auto killed = std::chrono::steady_clock::now();
-  CHECK(ftl::testing::wait_exit_code(rank1) == 128 + SIGKILL);
-  const int exit_code = ftl::testing::wait_exit_code(rank0);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  REQUIRE(ftl::testing::wait_for_new_file(ranks[0], dir / "run/checkpoints/last.pt") == -1);
+  ::kill(ranks[1], hung ? SIGSTOP : SIGKILL);
+  const auto stopped = std::chrono::steady_clock::now();
+  const int exit_code = ftl::testing::wait_exit_code(ranks[0]);
+  const double seconds = seconds_since(stopped);
+  if (hung) ::kill(ranks[1], SIGKILL);
+  CHECK(ftl::testing::wait_exit_code(ranks[1]) == 128 + SIGKILL);
   const std::string log = ftl::testing::read_file(dir / "rank0.log");
   INFO(log);
+  INFO((hung ? "SIGSTOP, " : "SIGKILL, ") << seconds << " s");
   CHECK(exit_code == 1);
-  CHECK(seconds < kTimeout);
+  CHECK(seconds < timeout + 10);  // + the time to notice: a step, an epoch's end
+  if (hung) CHECK(seconds >= timeout - 1);
   CHECK_THAT(log, Contains("rank 0 of 2: ") && Contains(" failed: ") &&
-                      Contains("another rank stopped, died or did not answer"));
+                      Contains("another rank stopped, died or did not answer within "
+                               "dist.timeout_s " +
+                               std::to_string(static_cast<int>(timeout)) + "s"));
   // What rank 0 wrote before is intact.
   CHECK_NOTHROW(ftl::load_checkpoint(dir / "run/checkpoints/last.pt", torch::kCPU));
   CHECK_THAT(ftl::testing::read_file(dir / "rank1.log"), Contains("[rank 1] "));
+}
+
+TEST_CASE(
+    "distributed: a signal to one rank stops both mid-epoch, and only the same world size "
+    "resumes there",
+    "[distributed][e2e]") {
+  skip_without_distributed();
+  ftl::testing::TempDir dir;
+  write_data(dir.path(), 10, 3, 91);
+  // 30 images in global batches of 2: 15 steps an epoch, saved after each. A frozen backbone
+  // without the feature cache keeps the steps slow enough to land the signal mid-epoch, and
+  // the run exact enough to compare with one process.
+  ftl::Config config = equivalence_config(dir.path(), "single", 2);
+  config.model.freeze = "backbone";
+  config.train.feature_cache = "off";
+  run_alone(write_config(dir / "single.json", config));
+  config.data.batch_size = 1;
+  config.train.checkpoint_every_steps = 1;
+  config.output.dir = (dir / "pair").string();
+  const fs::path pair = write_config(dir / "pair.json", config);
+  const fs::path last = dir / "pair/checkpoints/last.pt";
+  const std::vector<pid_t> ranks =
+      start_two_ranks(dir.path(), {"finetune", "--config", pair.string()});
+  REQUIRE(ftl::testing::wait_for_new_file(ranks[0], last) == -1);
+  ::kill(ranks[1], SIGTERM);  // as a scheduler preempting one task would
+  for (const pid_t rank : ranks) CHECK(ftl::testing::wait_exit_code(rank) == 128 + SIGTERM);
+  INFO(ftl::testing::read_file(dir / "rank0.log") + ftl::testing::read_file(dir / "rank1.log"));
+  const ftl::Checkpoint saved =
+      ftl::load_checkpoint(last, torch::kCPU, {ftl::kTrainStateName, ftl::kTrainTensorsName});
+  const ftl::TrainState state = ftl::decode_train_state(saved.extra, last.string());
+  CHECK(state.world_size == 2);
+  REQUIRE(state.epochs_done == 0);
+  REQUIRE(state.steps_done > 0);  // mid-epoch: the one place another world size is refused
+
+  const std::string resume = " finetune --resume " + shell_quote((dir / "pair").string());
+  const auto alone = run_command(ftl_command() + resume + " 2>&1");
+  CHECK(alone.exit_code == 2);
+  CHECK_THAT(alone.output, Contains("cannot resume " + (dir / "pair").string() +
+                                    " with a world size of 1: " + last.string() +
+                                    " was saved at step " + std::to_string(state.steps_done) +
+                                    " of epoch 1 by a world size of 2; resume with 2 processes"));
+  for (const pid_t rank :
+       start_two_ranks(dir.path(), {"finetune", "--resume", (dir / "pair").string()})) {
+    CHECK(ftl::testing::wait_exit_code(rank) == 0);
+  }
+  CHECK_THAT(ftl::testing::read_file(dir / "rank0.log"), Contains("resuming"));
+  CHECK(max_weight_difference(dir / "single/checkpoints/last.pt", last) <= 1e-5);
 }
 
 TEST_CASE("distributed: a rank that never arrives is an error within dist.timeout_s, not a hang",
@@ -492,8 +553,7 @@ TEST_CASE("distributed: a rank that never arrives is an error within dist.timeou
       "env SLURM_PROCID=0 SLURM_NTASKS=2 SLURM_LOCALID=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
       std::to_string(free_port()) + " " + ftl_command() + " finetune --config " +
       shell_quote(file.string()) + " 2>&1");
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = seconds_since(start);
   INFO(result.output);
   CHECK(result.exit_code == 1);
   CHECK(seconds < 30);
