@@ -234,9 +234,9 @@ TEST_CASE("checkpoint: a flipped bit in the weights or the metadata is caught by
     std::ofstream(path, std::ios::binary) << flipped;
     INFO("bit flipped at " << offset);
     REQUIRE_THROWS_AS(ftl::load_checkpoint(path, kCpu), ftl::ModelError);
-    REQUIRE_THROWS_WITH(ftl::load_checkpoint(path, kCpu),
-                        Contains(path.string() + ": damaged file: entry '") &&
-                            Contains("CRC error"));
+    REQUIRE_THROWS_WITH(
+        ftl::load_checkpoint(path, kCpu),
+        Contains(path.string() + ": damaged file: entry '") && Contains("CRC error"));
   }
   // The same check guards the model a run starts from.
   std::string model = read_file(ftl::testing::kResNet18);

@@ -1,9 +1,10 @@
 // train.precision and train.memory_format: bf16 detection and its error, autocast's scope and
 // cache, channels-last weights, and a bf16 fine-tuning run on the shapes.
+#include "ftl/compute_mode.h"
+
 #include <catch2/catch.hpp>
 
 #include "ftl/checkpoint.h"
-#include "ftl/compute_mode.h"
 #include "ftl/errors.h"
 #include "ftl/model.h"
 #include "ftl/trainer.h"
@@ -20,7 +21,8 @@ const torch::Device kCpu(torch::kCPU);
 }  // namespace
 
 TEST_CASE("compute mode: bf16 support is read from the CPU flags line", "[compute_mode]") {
-  CHECK(ftl::cpu_flags_have_bf16("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 amx_tile\n"));
+  CHECK(ftl::cpu_flags_have_bf16(
+      "processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 amx_tile\n"));
   CHECK(ftl::cpu_flags_have_bf16("flags\t\t: fpu amx_bf16 amx_tile\n"));
   CHECK_FALSE(ftl::cpu_flags_have_bf16("flags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n"));
   // Only the flags line counts, and only whole words.

@@ -113,7 +113,8 @@ TEST_CASE("config: every validation error names the key and the value", "[config
         "train.memory_format must be one of \"channels_last\", \"contiguous\", got \"nhwc\"");
   CHECK(error_for("/train/feature_cache", "yes") ==
         "train.feature_cache must be one of \"auto\", \"off\", \"disk\", got \"yes\"");
-  CHECK(error_for("/train/feature_cache", true) == "train.feature_cache must be a string, got true");
+  CHECK(error_for("/train/feature_cache", true) ==
+        "train.feature_cache must be a string, got true");
   CHECK(error_for("/train/early_stopping/metric", "loss") ==
         "train.early_stopping.metric must be one of \"val_loss\", \"val_acc\", got \"loss\"");
   CHECK(error_for("/train/class_weights", "equal") ==
@@ -328,8 +329,7 @@ TEST_CASE("config: configs/example.json holds every key at its default", "[confi
   CHECK(ftl::config_to_json(ftl::load_config_file(path)) == ftl::config_to_json(defaults));
 }
 
-TEST_CASE("config: transform keys are typed, ranged and used only where they apply",
-          "[config]") {
+TEST_CASE("config: transform keys are typed, ranged and used only where they apply", "[config]") {
   auto error_for = [](const json& data) {
     json j = minimal();
     j["data"].update(data);
@@ -352,7 +352,8 @@ TEST_CASE("config: transform keys are typed, ranged and used only where they app
         "data.crop_scale, data.crop_ratio, data.hflip and data.color_jitter are used only when "
         "data.augment is true");
   CHECK(error_for({{"hflip", false}}) != "no error");
-  CHECK(error_for({{"resize", 200}}) == "data.resize must be >= data.image_size (224) or 0, got 200");
+  CHECK(error_for({{"resize", 200}}) ==
+        "data.resize must be >= data.image_size (224) or 0, got 200");
   CHECK(error_for({{"resize", 300}}) == "no error");
   CHECK(error_for({{"resize", 300}, {"eval_resize", "stretch"}}) ==
         "data.resize is used only by data.eval_resize \"center_crop\", not by \"stretch\" (which "

@@ -26,7 +26,8 @@ TEST_CASE("csv: fields are quoted only when they need it", "[csv]") {
 }
 
 TEST_CASE("csv: parsing reads quoted fields, CRLF and blank lines", "[csv]") {
-  CHECK(fields(ftl::parse_csv("path,label\na.png,cat\r\n\n\"b, c.png\",\"say \"\"hi\"\"\"\n", "m.csv")) ==
+  CHECK(fields(ftl::parse_csv("path,label\na.png,cat\r\n\n\"b, c.png\",\"say \"\"hi\"\"\"\n",
+                              "m.csv")) ==
         Records{{"path", "label"}, {"a.png", "cat"}, {"b, c.png", "say \"hi\""}});
   CHECK(fields(ftl::parse_csv("x,\"multi\nline\"", "m.csv")) == Records{{"x", "multi\nline"}});
   CHECK(fields(ftl::parse_csv("a,,\n", "m.csv")) == Records{{"a", "", ""}});
@@ -35,7 +36,8 @@ TEST_CASE("csv: parsing reads quoted fields, CRLF and blank lines", "[csv]") {
   // What csv_field writes reads back as it was.
   const std::vector<std::string> written = {"ünïcode name.png", "a,b", "q\"q", ""};
   std::string line;
-  for (const std::string& field : written) line += (line.empty() ? "" : ",") + ftl::csv_field(field);
+  for (const std::string& field : written)
+    line += (line.empty() ? "" : ",") + ftl::csv_field(field);
   CHECK(fields(ftl::parse_csv(line + "\n", "m.csv")) == Records{written});
 }
 

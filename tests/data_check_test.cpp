@@ -72,9 +72,9 @@ TEST_CASE("data check: exit 0 when clean, 1 with bad images, JSON on request", "
   std::ofstream(dir / "list.csv") << "path,label\ndata/shoe/c.png,shoe\ndata/bag/a.png,bag\n";
   const auto bad = run_command(ftl + shell_quote((dir / "list.csv").string()) + " 2>&1");
   CHECK(bad.exit_code == 1);
-  CHECK_THAT(bad.output, Contains("c.png: not a JPEG or PNG file") &&
-                             Contains("1 of 2 images in " + (dir / "list.csv").string() +
-                                      " cannot be used"));
+  CHECK_THAT(bad.output,
+             Contains("c.png: not a JPEG or PNG file") &&
+                 Contains("1 of 2 images in " + (dir / "list.csv").string() + " cannot be used"));
   const auto missing = run_command(ftl + shell_quote((dir / "nope").string()) + " 2>&1");
   CHECK(missing.exit_code == 1);
   CHECK_THAT(missing.output, Contains((dir / "nope").string() + ": not a folder (missing)"));

@@ -1,8 +1,8 @@
 #include "ftl/dataset.h"
 
-#include <algorithm>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <fstream>
 
@@ -30,9 +30,9 @@ TEST_CASE("dataset: classes are sorted folder names and samples are found recurs
   touch(dir / "b_cat/1.jpg");
   touch(dir / "b_cat/nested/2.PNG");
   touch(dir / "a_dog/x.jpeg");
-  touch(dir / "a_dog/notes.txt");    // not an image: ignored
-  touch(dir / "a_dog/.hidden.png");  // hidden: ignored
-  touch(dir / ".git/config.png");    // hidden folder: not a class
+  touch(dir / "a_dog/notes.txt");                                  // not an image: ignored
+  touch(dir / "a_dog/.hidden.png");                                // hidden: ignored
+  touch(dir / ".git/config.png");                                  // hidden folder: not a class
   REQUIRE(::mkfifo((dir / "a_dog/pipe.jpg").c_str(), 0600) == 0);  // a FIFO: never opened
   const ftl::ImageFolder data = ftl::scan_image_folder(dir.path());
   REQUIRE(data.classes == std::vector<std::string>{"a_dog", "b_cat"});

@@ -73,12 +73,11 @@ std::string ftl_command(const std::string& arguments) {
 /// that names the file and holds `reason`.
 void check_refused_by_every_command(const fs::path& checkpoint, const fs::path& images,
                                     const std::string& reason) {
-  for (const std::string& command :
-       {"inspect " + shell_quote(checkpoint.string()),
-        "evaluate --checkpoint " + shell_quote(checkpoint.string()) + " --data " +
-            shell_quote(images.string()),
-        "predict --checkpoint " + shell_quote(checkpoint.string()) + " " +
-            shell_quote(images.string())}) {
+  for (const std::string& command : {"inspect " + shell_quote(checkpoint.string()),
+                                     "evaluate --checkpoint " + shell_quote(checkpoint.string()) +
+                                         " --data " + shell_quote(images.string()),
+                                     "predict --checkpoint " + shell_quote(checkpoint.string()) +
+                                         " " + shell_quote(images.string())}) {
     const auto result = run_command(ftl_command(command));
     INFO(command << "\n" << result.output);
     CHECK(result.exit_code == 1);
@@ -100,9 +99,9 @@ TEST_CASE("faults: a checkpoint write over the file size limit keeps the last ch
   // Room for every small file, not for a checkpoint: the write fails part-way (EFBIG), as on
   // a disk that fills up. The shell's limit is in blocks of 1024 bytes.
   const std::size_t blocks = before.size() / 2 / 1024;
-  const auto result = run_command("ulimit -f " + std::to_string(blocks) + " && " +
-                                  ftl_command("finetune --resume " + shell_quote(run.string()) +
-                                              " --set train.epochs=2"));
+  const auto result = run_command(
+      "ulimit -f " + std::to_string(blocks) + " && " +
+      ftl_command("finetune --resume " + shell_quote(run.string()) + " --set train.epochs=2"));
   INFO(result.output);
   CHECK(result.exit_code == 1);
   CHECK_THAT(result.output, Contains("last.pt: write failed: File too large"));
@@ -111,15 +110,14 @@ TEST_CASE("faults: a checkpoint write over the file size limit keeps the last ch
   CHECK(ftl::load_checkpoint(last, torch::Device(torch::kCPU)).metadata.epoch == 1);
   CHECK_FALSE(has_temporary_file(run / "checkpoints"));
   // With room again, the run resumes from that checkpoint and finishes.
-  const auto resumed = run_command(ftl_command("finetune --resume " + shell_quote(run.string()) +
-                                               " --set train.epochs=2"));
+  const auto resumed = run_command(
+      ftl_command("finetune --resume " + shell_quote(run.string()) + " --set train.epochs=2"));
   INFO(resumed.output);
   CHECK(resumed.exit_code == 0);
   CHECK(ftl::load_checkpoint(last, torch::Device(torch::kCPU)).metadata.epoch == 2);
 }
 
-TEST_CASE("faults: a checkpoint cut short anywhere is a clear error for every command",
-          "[fault]") {
+TEST_CASE("faults: a checkpoint cut short anywhere is a clear error for every command", "[fault]") {
   ftl::testing::TempDir dir;
   const fs::path run = one_epoch_run(dir);
   const std::string whole = ftl::testing::read_file(run / "checkpoints/last.pt");
@@ -135,8 +133,7 @@ TEST_CASE("faults: a checkpoint cut short anywhere is a clear error for every co
     check_refused_by_every_command(cut, dir / "val", size == 0 ? "" : "damaged file");
   }
   // A resume state cut short: --resume refuses it, naming last.pt, and leaves it as it is.
-  std::ofstream(run / "checkpoints/last.pt", std::ios::binary)
-      << whole.substr(0, whole.size() / 3);
+  std::ofstream(run / "checkpoints/last.pt", std::ios::binary) << whole.substr(0, whole.size() / 3);
   const auto resumed = run_command(ftl_command("finetune --resume " + shell_quote(run.string())));
   INFO(resumed.output);
   CHECK(resumed.exit_code == 1);
@@ -144,8 +141,7 @@ TEST_CASE("faults: a checkpoint cut short anywhere is a clear error for every co
   CHECK(ftl::testing::read_file(run / "checkpoints/last.pt").size() == whole.size() / 3);
 }
 
-TEST_CASE("faults: an output folder that cannot be made is an error before training",
-          "[fault]") {
+TEST_CASE("faults: an output folder that cannot be made is an error before training", "[fault]") {
   ftl::testing::TempDir dir;
   ftl::testing::write_shapes(dir / "train", 2, kSide, 33);
   ftl::testing::write_shapes(dir / "val", 1, kSide, 34);
@@ -184,17 +180,18 @@ TEST_CASE("faults: a checkpoint with a flipped bit is refused by every command",
   std::string flipped = whole;
   flipped[whole.size() / 2] = static_cast<char>(flipped[whole.size() / 2] ^ 0x10);
   std::ofstream(last, std::ios::binary) << flipped;
-  const auto resumed = run_command(ftl_command("finetune --resume " + shell_quote(run.string()) +
-                                               " --set train.epochs=2"));
+  const auto resumed = run_command(
+      ftl_command("finetune --resume " + shell_quote(run.string()) + " --set train.epochs=2"));
   INFO(resumed.output);
   CHECK(resumed.exit_code == 1);
   CHECK_THAT(resumed.output, Contains(last.string() + ": damaged file: entry '"));
   CHECK(ftl::testing::read_file(last) == flipped);
 }
 
-TEST_CASE("faults: after SIGKILL at 20 random moments every resume goes on from the last "
-          "complete checkpoint",
-          "[fault][e2e]") {
+TEST_CASE(
+    "faults: after SIGKILL at 20 random moments every resume goes on from the last "
+    "complete checkpoint",
+    "[fault][e2e]") {
   ftl::testing::TempDir dir;
   ftl::testing::write_shapes(dir / "train", 4, kSide, 41);  // 12 images: 3 steps an epoch
   ftl::testing::write_shapes(dir / "val", 1, kSide, 42);
@@ -213,8 +210,7 @@ TEST_CASE("faults: after SIGKILL at 20 random moments every resume goes on from 
                                                   dir / "reference.log");
   std::vector<steady_clock::time_point> saves;
   int reference_exit = -1;
-  while ((reference_exit = ftl::testing::wait_for_new_file(reference, reference_last_path)) ==
-         -1) {
+  while ((reference_exit = ftl::testing::wait_for_new_file(reference, reference_last_path)) == -1) {
     saves.push_back(steady_clock::now());
   }
   INFO(ftl::testing::read_file(dir / "reference.log"));
@@ -223,17 +219,17 @@ TEST_CASE("faults: after SIGKILL at 20 random moments every resume goes on from 
   REQUIRE(ftl::load_checkpoint(reference_last_path, torch::Device(torch::kCPU)).metadata.epoch ==
           2);
   REQUIRE(saves.size() >= 2);
-  const auto step_ms = std::chrono::duration_cast<milliseconds>(saves.back() - saves.front())
-                           .count() /
-                       static_cast<std::int64_t>(saves.size() - 1);
+  const auto step_ms =
+      std::chrono::duration_cast<milliseconds>(saves.back() - saves.front()).count() /
+      static_cast<std::int64_t>(saves.size() - 1);
 
   const fs::path run = dir / "killed";
   const fs::path last = run / "checkpoints/last.pt";
   const fs::path log = dir / "killed.log";
   // --resume auto starts the run over when a kill came before its first save.
-  const std::vector<std::string> resume_auto = {"finetune", "--config", config_path.string(),
-                                                "--set", "output.dir=" + run.string(),
-                                                "--resume", "auto"};
+  const std::vector<std::string> resume_auto = {
+      "finetune", "--config", config_path.string(), "--set", "output.dir=" + run.string(),
+      "--resume", "auto"};
   std::mt19937_64 random(20261129);
   // A random moment: after 0 or 1 more saves, a random time into the next step. Tied to the
   // saves rather than to the clock, the kills make progress however loaded the machine is.
@@ -285,9 +281,10 @@ TEST_CASE("faults: after SIGKILL at 20 random moments every resume goes on from 
   CHECK(ftl::testing::read_file(last) == reference_last);
   CHECK_FALSE(has_temporary_file(run / "checkpoints"));
   CHECK(kills_after_a_save > 0);
-  std::printf("SIGKILL trial: %d kills (%d after a save), %d runs finished between them; "
-              "every resume succeeded (%lld ms a step)\n",
-              kills, kills_after_a_save, finished_runs + 1, static_cast<long long>(step_ms));
+  std::printf(
+      "SIGKILL trial: %d kills (%d after a save), %d runs finished between them; "
+      "every resume succeeded (%lld ms a step)\n",
+      kills, kills_after_a_save, finished_runs + 1, static_cast<long long>(step_ms));
 }
 
 TEST_CASE("faults: a read-only output folder is an error before training", "[fault]") {

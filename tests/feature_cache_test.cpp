@@ -1,5 +1,7 @@
 // The frozen-backbone feature cache: when it applies, that the head learns exactly what it
 // learns without it, the disk cache's keys and reuse, and damaged cache files.
+#include "ftl/feature_cache.h"
+
 #include <spdlog/sinks/ostream_sink.h>
 
 #include <catch2/catch.hpp>
@@ -8,7 +10,6 @@
 
 #include "ftl/checkpoint.h"
 #include "ftl/errors.h"
-#include "ftl/feature_cache.h"
 #include "ftl/model.h"
 #include "ftl/trainer.h"
 #include "support/fixtures.h"
@@ -193,8 +194,9 @@ TEST_CASE("feature cache: files round-trip and refuse what is not theirs", "[fea
   fs::resize_file(file, fs::file_size(file) - 1);
   REQUIRE_THROWS_AS(ftl::read_feature_file(file, "k", 3), ftl::DataError);
   REQUIRE_THROWS_WITH(ftl::read_feature_file(file, "k", 3),
-                      file.string() + ": feature cache is cut short or too long (expected 48 "
-                                      "bytes of features)");
+                      file.string() +
+                          ": feature cache is cut short or too long (expected 48 "
+                          "bytes of features)");
   std::ofstream(dir / "junk.features") << "hello\n";
   REQUIRE_THROWS_WITH(ftl::read_feature_file(dir / "junk.features", "k", 3),
                       (dir / "junk.features").string() + ": not an ftl feature cache file");
@@ -226,8 +228,15 @@ TEST_CASE("feature cache: keys change with the settings and the images", "[featu
   CHECK(ftl::backbone_fingerprint(model.module) == backbone);
   {
     torch::NoGradGuard no_grad;
-    model.module.attr("layer4").toModule().attr("1").toModule().attr("bn2").toModule()
-        .attr("running_mean").toTensor()[0].add_(1e-3);
+    model.module.attr("layer4")
+        .toModule()
+        .attr("1")
+        .toModule()
+        .attr("bn2")
+        .toModule()
+        .attr("running_mean")
+        .toTensor()[0]
+        .add_(1e-3);
   }
   CHECK(ftl::backbone_fingerprint(model.module) != backbone);
 }
@@ -256,9 +265,8 @@ TEST_CASE("feature cache: a network whose output is not fc of its features is re
   options.preprocess.image_size = kSide;
   options.preprocess.eval_resize = "stretch";
   // fc last, as in ResNet: the features are fc's input.
-  const ftl::CachedFeatures cached =
-      ftl::extract_features(network("Plain", "self.fc.forward(x.flatten(1))"), data, options,
-                            kCpu, {});
+  const ftl::CachedFeatures cached = ftl::extract_features(
+      network("Plain", "self.fc.forward(x.flatten(1))"), data, options, kCpu, {});
   CHECK(cached.features.sizes() == torch::IntArrayRef({6, kInputs}));
   // Something after fc: fc(features) is not the output, and the cache would learn the wrong head.
   const torch::jit::Module doubled = network("Doubled", "self.fc.forward(x.flatten(1)) * 2.0");

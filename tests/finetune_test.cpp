@@ -239,9 +239,9 @@ TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
 
     const fs::path bad = run.dir / "bad.png";
     std::ofstream(bad) << "not a png";
-    const auto mixed = run_command("printf '%s\\n%s\\n' " + shell_quote(bad.string()) + " " +
-                                   shell_quote(good.string()) + " | " + base +
-                                   " --format csv --top-k 2 -");
+    const auto mixed =
+        run_command("printf '%s\\n%s\\n' " + shell_quote(bad.string()) + " " +
+                    shell_quote(good.string()) + " | " + base + " --format csv --top-k 2 -");
     CHECK(mixed.exit_code == 1);
     CHECK(mixed.output ==
           "path,top1_class,top1_index,top1_probability,top2_class,top2_index,top2_probability,"
@@ -265,8 +265,9 @@ TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
     CHECK(data["val"]["classes"]["circle"] == kValPerClass);
     const fs::path page = run.dir / "run_report.html";
     const std::string ftl = shell_quote(ftl::testing::kFtlBinary);
-    const auto reported = run_command(ftl + " -q report " + shell_quote(dir.string()) +
-                                      " --threads 2 --output " + shell_quote(page.string()) + " 2>&1");
+    const auto reported =
+        run_command(ftl + " -q report " + shell_quote(dir.string()) + " --threads 2 --output " +
+                    shell_quote(page.string()) + " 2>&1");
     INFO(reported.output);
     REQUIRE(reported.exit_code == 0);
     const std::string html = ftl::testing::read_file(page);
@@ -282,9 +283,11 @@ TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
                       shell_quote(evaluation_page.string()) + " >/dev/null")
               .exit_code == 0);
     const std::string evaluation_html = ftl::testing::read_file(evaluation_page);
-    CHECK_THAT(evaluation_html, Contains("ftl evaluation") && Contains("aria-label=\"confusion matrix\""));
+    CHECK_THAT(evaluation_html,
+               Contains("ftl evaluation") && Contains("aria-label=\"confusion matrix\""));
 
-    const auto not_a_run = run_command(ftl + " report " + shell_quote(run.dir.path().string()) + " 2>&1");
+    const auto not_a_run =
+        run_command(ftl + " report " + shell_quote(run.dir.path().string()) + " 2>&1");
     CHECK(not_a_run.exit_code == 1);
     CHECK_THAT(not_a_run.output, Contains("not a run folder"));
   }
@@ -403,8 +406,7 @@ TEST_CASE("finetune: augmentation with the memory cache is repeatable and record
     config.data.workers = workers;
     config.train.epochs = 2;
     std::ostringstream log_text;
-    spdlog::logger logger("capture",
-                          std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text));
+    spdlog::logger logger("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text));
     const auto result = ftl::finetune(config, logger);
     const ftl::Checkpoint last = ftl::load_checkpoint(result.run_dir / "checkpoints/last.pt", kCpu);
     return std::make_pair(log_text.str(), last);
@@ -506,9 +508,9 @@ TEST_CASE("finetune: data.on_bad_image skip trains on the rest and lists what it
   config.data.batch_size = 4;
 
   // The default stops at the first bad image, naming it.
-  REQUIRE_THROWS_WITH(ftl::finetune(config, ftl::testing::quiet_logger()),
-                      Contains((dir / "train/circle/broken.png").string() +
-                               ": not a JPEG or PNG file"));
+  REQUIRE_THROWS_WITH(
+      ftl::finetune(config, ftl::testing::quiet_logger()),
+      Contains((dir / "train/circle/broken.png").string() + ": not a JPEG or PNG file"));
   fs::remove_all(config.output.dir);
 
   config.data.on_bad_image = "skip";

@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <array>
 #include <catch2/catch.hpp>
@@ -18,8 +19,6 @@
 #include <string>
 #include <system_error>
 #include <vector>
-
-#include <zlib.h>
 
 #include "ftl/errors.h"
 #include "support/fixtures.h"
@@ -433,8 +432,8 @@ TEST_CASE("a header claiming more pixels than PIL's bomb limit is rejected befor
       bytes[offset + i] = static_cast<std::uint8_t>(kSide >> (8 * (3 - i)));
     }
   }
-  const auto crc = static_cast<std::uint32_t>(
-      crc32(0, &bytes[kIhdrType], static_cast<uInt>(4 + kIhdrLength)));
+  const auto crc =
+      static_cast<std::uint32_t>(crc32(0, &bytes[kIhdrType], static_cast<uInt>(4 + kIhdrLength)));
   for (std::size_t i = 0; i < 4; ++i) {
     bytes[kIhdrData + kIhdrLength + i] = static_cast<std::uint8_t>(crc >> (8 * (3 - i)));
   }
@@ -515,7 +514,8 @@ TEST_CASE("a PNG is always decoded at full size", "[image][png][dct]") {
   TempDir dir;
   const auto file = dir / "large.png";
   const Bytes samples = gradient(64, 48);
-  ftl::testing::write_png(file, 64, 48, 3, std::vector<std::uint16_t>(samples.begin(), samples.end()));
+  ftl::testing::write_png(file, 64, 48, 3,
+                          std::vector<std::uint16_t>(samples.begin(), samples.end()));
   DecodeOptions options;
   options.min_side = 8;
   const Image image = read_image(file, options);

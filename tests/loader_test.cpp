@@ -108,7 +108,6 @@ TEST_CASE("loader: the first corrupt image in visiting order is reported, by nam
   }
 }
 
-
 TEST_CASE("loader: an image deleted after the scan is named, or left out with skip",
           "[loader][fault]") {
   TempDir dir;
@@ -364,7 +363,8 @@ TEST_CASE("preprocess: checkpoints from before the centre crop keep stretching",
   CHECK(again.exif_orientation);
   CHECK_FALSE(again.jpeg_dct_scaling);
   json["eval_resize"] = "squash";
-  REQUIRE_THROWS_WITH(ftl::preprocess_from_json(json), Contains("eval_resize") && Contains("squash"));
+  REQUIRE_THROWS_WITH(ftl::preprocess_from_json(json),
+                      Contains("eval_resize") && Contains("squash"));
   json["eval_resize"] = "center_crop";
   json["resize_shorter_side"] = 20;
   REQUIRE_THROWS_WITH(ftl::preprocess_from_json(json),

@@ -93,7 +93,8 @@ TEST_CASE("optimizer: unfrozen parameters join as new groups", "[optimizer]") {
   CHECK(optimizer.groups().back().lr_mult == 0.1);
 }
 
-TEST_CASE("optimizer: state round-trips by name and a different network is refused", "[optimizer]") {
+TEST_CASE("optimizer: state round-trips by name and a different network is refused",
+          "[optimizer]") {
   torch::jit::Module module = resnet(3);
   const ftl::Config config = group_config();
   ftl::TrainingOptimizer optimizer(ftl::configure_trainable(module, {}), config);

@@ -47,11 +47,13 @@ torch::Tensor direct_probabilities(const fs::path& checkpoint, const fs::path& i
 
 }  // namespace
 
-TEST_CASE("predict: folders expand recursively while missing paths and empty folders stay", "[predict]") {
+TEST_CASE("predict: folders expand recursively while missing paths and empty folders stay",
+          "[predict]") {
   ftl::testing::TempDir dir;
   fs::create_directories(dir / "photos/b");
   fs::create_directories(dir / "empty");
-  for (const char* name : {"photos/b/2.PNG", "photos/1.jpg", "photos/notes.txt", "photos/.hidden.png"}) {
+  for (const char* name :
+       {"photos/b/2.PNG", "photos/1.jpg", "photos/notes.txt", "photos/.hidden.png"}) {
     std::ofstream(dir / name) << "x";
   }
   const std::vector<fs::path> found = ftl::expand_inputs(
@@ -82,8 +84,8 @@ TEST_CASE("predict: one record per image in input order, bad images carry their 
   ftl::testing::write_shapes(dir / "data", /*per_class=*/2, kSide, /*seed=*/5);
   std::ofstream(dir / "data/circle/corrupt.png") << "not an image";
   fs::create_directories(dir / "nothing");
-  const std::vector<fs::path> images =
-      ftl::expand_inputs({dir / "data/circle", dir / "gone.png", dir / "nothing", dir / "data/square"});
+  const std::vector<fs::path> images = ftl::expand_inputs(
+      {dir / "data/circle", dir / "gone.png", dir / "nothing", dir / "data/square"});
   REQUIRE(images.size() == 7);  // 3 + missing + empty folder + 2
 
   for (const std::int64_t batch_size : {1, 2, 64}) {
@@ -139,16 +141,15 @@ TEST_CASE("predict: compute threads follow OMP_NUM_THREADS unless --threads is g
   INFO(from_env.output);
   CHECK(from_env.exit_code == 0);
   CHECK_THAT(from_env.output, Contains(", 1 compute threads"));
-  const auto flag =
-      ftl::testing::run_command("OMP_NUM_THREADS=1 " + predict + " --threads 2 2>&1");
+  const auto flag = ftl::testing::run_command("OMP_NUM_THREADS=1 " + predict + " --threads 2 2>&1");
   INFO(flag.output);
   CHECK_THAT(flag.output, Contains(", 2 compute threads"));
   // Not a positive whole number: the cores available, as without it.
   const auto junk = ftl::testing::run_command("OMP_NUM_THREADS=two " + predict + " 2>&1");
   INFO(junk.output);
   CHECK(junk.exit_code == 0);
-  CHECK_THAT(junk.output, Contains(", " + std::to_string(ftl::available_cores()) +
-                                   " compute threads"));
+  CHECK_THAT(junk.output,
+             Contains(", " + std::to_string(ftl::available_cores()) + " compute threads"));
 }
 
 TEST_CASE("runtime: loader workers default to one per 4 cores and at least 1", "[threads]") {

@@ -35,10 +35,14 @@ void write_run(const fs::path& dir) {
       << R"({"data": {"train": "t", "val": "v"}, "train": {"epochs": 3}})";
   std::ofstream metrics(dir / "metrics.jsonl");
   for (int epoch = 1; epoch <= 3; ++epoch) {
-    metrics << nlohmann::json{{"epoch", epoch},           {"train_loss", 1.0 / epoch},
-                              {"train_acc", 0.5 + 0.1 * epoch}, {"val_loss", 1.2 / epoch},
-                              {"val_acc", 0.45 + 0.1 * epoch}, {"lr", 0.01},
-                              {"lr_end", 0.01 / epoch},     {"seconds", 2.0},
+    metrics << nlohmann::json{{"epoch", epoch},
+                              {"train_loss", 1.0 / epoch},
+                              {"train_acc", 0.5 + 0.1 * epoch},
+                              {"val_loss", 1.2 / epoch},
+                              {"val_acc", 0.45 + 0.1 * epoch},
+                              {"lr", 0.01},
+                              {"lr_end", 0.01 / epoch},
+                              {"seconds", 2.0},
                               {"images_per_s", 100.0}}
                    .dump()
             << "\n";
@@ -109,13 +113,13 @@ TEST_CASE("report: a run's page holds curves, heat map, tables and config, nothi
   const std::string html = ftl::run_report_html(run, sample_evaluation());
 
   CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
-  CHECK(count(html, "<svg") == 4);        // loss, accuracy, lr, confusion matrix
-  CHECK(count(html, "<polyline") == 6);   // train and val (first and last lr) in each chart
-  CHECK(count(html, "<circle") == 18);    // one point per epoch on each line
+  CHECK(count(html, "<svg") == 4);       // loss, accuracy, lr, confusion matrix
+  CHECK(count(html, "<polyline") == 6);  // train and val (first and last lr) in each chart
+  CHECK(count(html, "<circle") == 18);   // one point per epoch on each line
   CHECK_THAT(html, Contains("&lt;b&gt;&amp;co") && Contains("trained all 3 epochs") &&
                        Contains("Learning curves") && Contains("worst") &&
                        Contains("<td>sandal</td><td>boot</td><td>1</td>") &&
-                       Contains("0.9933"));  // accuracy 149/150
+                       Contains("0.9933"));     // accuracy 149/150
   CHECK_FALSE(Contains("<b>&co").match(html));  // a class name is never markup
   // Self-contained: no scripts, no fetched resources, no links out (SVG's namespace aside).
   std::string stripped = html;
@@ -133,8 +137,7 @@ TEST_CASE("report: a run's page holds curves, heat map, tables and config, nothi
 }
 
 TEST_CASE("report: charts survive one epoch, flat lines and missing values", "[report]") {
-  const std::string one =
-      ftl::line_chart_svg("Loss", "epoch", {1}, {{"train", {0.5}, "#000"}}).svg;
+  const std::string one = ftl::line_chart_svg("Loss", "epoch", {1}, {{"train", {0.5}, "#000"}}).svg;
   CHECK(count(one, "<circle") == 1);
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const std::string gaps =
@@ -148,9 +151,10 @@ TEST_CASE("report: charts survive one epoch, flat lines and missing values", "[r
   CHECK_THAT(map, Contains(">\xE6\x97\xA5\xE6\x97\xA5\xE6\x97\xA5\xE6\x97\xA5\xE6\x97\xA5"
                            "\xE6\x97\xA5~<"));
   // Values one ulp apart: the ticks are counted, so the chart ends (and has a scale).
-  const std::string close = ftl::line_chart_svg("Loss", "epoch", {1, 2},
-                                                {{"train", {1.0, std::nextafter(1.0, 2.0)}, "#000"}})
-                                .svg;
+  const std::string close =
+      ftl::line_chart_svg("Loss", "epoch", {1, 2},
+                          {{"train", {1.0, std::nextafter(1.0, 2.0)}, "#000"}})
+          .svg;
   CHECK(count(close, "<circle") == 2);
   CHECK(ftl::heat_colour(0) == "#f7fbff");
   CHECK(ftl::heat_colour(1) == "#08306b");
@@ -162,7 +166,8 @@ TEST_CASE("report: several runs compared on shared charts, and as one SVG file",
   write_run(dir / "pretrained_full");
   write_run(dir / "scratch_from_random_weights");
   std::ofstream(dir / "scratch_from_random_weights/metrics.jsonl", std::ios::app)
-      << R"({"epoch": 4, "train_loss": 0.2, "val_loss": 0.3, "val_acc": 0.9})" << "\n";
+      << R"({"epoch": 4, "train_loss": 0.2, "val_loss": 0.3, "val_acc": 0.9})"
+      << "\n";
   ftl::ReportOptions options;
   options.run_dirs = {dir / "pretrained_full", dir / "scratch_from_random_weights"};
   options.output = dir / "compare.html";
@@ -237,9 +242,9 @@ TEST_CASE("report: headless Chromium draws the page", "[report][browser]") {
   const auto rendered = run_command(
       "timeout 120 " + shell_quote(chromium) +
       " --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run "
-      "--user-data-dir=" + shell_quote((dir / "profile").string()) +
-      " --window-size=" + std::to_string(kWidth) + "," + std::to_string(kHeight) +
-      " --screenshot=" + shell_quote(png.string()) + " " +
+      "--user-data-dir=" +
+      shell_quote((dir / "profile").string()) + " --window-size=" + std::to_string(kWidth) + "," +
+      std::to_string(kHeight) + " --screenshot=" + shell_quote(png.string()) + " " +
       shell_quote("file://" + html.string()) + " 2>&1");
   INFO(rendered.output);
   REQUIRE(fs::exists(png));
@@ -248,8 +253,8 @@ TEST_CASE("report: headless Chromium draws the page", "[report][browser]") {
   CHECK(image.height == kHeight);
   const std::size_t total = image.pixels.size() / 3;
   const std::size_t white = pixels_near(image, 255, 255, 255, 0);
-  CHECK(total - white > total / 50);                           // not blank: text, charts, cells
+  CHECK(total - white > total / 50);                              // not blank: text, charts, cells
   CHECK(pixels_near(image, 0x08, 0x30, 0x6b, 12) > 3 * 40 * 40);  // three dark diagonal cells
-  CHECK(pixels_near(image, 0x1f, 0x77, 0xb4, 12) > 100);           // the train curves
-  CHECK(pixels_near(image, 0xd6, 0x27, 0x28, 12) > 100);           // the val curves
+  CHECK(pixels_near(image, 0x1f, 0x77, 0xb4, 12) > 100);          // the train curves
+  CHECK(pixels_near(image, 0xd6, 0x27, 0x28, 12) > 100);          // the val curves
 }

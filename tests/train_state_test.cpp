@@ -51,7 +51,8 @@ TEST_CASE("train state: missing or damaged entries are named", "[train_state]") 
   REQUIRE_THROWS_WITH(ftl::decode_train_state(entries, "last.pt"),
                       Contains("last.pt: ftl_train_state.json: ") && Contains("epochs_done"));
   // Held to the config's standard: no unknown keys, no negative counts.
-  const nlohmann::json good = nlohmann::json::parse(ftl::encode_train_state({})[ftl::kTrainStateName]);
+  const nlohmann::json good =
+      nlohmann::json::parse(ftl::encode_train_state({})[ftl::kTrainStateName]);
   nlohmann::json bad = good;
   bad["epochs_dne"] = 3;
   entries[ftl::kTrainStateName] = bad.dump();

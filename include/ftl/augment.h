@@ -19,10 +19,10 @@
 namespace ftl {
 
 struct Augment {
-  bool enabled = false;                             // off: training uses the eval transform
-  std::array<double, 2> scale = {0.08, 1.0};        // crop area as a share of the image
+  bool enabled = false;                                  // off: training uses the eval transform
+  std::array<double, 2> scale = {0.08, 1.0};             // crop area as a share of the image
   std::array<double, 2> ratio = {3.0 / 4.0, 4.0 / 3.0};  // crop width / height
-  bool hflip = true;                                // mirror half of the images
+  bool hflip = true;                                     // mirror half of the images
   double color_jitter = 0.0;  // brightness, contrast and saturation factors in [1-j, 1+j]
 };
 

@@ -30,17 +30,17 @@ struct DataConfig {
                                   // x 256/224, torchvision's Resize(256) + CenterCrop(224)
   std::string eval_resize = "center_crop";  // "center_crop" or "stretch" (straight to square)
   bool augment = false;                     // training: random-resized-crop, flip, jitter
-  std::array<double, 2> crop_scale = {0.08, 1.0};        // augment: crop area, share of image
+  std::array<double, 2> crop_scale = {0.08, 1.0};             // augment: crop area, share of image
   std::array<double, 2> crop_ratio = {3.0 / 4.0, 4.0 / 3.0};  // augment: crop width / height
-  bool hflip = true;                        // augment: mirror half of the images
-  double color_jitter = 0.0;                // augment: brightness/contrast/saturation strength
-  bool exif_orientation = true;             // turn photos upright by their EXIF tag
-  bool jpeg_dct_scaling = true;             // decode large JPEGs at 1/2, 1/4 or 1/8 scale
-  std::string cache = "none";               // "memory": keep decoded images across epochs
+  bool hflip = true;                                          // augment: mirror half of the images
+  double color_jitter = 0.0;     // augment: brightness/contrast/saturation strength
+  bool exif_orientation = true;  // turn photos upright by their EXIF tag
+  bool jpeg_dct_scaling = true;  // decode large JPEGs at 1/2, 1/4 or 1/8 scale
+  std::string cache = "none";    // "memory": keep decoded images across epochs
   std::int64_t cache_max_bytes = std::int64_t{4} << 30;  // the memory cache's budget
-  std::int64_t batch_size = 32;   // images per optimizer step
-  std::int64_t workers = 0;       // image-decoding threads; 0 = one per 4 cores, at least 1
-  std::int64_t prefetch = 0;      // batches decoded ahead at most; 0 = 2 x workers
+  std::int64_t batch_size = 32;                          // images per optimizer step
+  std::int64_t workers = 0;            // image-decoding threads; 0 = one per 4 cores, at least 1
+  std::int64_t prefetch = 0;           // batches decoded ahead at most; 0 = 2 x workers
   std::string on_bad_image = "error";  // "error": a corrupt image stops the run; "skip": it is
                                        // left out and listed in <run>/bad_images.txt
 };

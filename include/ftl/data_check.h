@@ -32,7 +32,7 @@ struct DataCheck {
   std::int64_t skipped_files = 0;    // hidden files and non-images left out of a folder scan
   SideSpread width;                  // over the images that decode
   SideSpread height;
-  std::vector<BadImage> bad;         // in dataset order; index into the dataset's samples
+  std::vector<BadImage> bad;           // in dataset order; index into the dataset's samples
   std::vector<std::string> bad_paths;  // the path of each bad image
 };
 

@@ -10,7 +10,6 @@
 
 namespace ftl {
 
-
 /// An off-diagonal cell of the confusion matrix.
 struct Confusion {
   std::int64_t count = 0;

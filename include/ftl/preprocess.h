@@ -29,12 +29,12 @@ inline constexpr const char* kCenterCrop = "center_crop";  // shorter side to re
 inline constexpr const char* kStretch = "stretch";         // both sides to image_size
 
 struct Preprocess {
-  std::int64_t image_size = 224;            // output is image_size x image_size
-  std::int64_t resize = 0;                  // center_crop: the shorter side before cropping;
-                                            // 0 = default_resize(image_size)
-  std::string eval_resize = kCenterCrop;    // kCenterCrop or kStretch
-  bool exif_orientation = true;             // turn photos upright by their EXIF tag
-  bool jpeg_dct_scaling = true;             // decode large JPEGs at 1/2, 1/4 or 1/8 scale
+  std::int64_t image_size = 224;              // output is image_size x image_size
+  std::int64_t resize = 0;                    // center_crop: the shorter side before cropping;
+                                              // 0 = default_resize(image_size)
+  std::string eval_resize = kCenterCrop;      // kCenterCrop or kStretch
+  bool exif_orientation = true;               // turn photos upright by their EXIF tag
+  bool jpeg_dct_scaling = true;               // decode large JPEGs at 1/2, 1/4 or 1/8 scale
   std::array<float, 3> mean = kImageNetMean;  // subtracted per RGB channel after scaling
   std::array<float, 3> std = kImageNetStd;    // divided per RGB channel after the mean
 };
@@ -64,7 +64,8 @@ void preprocess_into(const Image& image, const Preprocess& preprocess, torch::Te
 /// The pixels of an image as a uint8 [3, H, W] view, without a copy: the image must outlive it.
 torch::Tensor pixels_view(const Image& image);
 
-/// Scales pixels [3, H, W] of 0..255 (uint8 or float, any strides) to [0, 1], normalises them and writes `out`.
+/// Scales pixels [3, H, W] of 0..255 (uint8 or float, any strides) to [0, 1], normalises them and
+/// writes `out`.
 void normalise_into(const torch::Tensor& pixels, const Preprocess& preprocess, torch::Tensor out);
 
 /// Bilinear antialiased resize of uint8-valued float pixels [3, H, W] to [3, height, width],

@@ -17,10 +17,10 @@ namespace ftl {
 /// What a run folder records, as read back from its files.
 struct RunRecord {
   std::filesystem::path dir;
-  nlohmann::ordered_json config;                // config.json
-  std::vector<nlohmann::ordered_json> epochs;   // metrics.jsonl, one object per epoch
-  nlohmann::ordered_json summary;               // summary.json; null while the run is going
-  nlohmann::ordered_json data;                  // data.json; null for runs made before it
+  nlohmann::ordered_json config;               // config.json
+  std::vector<nlohmann::ordered_json> epochs;  // metrics.jsonl, one object per epoch
+  nlohmann::ordered_json summary;              // summary.json; null while the run is going
+  nlohmann::ordered_json data;                 // data.json; null for runs made before it
 };
 
 /// Reads a run folder. Throws DataError naming the folder when it holds no run, or the file

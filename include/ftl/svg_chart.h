@@ -15,9 +15,9 @@ std::string xml_escape(const std::string& text);
 
 /// One line of a line chart; `values[i]` belongs to the chart's x[i].
 struct Series {
-  std::string name;             // shown in the legend
-  std::vector<double> values;   // same length as the chart's x
-  std::string colour;           // CSS colour, e.g. "#1f77b4"
+  std::string name;            // shown in the legend
+  std::vector<double> values;  // same length as the chart's x
+  std::string colour;          // CSS colour, e.g. "#1f77b4"
 };
 
 /// An SVG element and its size in pixels.
@@ -31,7 +31,7 @@ struct Chart {
 /// rows, and a taller chart, when the names do not fit) and a title. Non-finite values are
 /// left out of the line.
 Chart line_chart_svg(const std::string& title, const std::string& x_label,
-                           const std::vector<double>& x, const std::vector<Series>& series);
+                     const std::vector<double>& x, const std::vector<Series>& series);
 
 /// A confusion matrix as a heat map: rows are true classes, columns predicted ones, each cell
 /// shaded by its share of the row (recall on the diagonal) and labelled with its count when the

@@ -18,8 +18,9 @@ CLI::App* setup_data(CLI::App& app, DataCheckCliOptions& options) {
   check->add_option("--workers", options.core.workers, "Decoding threads; 0 = number of cores")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{256}));
-  check->footer("Exit codes: 0 every image decodes, 1 bad images were found (or the dataset "
-                "cannot be read), 2 usage error.");
+  check->footer(
+      "Exit codes: 0 every image decodes, 1 bad images were found (or the dataset "
+      "cannot be read), 2 usage error.");
   return check;
 }
 
@@ -29,8 +30,7 @@ int run_data_check(const DataCheckCliOptions& options, spdlog::logger& log) {
   const auto json = [&] {
     return data_check_json(check).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
   };
-  std::cout << (options.json ? json() + "\n" : data_check_text(check))
-            << std::flush;
+  std::cout << (options.json ? json() + "\n" : data_check_text(check)) << std::flush;
   if (!check.bad.empty()) {
     log.error("{} of {} images in {} cannot be used", check.bad.size(), check.images,
               check.data.string());

@@ -1,5 +1,6 @@
 // `ftl evaluate --checkpoint FILE --data DIR [--format json|text] [--output FILE]
-//  [--confusion-csv FILE] [--errors-csv FILE] [--report FILE] [--min-accuracy X] [--min-class-recall X]
+//  [--confusion-csv FILE] [--errors-csv FILE] [--report FILE] [--min-accuracy X]
+//  [--min-class-recall X]
 //  [--max-loss X] ...`
 #include <iostream>
 
@@ -17,7 +18,9 @@ CLI::App* setup_evaluate(CLI::App& app, EvaluateCliOptions& options) {
       "evaluate", "Evaluate a checkpoint on a labelled dataset; metrics as JSON on stdout");
   command->add_option("--checkpoint", core.checkpoint, "Checkpoint written by ftl finetune")
       ->required();
-  command->add_option("--data", core.data, "ImageFolder root or CSV manifest (classes matched by name)")
+  command
+      ->add_option("--data", core.data,
+                   "ImageFolder root or CSV manifest (classes matched by name)")
       ->required();
   command->add_option("--format", options.format, "What stdout gets: json, or text (a table)")
       ->capture_default_str()
@@ -37,8 +40,7 @@ CLI::App* setup_evaluate(CLI::App& app, EvaluateCliOptions& options) {
   command->add_flag("--skip-bad-images", core.skip_bad_images,
                     "Leave undecodable images out (listed under \"skipped\" in the report) "
                     "instead of failing");
-  add_inference_options(*command, core.batch_size, core.workers, core.threads,
-                        core.device);
+  add_inference_options(*command, core.batch_size, core.workers, core.threads, core.device);
   command
       ->add_option("--min-accuracy", options.gates.min_accuracy,
                    "Quality gate: exit 3 when accuracy is below this value")

@@ -48,8 +48,7 @@ CLI::App* setup_predict(CLI::App& app, PredictCliOptions& options) {
   command->add_option("--format", options.format, "jsonl, or csv (with a header row)")
       ->capture_default_str()
       ->check(CLI::IsMember({"jsonl", "csv"}));
-  add_inference_options(*command, core.batch_size, core.workers, core.threads,
-                        core.device);
+  add_inference_options(*command, core.batch_size, core.workers, core.threads, core.device);
   command->footer(
       "An image that cannot be read gets a record with \"error\" and the others go on; the exit "
       "code is then 1. Exit codes: 0 every image classified, 1 an image or the checkpoint "
@@ -67,8 +66,8 @@ int run_predict(const PredictCliOptions& options, spdlog::logger& log) {
       std::cout << prediction_csv_row(prediction, predictor.top_k());
     } else {
       // A file name that is not UTF-8 must not stop the batch: such bytes print as U+FFFD.
-      std::cout << prediction_json(prediction).dump(-1, ' ', false,
-                                                     nlohmann::json::error_handler_t::replace)
+      std::cout << prediction_json(prediction)
+                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                 << '\n';
     }
   });

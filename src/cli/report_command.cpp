@@ -19,12 +19,13 @@ CLI::App* setup_report(CLI::App& app, ReportOptions& options) {
       ->default_str("RUN_DIR/report.html; required with several runs");
   command->add_option("--svg", options.svg,
                       "Also write the learning curves as one standalone SVG file");
-  CLI::Option* evaluation = command->add_option(
-      "--evaluation", options.evaluation,
-      "Show this ftl evaluate --output report instead of evaluating best.pt");
+  CLI::Option* evaluation =
+      command->add_option("--evaluation", options.evaluation,
+                          "Show this ftl evaluate --output report instead of evaluating best.pt");
   command
-      ->add_option("--data", options.data,
-                   "Evaluate best.pt on this ImageFolder or CSV manifest instead of the run's data.val")
+      ->add_option(
+          "--data", options.data,
+          "Evaluate best.pt on this ImageFolder or CSV manifest instead of the run's data.val")
       ->excludes(evaluation);
   add_inference_options(*command, options.batch_size, options.workers, options.threads,
                         options.device);

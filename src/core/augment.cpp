@@ -60,8 +60,10 @@ CropBox random_resized_crop_box(std::int64_t width, std::int64_t height, const A
     const std::int64_t w = round_to_int(std::sqrt(target_area * aspect));
     const std::int64_t h = round_to_int(std::sqrt(target_area / aspect));
     if (w > 0 && w <= width && h > 0 && h <= height) {
-      const auto top = static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(height - h + 1)));
-      const auto left = static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(width - w + 1)));
+      const auto top =
+          static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(height - h + 1)));
+      const auto left =
+          static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(width - w + 1)));
       return {left, top, w, h};
     }
   }
@@ -70,7 +72,8 @@ CropBox random_resized_crop_box(std::int64_t width, std::int64_t height, const A
   std::int64_t w = width;
   std::int64_t h = height;
   if (ratio < augment.ratio[0]) {
-    h = std::clamp<std::int64_t>(round_to_int(static_cast<double>(w) / augment.ratio[0]), 1, height);
+    h = std::clamp<std::int64_t>(round_to_int(static_cast<double>(w) / augment.ratio[0]), 1,
+                                 height);
   } else if (ratio > augment.ratio[1]) {
     w = std::clamp<std::int64_t>(round_to_int(static_cast<double>(h) * augment.ratio[1]), 1, width);
   }
@@ -78,8 +81,8 @@ CropBox random_resized_crop_box(std::int64_t width, std::int64_t height, const A
 }
 
 std::uint64_t augment_seed(std::uint64_t run_seed, std::int64_t epoch, std::size_t sample_index) {
-  const std::uint64_t epoch_seed = mix64(mix64(run_seed ^ kAugmentStream) ^
-                                        static_cast<std::uint64_t>(epoch));
+  const std::uint64_t epoch_seed =
+      mix64(mix64(run_seed ^ kAugmentStream) ^ static_cast<std::uint64_t>(epoch));
   return mix64(epoch_seed ^ static_cast<std::uint64_t>(sample_index));
 }
 

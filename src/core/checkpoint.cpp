@@ -148,10 +148,13 @@ void write_checkpoint_file(const torch::jit::Module& module, const CheckpointMet
       file,
       [&](const ByteSink& sink) {
         try {
-          torch::jit::ExportModule(saved, [&sink](const void* data, std::size_t size) {
-            sink(data, size);
-            return size;
-          }, extra);
+          torch::jit::ExportModule(
+              saved,
+              [&sink](const void* data, std::size_t size) {
+                sink(data, size);
+                return size;
+              },
+              extra);
         } catch (const c10::Error& error) {
           throw IoError((named.empty() ? file : named).string() +
                         ": cannot serialise the checkpoint: " + error.what_without_backtrace());

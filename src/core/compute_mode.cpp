@@ -43,8 +43,8 @@ ComputeMode resolve_compute_mode(const std::string& precision, const std::string
 }
 
 void apply_memory_format(torch::jit::Module& module, const ComputeMode& mode) {
-  const auto format = mode.channels_last ? at::MemoryFormat::ChannelsLast
-                                         : at::MemoryFormat::Contiguous;
+  const auto format =
+      mode.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
   torch::NoGradGuard no_grad;
   for (torch::Tensor parameter : module.parameters(/*recurse=*/true)) {
     if (parameter.dim() == 4) parameter.set_data(parameter.contiguous(format));

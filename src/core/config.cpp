@@ -14,8 +14,8 @@ namespace {
 
 using IntList = std::vector<std::int64_t>;
 using Range = std::array<double, 2>;  // [low, high], low <= high
-using FieldPtr = std::variant<std::string*, std::int64_t*, double*, bool*, IntList*, Range*,
-                              nlohmann::json*>;
+using FieldPtr =
+    std::variant<std::string*, std::int64_t*, double*, bool*, IntList*, Range*, nlohmann::json*>;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -153,11 +153,12 @@ const std::vector<Option>& options() {
                 "validation images: ImageFolder root or CSV manifest (the same classes); "
                 "required unless data.val_fraction is set",
                 [](Config& c) -> FieldPtr { return &c.data.val; }),
-      below("data.val_fraction",
-            "> 0: hold out this share of each class of data.train for validation instead of "
-            "data.val (stratified, seeded by train.seed; written as train_split.csv and "
-            "val_split.csv)",
-            [](Config& c) -> FieldPtr { return &c.data.val_fraction; }, 0, 1),
+      below(
+          "data.val_fraction",
+          "> 0: hold out this share of each class of data.train for validation instead of "
+          "data.val (stratified, seeded by train.seed; written as train_split.csv and "
+          "val_split.csv)",
+          [](Config& c) -> FieldPtr { return &c.data.val_fraction; }, 0, 1),
       in_range(
           "data.image_size", "side of the square network input in pixels",
           [](Config& c) -> FieldPtr { return &c.data.image_size; }, 8, 4096),
@@ -196,7 +197,8 @@ const std::vector<Option>& options() {
              "data.cache_max_bytes)",
              [](Config& c) -> FieldPtr { return &c.data.cache; }, {"none", "memory"}),
       in_range(
-          "data.cache_max_bytes", "the memory cache's budget in bytes; images beyond it decode "
+          "data.cache_max_bytes",
+          "the memory cache's budget in bytes; images beyond it decode "
           "every epoch",
           [](Config& c) -> FieldPtr { return &c.data.cache_max_bytes; }, 0, kMaxExactInteger),
       in_range(
@@ -206,7 +208,8 @@ const std::vector<Option>& options() {
           "data.workers", "image-decoding threads; 0 = one per 4 cores, at least 1",
           [](Config& c) -> FieldPtr { return &c.data.workers; }, 0, 256),
       in_range(
-          "data.prefetch", "batches decoded ahead at most (the loader's memory bound); 0 = 2 x "
+          "data.prefetch",
+          "batches decoded ahead at most (the loader's memory bound); 0 = 2 x "
           "workers",
           [](Config& c) -> FieldPtr { return &c.data.prefetch; }, 0, 1024),
       choice("data.on_bad_image",
@@ -290,8 +293,7 @@ const std::vector<Option>& options() {
              "frozen backbone without augmentation: \"auto\" runs the backbone once per image "
              "and trains the head on its features, \"disk\" also keeps them for later runs, "
              "\"off\" runs it every step",
-             [](Config& c) -> FieldPtr { return &c.train.feature_cache; },
-             {"auto", "off", "disk"}),
+             [](Config& c) -> FieldPtr { return &c.train.feature_cache; }, {"auto", "off", "disk"}),
       any_value("train.feature_cache_dir",
                 "feature_cache \"disk\": its folder; \"\" = $XDG_CACHE_HOME/ftl/features or "
                 "~/.cache/ftl/features",
@@ -373,9 +375,8 @@ void check_number(const Option& option, double value) {
     if (option.max == kInf) {
       range = (option.min_exclusive ? "> " : ">= ") + format_number(option.min);
     } else {
-      range = std::string("in ") + (option.min_exclusive ? "(" : "[") +
-              format_number(option.min) + ", " + format_number(option.max) +
-              (option.max_exclusive ? ")" : "]");
+      range = std::string("in ") + (option.min_exclusive ? "(" : "[") + format_number(option.min) +
+              ", " + format_number(option.max) + (option.max_exclusive ? ")" : "]");
     }
     throw ConfigError(std::string(option.key) + " must be " + range + ", got " +
                       format_number(value));
@@ -437,8 +438,7 @@ void set_from_json(const Option& option, Config& config, const nlohmann::json& v
     **list = items;
   } else if (auto* range = std::get_if<Range*>(&field)) {
     const std::string expected = key + " must be [min, max], two numbers with min <= max" + got;
-    if (!value.is_array() || value.size() != 2 || !value[0].is_number() ||
-        !value[1].is_number()) {
+    if (!value.is_array() || value.size() != 2 || !value[0].is_number() || !value[1].is_number()) {
       throw ConfigError(expected);
     }
     const Range items = {value[0].get<double>(), value[1].get<double>()};
@@ -589,13 +589,13 @@ void validate_schedule(const ScheduleConfig& schedule, double lr, std::int64_t e
 void validate_transforms(const DataConfig& data) {
   const DataConfig defaults;
   if (data.resize != 0 && data.eval_resize == "stretch") {
-    throw ConfigError("data.resize is used only by data.eval_resize \"center_crop\", not by "
-                      "\"stretch\" (which resizes straight to data.image_size)");
+    throw ConfigError(
+        "data.resize is used only by data.eval_resize \"center_crop\", not by "
+        "\"stretch\" (which resizes straight to data.image_size)");
   }
   if (data.resize != 0 && data.resize < data.image_size) {
-    throw ConfigError("data.resize must be >= data.image_size (" +
-                      std::to_string(data.image_size) + ") or 0, got " +
-                      std::to_string(data.resize));
+    throw ConfigError("data.resize must be >= data.image_size (" + std::to_string(data.image_size) +
+                      ") or 0, got " + std::to_string(data.resize));
   }
   if (!data.augment) {
     const bool changed = data.crop_scale != defaults.crop_scale ||

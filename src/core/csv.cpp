@@ -17,9 +17,9 @@ std::vector<CsvRecord> parse_csv(const std::string& text, const std::string& sou
   std::string field;
   std::size_t line = 1;
   std::size_t record_line = 1;  // where the current record started
-  std::size_t quote_line = 0;  // where the open quote started, for the error
-  bool quoted = false;         // inside a quoted field
-  bool closed = false;         // a quoted field just closed: only , or a line end may follow
+  std::size_t quote_line = 0;   // where the open quote started, for the error
+  bool quoted = false;          // inside a quoted field
+  bool closed = false;          // a quoted field just closed: only , or a line end may follow
   const auto end_record = [&] {
     record.push_back(std::move(field));
     field.clear();

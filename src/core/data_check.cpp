@@ -78,11 +78,13 @@ nlohmann::ordered_json data_check_json(const DataCheck& check) {
   json["data"] = check.data.string();
   json["images"] = check.images;
   nlohmann::ordered_json classes = nlohmann::ordered_json::object();
-  for (std::size_t c = 0; c < check.classes.size(); ++c) classes[check.classes[c]] = check.counts[c];
+  for (std::size_t c = 0; c < check.classes.size(); ++c)
+    classes[check.classes[c]] = check.counts[c];
   json["classes"] = classes;
   json["imbalance"] = imbalance_ratio(check.counts);
   json["skipped_files"] = check.skipped_files;
-  json["width"] = {{"min", check.width.min}, {"median", check.width.median}, {"max", check.width.max}};
+  json["width"] = {
+      {"min", check.width.min}, {"median", check.width.median}, {"max", check.width.max}};
   json["height"] = {
       {"min", check.height.min}, {"median", check.height.median}, {"max", check.height.max}};
   json["bad"] = nlohmann::ordered_json::array();

@@ -31,8 +31,8 @@ bool is_hidden(const fs::path& path) { return path.filename().string().rfind('.'
 
 // Collects image files below dir, following symbolic links but visiting each real folder once,
 // so a link that points back up the tree cannot loop forever.
-void collect_images(const fs::path& dir, std::set<fs::path>& visited,
-                    std::vector<fs::path>& images, std::int64_t& skipped) {
+void collect_images(const fs::path& dir, std::set<fs::path>& visited, std::vector<fs::path>& images,
+                    std::int64_t& skipped) {
   std::error_code error;
   const fs::path real = fs::canonical(dir, error);
   if (error || !visited.insert(real).second) return;
@@ -110,7 +110,8 @@ ImageFolder read_manifest(const fs::path& manifest) {
     const std::string& label = record.fields[label_column];
     if (path_text.empty()) throw DataError(where + "empty path");
     if (label.empty()) throw DataError(where + "empty label for " + path_text);
-    const fs::path path = fs::path(path_text).is_absolute() ? fs::path(path_text) : base / path_text;
+    const fs::path path =
+        fs::path(path_text).is_absolute() ? fs::path(path_text) : base / path_text;
     std::error_code error;
     if (!fs::is_regular_file(path, error)) {
       throw DataError(where + path.string() + ": " +
@@ -129,8 +130,8 @@ ImageFolder read_manifest(const fs::path& manifest) {
   std::sort(data.classes.begin(), data.classes.end());
   data.classes.erase(std::unique(data.classes.begin(), data.classes.end()), data.classes.end());
   for (std::size_t i = 0; i < labels.size(); ++i) {
-    data.samples[i].label =
-        std::lower_bound(data.classes.begin(), data.classes.end(), labels[i]) - data.classes.begin();
+    data.samples[i].label = std::lower_bound(data.classes.begin(), data.classes.end(), labels[i]) -
+                            data.classes.begin();
   }
   return data;
 }
@@ -210,8 +211,8 @@ void relabel_to(ImageFolder& data, const std::vector<std::string>& classes) {
     }
   }
   if (!unknown.empty()) {
-    throw DataError(data.root.string() + ": classes unknown to the checkpoint: " +
-                    join(unknown) + " (checkpoint classes: " + join(classes) + ")");
+    throw DataError(data.root.string() + ": classes unknown to the checkpoint: " + join(unknown) +
+                    " (checkpoint classes: " + join(classes) + ")");
   }
   for (Sample& sample : data.samples) {
     sample.label = new_label[static_cast<std::size_t>(sample.label)];

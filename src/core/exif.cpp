@@ -87,13 +87,32 @@ Image apply_orientation(Image image, int orientation) {
       std::size_t source_x = x;
       std::size_t source_y = y;
       switch (orientation) {
-        case 2: source_x = width - 1 - x; break;                                  // mirrored
-        case 3: source_x = width - 1 - x; source_y = height - 1 - y; break;      // upside down
-        case 4: source_y = height - 1 - y; break;                                 // flipped
-        case 5: source_x = y; source_y = x; break;                                // transposed
-        case 6: source_x = y; source_y = height - 1 - x; break;                   // turn clockwise
-        case 7: source_x = width - 1 - y; source_y = height - 1 - x; break;      // transverse
-        default: source_x = width - 1 - y; source_y = x; break;                  // 8: turn anticlockwise
+        case 2:
+          source_x = width - 1 - x;
+          break;  // mirrored
+        case 3:
+          source_x = width - 1 - x;
+          source_y = height - 1 - y;
+          break;  // upside down
+        case 4:
+          source_y = height - 1 - y;
+          break;  // flipped
+        case 5:
+          source_x = y;
+          source_y = x;
+          break;  // transposed
+        case 6:
+          source_x = y;
+          source_y = height - 1 - x;
+          break;  // turn clockwise
+        case 7:
+          source_x = width - 1 - y;
+          source_y = height - 1 - x;
+          break;  // transverse
+        default:
+          source_x = width - 1 - y;
+          source_y = x;
+          break;  // 8: turn anticlockwise
       }
       std::memcpy(&out.pixels[(y * out_width + x) * kChannels],
                   &image.pixels[(source_y * width + source_x) * kChannels], kChannels);

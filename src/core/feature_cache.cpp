@@ -112,7 +112,8 @@ std::string backbone_fingerprint(const torch::jit::Module& model) {
   Fnv1a first;
   Fnv1a second(kSecondBasis);
   for (const torch::jit::NameTensor& parameter : model.named_parameters(/*recurse=*/true)) {
-    if (!is_head_parameter(parameter.name)) add_tensor(first, second, parameter.name, parameter.value);
+    if (!is_head_parameter(parameter.name))
+      add_tensor(first, second, parameter.name, parameter.value);
   }
   for (const torch::jit::NameTensor& buffer : model.named_buffers(/*recurse=*/true)) {
     if (!is_head_parameter(buffer.name)) add_tensor(first, second, buffer.name, buffer.value);
@@ -130,8 +131,8 @@ std::string feature_cache_key(const ImageFolder& data, const nlohmann::json& set
     const auto size = fs::file_size(sample.path, error);
     const auto modified = fs::last_write_time(sample.path, error).time_since_epoch().count();
     // A file that cannot be read here makes a key no cache holds; the loader then names it.
-    const std::string identity = fmt::format("{}\n{}\n{}\n", path.string(),
-                                             error ? 0 : size, error ? 0 : modified);
+    const std::string identity =
+        fmt::format("{}\n{}\n{}\n", path.string(), error ? 0 : size, error ? 0 : modified);
     first.add(identity);
     second.add(identity);
   }

@@ -388,8 +388,8 @@ std::vector<std::uint8_t> read_file_bytes(const std::filesystem::path& path) {
     throw DataError(path.string() + ": cannot read file: " + last_system_error());
   }
   if (S_ISDIR(info.st_mode)) {
-    throw DataError(path.string() + ": cannot read file: " +
-                    std::generic_category().message(EISDIR));
+    throw DataError(path.string() +
+                    ": cannot read file: " + std::generic_category().message(EISDIR));
   }
   if (!S_ISREG(info.st_mode)) {
     throw DataError(path.string() + ": not a regular file (a FIFO, socket or device)");

@@ -11,8 +11,8 @@
 
 namespace ftl {
 std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, std::int64_t epoch) {
-  auto generator =
-      at::make_generator<at::CPUGeneratorImpl>(mix64(seed ^ mix64(static_cast<std::uint64_t>(epoch))));
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(
+      mix64(seed ^ mix64(static_cast<std::uint64_t>(epoch))));
   const torch::Tensor permutation = torch::randperm(static_cast<std::int64_t>(n), generator,
                                                     torch::TensorOptions().dtype(torch::kInt64));
   const auto* values = permutation.data_ptr<std::int64_t>();
@@ -145,11 +145,11 @@ Batch BatchLoader::build(std::size_t batch_index) const {
   Batch batch;
   // Each image is written through a view of its slot: in NHWC that is a plain copy of the
   // decoded HWC pixels, so channels last costs nothing here.
-  batch.images = torch::empty({count, 3, side, side},
-                              torch::TensorOptions(torch::kFloat32)
-                                  .memory_format(options_.channels_last
-                                                     ? torch::MemoryFormat::ChannelsLast
-                                                     : torch::MemoryFormat::Contiguous));
+  batch.images =
+      torch::empty({count, 3, side, side},
+                   torch::TensorOptions(torch::kFloat32)
+                       .memory_format(options_.channels_last ? torch::MemoryFormat::ChannelsLast
+                                                             : torch::MemoryFormat::Contiguous));
   batch.labels = torch::empty({count}, torch::kInt64);
   auto* labels = batch.labels.data_ptr<std::int64_t>();
   std::int64_t slot = 0;

@@ -1,8 +1,7 @@
 #include "ftl/predict.h"
 
-#include <torch/csrc/jit/runtime/graph_executor.h>
-
 #include <spdlog/fmt/fmt.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
 
 #include <algorithm>
@@ -51,7 +50,8 @@ std::vector<std::vector<ClassScore>> top_classes(const torch::Tensor& logits, st
   for (std::size_t row = 0; row < rows.size(); ++row) {
     for (std::int64_t j = 0; j < k; ++j) {
       const std::size_t at = row * static_cast<std::size_t>(k) + static_cast<std::size_t>(j);
-      rows[row].push_back({classes[static_cast<std::size_t>(index[at])], index[at], probability[at]});
+      rows[row].push_back(
+          {classes[static_cast<std::size_t>(index[at])], index[at], probability[at]});
     }
   }
   return rows;
@@ -85,9 +85,10 @@ Predictor::Predictor(const PredictOptions& options, spdlog::logger& log)
       log_(log),
       device_(resolve_device(options.device, "device")),
       checkpoint_(load_checkpoint(options.checkpoint, device_)),
-      top_k_(std::min<std::int64_t>(options.top_k,
-                                    static_cast<std::int64_t>(checkpoint_.metadata.classes.size()))) {
-  if (options.top_k < 1) throw ConfigError("top_k must be >= 1, got " + std::to_string(options.top_k));
+      top_k_(std::min<std::int64_t>(
+          options.top_k, static_cast<std::int64_t>(checkpoint_.metadata.classes.size()))) {
+  if (options.top_k < 1)
+    throw ConfigError("top_k must be >= 1, got " + std::to_string(options.top_k));
 }
 
 PredictSummary Predictor::run(const std::vector<fs::path>& images,
@@ -118,14 +119,16 @@ PredictSummary Predictor::run(const std::vector<fs::path>& images,
     const std::size_t first = summary.images;
     std::vector<ImagePrediction> records(batch.indices.size() + batch.bad.size());
     if (!batch.indices.empty()) {
-      const torch::Tensor logits = checkpoint_.module.forward({batch.images.to(device_)}).toTensor();
+      const torch::Tensor logits =
+          checkpoint_.module.forward({batch.images.to(device_)}).toTensor();
       std::vector<std::vector<ClassScore>> top = top_classes(logits, top_k_, classes);
       for (std::size_t i = 0; i < batch.indices.size(); ++i) {
         records[batch.indices[i] - first].top = std::move(top[i]);
       }
     }
     for (const BadImage& bad : batch.bad) {
-      records[bad.index - first].error = folder_reason(samples[bad.index].path).value_or(bad.reason);
+      records[bad.index - first].error =
+          folder_reason(samples[bad.index].path).value_or(bad.reason);
     }
     for (std::size_t i = 0; i < records.size(); ++i) {
       records[i].path = samples[first + i].path.string();

@@ -43,8 +43,8 @@ DecodeOptions decode_options(const Preprocess& preprocess) {
   options.exif_orientation = preprocess.exif_orientation;
   if (preprocess.jpeg_dct_scaling) {
     // Both sides must stay at least as large as the base image's shorter side.
-    options.min_side = static_cast<int>(preprocess.eval_resize == kStretch ? preprocess.image_size
-                                                                           : shorter_side(preprocess));
+    options.min_side = static_cast<int>(
+        preprocess.eval_resize == kStretch ? preprocess.image_size : shorter_side(preprocess));
   }
   return options;
 }

@@ -69,7 +69,8 @@ std::string pre(const nlohmann::ordered_json& json) {
 // The evaluation's headline figures, heat map, per-class table and worst confusions.
 std::string evaluation_section(const nlohmann::ordered_json& report) {
   std::vector<std::string> classes;
-  for (const auto& row : report.at("per_class")) classes.push_back(row.at("name").get<std::string>());
+  for (const auto& row : report.at("per_class"))
+    classes.push_back(row.at("name").get<std::string>());
 
   std::string html = "<div class=\"figures\">";
   html += figure("accuracy", fixed(report.at("accuracy").get<double>()));
@@ -88,10 +89,11 @@ std::string evaluation_section(const nlohmann::ordered_json& report) {
                         xml_escape(report.at("data").get<std::string>()));
   }
 
-  html += "<h3>Confusion matrix</h3>\n<p class=\"note\">Rows are true classes, columns "
-          "predictions; a cell's shade is its share of the row.</p>\n";
-  html += heatmap_svg(classes, report.at("confusion_matrix")
-                                   .get<std::vector<std::vector<std::int64_t>>>());
+  html +=
+      "<h3>Confusion matrix</h3>\n<p class=\"note\">Rows are true classes, columns "
+      "predictions; a cell's shade is its share of the row.</p>\n";
+  html += heatmap_svg(classes,
+                      report.at("confusion_matrix").get<std::vector<std::vector<std::int64_t>>>());
 
   // The class with the lowest recall is marked: it is where to look first.
   std::size_t worst = 0;
@@ -99,21 +101,22 @@ std::string evaluation_section(const nlohmann::ordered_json& report) {
   for (std::size_t i = 0; i < rows.size(); ++i) {
     if (rows[i].at("recall").get<double>() < rows[worst].at("recall").get<double>()) worst = i;
   }
-  html += "<h3>Per class</h3>\n<table>\n<tr><th>class</th><th>precision</th><th>recall</th>"
-          "<th>F1</th><th>support</th></tr>\n";
+  html +=
+      "<h3>Per class</h3>\n<table>\n<tr><th>class</th><th>precision</th><th>recall</th>"
+      "<th>F1</th><th>support</th></tr>\n";
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto& row = rows[i];
-    html += fmt::format(
-        "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-        i == worst && rows.size() > 1 ? " class=\"worst\"" : "", xml_escape(classes[i]),
-        fixed(row.at("precision").get<double>()), fixed(row.at("recall").get<double>()),
-        fixed(row.at("f1").get<double>()), row.at("support").get<std::int64_t>());
+    html +=
+        fmt::format("<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                    i == worst && rows.size() > 1 ? " class=\"worst\"" : "", xml_escape(classes[i]),
+                    fixed(row.at("precision").get<double>()), fixed(row.at("recall").get<double>()),
+                    fixed(row.at("f1").get<double>()), row.at("support").get<std::int64_t>());
   }
   for (const char* average : {"macro", "weighted"}) {
     const auto& a = report.at(average);
     html += fmt::format(
-        "<tr><td><i>{} avg</i></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-        average, fixed(a.at("precision").get<double>()), fixed(a.at("recall").get<double>()),
+        "<tr><td><i>{} avg</i></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", average,
+        fixed(a.at("precision").get<double>()), fixed(a.at("recall").get<double>()),
         fixed(a.at("f1").get<double>()), report.at("num_samples").get<std::int64_t>());
   }
   html += "</table>\n";
@@ -166,8 +169,9 @@ std::vector<Chart> comparison_charts(const std::vector<RunRecord>& runs) {
   std::vector<double> x;
   for (std::size_t e = 1; e <= longest; ++e) x.push_back(static_cast<double>(e));
   std::vector<Chart> charts;
-  const std::pair<const char*, const char*> metrics[] = {
-      {"val_acc", "Validation accuracy"}, {"val_loss", "Validation loss"}, {"train_loss", "Training loss"}};
+  const std::pair<const char*, const char*> metrics[] = {{"val_acc", "Validation accuracy"},
+                                                         {"val_loss", "Validation loss"},
+                                                         {"train_loss", "Training loss"}};
   for (const auto& [key, title] : metrics) {
     std::vector<Series> series;
     for (std::size_t r = 0; r < runs.size(); ++r) {
@@ -202,8 +206,10 @@ std::string run_status(const RunRecord& run) {
 std::string summary_section(const RunRecord& run) {
   const double seconds = total(run.epochs, "seconds");
   const double images_per_s = total(run.epochs, "images_per_s");
-  const auto& train = run.config.contains("train") ? run.config.at("train") : nlohmann::ordered_json();
-  const std::string planned = train.contains("epochs") ? std::to_string(train.at("epochs").get<std::int64_t>()) : "?";
+  const auto& train =
+      run.config.contains("train") ? run.config.at("train") : nlohmann::ordered_json();
+  const std::string planned =
+      train.contains("epochs") ? std::to_string(train.at("epochs").get<std::int64_t>()) : "?";
   std::string html = "<div class=\"figures\">";
   html += figure("status", run_status(run));
   html += figure("epochs", std::to_string(run.epochs.size()) + " of " + planned);
@@ -214,11 +220,13 @@ std::string summary_section(const RunRecord& run) {
   }
   html += figure("training time", fmt::format("{:.1f} s", seconds));
   if (!run.epochs.empty()) {
-    html += figure("images/s", fmt::format("{:.0f}", images_per_s / static_cast<double>(run.epochs.size())));
+    html += figure("images/s",
+                   fmt::format("{:.0f}", images_per_s / static_cast<double>(run.epochs.size())));
   }
   html += "</div>\n";
   if (run.summary.is_object() && run.summary.contains("stop_message")) {
-    html += "<p class=\"note\">" + xml_escape(run.summary.at("stop_message").get<std::string>()) + "</p>\n";
+    html += "<p class=\"note\">" + xml_escape(run.summary.at("stop_message").get<std::string>()) +
+            "</p>\n";
   }
   return html;
 }
@@ -237,10 +245,11 @@ std::string data_section(const nlohmann::ordered_json& data) {
   html += "<table>\n<tr><th>class</th><th>train</th><th>val</th></tr>\n";
   const auto& train = data.at("train").at("classes");
   for (const auto& [name, count] : train.items()) {
-    const auto& val = data.contains("val") ? data.at("val").at("classes") : nlohmann::ordered_json();
-    html += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n", xml_escape(name),
-                        count.get<std::int64_t>(),
-                        val.contains(name) ? std::to_string(val.at(name).get<std::int64_t>()) : "-");
+    const auto& val =
+        data.contains("val") ? data.at("val").at("classes") : nlohmann::ordered_json();
+    html += fmt::format(
+        "<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n", xml_escape(name), count.get<std::int64_t>(),
+        val.contains(name) ? std::to_string(val.at(name).get<std::int64_t>()) : "-");
   }
   return html + "</table>\n";
 }
@@ -347,14 +356,16 @@ std::string missing_evaluation(const ReportOptions& options) {
 
 std::string comparison_report_html(const std::vector<RunRecord>& runs) {
   const std::string title = "ftl runs compared";
-  std::string body = "<h1>" + title + "</h1>\n<table>\n<tr><th>run</th><th>status</th>"
-                     "<th>epochs</th><th>best epoch</th><th>best value</th><th>training s</th></tr>\n";
+  std::string body =
+      "<h1>" + title +
+      "</h1>\n<table>\n<tr><th>run</th><th>status</th>"
+      "<th>epochs</th><th>best epoch</th><th>best value</th><th>training s</th></tr>\n";
   for (const RunRecord& run : runs) {
     const bool finished = run.summary.is_object();
     body += fmt::format(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1f}</td></tr>\n",
-        xml_escape(run.dir.string()), xml_escape(run_status(run)),
-        run.epochs.size(), finished ? std::to_string(run.summary.value("best_epoch", std::int64_t{0})) : "-",
+        xml_escape(run.dir.string()), xml_escape(run_status(run)), run.epochs.size(),
+        finished ? std::to_string(run.summary.value("best_epoch", std::int64_t{0})) : "-",
         finished ? xml_escape(run.summary.value("best_metric", std::string()) + " " +
                               fixed(run.summary.value("best_value", 0.0)))
                  : "-",
@@ -380,11 +391,13 @@ fs::path write_report(const ReportOptions& options, spdlog::logger& log) {
                         " runs (the page belongs to no single run folder)");
     }
     write_file_atomic(output, comparison_report_html(runs));
-    if (!options.svg.empty()) write_file_atomic(options.svg, standalone_svg(comparison_charts(runs)));
+    if (!options.svg.empty())
+      write_file_atomic(options.svg, standalone_svg(comparison_charts(runs)));
   } else {
     write_file_atomic(output, run_report_html(runs[0], run_evaluation(options, runs[0], log),
                                               missing_evaluation(options)));
-    if (!options.svg.empty()) write_file_atomic(options.svg, standalone_svg(run_charts(runs[0].epochs)));
+    if (!options.svg.empty())
+      write_file_atomic(options.svg, standalone_svg(run_charts(runs[0].epochs)));
   }
   log.info("wrote {}", output.string());
   if (!options.svg.empty()) log.info("wrote {}", options.svg.string());

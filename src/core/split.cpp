@@ -21,7 +21,8 @@ Split split_dataset(const ImageFolder& data, double val_fraction, std::uint64_t 
   for (std::vector<std::size_t>& members : by_class) {
     const std::size_t n = members.size();
     if (n < 2) continue;
-    const auto wanted = static_cast<std::size_t>(std::lround(static_cast<double>(n) * val_fraction));
+    const auto wanted =
+        static_cast<std::size_t>(std::lround(static_cast<double>(n) * val_fraction));
     const std::size_t count = std::clamp<std::size_t>(wanted, 1, n - 1);
     // Fisher-Yates by hand: std::shuffle's algorithm differs between standard libraries.
     for (std::size_t i = n - 1; i > 0; --i) {

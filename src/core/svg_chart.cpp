@@ -14,7 +14,7 @@ namespace {
 // Line chart geometry, in pixels.
 constexpr double kChartWidth = 360;
 constexpr double kChartHeight = 240;
-constexpr double kLeft = 56;    // room for y tick labels
+constexpr double kLeft = 56;  // room for y tick labels
 constexpr double kRight = 12;
 constexpr double kTop = 28;     // room for the title
 constexpr double kBottom = 58;  // room for x ticks, the x label and the legend
@@ -74,12 +74,23 @@ std::string xml_escape(const std::string& text) {
   std::string out;
   for (const char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -165,7 +176,9 @@ Chart line_chart_svg(const std::string& title, const std::string& x_label,
 
   const double plot_width = kChartWidth - kLeft - kRight;
   const double plot_height = kChartHeight - kTop - kBottom;
-  const auto px = [&](double value) { return kLeft + (value - x_min) / (x_max - x_min) * plot_width; };
+  const auto px = [&](double value) {
+    return kLeft + (value - x_min) / (x_max - x_min) * plot_width;
+  };
   const auto py = [&](double value) {
     return kTop + plot_height - (value - y_min) / (y_max - y_min) * plot_height;
   };
@@ -205,12 +218,12 @@ Chart line_chart_svg(const std::string& title, const std::string& x_label,
       if (!std::isfinite(line.values[i])) continue;
       const std::string point = fmt::format("{:.1f},{:.1f}", px(x[i]), py(line.values[i]));
       points += (points.empty() ? "" : " ") + point;
-      dots += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\"/>",
-                          px(x[i]), py(line.values[i]), line.colour);
+      dots += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\"/>", px(x[i]),
+                          py(line.values[i]), line.colour);
     }
-    svg += fmt::format(
-        "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>{}\n", points,
-        line.colour, dots);
+    svg +=
+        fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>{}\n",
+                    points, line.colour, dots);
     const auto [item_x, row] = legend_at[n];
     const double legend_y = kChartHeight - 10 + kLegendRow * row;
     svg += fmt::format(
@@ -224,8 +237,8 @@ Chart line_chart_svg(const std::string& title, const std::string& x_label,
 std::string heatmap_svg(const std::vector<std::string>& labels,
                         const std::vector<std::vector<std::int64_t>>& matrix) {
   const std::size_t n = labels.size();
-  const double cell =
-      std::clamp(kMatrixSide / static_cast<double>(std::max<std::size_t>(n, 1)), kMinCell, kMaxCell);
+  const double cell = std::clamp(kMatrixSide / static_cast<double>(std::max<std::size_t>(n, 1)),
+                                 kMinCell, kMaxCell);
   const bool labelled = cell >= kMinLabelledCell;
   std::size_t longest = 0;
   for (const std::string& label : labels) longest = std::max(longest, short_label(label).size());
@@ -252,8 +265,8 @@ std::string heatmap_svg(const std::vector<std::string>& labels,
       svg += fmt::format(
           "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\">"
           "<title>{} -> {}: {} ({:.1f}% of the row)</title></rect>",
-          x, y, cell, cell, heat_colour(share), xml_escape(labels[row]),
-          xml_escape(labels[column]), count, 100 * share);
+          x, y, cell, cell, heat_colour(share), xml_escape(labels[row]), xml_escape(labels[column]),
+          count, 100 * share);
       if (cell >= kMinCountCell) {
         svg += fmt::format(
             "<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"cell\" text-anchor=\"middle\" "
@@ -277,9 +290,10 @@ std::string heatmap_svg(const std::vector<std::string>& labels,
       "<text x=\"4\" y=\"{:.1f}\" class=\"tick\" transform=\"rotate(-90 4 {:.1f})\" "
       "text-anchor=\"middle\" dy=\"8\">true class</text>\n",
       top + side / 2, top + side / 2);
-  svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"tick\" text-anchor=\"middle\">"
-                     "predicted class</text>\n",
-                     left + side / 2, height - 1);
+  svg += fmt::format(
+      "<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"tick\" text-anchor=\"middle\">"
+      "predicted class</text>\n",
+      left + side / 2, height - 1);
   return svg + "</svg>\n";
 }
 

@@ -81,8 +81,8 @@ TrainState decode_train_state(const torch::jit::ExtraFilesMap& extra, const std:
                        " is newer than this ftl reads; upgrade ftl");
     }
     refuse_unknown_keys(json,
-                        {"format_version", "epochs_done", "steps_done", "world_size", "partial", "ranking",
-                         "early_stopping", "stop_reason", "stop_message", "phase",
+                        {"format_version", "epochs_done", "steps_done", "world_size", "partial",
+                         "ranking", "early_stopping", "stop_reason", "stop_message", "phase",
                          "train_samples", "train_fingerprint", "optimizer"},
                         where);
     state.epochs_done = json.at("epochs_done").get<std::int64_t>();
@@ -174,7 +174,8 @@ void check_resume_config(const nlohmann::json& run_config, const nlohmann::json&
     }
     throw ConfigError("cannot resume " + run_dir + " with a different " + key + ": the run used " +
                       old.dump() + ", now " + value.dump() +
-                      "; only train.epochs (and the feature cache and dist settings) may change on resume (start a new run in another "
+                      "; only train.epochs (and the feature cache and dist settings) may change on "
+                      "resume (start a new run in another "
                       "output.dir, or pass --overwrite to replace this one)");
   }
 }

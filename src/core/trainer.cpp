@@ -2,8 +2,8 @@
 
 #include <spdlog/fmt/fmt.h>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <fstream>
@@ -52,7 +52,6 @@ nlohmann::json without_run_folder(nlohmann::json config) {
   if (config["output"].empty()) config.erase("output");
   return config;
 }
-
 
 using Clock = std::chrono::steady_clock;
 
@@ -361,9 +360,9 @@ void Trainer::connect() {
   log_.info("distributed: all {} ranks joined in {:.1f}s ({}); global batch {} x {} = {}",
             launch_.world_size, seconds_since(start), comm_->backend(), config_.data.batch_size,
             launch_.world_size, config_.data.batch_size * launch_.world_size);
-  check_same_on_every_rank(checkpoint_config_.dump() + "\n" +
-                               std::to_string(static_cast<int>(mode_)),
-                           "a config (after --set, with --resume/--overwrite)");
+  check_same_on_every_rank(
+      checkpoint_config_.dump() + "\n" + std::to_string(static_cast<int>(mode_)),
+      "a config (after --set, with --resume/--overwrite)");
 }
 
 // Throws ConfigError on every rank when some rank's `value` differs from rank 0's.
@@ -415,8 +414,8 @@ std::optional<Checkpoint> Trainer::read_resume_point() {
       throw ConfigError(fmt::format(
           "cannot resume {} with a world size of {}: {} was saved at step {} of epoch {} by a "
           "world size of {}; resume with {} processes, or from an epoch-end save",
-          run_dir_.string(), world_size(), path.string(), state_.steps_done,
-          state_.epochs_done + 1, state_.world_size, state_.world_size));
+          run_dir_.string(), world_size(), path.string(), state_.steps_done, state_.epochs_done + 1,
+          state_.world_size, state_.world_size));
     }
     log_.warn("resuming a run of world size {} with world size {}: the global batch is now {} x {}",
               state_.world_size, world_size(), config_.data.batch_size, world_size());
@@ -428,9 +427,9 @@ std::optional<Checkpoint> Trainer::read_resume_point() {
   try {
     recorded = without_run_folder(config_to_json(config_from_json(last.metadata.config)));
   } catch (const ConfigError& error) {
-    throw ConfigError("cannot resume " + run_dir_.string() + ": " + path.string() +
-                      " records a setting this ftl does not know (written by a newer ftl?): " +
-                      error.what());
+    throw ConfigError(
+        "cannot resume " + run_dir_.string() + ": " + path.string() +
+        " records a setting this ftl does not know (written by a newer ftl?): " + error.what());
   }
   check_resume_config(recorded, checkpoint_config_, state_.epochs_done, run_dir_.string());
   try {
@@ -470,8 +469,7 @@ void Trainer::load_data() {
     described.push_back(train_.classes[c] + "=" + std::to_string(counts[c]));
   }
   log_.info("train: {} images in {} classes ({}); largest / smallest class {:.2f}",
-            train_.samples.size(), train_.classes.size(), join(described),
-            imbalance_ratio(counts));
+            train_.samples.size(), train_.classes.size(), join(described), imbalance_ratio(counts));
   log_.info("val: {} images", val_.samples.size());
   for (const ImageFolder* data : {&train_, &val_}) {
     if (data->skipped_files > 0) {
@@ -568,9 +566,8 @@ nlohmann::ordered_json Trainer::data_summary() const {
     const bool split = config_.data.val_fraction > 0;
     const fs::path path =
         !split ? data->root : run_dir_ / (data == &train_ ? kTrainSplitName : kValSplitName);
-    summary[data == &train_ ? "train" : "val"] = {{"path", path.string()},
-                                                  {"images", data->samples.size()},
-                                                  {"classes", classes}};
+    summary[data == &train_ ? "train" : "val"] = {
+        {"path", path.string()}, {"images", data->samples.size()}, {"classes", classes}};
   }
   return summary;
 }
@@ -584,9 +581,9 @@ void Trainer::prepare_run_dir(const std::optional<Checkpoint>& last) {
   remove_stale_temporaries(run_dir_);
   remove_stale_temporaries(run_dir_ / kCheckpointDir);
   write_file_atomic(run_dir_ / kConfigName, resolved_config_.dump(2) + "\n");
-  write_file_atomic(run_dir_ / kDataName,
-                    data_summary().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
-                        "\n");
+  write_file_atomic(
+      run_dir_ / kDataName,
+      data_summary().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   if (config_.data.val_fraction > 0) {
     write_manifest(train_, run_dir_ / kTrainSplitName);
     write_manifest(val_, run_dir_ / kValSplitName);
@@ -678,19 +675,17 @@ void Trainer::unfreeze(std::int64_t epoch) {
 
 void Trainer::log_transforms() const {
   const Preprocess& preprocess = loader_options_.preprocess;
-  const std::string input =
-      preprocess.eval_resize == kStretch
-          ? fmt::format("stretched to {0}x{0}", preprocess.image_size)
-          : fmt::format("shorter side to {0}, centre {1}x{1}", shorter_side(preprocess),
-                        preprocess.image_size);
+  const std::string input = preprocess.eval_resize == kStretch
+                                ? fmt::format("stretched to {0}x{0}", preprocess.image_size)
+                                : fmt::format("shorter side to {0}, centre {1}x{1}",
+                                              shorter_side(preprocess), preprocess.image_size);
   std::string training = "as validation";
   if (augment_.enabled) {
-    training = fmt::format("random-resized crop (scale {:g}-{:g}, ratio {:.3g}-{:.3g}){}{}",
-                           augment_.scale[0], augment_.scale[1], augment_.ratio[0],
-                           augment_.ratio[1], augment_.hflip ? ", flip" : "",
-                           augment_.color_jitter > 0
-                               ? fmt::format(", colour jitter {:g}", augment_.color_jitter)
-                               : "");
+    training = fmt::format(
+        "random-resized crop (scale {:g}-{:g}, ratio {:.3g}-{:.3g}){}{}", augment_.scale[0],
+        augment_.scale[1], augment_.ratio[0], augment_.ratio[1], augment_.hflip ? ", flip" : "",
+        augment_.color_jitter > 0 ? fmt::format(", colour jitter {:g}", augment_.color_jitter)
+                                  : "");
   }
   log_.info("images: {}; training: {}{}{}", input, training,
             preprocess.exif_orientation ? "; EXIF orientation applied" : "",
@@ -736,10 +731,11 @@ bool Trainer::run_epoch(std::int64_t epoch) {
   if (comm_) share_bad_images();
   if (cache_ && !cache_logged_) log_cache();  // once filled, after this process's first epoch
   if (state_.partial.count == 0 || validated.count() == 0) {
-    throw DataError(fmt::format("epoch {}: no {} image could be used (data.on_bad_image skip "
-                                "left them all out); see {}",
-                                epoch, state_.partial.count == 0 ? "training" : "validation",
-                                (run_dir_ / kBadImagesName).string()));
+    throw DataError(
+        fmt::format("epoch {}: no {} image could be used (data.on_bad_image skip "
+                    "left them all out); see {}",
+                    epoch, state_.partial.count == 0 ? "training" : "validation",
+                    (run_dir_ / kBadImagesName).string()));
   }
 
   EpochMetrics metrics;
@@ -1057,8 +1053,7 @@ MetricsAccumulator Trainer::validate() {
     const std::vector<std::size_t> order =
         comm_ ? shard_positions(val_.samples.size(), comm_->rank(), world_size())
               : identity_order(val_.samples.size());
-    FeatureBatches batches(*val_features_, val_.samples, order, config_.data.batch_size,
-                           device_);
+    FeatureBatches batches(*val_features_, val_.samples, order, config_.data.batch_size, device_);
     Batch batch;
     while (batches.next(batch)) {
       if (!batch.indices.empty()) metrics.add(forward(batch.images), batch.labels);
@@ -1098,10 +1093,11 @@ void Trainer::prepare_features() {
   val_features_ = features_of(val_, settings);
   note_bad_images(train_features_->bad, train_);
   note_bad_images(val_features_->bad, val_);
-  log_.info("feature cache: the backbone's {}-d features of {} training and {} validation images "
-            "ready in {:.1f}s; the head trains on them",
-            train_features_->features.size(1), train_.samples.size(), val_.samples.size(),
-            seconds_since(start));
+  log_.info(
+      "feature cache: the backbone's {}-d features of {} training and {} validation images "
+      "ready in {:.1f}s; the head trains on them",
+      train_features_->features.size(1), train_.samples.size(), val_.samples.size(),
+      seconds_since(start));
 }
 
 CachedFeatures Trainer::features_of(const ImageFolder& data, const nlohmann::json& settings) {
@@ -1111,8 +1107,7 @@ CachedFeatures Trainer::features_of(const ImageFolder& data, const nlohmann::jso
   std::optional<CachedFeatures> cached;
   if (disk) cached = read_features(file, key, data);
   // The ranks' cache folders need not be one: the file is used only when every rank read it.
-  if (comm_ && !on_every_rank(cached.has_value(), "whether the feature cache was read") &&
-      cached) {
+  if (comm_ && !on_every_rank(cached.has_value(), "whether the feature cache was read") && cached) {
     log_.info("feature cache: {} is not on every rank; the ranks compute the features again",
               file.string());
     cached.reset();

@@ -2,13 +2,14 @@
 //
 // For one image folder and input size it prints one Markdown table row per loader setting
 // (workers, DCT scaling, memory cache): images per second delivered by BatchLoader alone, no
-// model attached. Workers build whole batches, so a dataset needs several batches to use two. With --model it then times ResNet-18 training steps (forward, backward, SGD)
-// on batches of that size, so the two can be compared on the same machine in one process.
-#include <CLI/CLI.hpp>
+// model attached. Workers build whole batches, so a dataset needs several batches to use two. With
+// --model it then times ResNet-18 training steps (forward, backward, SGD) on batches of that size,
+// so the two can be compared on the same machine in one process.
 #include <spdlog/fmt/fmt.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -47,9 +48,10 @@ double training_rate(const std::string& model_path, std::int64_t side, std::int6
   std::vector<torch::Tensor> parameters;
   for (const auto& parameter : model.parameters()) parameters.push_back(parameter);
   torch::optim::SGD optimizer(parameters, torch::optim::SGDOptions(0.01).momentum(0.9));
-  const torch::Tensor images = torch::randn({batch_size, 3, side, side})
-                                   .contiguous(mode.channels_last ? torch::MemoryFormat::ChannelsLast
-                                                                  : torch::MemoryFormat::Contiguous);
+  const torch::Tensor images =
+      torch::randn({batch_size, 3, side, side})
+          .contiguous(mode.channels_last ? torch::MemoryFormat::ChannelsLast
+                                         : torch::MemoryFormat::Contiguous);
   const torch::Tensor labels = torch::randint(0, 1000, {batch_size}, torch::kInt64);
   auto step = [&] {
     optimizer.zero_grad();

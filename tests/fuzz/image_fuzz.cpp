@@ -14,8 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   try {
     const ftl::Image image = ftl::decode_image(data, size, options);
-    const auto expected = static_cast<std::size_t>(image.width) *
-                          static_cast<std::size_t>(image.height) * 3;
+    const auto expected =
+        static_cast<std::size_t>(image.width) * static_cast<std::size_t>(image.height) * 3;
     if (image.width < 1 || image.height < 1 || image.pixels.size() != expected) std::abort();
   } catch (const ftl::DataError&) {
   }

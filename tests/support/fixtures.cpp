@@ -1,11 +1,10 @@
 #include "support/fixtures.h"
 
-#include <fstream>
-#include <iterator>
-
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 namespace ftl::testing {
