@@ -1,14 +1,14 @@
 // Training augmentation: RandomResizedCrop's boxes stay inside the image and within the
 // configured area and ratio, the fallback box is torchvision's, flips and jitter happen, and
 // each image's augmentation depends only on its seed.
-#include "ftl/augment.h"
+#include "ftl/image/augment.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <set>
 
-#include "ftl/preprocess.h"
+#include "ftl/image/preprocess.h"
 
 namespace ftl {
 namespace {

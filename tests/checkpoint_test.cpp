@@ -1,4 +1,4 @@
-#include "ftl/checkpoint.h"
+#include "ftl/model/checkpoint.h"
 
 #include <sys/resource.h>
 
@@ -10,9 +10,9 @@
 #include <mutex>
 #include <thread>
 
-#include "ftl/errors.h"
-#include "ftl/files.h"
-#include "ftl/model.h"
+#include "ftl/model/model.h"
+#include "ftl/util/errors.h"
+#include "ftl/util/files.h"
 #include "support/fixtures.h"
 #include "support/temp_dir.h"
 

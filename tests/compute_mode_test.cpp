@@ -1,13 +1,13 @@
 // train.precision and train.memory_format: bf16 detection and its error, autocast's scope and
 // cache, channels-last weights, and a bf16 fine-tuning run on the shapes.
-#include "ftl/compute_mode.h"
+#include "ftl/model/compute_mode.h"
 
 #include <catch2/catch.hpp>
 
-#include "ftl/checkpoint.h"
-#include "ftl/errors.h"
-#include "ftl/model.h"
-#include "ftl/trainer.h"
+#include "ftl/model/checkpoint.h"
+#include "ftl/model/model.h"
+#include "ftl/train/trainer.h"
+#include "ftl/util/errors.h"
 #include "support/fixtures.h"
 #include "support/shapes.h"
 #include "support/temp_dir.h"

@@ -1,9 +1,9 @@
-#include "ftl/config.h"
+#include "ftl/config/config.h"
 
 #include <catch2/catch.hpp>
 #include <fstream>
 
-#include "ftl/errors.h"
+#include "ftl/util/errors.h"
 #include "support/fixtures.h"
 #include "support/temp_dir.h"
 

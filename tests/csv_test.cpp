@@ -1,10 +1,10 @@
 // CSV writing and reading: what ftl writes reads back as the same fields, and malformed
 // manifests fail with the line.
-#include "ftl/csv.h"
+#include "ftl/util/csv.h"
 
 #include <catch2/catch.hpp>
 
-#include "ftl/errors.h"
+#include "ftl/util/errors.h"
 
 using Records = std::vector<std::vector<std::string>>;
 

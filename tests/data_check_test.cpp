@@ -1,10 +1,10 @@
 // ftl data check: every image read once, bad ones listed with their reason, counts and sizes.
-#include "ftl/data_check.h"
+#include "ftl/data/data_check.h"
 
 #include <catch2/catch.hpp>
 #include <fstream>
 
-#include "ftl/errors.h"
+#include "ftl/util/errors.h"
 #include "support/fixtures.h"
 #include "support/image_files.h"
 #include "support/temp_dir.h"

@@ -1,4 +1,4 @@
-#include "ftl/dataset.h"
+#include "ftl/data/dataset.h"
 
 #include <sys/stat.h>
 
@@ -6,8 +6,8 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
-#include "ftl/errors.h"
-#include "ftl/split.h"
+#include "ftl/data/split.h"
+#include "ftl/util/errors.h"
 #include "support/shapes.h"
 #include "support/temp_dir.h"
 

@@ -14,14 +14,14 @@
 #include <numeric>
 #include <set>
 
-#include "ftl/checkpoint.h"
-#include "ftl/communicator.h"
-#include "ftl/config.h"
-#include "ftl/errors.h"
-#include "ftl/launch.h"
-#include "ftl/metrics.h"
-#include "ftl/shard.h"
-#include "ftl/train_state.h"
+#include "ftl/config/config.h"
+#include "ftl/dist/communicator.h"
+#include "ftl/dist/launch.h"
+#include "ftl/dist/shard.h"
+#include "ftl/eval/metrics.h"
+#include "ftl/model/checkpoint.h"
+#include "ftl/model/train_state.h"
+#include "ftl/util/errors.h"
 #include "support/fixtures.h"
 #include "support/process.h"
 #include "support/shapes.h"

@@ -1,7 +1,7 @@
 // EXIF orientation: the tag parser against hand-built TIFF blocks (both byte orders, damaged
 // offsets), the eight turns on a small image, and whole files tagged by PIL, turned upright
 // exactly as PIL's ImageOps.exif_transpose turns them.
-#include "ftl/exif.h"
+#include "ftl/image/exif.h"
 
 #include <catch2/catch.hpp>
 #include <cstdint>
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "ftl/image.h"
+#include "ftl/image/image.h"
 #include "support/fixtures.h"
 #include "support/temp_dir.h"
 

@@ -16,10 +16,10 @@
 #include <string>
 #include <thread>
 
-#include "ftl/checkpoint.h"
-#include "ftl/config.h"
-#include "ftl/train_state.h"
-#include "ftl/trainer.h"
+#include "ftl/config/config.h"
+#include "ftl/model/checkpoint.h"
+#include "ftl/model/train_state.h"
+#include "ftl/train/trainer.h"
 #include "support/fixtures.h"
 #include "support/process.h"
 #include "support/shapes.h"

@@ -1,6 +1,6 @@
 // The frozen-backbone feature cache: when it applies, that the head learns exactly what it
 // learns without it, the disk cache's keys and reuse, and damaged cache files.
-#include "ftl/feature_cache.h"
+#include "ftl/train/feature_cache.h"
 
 #include <spdlog/sinks/ostream_sink.h>
 
@@ -8,10 +8,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "ftl/checkpoint.h"
-#include "ftl/errors.h"
-#include "ftl/model.h"
-#include "ftl/trainer.h"
+#include "ftl/model/checkpoint.h"
+#include "ftl/model/model.h"
+#include "ftl/train/trainer.h"
+#include "ftl/util/errors.h"
 #include "support/fixtures.h"
 #include "support/shapes.h"
 #include "support/temp_dir.h"

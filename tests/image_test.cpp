@@ -1,7 +1,7 @@
 // Decoding of every PNG colour type, bit depth and interlacing and of grey, RGB and CMYK JPEGs
 // to the pixels PIL's convert("RGB") gives, and the errors for files that are truncated,
 // corrupt, too large, not images at all, or missing.
-#include "ftl/image.h"
+#include "ftl/image/image.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,7 +20,7 @@
 #include <system_error>
 #include <vector>
 
-#include "ftl/errors.h"
+#include "ftl/util/errors.h"
 #include "support/fixtures.h"
 #include "support/image_files.h"
 #include "support/temp_dir.h"

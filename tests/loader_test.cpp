@@ -1,4 +1,4 @@
-#include "ftl/loader.h"
+#include "ftl/data/loader.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -7,9 +7,9 @@
 #include <set>
 #include <thread>
 
-#include "ftl/dataset.h"
-#include "ftl/errors.h"
-#include "ftl/preprocess.h"
+#include "ftl/data/dataset.h"
+#include "ftl/image/preprocess.h"
+#include "ftl/util/errors.h"
 #include "support/fixtures.h"
 #include "support/image_files.h"
 #include "support/shapes.h"

@@ -1,10 +1,10 @@
 // Class weights and label smoothing against the cross-entropy computed by hand.
-#include "ftl/loss.h"
+#include "ftl/train/loss.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "ftl/errors.h"
+#include "ftl/util/errors.h"
 
 namespace {
 

@@ -1,12 +1,12 @@
-#include "ftl/metrics.h"
+#include "ftl/eval/metrics.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
 
-#include "ftl/evaluate.h"
-#include "ftl/evaluation_output.h"
-#include "ftl/metrics_log.h"
+#include "ftl/eval/evaluate.h"
+#include "ftl/eval/evaluation_output.h"
+#include "ftl/train/metrics_log.h"
 #include "support/temp_dir.h"
 
 using Catch::Matchers::Contains;

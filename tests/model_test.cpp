@@ -1,4 +1,4 @@
-#include "ftl/model.h"
+#include "ftl/model/model.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -6,8 +6,8 @@
 #include <set>
 #include <stdexcept>
 
-#include "ftl/errors.h"
-#include "ftl/inspect.h"
+#include "ftl/eval/inspect.h"
+#include "ftl/util/errors.h"
 #include "support/fixtures.h"
 #include "support/temp_dir.h"
 

@@ -1,11 +1,11 @@
 // Parameter groups (discriminative lr, no decay on biases and BatchNorm) and the optimizer state
 // saved and restored by parameter name.
-#include "ftl/optimizer.h"
+#include "ftl/train/optimizer.h"
 
 #include <catch2/catch.hpp>
 
-#include "ftl/errors.h"
-#include "ftl/model.h"
+#include "ftl/model/model.h"
+#include "ftl/util/errors.h"
 #include "support/fixtures.h"
 
 using Catch::Matchers::Contains;

@@ -1,15 +1,15 @@
 // ftl predict's core: which files a command line names, one record per image in input order,
 // bad images reported without stopping the batch, and the JSONL and CSV records.
-#include "ftl/predict.h"
+#include "ftl/eval/predict.h"
 
 #include <catch2/catch.hpp>
 #include <fstream>
 
-#include "ftl/checkpoint.h"
-#include "ftl/errors.h"
-#include "ftl/image.h"
-#include "ftl/model.h"
-#include "ftl/runtime.h"
+#include "ftl/image/image.h"
+#include "ftl/model/checkpoint.h"
+#include "ftl/model/model.h"
+#include "ftl/util/errors.h"
+#include "ftl/util/runtime.h"
 #include "support/fixtures.h"
 #include "support/shapes.h"
 #include "support/temp_dir.h"

@@ -1,9 +1,9 @@
 // best.pt and keep_top_k ranking, and early stopping, epoch by epoch.
-#include "ftl/ranking.h"
+#include "ftl/train/ranking.h"
 
 #include <catch2/catch.hpp>
 
-#include "ftl/early_stopping.h"
+#include "ftl/train/early_stopping.h"
 
 TEST_CASE("ranking: best and top-k by accuracy, ties to the earlier epoch", "[ranking]") {
   ftl::CheckpointRanking ranking("val_acc", 2);

@@ -1,6 +1,6 @@
 // HTML reports: what a run's page holds, that it needs nothing outside the file, how bad run
 // folders fail, and that a real browser (headless Chromium) draws it.
-#include "ftl/report.h"
+#include "ftl/report/report.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -8,11 +8,11 @@
 #include <fstream>
 #include <iostream>
 
-#include "ftl/errors.h"
-#include "ftl/evaluate.h"
-#include "ftl/image.h"
-#include "ftl/metrics.h"
-#include "ftl/svg_chart.h"
+#include "ftl/eval/evaluate.h"
+#include "ftl/eval/metrics.h"
+#include "ftl/image/image.h"
+#include "ftl/report/svg_chart.h"
+#include "ftl/util/errors.h"
 #include "support/fixtures.h"
 #include "support/temp_dir.h"
 

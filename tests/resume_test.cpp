@@ -8,11 +8,11 @@
 #include <fstream>
 #include <sstream>
 
-#include "ftl/checkpoint.h"
-#include "ftl/errors.h"
-#include "ftl/model.h"
-#include "ftl/train_state.h"
-#include "ftl/trainer.h"
+#include "ftl/model/checkpoint.h"
+#include "ftl/model/model.h"
+#include "ftl/model/train_state.h"
+#include "ftl/train/trainer.h"
+#include "ftl/util/errors.h"
 #include "support/fixtures.h"
 #include "support/process.h"
 #include "support/shapes.h"

@@ -1,5 +1,5 @@
 // Every schedule's lr, step by step, against its formula written out independently here.
-#include "ftl/schedule.h"
+#include "ftl/train/schedule.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>

@@ -1,10 +1,10 @@
 // The resume state inside last.pt: encoded and decoded whole, damaged state named, and the
 // rule that only train.epochs may change on resume.
-#include "ftl/train_state.h"
+#include "ftl/model/train_state.h"
 
 #include <catch2/catch.hpp>
 
-#include "ftl/errors.h"
+#include "ftl/util/errors.h"
 
 using Catch::Matchers::Contains;
 

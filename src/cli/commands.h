@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "ftl/data_check.h"
-#include "ftl/evaluate.h"
-#include "ftl/launch.h"
-#include "ftl/predict.h"
-#include "ftl/report.h"
+#include "ftl/data/data_check.h"
+#include "ftl/dist/launch.h"
+#include "ftl/eval/evaluate.h"
+#include "ftl/eval/predict.h"
+#include "ftl/report/report.h"
 
 namespace ftl::cli {
 

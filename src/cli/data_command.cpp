@@ -2,7 +2,7 @@
 #include <iostream>
 
 #include "commands.h"
-#include "ftl/data_check.h"
+#include "ftl/data/data_check.h"
 
 namespace ftl::cli {
 

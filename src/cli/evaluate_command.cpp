@@ -5,10 +5,10 @@
 #include <iostream>
 
 #include "commands.h"
-#include "ftl/evaluate.h"
-#include "ftl/evaluation_output.h"
-#include "ftl/files.h"
-#include "ftl/report.h"
+#include "ftl/eval/evaluate.h"
+#include "ftl/eval/evaluation_output.h"
+#include "ftl/report/report.h"
+#include "ftl/util/files.h"
 
 namespace ftl::cli {
 

@@ -10,9 +10,9 @@
 #include <optional>
 
 #include "commands.h"
-#include "ftl/config.h"
-#include "ftl/errors.h"
-#include "ftl/trainer.h"
+#include "ftl/config/config.h"
+#include "ftl/train/trainer.h"
+#include "ftl/util/errors.h"
 #include "stop_signals.h"
 
 namespace ftl::cli {

@@ -2,7 +2,7 @@
 #include <iostream>
 
 #include "commands.h"
-#include "ftl/inspect.h"
+#include "ftl/eval/inspect.h"
 
 namespace ftl::cli {
 

@@ -10,8 +10,8 @@
 #include <iostream>
 
 #include "commands.h"
-#include "ftl/errors.h"
-#include "ftl/runtime.h"
+#include "ftl/util/errors.h"
+#include "ftl/util/runtime.h"
 #include "ftl/version.h"
 
 namespace {

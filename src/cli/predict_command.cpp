@@ -4,7 +4,7 @@
 #include <string>
 
 #include "commands.h"
-#include "ftl/predict.h"
+#include "ftl/eval/predict.h"
 
 namespace ftl::cli {
 namespace {

@@ -1,7 +1,7 @@
 // `ftl report RUN_DIR [--output FILE] [--svg FILE] [--evaluation FILE | --data DIR] ...`
 // `ftl report RUN_DIR RUN_DIR... --output FILE [--svg FILE]` compares runs.
 #include "commands.h"
-#include "ftl/report.h"
+#include "ftl/report/report.h"
 
 namespace ftl::cli {
 

@@ -15,11 +15,11 @@
 #include <string>
 #include <vector>
 
-#include "ftl/compute_mode.h"
-#include "ftl/dataset.h"
-#include "ftl/loader.h"
-#include "ftl/model.h"
-#include "ftl/runtime.h"
+#include "ftl/data/dataset.h"
+#include "ftl/data/loader.h"
+#include "ftl/model/compute_mode.h"
+#include "ftl/model/model.h"
+#include "ftl/util/runtime.h"
 
 namespace {
 

@@ -3,8 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "ftl/config.h"
-#include "ftl/errors.h"
+#include "ftl/config/config.h"
+#include "ftl/util/errors.h"
 #include "fuzz_target.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

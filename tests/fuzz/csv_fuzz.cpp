@@ -4,8 +4,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "ftl/csv.h"
-#include "ftl/errors.h"
+#include "ftl/util/csv.h"
+#include "ftl/util/errors.h"
 #include "fuzz_target.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -2,8 +2,8 @@
 // input's last byte). Only DataError may come out; a decoded image must hold its pixels.
 #include <cstdlib>
 
-#include "ftl/errors.h"
-#include "ftl/image.h"
+#include "ftl/image/image.h"
+#include "ftl/util/errors.h"
 #include "fuzz_target.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

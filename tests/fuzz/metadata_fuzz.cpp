@@ -2,8 +2,8 @@
 // file comes from elsewhere). Only ModelError may come out, and what it accepts round-trips.
 #include <string>
 
-#include "ftl/checkpoint.h"
-#include "ftl/errors.h"
+#include "ftl/model/checkpoint.h"
+#include "ftl/util/errors.h"
 #include "fuzz_target.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

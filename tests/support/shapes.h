@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "ftl/config.h"
+#include "ftl/config/config.h"
 
 namespace ftl::testing {
 

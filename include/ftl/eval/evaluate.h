@@ -1,0 +1,78 @@
+// `ftl evaluate`: runs a checkpoint over an ImageFolder and reports its quality as JSON.
+#pragma once
+
+#include <spdlog/logger.h>
+#include <torch/script.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "ftl/data/dataset.h"
+#include "ftl/data/loader.h"
+#include "ftl/eval/metrics.h"
+
+namespace ftl {
+
+/// The k of top-k accuracy unless asked otherwise.
+inline constexpr std::int64_t kDefaultTopK = 5;
+
+/// One image's answer.
+struct Prediction {
+  std::size_t index = 0;       // position in the sample list
+  std::int64_t predicted = 0;  // class index with the highest logit
+  double confidence = 0;       // its softmax probability
+};
+
+/// Runs `model` as it is (call it in eval mode) over every image of `data`, without
+/// gradients, and accumulates loss, accuracy, top-k, calibration and the confusion matrix.
+/// Each image's prediction is appended to `predictions` when given. With
+/// loader_options.skip_bad_images, the images left out are appended to `bad` when given.
+MetricsAccumulator evaluate_samples(torch::jit::Module& model, const ImageFolder& data,
+                                    const LoaderOptions& loader_options,
+                                    const torch::Device& device, std::int64_t top_k = kDefaultTopK,
+                                    std::vector<Prediction>* predictions = nullptr,
+                                    std::vector<BadImage>* bad = nullptr);
+
+struct EvaluateOptions {
+  std::filesystem::path checkpoint;   // a best.pt / last.pt written by ftl finetune
+  std::filesystem::path data;         // ImageFolder root; folders matched to classes by name
+  std::int64_t batch_size = 64;       // images per forward pass
+  std::int64_t workers = 0;           // decoding threads; 0 = one per 4 cores, min 1
+  std::int64_t threads = 0;           // compute threads; 0 = cores available to the process
+  std::string device = "cpu";         // "cpu", "cuda" or "cuda:N"
+  std::int64_t top_k = kDefaultTopK;  // reported as top{K}_accuracy when there are >= K classes
+  bool skip_bad_images = false;       // leave undecodable images out (listed in the report's
+                                      // "skipped") instead of failing
+};
+
+struct Evaluation {
+  nlohmann::ordered_json report;        // see evaluate_checkpoint
+  std::vector<std::string> classes;     // the checkpoint's, in logit order
+  std::vector<Sample> samples;          // the images, labelled with the checkpoint's indices
+  std::vector<Prediction> predictions;  // one per sample, in sample order
+};
+
+/// Evaluates a checkpoint. The report: num_samples, loss, accuracy, top{K}_accuracy (with K
+/// or more classes), macro and weighted {precision, recall, f1}, ece (15 bins), per_class
+/// [{name, precision, recall, f1, support}], confusion_matrix (rows = true class).
+Evaluation evaluate_checkpoint(const EvaluateOptions& options, spdlog::logger& log);
+
+/// Turns accumulated metrics into the report above.
+nlohmann::ordered_json metrics_report(const MetricsAccumulator& metrics,
+                                      const std::vector<std::string>& classes,
+                                      std::int64_t top_k = kDefaultTopK);
+
+/// Quality gates for CI; a negative value is no gate.
+struct QualityGates {
+  double min_accuracy = -1;      // accuracy must be >= this
+  double min_class_recall = -1;  // every class's recall must be >= this
+  double max_loss = -1;          // loss must be <= this
+};
+
+/// One line per gate the report misses, naming the gate, the value and the limit.
+std::vector<std::string> failed_gates(const nlohmann::ordered_json& report,
+                                      const QualityGates& gates);
+
+}  // namespace ftl

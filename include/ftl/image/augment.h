@@ -1,0 +1,50 @@
+// Random training augmentation, torchvision's ImageNet training recipe: RandomResizedCrop,
+// RandomHorizontalFlip and, optionally, ColorJitter of brightness, contrast and saturation.
+// Each image's randomness comes from its own seed (run seed, epoch, sample index), so an epoch
+// is the same whatever the number of workers, and a resumed epoch repeats exactly.
+//
+// The crop is cut from the base image (preprocess.h), the shorter side already resized to
+// data.resize, instead of from the full-size file: the base can then be cached across epochs.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <array>
+#include <cstdint>
+
+#include "ftl/image/image.h"
+#include "ftl/image/preprocess.h"
+#include "ftl/util/random.h"
+
+namespace ftl {
+
+struct Augment {
+  bool enabled = false;                                  // off: training uses the eval transform
+  std::array<double, 2> scale = {0.08, 1.0};             // crop area as a share of the image
+  std::array<double, 2> ratio = {3.0 / 4.0, 4.0 / 3.0};  // crop width / height
+  bool hflip = true;                                     // mirror half of the images
+  double color_jitter = 0.0;  // brightness, contrast and saturation factors in [1-j, 1+j]
+};
+
+/// A rectangle of an image, in pixels.
+struct CropBox {
+  std::int64_t left = 0;
+  std::int64_t top = 0;
+  std::int64_t width = 0;
+  std::int64_t height = 0;
+};
+
+/// RandomResizedCrop.get_params: up to 10 tries at a box of random area and aspect ratio
+/// that fits, else the largest centred box whose ratio is within range.
+CropBox random_resized_crop_box(std::int64_t width, std::int64_t height, const Augment& augment,
+                                SplitMix64& random);
+
+/// The seed of one image's augmentation in one epoch.
+std::uint64_t augment_seed(std::uint64_t run_seed, std::int64_t epoch, std::size_t sample_index);
+
+/// Writes one randomly augmented training input into `out` (float [3, S, S]): crop, resize to
+/// S x S, flip, jitter, then scale and normalise as eval_into does.
+void augment_into(const Image& base, const Preprocess& preprocess, const Augment& augment,
+                  std::uint64_t seed, torch::Tensor out);
+
+}  // namespace ftl

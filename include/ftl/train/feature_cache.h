@@ -1,0 +1,81 @@
+// The frozen-backbone feature cache. When nothing before the head trains (every backbone
+// parameter frozen, no BatchNorm or Dropout in training mode) and the training images are not
+// augmented, the backbone maps each image to the same vector every epoch. It then runs once per
+// image, and the head trains on those vectors: the same steps in the same order, at a small
+// fraction of the cost. With train.feature_cache "disk" the vectors are also kept in a file,
+// keyed by the backbone's weights, the compute settings, the preprocessing and every image
+// file's path, size and modification time, and later runs with the same key read it back.
+#pragma once
+
+#include <torch/script.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "ftl/data/dataset.h"
+#include "ftl/data/loader.h"
+#include "ftl/model/compute_mode.h"
+
+namespace ftl {
+
+struct CachedFeatures {
+  torch::Tensor features;     // float32 [n, d] on the CPU: row i is sample i's (zeros if bad)
+  std::vector<BadImage> bad;  // the images left out (data.on_bad_image "skip")
+};
+
+/// Why the cache cannot stand in for `model` as it is now (its training flags and frozen
+/// parameters) with this augmentation, or "" when it can.
+std::string feature_cache_obstacle(const torch::jit::Module& model, bool augment);
+
+/// Runs `model` (a copy whose head `fc` is the identity, with the training flags as they are)
+/// over every image of `data` in order, without gradients, and returns the head's inputs.
+/// Checks on the first batch that the head applied to them gives the network's own logits;
+/// throws ModelError when it does not (a network whose output is not fc of those features).
+CachedFeatures extract_features(const torch::jit::Module& model, const ImageFolder& data,
+                                const LoaderOptions& options, const torch::Device& device,
+                                const ComputeMode& mode);
+
+/// A 128-bit hash (hex) of the backbone's parameters and buffers (not the head's).
+std::string backbone_fingerprint(const torch::jit::Module& model);
+
+/// The cache key of one image set: a 128-bit hash (hex) of `settings` (the backbone's
+/// fingerprint, preprocessing, precision, ...) and each image's absolute path, size and mtime.
+std::string feature_cache_key(const ImageFolder& data, const nlohmann::json& settings);
+
+/// train.feature_cache_dir "": $XDG_CACHE_HOME/ftl/features, else $HOME/.cache/ftl/features.
+/// Throws ConfigError naming train.feature_cache_dir when neither variable is set.
+std::filesystem::path default_feature_cache_dir();
+
+/// Reads a cache file written by write_feature_file for `key` with `rows` rows. Throws
+/// DataError naming the path when it is damaged, cut short, or holds another key or count.
+CachedFeatures read_feature_file(const std::filesystem::path& path, const std::string& key,
+                                 std::size_t rows);
+
+/// Writes one atomically (the folder is created); IoError names the path on failure.
+void write_feature_file(const std::filesystem::path& path, const std::string& key,
+                        const CachedFeatures& cached);
+
+/// Batches of cached features in a visiting order, as BatchLoader would give the images: the
+/// same chunks of `batch_size`, with the bad images left out. Batch::images is [n, d].
+class FeatureBatches {
+ public:
+  /// `cached` and `samples` must outlive this.
+  FeatureBatches(const CachedFeatures& cached, const std::vector<Sample>& samples,
+                 std::vector<std::size_t> order, std::int64_t batch_size,
+                 const torch::Device& device);
+  bool next(Batch& batch);
+
+ private:
+  const CachedFeatures& cached_;
+  const std::vector<Sample>& samples_;
+  const std::vector<std::size_t> order_;
+  const std::size_t batch_size_;
+  const torch::Device device_;
+  std::vector<bool> usable_;
+  std::size_t position_ = 0;
+};
+
+}  // namespace ftl

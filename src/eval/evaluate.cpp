@@ -1,0 +1,160 @@
+#include "ftl/eval/evaluate.h"
+
+#include <iomanip>
+#include <sstream>
+
+#include "ftl/model/checkpoint.h"
+#include "ftl/model/device.h"
+#include "ftl/util/errors.h"
+#include "ftl/util/runtime.h"
+
+namespace ftl {
+namespace {
+
+std::string format_value(double value) {
+  std::ostringstream text;
+  text << std::setprecision(4) << value;
+  return text.str();
+}
+
+// Mean precision, recall and F1 over classes, each class weighing 1 (macro) or its support.
+nlohmann::ordered_json averaged(const std::vector<ClassStats>& stats, bool by_support) {
+  double precision = 0;
+  double recall = 0;
+  double f1 = 0;
+  double total = 0;
+  for (const ClassStats& s : stats) {
+    const double weight = by_support ? static_cast<double>(s.support) : 1.0;
+    precision += weight * s.precision;
+    recall += weight * s.recall;
+    f1 += weight * s.f1;
+    total += weight;
+  }
+  if (total == 0) total = 1;
+  return {{"precision", precision / total}, {"recall", recall / total}, {"f1", f1 / total}};
+}
+
+}  // namespace
+
+MetricsAccumulator evaluate_samples(torch::jit::Module& model, const ImageFolder& data,
+                                    const LoaderOptions& loader_options,
+                                    const torch::Device& device, std::int64_t top_k,
+                                    std::vector<Prediction>* predictions,
+                                    std::vector<BadImage>* bad) {
+  torch::NoGradGuard no_grad;
+  MetricsAccumulator metrics(static_cast<std::int64_t>(data.classes.size()), top_k);
+  BatchLoader loader(data.samples, identity_order(data.samples.size()), loader_options);
+  Batch batch;
+  while (loader.next(batch)) {
+    if (bad != nullptr) bad->insert(bad->end(), batch.bad.begin(), batch.bad.end());
+    if (batch.indices.empty()) continue;  // every image of the batch was left out
+    // Under bf16 autocast the network answers in bf16; the metrics are computed in fp32.
+    const torch::Tensor logits =
+        model.forward({batch.images.to(device)}).toTensor().to(torch::kFloat32);
+    metrics.add(logits, batch.labels);
+    if (predictions == nullptr) continue;
+    const auto [probability, predicted] = logits.softmax(/*dim=*/1).max(/*dim=*/1);
+    const torch::Tensor p = probability.to(torch::kCPU, torch::kFloat64).contiguous();
+    const torch::Tensor c = predicted.to(torch::kCPU, torch::kInt64).contiguous();
+    for (std::size_t i = 0; i < batch.indices.size(); ++i) {
+      const auto row = static_cast<std::int64_t>(i);
+      predictions->push_back(
+          {batch.indices[i], c.data_ptr<std::int64_t>()[row], p.data_ptr<double>()[row]});
+    }
+  }
+  return metrics;
+}
+
+nlohmann::ordered_json metrics_report(const MetricsAccumulator& metrics,
+                                      const std::vector<std::string>& classes, std::int64_t top_k) {
+  nlohmann::ordered_json report;
+  report["num_samples"] = metrics.count();
+  report["loss"] = metrics.mean_loss();
+  report["accuracy"] = metrics.accuracy();
+  if (top_k > 1 && static_cast<std::int64_t>(classes.size()) >= top_k) {
+    report["top" + std::to_string(top_k) + "_accuracy"] = metrics.top_k_accuracy();
+  }
+  const std::vector<ClassStats> stats = metrics.per_class();
+  report["macro"] = averaged(stats, /*by_support=*/false);
+  report["weighted"] = averaged(stats, /*by_support=*/true);
+  report["ece"] = metrics.expected_calibration_error();
+  nlohmann::ordered_json per_class = nlohmann::ordered_json::array();
+  for (std::size_t i = 0; i < classes.size(); ++i) {
+    per_class.push_back({{"name", classes[i]},
+                         {"precision", stats[i].precision},
+                         {"recall", stats[i].recall},
+                         {"f1", stats[i].f1},
+                         {"support", stats[i].support}});
+  }
+  report["per_class"] = per_class;
+  report["confusion_matrix"] = metrics.confusion();
+  return report;
+}
+
+std::vector<std::string> failed_gates(const nlohmann::ordered_json& report,
+                                      const QualityGates& gates) {
+  std::vector<std::string> failed;
+  const double accuracy = report.at("accuracy").get<double>();
+  if (gates.min_accuracy >= 0 && accuracy < gates.min_accuracy) {
+    failed.push_back("accuracy " + format_value(accuracy) + " < --min-accuracy " +
+                     format_value(gates.min_accuracy));
+  }
+  if (gates.min_class_recall >= 0) {
+    for (const auto& row : report.at("per_class")) {
+      const double recall = row.at("recall").get<double>();
+      if (recall < gates.min_class_recall) {
+        failed.push_back("recall of class " + row.at("name").get<std::string>() + " " +
+                         format_value(recall) + " < --min-class-recall " +
+                         format_value(gates.min_class_recall));
+      }
+    }
+  }
+  const double loss = report.at("loss").get<double>();
+  if (gates.max_loss >= 0 && loss > gates.max_loss) {
+    failed.push_back("loss " + format_value(loss) + " > --max-loss " +
+                     format_value(gates.max_loss));
+  }
+  return failed;
+}
+
+Evaluation evaluate_checkpoint(const EvaluateOptions& options, spdlog::logger& log) {
+  const torch::Device device = resolve_device(options.device, "device");
+  const std::int64_t threads = configure_compute_threads(options.threads);
+  Checkpoint checkpoint = load_checkpoint(options.checkpoint, device);
+  ImageFolder data = scan_dataset(options.data);
+  relabel_to(data, checkpoint.metadata.classes);
+  log.info("evaluating {} (epoch {}) on {} images, {} compute threads", options.checkpoint.string(),
+           checkpoint.metadata.epoch, data.samples.size(), threads);
+
+  LoaderOptions loader_options;
+  loader_options.batch_size = options.batch_size;
+  loader_options.preprocess = checkpoint.metadata.preprocess;
+  loader_options.workers = resolve_loader_workers(options.workers);
+  loader_options.skip_bad_images = options.skip_bad_images;
+  Evaluation evaluation;
+  std::vector<BadImage> bad;
+  const MetricsAccumulator metrics =
+      evaluate_samples(checkpoint.module, data, loader_options, device, options.top_k,
+                       &evaluation.predictions, &bad);
+  if (metrics.count() == 0) {
+    throw DataError(options.data.string() + ": no image could be used (" +
+                    std::to_string(bad.size()) + " bad)");
+  }
+  evaluation.report["checkpoint"] = options.checkpoint.string();
+  evaluation.report["data"] = options.data.string();
+  evaluation.report.update(metrics_report(metrics, checkpoint.metadata.classes, options.top_k));
+  if (!bad.empty()) {
+    nlohmann::ordered_json skipped = nlohmann::ordered_json::array();
+    for (const BadImage& image : bad) {
+      const std::string path = data.samples[image.index].path.string();
+      log.warn("skipping a bad image: {}: {}", path, image.reason);
+      skipped.push_back({{"path", path}, {"reason", image.reason}});
+    }
+    evaluation.report["skipped"] = skipped;
+  }
+  evaluation.classes = checkpoint.metadata.classes;
+  evaluation.samples = data.samples;
+  return evaluation;
+}
+
+}  // namespace ftl

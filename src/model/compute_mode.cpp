@@ -1,0 +1,76 @@
+#include "ftl/model/compute_mode.h"
+
+#include <ATen/autocast_mode.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "ftl/util/errors.h"
+
+namespace ftl {
+
+bool cpu_flags_have_bf16(const std::string& cpuinfo) {
+  std::istringstream lines(cpuinfo);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line);
+    for (std::string word; words >> word;) {
+      if (word == "avx512_bf16" || word == "amx_bf16") return true;
+    }
+  }
+  return false;
+}
+
+bool cpu_has_bf16() {
+  std::ifstream in("/proc/cpuinfo");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return cpu_flags_have_bf16(text.str());
+}
+
+ComputeMode resolve_compute_mode(const std::string& precision, const std::string& memory_format,
+                                 const torch::Device& device, bool cpu_bf16) {
+  ComputeMode mode;
+  mode.bf16 = precision == "bf16";
+  mode.channels_last = memory_format == "channels_last";
+  if (mode.bf16 && device.is_cpu() && !cpu_bf16) {
+    throw ConfigError(
+        "train.precision \"bf16\": this processor has neither AVX512-BF16 nor AMX (no "
+        "avx512_bf16 or amx_bf16 in /proc/cpuinfo), so bf16 would run slower than fp32; use "
+        "\"fp32\"");
+  }
+  return mode;
+}
+
+void apply_memory_format(torch::jit::Module& module, const ComputeMode& mode) {
+  const auto format =
+      mode.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  torch::NoGradGuard no_grad;
+  for (torch::Tensor parameter : module.parameters(/*recurse=*/true)) {
+    if (parameter.dim() == 4) parameter.set_data(parameter.contiguous(format));
+  }
+  for (torch::Tensor buffer : module.buffers(/*recurse=*/true)) {
+    if (buffer.dim() == 4) buffer.set_data(buffer.contiguous(format));
+  }
+}
+
+AutocastScope::AutocastScope(const ComputeMode& mode, const torch::Device& device) {
+  if (!mode.bf16) return;
+  if (device.is_cuda()) {
+    cuda_ = true;
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  } else {
+    cpu_ = true;
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
+}
+
+AutocastScope::~AutocastScope() {
+  if (cuda_) at::autocast::set_enabled(false);
+  if (cpu_) at::autocast::set_cpu_enabled(false);
+  if (cuda_ || cpu_) at::autocast::clear_cache();
+}
+
+}  // namespace ftl

@@ -1,0 +1,93 @@
+#include "ftl/train/metrics_log.h"
+
+#include "ftl/train/run_folder.h"
+#include "ftl/util/errors.h"
+#include "ftl/util/files.h"
+
+namespace ftl {
+namespace {
+
+// Column order of both files; to_json and the CSV header follow it.
+const char* const kColumns[] = {"epoch", "train_loss", "train_acc", "val_loss",     "val_acc",
+                                "lr",    "lr_end",     "seconds",   "images_per_s", "stop"};
+
+void check(const std::ofstream& stream, const std::filesystem::path& path) {
+  // iostreams do not report why a write failed; a full disk is the usual cause.
+  if (!stream) throw IoError(path.string() + ": cannot write (disk full or no permission?)");
+}
+
+std::string csv_header() {
+  std::string header;
+  for (const char* column : kColumns) header += (header.empty() ? "" : ",") + std::string(column);
+  return header + "\n";
+}
+
+std::string csv_row(const nlohmann::ordered_json& line) {
+  std::string row;
+  for (const char* column : kColumns) row += (row.empty() ? "" : ",") + line.at(column).dump();
+  return row + "\n";
+}
+
+// The first `keep` lines of an earlier metrics.jsonl, each checked to be a complete record.
+std::vector<nlohmann::ordered_json> read_kept_lines(const std::filesystem::path& path,
+                                                    std::int64_t keep) {
+  std::vector<nlohmann::ordered_json> lines;
+  if (keep <= 0) return lines;
+  std::ifstream in(path);
+  std::string text;
+  while (static_cast<std::int64_t>(lines.size()) < keep && std::getline(in, text)) {
+    try {
+      const auto line = nlohmann::ordered_json::parse(text);
+      for (const char* column : kColumns) (void)line.at(column);
+      lines.push_back(line);
+      lines.back()["stop"] = "";  // the run goes on past these epochs
+    } catch (const nlohmann::json::exception& error) {
+      throw IoError(path.string() + ": line " + std::to_string(lines.size() + 1) +
+                    " is not a metrics record: " + error.what());
+    }
+  }
+  if (static_cast<std::int64_t>(lines.size()) < keep) {
+    throw IoError(path.string() + ": holds " + std::to_string(lines.size()) +
+                  " epochs, but the checkpoint to resume from has done " + std::to_string(keep));
+  }
+  return lines;
+}
+
+}  // namespace
+
+nlohmann::ordered_json to_json(const EpochMetrics& m) {
+  return {{"epoch", m.epoch},       {"train_loss", m.train_loss}, {"train_acc", m.train_acc},
+          {"val_loss", m.val_loss}, {"val_acc", m.val_acc},       {"lr", m.lr},
+          {"lr_end", m.lr_end},     {"seconds", m.seconds},       {"images_per_s", m.images_per_s},
+          {"stop", m.stop}};
+}
+
+MetricsLog::MetricsLog(const std::filesystem::path& run_dir, std::int64_t keep_epochs)
+    : jsonl_path_(run_dir / kMetricsName), csv_path_(run_dir / "metrics.csv") {
+  lines_ = read_kept_lines(jsonl_path_, keep_epochs);
+  std::string jsonl;
+  std::string csv = csv_header();
+  for (const nlohmann::ordered_json& line : lines_) {
+    jsonl += line.dump() + "\n";
+    csv += csv_row(line);
+  }
+  // Whole files first (a resumed run replaces what it does not keep), then append from there.
+  write_file_atomic(jsonl_path_, jsonl);
+  write_file_atomic(csv_path_, csv);
+  jsonl_.open(jsonl_path_, std::ios::app);
+  csv_.open(csv_path_, std::ios::app);
+  check(jsonl_, jsonl_path_);
+  check(csv_, csv_path_);
+}
+
+void MetricsLog::append(const EpochMetrics& m) { write_line(to_json(m)); }
+
+void MetricsLog::write_line(const nlohmann::ordered_json& line) {
+  jsonl_ << line.dump() << '\n' << std::flush;
+  check(jsonl_, jsonl_path_);
+  csv_ << csv_row(line) << std::flush;
+  check(csv_, csv_path_);
+  lines_.push_back(line);
+}
+
+}  // namespace ftl

@@ -1,0 +1,75 @@
+#include "ftl/util/runtime.h"
+
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <malloc.h>
+#include <sched.h>
+#include <torch/csrc/jit/python/update_graph_executor_opt.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
+
+namespace ftl {
+
+std::int64_t available_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int count = CPU_COUNT(&set);
+    if (count > 0) return count;
+  }
+  const unsigned hardware = std::thread::hardware_concurrency();
+  return hardware > 0 ? static_cast<std::int64_t>(hardware) : 1;
+}
+
+std::int64_t default_compute_threads() {
+  const char* omp = std::getenv("OMP_NUM_THREADS");
+  if (omp != nullptr) {
+    char* end = nullptr;
+    const long value = std::strtol(omp, &end, 10);
+    if (end != omp && *end == '\0' && value > 0) return value;
+  }
+  return available_cores();
+}
+
+std::int64_t configure_compute_threads(std::int64_t requested) {
+  const std::int64_t threads = requested > 0 ? requested : default_compute_threads();
+  at::set_num_threads(static_cast<int>(threads));
+  return at::get_num_threads();
+}
+
+void limit_interop_threads() { at::set_num_interop_threads(1); }
+
+void tune_allocator() {
+#if defined(__GLIBC__)
+  // 32 MiB is glibc's largest mmap threshold: buffers below it are reused from the heap.
+  constexpr int kMmapThreshold = 32 << 20;
+  // Free heap memory is kept for reuse instead of being trimmed back after each step.
+  constexpr int kTrimThreshold = 1 << 30;
+  mallopt(M_MMAP_THRESHOLD, kMmapThreshold);
+  mallopt(M_TRIM_THRESHOLD, kTrimThreshold);
+#endif
+}
+
+void configure_determinism(bool deterministic) {
+  if (deterministic) {
+    // cuBLAS is deterministic only with a fixed workspace; it reads this before CUDA starts.
+    ::setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+  }
+  at::globalContext().setDeterministicAlgorithms(deterministic, /*warn_only=*/false);
+  at::globalContext().setDeterministicCuDNN(deterministic);
+  at::globalContext().setBenchmarkCuDNN(false);
+  torch::jit::setGraphExecutorOptimize(!deterministic);
+}
+
+std::int64_t resolve_workers(std::int64_t requested) {
+  return requested > 0 ? requested : available_cores();
+}
+
+std::int64_t resolve_loader_workers(std::int64_t requested) {
+  return requested > 0 ? requested
+                       : std::max<std::int64_t>(1, available_cores() / kCoresPerLoaderWorker);
+}
+
+}  // namespace ftl
