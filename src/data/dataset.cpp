@@ -13,6 +13,7 @@
 #include "ftl/util/csv.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/hash.h"
+#include "ftl/util/text.h"
 
 namespace fs = std::filesystem;
 
@@ -20,12 +21,6 @@ namespace ftl {
 namespace {
 
 constexpr const char* kUtf8Bom = "\xEF\xBB\xBF";
-
-std::string join(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& name : names) out += (out.empty() ? "" : ", ") + name;
-  return out;
-}
 
 bool is_hidden(const fs::path& path) { return path.filename().string().rfind('.', 0) == 0; }
 

@@ -25,6 +25,14 @@ EpochShard shard_epoch(const std::vector<std::size_t>& order, std::int64_t batch
   return shard;
 }
 
+EpochShard shard_rest_of_epoch(std::vector<std::size_t> order, std::int64_t steps_done,
+                               std::int64_t batch_size, int rank, int world_size) {
+  const auto done = static_cast<std::size_t>(steps_done * batch_size * world_size);
+  order.erase(order.begin(),
+              order.begin() + static_cast<std::ptrdiff_t>(std::min(done, order.size())));
+  return shard_epoch(order, batch_size, rank, world_size);
+}
+
 std::vector<std::size_t> shard_positions(std::size_t count, int rank, int world_size) {
   std::vector<std::size_t> positions;
   for (auto i = static_cast<std::size_t>(rank); i < count;

@@ -156,12 +156,12 @@ bool any_batchnorm_training(const torch::jit::Module& module) {
 }
 
 void set_training(torch::jit::Module& module, bool training, const std::set<std::string>& frozen,
-                  const std::string& batchnorm) {
+                  BatchNormPolicy batchnorm) {
   module.train(training);
-  if (!training || batchnorm == "train") return;
+  if (!training || batchnorm == BatchNormPolicy::kTrain) return;
   for (const torch::jit::NameModule& child : module.named_modules()) {
     const bool in_frozen_part = frozen.count(top_level(child.name)) > 0;
-    if (batchnorm == "frozen" ? is_batchnorm(child.value) : in_frozen_part) {
+    if (batchnorm == BatchNormPolicy::kFrozen ? is_batchnorm(child.value) : in_frozen_part) {
       torch::jit::Module handle = child.value;  // a handle to the same submodule
       handle.train(false);
     }

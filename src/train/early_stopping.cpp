@@ -4,8 +4,8 @@
 
 namespace ftl {
 
-bool improves(const std::string& metric, double value, double best, double min_delta) {
-  const bool lower_is_better = metric.find("loss") != std::string::npos;
+bool improves(Metric metric, double value, double best, double min_delta) {
+  const bool lower_is_better = metric == Metric::kValLoss;
   return lower_is_better ? value < best - min_delta : value > best + min_delta;
 }
 
@@ -25,7 +25,7 @@ std::string EarlyStopping::reason() const {
   return fmt::format(
       "early stopping: {} did not improve by more than {:g} for {} epochs (best {:.6g} "
       "at epoch {})",
-      config_.metric, config_.min_delta, bad_epochs_, best_, best_epoch_);
+      to_string(config_.metric), config_.min_delta, bad_epochs_, best_, best_epoch_);
 }
 
 nlohmann::json EarlyStopping::to_json() const {

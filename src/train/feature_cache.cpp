@@ -8,6 +8,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "ftl/image/preprocess.h"
 #include "ftl/model/model.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/files.h"
@@ -119,6 +120,21 @@ std::string backbone_fingerprint(const torch::jit::Module& model) {
     if (!is_head_parameter(buffer.name)) add_tensor(first, second, buffer.name, buffer.value);
   }
   return fmt::format("{:016x}{:016x}", first.value(), second.value());
+}
+
+nlohmann::json feature_cache_settings(const Config& config, const std::string& backbone,
+                                      const torch::Device& device) {
+  const nlohmann::json values = config_to_json(config);
+  nlohmann::json settings = {{"backbone", backbone}, {"device", device.is_cuda() ? "cuda" : "cpu"}};
+  for (const OptionDoc& option : option_docs()) {
+    if (option.feature_key == FeatureKey::kPreprocess) {
+      settings["preprocess"] = preprocess_to_json(config.data.preprocess);
+    } else if (option.feature_key == FeatureKey::kValue) {
+      const std::string name = option.key.substr(option.key.rfind('.') + 1);
+      settings[name] = values.at(option_pointer(option.key));
+    }
+  }
+  return settings;
 }
 
 std::string feature_cache_key(const ImageFolder& data, const nlohmann::json& settings) {

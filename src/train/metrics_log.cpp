@@ -1,6 +1,6 @@
 #include "ftl/train/metrics_log.h"
 
-#include "ftl/train/run_folder.h"
+#include "ftl/model/run_layout.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/files.h"
 

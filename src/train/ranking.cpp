@@ -40,7 +40,7 @@ nlohmann::json CheckpointRanking::to_json() const {
   nlohmann::json kept = nlohmann::json::array();
   for (const RankedEpoch& entry : kept_)
     kept.push_back({{"epoch", entry.epoch}, {"value", entry.value}});
-  nlohmann::json json = {{"metric", metric_}, {"kept", kept}};
+  nlohmann::json json = {{"metric", to_string(metric_)}, {"kept", kept}};
   if (has_best_) json["best"] = {{"epoch", best_.epoch}, {"value", best_.value}};
   return json;
 }

@@ -37,9 +37,8 @@ fs::path last_checkpoint_path(const fs::path& dir) { return dir / kCheckpointDir
 void check_run_dir_free(const fs::path& run_dir) {
   for (const char* existing : kRunOutputs) {
     if (fs::exists(run_dir / existing)) {
-      throw IoError("output.dir " + run_dir.string() + " already holds a run (" + existing +
-                    "); resume it with --resume, replace it with --overwrite, or choose "
-                    "another folder");
+      throw IoError("output.dir " + run_dir.string() + " already holds a run (" + existing + ")",
+                    Choice::kResumeOrOverwrite);
     }
   }
 }

@@ -11,17 +11,17 @@ constexpr double kPi = 3.14159265358979323846;
 // The schedule's value before warmup is applied, `done` epochs (fractional) into the run.
 double decayed_lr(const ScheduleConfig& schedule, double base_lr, std::int64_t epochs,
                   std::int64_t epoch, double done) {
-  if (schedule.type == "step") {
+  if (schedule.type == ScheduleType::kStep) {
     return base_lr * std::pow(schedule.gamma, static_cast<double>(epoch / schedule.step_size));
   }
-  if (schedule.type == "multistep") {
+  if (schedule.type == ScheduleType::kMultistep) {
     int passed = 0;
     for (const std::int64_t milestone : schedule.milestones) {
       if (milestone <= epoch) ++passed;
     }
     return base_lr * std::pow(schedule.gamma, passed);
   }
-  if (schedule.type == "cosine") {
+  if (schedule.type == ScheduleType::kCosine) {
     const double span = static_cast<double>(epochs) - schedule.warmup_epochs;
     const double u = std::clamp((done - schedule.warmup_epochs) / span, 0.0, 1.0);
     return schedule.min_lr + (base_lr - schedule.min_lr) * 0.5 * (1.0 + std::cos(kPi * u));

@@ -23,6 +23,11 @@ std::int64_t steps_per_epoch(std::size_t samples, std::int64_t batch_size, int w
 EpochShard shard_epoch(const std::vector<std::size_t>& order, std::int64_t batch_size, int rank,
                        int world_size);
 
+/// What is left of an epoch of `order` after `steps_done` global batches (a mid-epoch save),
+/// as rank `rank`'s slices.
+EpochShard shard_rest_of_epoch(std::vector<std::size_t> order, std::int64_t steps_done,
+                               std::int64_t batch_size, int rank, int world_size);
+
 /// The positions 0..count-1 that rank `rank` validates: rank, rank + world_size, ...
 std::vector<std::size_t> shard_positions(std::size_t count, int rank, int world_size);
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "ftl/config/choices.h"
+
 namespace ftl {
 
 /// The name of the classifier submodule in torchvision's ResNet family.
@@ -48,12 +50,12 @@ std::set<std::string> frozen_modules(const torch::jit::Module& module, const std
 std::vector<torch::jit::NameTensor> configure_trainable(torch::jit::Module& module,
                                                         const std::set<std::string>& frozen);
 
-/// model.train(training), then, for training, the BatchNorm policy: "follow" puts the frozen
+/// model.train(training), then, for training, the BatchNorm policy: kFollow puts the frozen
 /// modules back in eval mode (a recursive train() on a jit module resets every submodule, and
-/// frozen BatchNorm must keep its statistics), "frozen" puts every BatchNorm layer in eval
-/// mode, "train" leaves them all training.
+/// frozen BatchNorm must keep its statistics), kFrozen puts every BatchNorm layer in eval
+/// mode, kTrain leaves them all training.
 void set_training(torch::jit::Module& module, bool training, const std::set<std::string>& frozen,
-                  const std::string& batchnorm);
+                  BatchNormPolicy batchnorm);
 
 /// Whether a submodule is a BatchNorm layer (torch.nn.BatchNorm1d/2d/3d).
 bool is_batchnorm(const torch::jit::Module& module);

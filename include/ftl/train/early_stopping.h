@@ -12,7 +12,7 @@ namespace ftl {
 
 /// Whether `value` beats `best` by more than min_delta, for a metric where lower is better
 /// (losses) or higher is better (accuracies).
-bool improves(const std::string& metric, double value, double best, double min_delta);
+bool improves(Metric metric, double value, double best, double min_delta);
 
 class EarlyStopping {
  public:

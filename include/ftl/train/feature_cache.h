@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "ftl/config/config.h"
 #include "ftl/data/dataset.h"
 #include "ftl/data/loader.h"
 #include "ftl/model/compute_mode.h"
@@ -41,8 +42,15 @@ CachedFeatures extract_features(const torch::jit::Module& model, const ImageFold
 /// A 128-bit hash (hex) of the backbone's parameters and buffers (not the head's).
 std::string backbone_fingerprint(const torch::jit::Module& model);
 
-/// The cache key of one image set: a 128-bit hash (hex) of `settings` (the backbone's
-/// fingerprint, preprocessing, precision, ...) and each image's absolute path, size and mtime.
+/// What cached features depend on besides the images: `backbone` (its fingerprint, or "" where
+/// the features are not kept), the kind of `device` (cpu or cuda), and every option that the
+/// option table marks as part of the feature-cache key (config.h, FeatureKey): those of the
+/// preprocessing as preprocess_to_json records them, the others by the last part of their key.
+nlohmann::json feature_cache_settings(const Config& config, const std::string& backbone,
+                                      const torch::Device& device);
+
+/// The cache key of one image set: a 128-bit hash (hex) of `settings` (feature_cache_settings)
+/// and each image's absolute path, size and mtime.
 std::string feature_cache_key(const ImageFolder& data, const nlohmann::json& settings);
 
 /// train.feature_cache_dir "": $XDG_CACHE_HOME/ftl/features, else $HOME/.cache/ftl/features.

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "ftl/config/choices.h"
+
 namespace ftl {
 
 struct RankedEpoch {
@@ -16,8 +18,8 @@ struct RankedEpoch {
 
 class CheckpointRanking {
  public:
-  CheckpointRanking(std::string metric, std::int64_t keep_top_k)
-      : metric_(std::move(metric)), keep_top_k_(keep_top_k) {}
+  CheckpointRanking(Metric metric, std::int64_t keep_top_k)
+      : metric_(metric), keep_top_k_(keep_top_k) {}
 
   struct Update {
     bool new_best = false;              // write best.pt
@@ -28,7 +30,7 @@ class CheckpointRanking {
   /// Records an epoch's value of the ranking metric.
   Update add(std::int64_t epoch, double value);
 
-  const std::string& metric() const { return metric_; }
+  Metric metric() const { return metric_; }
   bool has_best() const { return has_best_; }
   const RankedEpoch& best() const { return best_; }
   /// The kept epochs, best first.
@@ -40,7 +42,7 @@ class CheckpointRanking {
  private:
   bool better(const RankedEpoch& a, const RankedEpoch& b) const;
 
-  std::string metric_;
+  Metric metric_;
   std::int64_t keep_top_k_;
   bool has_best_ = false;
   RankedEpoch best_;

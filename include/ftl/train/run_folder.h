@@ -4,19 +4,16 @@
 
 #include <filesystem>
 
+#include "ftl/model/run_layout.h"
+
 namespace ftl {
 
-inline constexpr const char* kCheckpointDir = "checkpoints";
-inline constexpr const char* kBestName = "best.pt";
-inline constexpr const char* kLastName = "last.pt";
-inline constexpr const char* kSummaryName = "summary.json";
-inline constexpr const char* kConfigName = "config.json";     // the resolved config
-inline constexpr const char* kMetricsName = "metrics.jsonl";  // one JSON line per epoch
-inline constexpr const char* kDataName = "data.json";         // the datasets: paths, class counts
-inline constexpr const char* kReportName = "report.html";     // ftl report's default output
-inline constexpr const char* kBadImagesName = "bad_images.txt";    // images skipped, with reasons
-inline constexpr const char* kTrainSplitName = "train_split.csv";  // data.val_fraction's split
-inline constexpr const char* kValSplitName = "val_split.csv";
+/// What to do with an output.dir that already holds a run.
+enum class RunMode {
+  kNew,        // refuse it
+  kResume,     // continue it from checkpoints/last.pt
+  kOverwrite,  // replace it (once the data and model have loaded)
+};
 
 /// Whether `dir` holds a run's results (config.json, metrics, summary.json, checkpoints/).
 bool holds_run(const std::filesystem::path& dir);
@@ -27,7 +24,8 @@ bool holds_checkpoint_files(const std::filesystem::path& dir);
 /// checkpoints/last.pt of the run in `dir`: the newest weights with the resume state.
 std::filesystem::path last_checkpoint_path(const std::filesystem::path& dir);
 
-/// Throws IoError naming the first result of an earlier run found in `dir`.
+/// Throws IoError naming the first result of an earlier run found in `dir`, about
+/// Choice::kResumeOrOverwrite: the caller may continue that run or replace it.
 void check_run_dir_free(const std::filesystem::path& dir);
 
 /// Removes a run's results from `dir`, checkpoints first (a kill midway must not leave a

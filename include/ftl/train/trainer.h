@@ -34,13 +34,6 @@ struct FinetuneHooks {
   std::function<int()> stop_requested;
 };
 
-/// What to do with an output.dir that already holds a run.
-enum class RunMode {
-  kNew,        // refuse it
-  kResume,     // continue it from checkpoints/last.pt
-  kOverwrite,  // replace it (once the data and model have loaded)
-};
-
 struct FinetuneResult {
   std::filesystem::path run_dir;
   std::filesystem::path best_checkpoint;

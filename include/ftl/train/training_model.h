@@ -1,0 +1,54 @@
+// The network as training sees it: the TorchScript module, the top-level modules held frozen,
+// and the train/eval modes under the BatchNorm policy. Staged unfreezing changes the frozen set
+// here, and the phase ("frozen" or "full") that checkpoints record follows from it.
+#pragma once
+
+#include <spdlog/logger.h>
+#include <torch/script.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ftl/config/config.h"
+#include "ftl/model/checkpoint.h"
+#include "ftl/model/train_state.h"
+
+namespace ftl {
+
+class TrainingModel {
+ public:
+  /// Holds `module` frozen as model.freeze says; throws ModelError when the network lacks a
+  /// module that the policy names.
+  TrainingModel(torch::jit::Module module, const ModelConfig& config);
+
+  torch::jit::Module& module() { return module_; }
+  const torch::jit::Module& module() const { return module_; }
+  const std::set<std::string>& frozen() const { return frozen_; }
+  /// "frozen" while part of the network is held fixed, then "full".
+  std::string phase() const { return frozen_.empty() ? "full" : "frozen"; }
+
+  /// train(training), with the frozen modules' BatchNorm layers as the policy says.
+  void set_mode(bool training);
+  /// Sets requires_grad from the frozen set; returns the trainable parameters, in order.
+  std::vector<torch::jit::NameTensor> trainable();
+  /// Lets everything train from now on; returns the parameters that start to train.
+  std::vector<torch::jit::NameTensor> unfreeze();
+  /// What trains, as checkpoints record it: phase, frozen modules, BatchNorm policy.
+  nlohmann::json training_json(std::size_t trainable_tensors) const;
+
+ private:
+  torch::jit::Module module_;
+  std::set<std::string> frozen_;
+  BatchNormPolicy batchnorm_;  // model.batchnorm
+};
+
+/// The network a run starts from: last.pt's when it resumes (`last`, whose classes must be the
+/// training data's: DataError otherwise), else model.path's with a new head for `classes`,
+/// initialised from train.seed. Logs which.
+torch::jit::Module starting_network(const Config& config, const std::vector<std::string>& classes,
+                                    const Checkpoint* last, const TrainState& state,
+                                    const torch::Device& device, spdlog::logger& log);
+
+}  // namespace ftl

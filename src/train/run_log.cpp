@@ -1,0 +1,55 @@
+#include "ftl/train/run_log.h"
+
+#include <spdlog/fmt/fmt.h>
+
+#include "ftl/util/text.h"
+
+namespace ftl {
+
+std::string describe_transforms(const Preprocess& preprocess, const Augment& augment) {
+  const std::string input = preprocess.eval_resize == EvalResize::kStretch
+                                ? fmt::format("stretched to {0}x{0}", preprocess.image_size)
+                                : fmt::format("shorter side to {0}, centre {1}x{1}",
+                                              shorter_side(preprocess), preprocess.image_size);
+  std::string training = "as validation";
+  if (augment.enabled) {
+    training = fmt::format(
+        "random-resized crop (scale {:g}-{:g}, ratio {:.3g}-{:.3g}){}{}", augment.scale[0],
+        augment.scale[1], augment.ratio[0], augment.ratio[1], augment.hflip ? ", flip" : "",
+        augment.color_jitter > 0 ? fmt::format(", colour jitter {:g}", augment.color_jitter) : "");
+  }
+  return fmt::format(
+      "images: {}; training: {}{}{}", input, training,
+      preprocess.exif_orientation ? "; EXIF orientation applied" : "",
+      preprocess.jpeg_dct_scaling ? "; large JPEGs decoded at reduced DCT scale" : "");
+}
+
+std::string describe_groups(const std::vector<ParamGroup>& groups) {
+  std::vector<std::string> described;
+  for (const ParamGroup& group : groups) {
+    described.push_back(fmt::format("{} ({} tensors, lr x {:g})", group.name,
+                                    group.parameters.size(), group.lr_mult));
+  }
+  return join(described);
+}
+
+std::string describe_cache(const CacheStats& stats) {
+  constexpr double kMiB = 1024.0 * 1024.0;
+  return fmt::format("memory cache: {} images, {:.1f} MiB", stats.images,
+                     static_cast<double>(stats.bytes) / kMiB);
+}
+
+std::string describe_epoch(const EpochMetrics& metrics, std::int64_t epochs,
+                           double reduce_ms_per_step) {
+  return fmt::format(
+      "epoch {}/{}: train loss {:.4f} acc {:.4f} | val loss {:.4f} acc {:.4f} | lr {:.4g}{} | "
+      "{:.1f}s, {:.0f} img/s{}",
+      metrics.epoch, epochs, metrics.train_loss, metrics.train_acc, metrics.val_loss,
+      metrics.val_acc, metrics.lr,
+      metrics.lr_end != metrics.lr ? fmt::format("->{:.4g}", metrics.lr_end) : "", metrics.seconds,
+      metrics.images_per_s,
+      reduce_ms_per_step >= 0 ? fmt::format(", all-reduce {:.2f} ms/step", reduce_ms_per_step)
+                              : "");
+}
+
+}  // namespace ftl

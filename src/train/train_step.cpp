@@ -1,0 +1,68 @@
+#include "ftl/train/train_step.h"
+
+#include <cmath>
+
+#include "ftl/train/loss.h"
+
+namespace ftl {
+
+double total_gradient_norm(const std::vector<torch::Tensor>& parameters) {
+  std::vector<torch::Tensor> norms;
+  for (const torch::Tensor& parameter : parameters) {
+    if (parameter.grad().defined()) norms.push_back(parameter.grad().norm());
+  }
+  return norms.empty() ? 0.0 : torch::stack(norms).norm().item<double>();
+}
+
+namespace {
+
+// The forward and backward pass of this process's batch.
+StepTotals local_pass(const Forward& forward, const Batch& batch, const StepSettings& settings) {
+  StepTotals local;
+  const torch::Tensor labels = batch.labels.to(settings.device);
+  const torch::Tensor logits = forward(batch.images.to(settings.device));
+  const torch::Tensor loss =
+      training_loss(logits, labels, settings.class_weights, settings.label_smoothing);
+  local.loss = loss.item<double>();
+  // A non-finite loss is reported after the ranks' collective, so that they all stop alike.
+  if (std::isfinite(local.loss)) loss.backward();
+  local.count = labels.size(0);
+  local.correct = logits.detach().argmax(1).eq(labels).sum().item<std::int64_t>();
+  // cross_entropy's mean divides by the class weights of the batch's labels, summed.
+  local.weight = settings.class_weights.defined()
+                     ? settings.class_weights.index_select(0, labels).sum().item<double>()
+                     : static_cast<double>(local.count);
+  return local;
+}
+
+}  // namespace
+
+StepResult train_step(const Forward& forward, TrainingOptimizer& optimizer, const Batch& batch,
+                      bool trains, const StepSettings& settings, Ranks& ranks) {
+  optimizer.set_lr(settings.lr);
+  optimizer.sgd().zero_grad();
+  StepTotals local = trains ? local_pass(forward, batch, settings) : StepTotals{};
+  local.signal = settings.stop_signal;
+  StepResult result;
+  result.totals = ranks.all_reduce_step(optimizer.parameters(), local);
+  const StepTotals& total = result.totals;
+  if (total.count == 0) return result;
+  if (!std::isfinite(total.loss)) {
+    result.diverged = Divergence{"training loss", total.loss};
+    return result;
+  }
+  // A finite loss can still give infinite gradients; stepping on them would poison the
+  // weights that the next save writes.
+  const double gradient_norm =
+      settings.grad_clip_norm > 0
+          ? torch::nn::utils::clip_grad_norm_(optimizer.parameters(), settings.grad_clip_norm)
+          : total_gradient_norm(optimizer.parameters());
+  if (!std::isfinite(gradient_norm)) {
+    result.diverged = Divergence{"gradient norm", gradient_norm};
+    return result;
+  }
+  optimizer.sgd().step();
+  return result;
+}
+
+}  // namespace ftl

@@ -1,0 +1,119 @@
+#include "ftl/train/train_step.h"
+
+#include <catch2/catch.hpp>
+#include <limits>
+
+#include "ftl/config/config.h"
+#include "support/tiny_net.h"
+
+namespace {
+
+constexpr std::int64_t kClasses = 3;
+constexpr std::int64_t kBatch = 4;
+
+// The tiny network, all of it trainable, with its optimizer.
+struct Fixture {
+  torch::jit::Module net = ftl::testing::tiny_net(kClasses, 1);
+  std::unique_ptr<ftl::TrainingOptimizer> optimizer;
+  ftl::Forward forward = [this](const torch::Tensor& input) {
+    return net.forward({input}).toTensor();
+  };
+
+  Fixture() {
+    net.train();
+    std::vector<torch::jit::NameTensor> trainable;
+    for (const auto& parameter : net.named_parameters(/*recurse=*/true)) {
+      parameter.value.requires_grad_(true);
+      trainable.push_back(parameter);
+    }
+    ftl::Config config;
+    config.optimizer.lr = 0.1;
+    optimizer = std::make_unique<ftl::TrainingOptimizer>(trainable, config);
+  }
+  torch::Tensor fc_weight() { return net.attr("fc").toModule().attr("weight").toTensor(); }
+};
+
+ftl::Batch batch_of(torch::Tensor images) {
+  ftl::Batch batch;
+  batch.labels = torch::tensor({0, 1, 2, 0}, torch::kInt64);
+  batch.images = std::move(images);
+  return batch;
+}
+
+ftl::Batch random_batch() {
+  torch::manual_seed(3);
+  return batch_of(
+      torch::randn({kBatch, 3, ftl::testing::kTinyNetSide, ftl::testing::kTinyNetSide}));
+}
+
+}  // namespace
+
+TEST_CASE("train step: one SGD step on the batch, with its totals", "[train_step]") {
+  Fixture fixture;
+  ftl::SingleProcess ranks;
+  const torch::Tensor before = fixture.fc_weight().clone();
+  ftl::StepSettings settings;
+  settings.lr = 0.1;
+  settings.stop_signal = 15;
+  const ftl::Batch batch = random_batch();
+  const torch::Tensor expected_loss =
+      torch::nn::functional::cross_entropy(fixture.forward(batch.images), batch.labels);
+  const ftl::StepResult result =
+      ftl::train_step(fixture.forward, *fixture.optimizer, batch, true, settings, ranks);
+  CHECK_FALSE(result.diverged);
+  CHECK(result.totals.count == kBatch);
+  CHECK(result.totals.weight == kBatch);
+  CHECK(result.totals.signal == 15);
+  CHECK(result.totals.loss == Approx(expected_loss.item<double>()).epsilon(1e-3));
+  CHECK_FALSE(fixture.fc_weight().equal(before));
+}
+
+TEST_CASE("train step: a rank without images steps nothing", "[train_step]") {
+  Fixture fixture;
+  ftl::SingleProcess ranks;
+  const torch::Tensor before = fixture.fc_weight().clone();
+  const ftl::StepResult result =
+      ftl::train_step(fixture.forward, *fixture.optimizer, ftl::Batch{}, false, {}, ranks);
+  CHECK(result.totals.count == 0);
+  CHECK_FALSE(result.diverged);
+  CHECK(fixture.fc_weight().equal(before));
+}
+
+TEST_CASE("train step: a loss that is not finite is reported and the weights stay",
+          "[train_step]") {
+  Fixture fixture;
+  ftl::SingleProcess ranks;
+  const torch::Tensor before = fixture.fc_weight().clone();
+  torch::Tensor images = random_batch().images;
+  images[0][0][0][0] = std::numeric_limits<float>::quiet_NaN();
+  const ftl::StepResult result =
+      ftl::train_step(fixture.forward, *fixture.optimizer, batch_of(images), true, {}, ranks);
+  REQUIRE(result.diverged);
+  CHECK(result.diverged->what == "training loss");
+  CHECK(std::isnan(result.diverged->value));
+  CHECK(fixture.fc_weight().equal(before));
+}
+
+TEST_CASE("train step: gradient clipping bounds the step's gradient norm", "[train_step]") {
+  Fixture fixture;
+  ftl::SingleProcess ranks;
+  ftl::StepSettings settings;
+  settings.lr = 0;  // keep the weights, look at the clipped gradients
+  settings.grad_clip_norm = 1e-3;
+  const ftl::StepResult result =
+      ftl::train_step(fixture.forward, *fixture.optimizer, random_batch(), true, settings, ranks);
+  CHECK_FALSE(result.diverged);
+  CHECK(ftl::total_gradient_norm(fixture.optimizer->parameters()) == Approx(1e-3).epsilon(1e-3));
+}
+
+TEST_CASE("train step: class weights make the step's weight the labels' weights summed",
+          "[train_step]") {
+  Fixture fixture;
+  ftl::SingleProcess ranks;
+  ftl::StepSettings settings;
+  settings.lr = 0.1;
+  settings.class_weights = torch::tensor({2.0f, 1.0f, 0.5f});
+  const ftl::StepResult result =
+      ftl::train_step(fixture.forward, *fixture.optimizer, random_batch(), true, settings, ranks);
+  CHECK(result.totals.weight == Approx(2.0 + 1.0 + 0.5 + 2.0));
+}
