@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <regex>
 #include <variant>
@@ -14,8 +15,17 @@ namespace {
 
 using IntList = std::vector<std::int64_t>;
 using Range = std::array<double, 2>;  // [low, high], low <= high
-using FieldPtr =
-    std::variant<std::string*, std::int64_t*, double*, bool*, IntList*, Range*, nlohmann::json*>;
+
+/// An enum field (choices.h) seen through the names of its values, so that one code path
+/// parses, checks and writes every choice.
+struct ChoiceField {
+  std::vector<std::string> names;        // the allowed values' names, in the order errors list
+  std::function<std::string()> get;      // the name of the field's value
+  std::function<void(std::size_t)> set;  // stores the value named names[i]
+};
+
+using FieldPtr = std::variant<std::string*, std::int64_t*, double*, bool*, IntList*, Range*,
+                              nlohmann::json*, ChoiceField>;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -25,9 +35,10 @@ using FieldOf = FieldPtr (*)(Config&);
 using JsonCheck = void (*)(const std::string& key, const nlohmann::json& value);
 
 /// One row of the option table. Numbers (and the items of integer lists) must lie in
-/// [min, max] (either end exclusive when flagged); strings must be one of choices, or match
-/// pattern, when those are set. Rows are made by the named helpers below, so each row reads
-/// as what it is.
+/// [min, max] (either end exclusive when flagged); strings must match pattern when it is set;
+/// a choice must name one of its field's allowed values. Rows are made by the named helpers
+/// below, so each row reads as what it is; the marks for resuming and the feature cache are
+/// added to a row by its member functions.
 struct Option {
   const char* key = "";
   const char* help = "";
@@ -36,11 +47,35 @@ struct Option {
   double max = kInf;
   bool min_exclusive = false;
   bool max_exclusive = false;
-  std::vector<std::string> choices;
   bool required = false;
   const char* pattern = nullptr;
   JsonCheck check_json = nullptr;
+  OnResume on_resume = OnResume::kFixed;
+  FeatureKey feature_key = FeatureKey::kNo;
+
+  /// The row, marked as one whose value a resumed run may change (or only raise).
+  Option resumable(OnResume rule) const {
+    Option option = *this;
+    option.on_resume = rule;
+    return option;
+  }
+  /// The row, marked as part of the feature-cache key.
+  Option in_feature_key(FeatureKey part) const {
+    Option option = *this;
+    option.feature_key = part;
+    return option;
+  }
 };
+
+/// The field of a choice: `allowed` lists its values in the order that errors name them.
+template <typename Enum>
+ChoiceField choice_field(Enum* field, std::vector<Enum> allowed) {
+  ChoiceField choice;
+  for (const Enum value : allowed) choice.names.emplace_back(to_string(value));
+  choice.get = [field] { return std::string(to_string(*field)); };
+  choice.set = [field, allowed](std::size_t index) { *field = allowed[index]; };
+  return choice;
+}
 
 Option any_value(const char* key, const char* help, FieldOf field) {
   Option option;
@@ -56,10 +91,9 @@ Option required_text(const char* key, const char* help, FieldOf field) {
   return option;
 }
 
-Option choice(const char* key, const char* help, FieldOf field, std::vector<std::string> choices) {
-  Option option = any_value(key, help, field);
-  option.choices = std::move(choices);
-  return option;
+// A row whose field returns a choice_field.
+Option choice(const char* key, const char* help, FieldOf field) {
+  return any_value(key, help, field);
 }
 
 Option matching(const char* key, const char* help, FieldOf field, const char* pattern) {
@@ -124,7 +158,7 @@ void check_class_weights(const std::string& key, const nlohmann::json& value) {
 constexpr double kMaxExactInteger = 9007199254740991.0;
 constexpr double kSecondsPerDay = 86400.0;
 
-// The option table: the single place that names each key. Keep it in the order of config.h.
+// The option table: the single place that names each key, in the order the help lists them.
 const std::vector<Option>& options() {
   static const std::vector<Option> kOptions = {
       required_text("model.path",
@@ -144,8 +178,11 @@ const std::vector<Option>& options() {
       choice("model.batchnorm",
              "\"follow\" (BatchNorm of frozen layers stays in eval mode), \"frozen\" (all in "
              "eval mode) or \"train\"",
-             [](Config& c) -> FieldPtr { return &c.model.batchnorm; },
-             {"follow", "frozen", "train"}),
+             [](Config& c) -> FieldPtr {
+               return choice_field(
+                   &c.model.batchnorm,
+                   {BatchNormPolicy::kFollow, BatchNormPolicy::kFrozen, BatchNormPolicy::kTrain});
+             }),
       required_text("data.train",
                     "training images: ImageFolder root (one folder per class) or CSV manifest",
                     [](Config& c) -> FieldPtr { return &c.data.train; }),
@@ -161,41 +198,51 @@ const std::vector<Option>& options() {
           [](Config& c) -> FieldPtr { return &c.data.val_fraction; }, 0, 1),
       in_range(
           "data.image_size", "side of the square network input in pixels",
-          [](Config& c) -> FieldPtr { return &c.data.image_size; }, 8, 4096),
+          [](Config& c) -> FieldPtr { return &c.data.preprocess.image_size; }, 8, 4096)
+          .in_feature_key(FeatureKey::kPreprocess),
       in_range(
           "data.resize",
           "center_crop: the shorter side is resized to this before the centre crop; 0 = "
           "image_size x 256/224 (torchvision's Resize(256) + CenterCrop(224))",
-          [](Config& c) -> FieldPtr { return &c.data.resize; }, 0, 8192),
+          [](Config& c) -> FieldPtr { return &c.data.preprocess.resize; }, 0, 8192)
+          .in_feature_key(FeatureKey::kPreprocess),
       choice("data.eval_resize",
              "\"center_crop\" (resize the shorter side, crop the centre square) or \"stretch\" "
              "(resize straight to the square)",
-             [](Config& c) -> FieldPtr { return &c.data.eval_resize; }, {"center_crop", "stretch"}),
+             [](Config& c) -> FieldPtr {
+               return choice_field(&c.data.preprocess.eval_resize,
+                                   {EvalResize::kCenterCrop, EvalResize::kStretch});
+             })
+          .in_feature_key(FeatureKey::kPreprocess),
       any_value("data.augment",
                 "training images get a random-resized crop, flip and jitter (off: the eval "
                 "transform)",
-                [](Config& c) -> FieldPtr { return &c.data.augment; }),
+                [](Config& c) -> FieldPtr { return &c.data.augment.enabled; }),
       open_low(
           "data.crop_scale", "augment: [min, max] crop area as a share of the image",
-          [](Config& c) -> FieldPtr { return &c.data.crop_scale; }, 0, 1),
+          [](Config& c) -> FieldPtr { return &c.data.augment.scale; }, 0, 1),
       open_low(
           "data.crop_ratio", "augment: [min, max] crop width / height",
-          [](Config& c) -> FieldPtr { return &c.data.crop_ratio; }, 0, 100),
+          [](Config& c) -> FieldPtr { return &c.data.augment.ratio; }, 0, 100),
       any_value("data.hflip", "augment: mirror half of the images left to right",
-                [](Config& c) -> FieldPtr { return &c.data.hflip; }),
+                [](Config& c) -> FieldPtr { return &c.data.augment.hflip; }),
       in_range(
           "data.color_jitter",
           "augment: brightness, contrast and saturation factors drawn from [1-j, 1+j]; 0 = off",
-          [](Config& c) -> FieldPtr { return &c.data.color_jitter; }, 0, 1),
+          [](Config& c) -> FieldPtr { return &c.data.augment.color_jitter; }, 0, 1),
       any_value("data.exif_orientation", "turn photos upright by their EXIF orientation tag",
-                [](Config& c) -> FieldPtr { return &c.data.exif_orientation; }),
+                [](Config& c) -> FieldPtr { return &c.data.preprocess.exif_orientation; })
+          .in_feature_key(FeatureKey::kPreprocess),
       any_value("data.jpeg_dct_scaling",
                 "decode JPEGs at least twice the needed size at 1/2, 1/4 or 1/8 scale (faster)",
-                [](Config& c) -> FieldPtr { return &c.data.jpeg_dct_scaling; }),
+                [](Config& c) -> FieldPtr { return &c.data.preprocess.jpeg_dct_scaling; })
+          .in_feature_key(FeatureKey::kPreprocess),
       choice("data.cache",
              "\"none\" or \"memory\" (decoded, resized images kept across epochs, up to "
              "data.cache_max_bytes)",
-             [](Config& c) -> FieldPtr { return &c.data.cache; }, {"none", "memory"}),
+             [](Config& c) -> FieldPtr {
+               return choice_field(&c.data.cache, {DataCache::kNone, DataCache::kMemory});
+             }),
       in_range(
           "data.cache_max_bytes",
           "the memory cache's budget in bytes; images beyond it decode "
@@ -215,7 +262,10 @@ const std::vector<Option>& options() {
       choice("data.on_bad_image",
              "\"error\" (a corrupt image stops the run) or \"skip\" (it is left out and listed "
              "in bad_images.txt)",
-             [](Config& c) -> FieldPtr { return &c.data.on_bad_image; }, {"error", "skip"}),
+             [](Config& c) -> FieldPtr {
+               return choice_field(&c.data.on_bad_image,
+                                   {BadImagePolicy::kError, BadImagePolicy::kSkip});
+             }),
       positive("optimizer.lr", "SGD learning rate",
                [](Config& c) -> FieldPtr { return &c.optimizer.lr; }),
       in_range(
@@ -229,8 +279,11 @@ const std::vector<Option>& options() {
       any_value("optimizer.nesterov", "Nesterov momentum (needs momentum > 0)",
                 [](Config& c) -> FieldPtr { return &c.optimizer.nesterov; }),
       choice("optimizer.schedule.type", "lr schedule: constant, step, multistep or cosine",
-             [](Config& c) -> FieldPtr { return &c.optimizer.schedule.type; },
-             {"constant", "step", "multistep", "cosine"}),
+             [](Config& c) -> FieldPtr {
+               return choice_field(&c.optimizer.schedule.type,
+                                   {ScheduleType::kConstant, ScheduleType::kStep,
+                                    ScheduleType::kMultistep, ScheduleType::kCosine});
+             }),
       in_range(
           "optimizer.schedule.step_size", "step: lr x gamma every this many epochs",
           [](Config& c) -> FieldPtr { return &c.optimizer.schedule.step_size; }, 0, 1000000),
@@ -248,7 +301,8 @@ const std::vector<Option>& options() {
           [](Config& c) -> FieldPtr { return &c.optimizer.schedule.warmup_epochs; }, 0, 1000000),
       in_range(
           "train.epochs", "passes over the training set",
-          [](Config& c) -> FieldPtr { return &c.train.epochs; }, 1, 1000000),
+          [](Config& c) -> FieldPtr { return &c.train.epochs; }, 1, 1000000)
+          .resumable(OnResume::kMayGrow),
       in_range(
           "train.seed", "seeds the head initialisation and the per-epoch shuffle",
           [](Config& c) -> FieldPtr { return &c.train.seed; }, 0, kMaxExactInteger),
@@ -256,6 +310,8 @@ const std::vector<Option>& options() {
           "train.threads",
           "intra-op compute threads; 0 = OMP_NUM_THREADS or the cores available to the process",
           [](Config& c) -> FieldPtr { return &c.train.threads; }, 0, 1024),
+      // Not in the feature-cache key as written: the key holds the kind of the device it
+      // resolves to (cpu or cuda), whatever its number.
       matching(
           "train.device", "\"cpu\", \"cuda\" or \"cuda:N\"",
           [](Config& c) -> FieldPtr { return &c.train.device; }, "cpu|cuda|cuda:[0-9]+"),
@@ -270,8 +326,10 @@ const std::vector<Option>& options() {
           "train.grad_clip_norm", "clip the gradients' total L2 norm to this; 0 = off",
           [](Config& c) -> FieldPtr { return &c.train.grad_clip_norm; }, 0, kInf),
       choice("train.early_stopping.metric", "early stopping watches val_loss or val_acc",
-             [](Config& c) -> FieldPtr { return &c.train.early_stopping.metric; },
-             {"val_loss", "val_acc"}),
+             [](Config& c) -> FieldPtr {
+               return choice_field(&c.train.early_stopping.metric,
+                                   {Metric::kValLoss, Metric::kValAcc});
+             }),
       in_range(
           "train.early_stopping.patience",
           "stop after this many epochs without improvement; 0 = off",
@@ -280,7 +338,9 @@ const std::vector<Option>& options() {
           "train.early_stopping.min_delta", "smallest change that counts as an improvement",
           [](Config& c) -> FieldPtr { return &c.train.early_stopping.min_delta; }, 0, kInf),
       choice("train.best_metric", "best.pt and keep_top_k rank epochs by val_acc or val_loss",
-             [](Config& c) -> FieldPtr { return &c.train.best_metric; }, {"val_acc", "val_loss"}),
+             [](Config& c) -> FieldPtr {
+               return choice_field(&c.train.best_metric, {Metric::kValAcc, Metric::kValLoss});
+             }),
       in_range(
           "train.keep_top_k", "also keep the k best epochs as checkpoints/epoch_NNN.pt",
           [](Config& c) -> FieldPtr { return &c.train.keep_top_k; }, 0, 1000),
@@ -289,31 +349,50 @@ const std::vector<Option>& options() {
       in_range(
           "train.checkpoint_every_steps", "also save last.pt every N steps; 0 = at epoch ends",
           [](Config& c) -> FieldPtr { return &c.train.checkpoint_every_steps; }, 0, 1e9),
+      // Where the head's inputs come from, and how long a rank waits for its peers, change the
+      // speed or the failure mode, not what is learnt: a resumed run may change them.
       choice("train.feature_cache",
              "frozen backbone without augmentation: \"auto\" runs the backbone once per image "
              "and trains the head on its features, \"disk\" also keeps them for later runs, "
              "\"off\" runs it every step",
-             [](Config& c) -> FieldPtr { return &c.train.feature_cache; }, {"auto", "off", "disk"}),
+             [](Config& c) -> FieldPtr {
+               return choice_field(
+                   &c.train.feature_cache,
+                   {FeatureCacheMode::kAuto, FeatureCacheMode::kOff, FeatureCacheMode::kDisk});
+             })
+          .resumable(OnResume::kMayChange),
       any_value("train.feature_cache_dir",
                 "feature_cache \"disk\": its folder; \"\" = $XDG_CACHE_HOME/ftl/features or "
                 "~/.cache/ftl/features",
-                [](Config& c) -> FieldPtr { return &c.train.feature_cache_dir; }),
+                [](Config& c) -> FieldPtr { return &c.train.feature_cache_dir; })
+          .resumable(OnResume::kMayChange),
       choice("train.precision",
              "\"fp32\" or \"bf16\" (autocast: bfloat16 convolutions and matmuls; needs a CPU "
              "with AVX512-BF16 or AMX, or a CUDA GPU of compute capability 8.0+)",
-             [](Config& c) -> FieldPtr { return &c.train.precision; }, {"fp32", "bf16"}),
+             [](Config& c) -> FieldPtr {
+               return choice_field(&c.train.precision, {Precision::kFp32, Precision::kBf16});
+             })
+          .in_feature_key(FeatureKey::kValue),
       choice("train.memory_format",
              "\"channels_last\" (NHWC, faster convolutions on CPU) or \"contiguous\" (NCHW)",
-             [](Config& c) -> FieldPtr { return &c.train.memory_format; },
-             {"channels_last", "contiguous"}),
+             [](Config& c) -> FieldPtr {
+               return choice_field(&c.train.memory_format,
+                                   {MemoryFormat::kChannelsLast, MemoryFormat::kContiguous});
+             })
+          .in_feature_key(FeatureKey::kValue),
       in_range(
           "dist.timeout_s",
           "distributed runs: seconds a rank waits for the others (rendezvous, each collective) "
           "before it stops with an error",
-          [](Config& c) -> FieldPtr { return &c.dist.timeout_s; }, 1, kSecondsPerDay),
+          [](Config& c) -> FieldPtr { return &c.dist.timeout_s; }, 1, kSecondsPerDay)
+          .resumable(OnResume::kMayChange),
       choice("dist.backend",
              "distributed runs: \"auto\" (gloo on CPU, nccl on CUDA), \"gloo\" or \"nccl\"",
-             [](Config& c) -> FieldPtr { return &c.dist.backend; }, {"auto", "gloo", "nccl"}),
+             [](Config& c) -> FieldPtr {
+               return choice_field(&c.dist.backend,
+                                   {DistBackend::kAuto, DistBackend::kGloo, DistBackend::kNccl});
+             })
+          .resumable(OnResume::kMayChange),
       required_text("output.dir", "run directory: config.json, metrics.jsonl/csv, checkpoints/",
                     [](Config& c) -> FieldPtr { return &c.output.dir; }),
   };
@@ -384,21 +463,25 @@ void check_number(const Option& option, double value) {
 }
 
 void check_string(const Option& option, const std::string& value) {
-  if (!option.choices.empty()) {
-    for (const std::string& choice : option.choices) {
-      if (value == choice) return;
-    }
-    std::string list;
-    for (const std::string& choice : option.choices) {
-      list += (list.empty() ? "\"" : ", \"") + choice + "\"";
-    }
-    throw ConfigError(std::string(option.key) + " must be one of " + list + ", got \"" + value +
-                      "\"");
-  }
   if (option.pattern != nullptr && !std::regex_match(value, std::regex(option.pattern))) {
     throw ConfigError(std::string(option.key) + " must be " + option.help + ", got \"" + value +
                       "\"");
   }
+}
+
+// Stores the value that `name` names, or throws ConfigError listing the names.
+void set_choice(const Option& option, const ChoiceField& choice, const std::string& name) {
+  for (std::size_t i = 0; i < choice.names.size(); ++i) {
+    if (name == choice.names[i]) {
+      choice.set(i);
+      return;
+    }
+  }
+  std::string list;
+  for (const std::string& allowed : choice.names) {
+    list += (list.empty() ? "\"" : ", \"") + allowed + "\"";
+  }
+  throw ConfigError(std::string(option.key) + " must be one of " + list + ", got \"" + name + "\"");
 }
 
 // Stores a JSON value into the option's field, checking its type and range.
@@ -406,7 +489,10 @@ void set_from_json(const Option& option, Config& config, const nlohmann::json& v
   const std::string key = option.key;
   const std::string got = ", got " + value.dump();
   FieldPtr field = option.field(config);
-  if (auto* text = std::get_if<std::string*>(&field)) {
+  if (auto* choice = std::get_if<ChoiceField>(&field)) {
+    if (!value.is_string()) throw ConfigError(key + " must be a string" + got);
+    set_choice(option, *choice, value.get<std::string>());
+  } else if (auto* text = std::get_if<std::string*>(&field)) {
     if (!value.is_string()) throw ConfigError(key + " must be a string" + got);
     check_string(option, value.get<std::string>());
     **text = value.get<std::string>();
@@ -453,9 +539,16 @@ void set_from_json(const Option& option, Config& config, const nlohmann::json& v
 
 bool is_free_form(const Option& option) { return option.check_json != nullptr; }
 
-nlohmann::json field_to_json(FieldPtr field) {
-  return std::visit([](auto* value) { return nlohmann::json(*value); }, field);
-}
+// A field's value as JSON: what it points to, or a choice's name.
+struct FieldToJson {
+  template <typename Value>
+  nlohmann::json operator()(Value* value) const {
+    return *value;
+  }
+  nlohmann::json operator()(const ChoiceField& choice) const { return choice.get(); }
+};
+
+nlohmann::json field_to_json(const FieldPtr& field) { return std::visit(FieldToJson{}, field); }
 
 // Walks a JSON object, joining keys with dots, and sets every leaf it finds.
 void read_object(const nlohmann::json& object, const std::string& prefix, Config& config) {
@@ -497,16 +590,17 @@ bool is_valid_utf8(const std::string& text) {
   }
 }
 
-// Parses the text of a --set value into JSON of the field's type, so that it is then checked
-// exactly like a value from the file.
+// Parses the text of an override's value into JSON of the field's type, so that it is then
+// checked exactly like a value from the file.
 nlohmann::json parse_override_value(const Option& option, const Config& config,
                                     const std::string& text) {
   Config scratch = config;
   FieldPtr field = option.field(scratch);
   const std::string bad = std::string(option.key) + " must be ";
   if (std::holds_alternative<std::string*>(field)) return text;
+  if (std::holds_alternative<ChoiceField>(field)) return text;
   if (std::holds_alternative<nlohmann::json*>(field)) {
-    // An object is written as JSON (--set 'train.class_weights={"cat": 2}'); a word as is.
+    // An object is written as JSON (train.class_weights={"cat": 2}); a word as it is.
     if (!text.empty() && text.front() == '{') return parse_json_text(option, text);
     return text;
   }
@@ -541,40 +635,44 @@ nlohmann::json parse_override_value(const Option& option, const Config& config,
 // Whether any BatchNorm layer will run in training mode at some point of the run, where a
 // batch of one image cannot be normalised.
 bool batchnorm_ever_trains(const ModelConfig& model) {
-  if (model.batchnorm == "frozen") return false;
-  if (model.batchnorm == "train") return true;
+  if (model.batchnorm == BatchNormPolicy::kFrozen) return false;
+  if (model.batchnorm == BatchNormPolicy::kTrain) return true;
   return model.freeze != "backbone" || model.unfreeze_at_epoch > 0;
 }
 
 // Each schedule's own keys must be set for it and only for it, so that a typo such as
 // {"type": "cosine", "step_size": 3} is reported instead of silently ignored.
 void validate_schedule(const ScheduleConfig& schedule, double lr, std::int64_t epochs) {
-  const std::string type = "optimizer.schedule.type \"" + schedule.type + "\"";
+  const std::string type =
+      std::string("optimizer.schedule.type \"") + to_string(schedule.type) + "\"";
   const ScheduleConfig defaults;
-  if (schedule.type == "step" && schedule.step_size < 1) {
+  const bool step = schedule.type == ScheduleType::kStep;
+  const bool multistep = schedule.type == ScheduleType::kMultistep;
+  if (step && schedule.step_size < 1) {
     throw ConfigError(type + " needs optimizer.schedule.step_size >= 1");
   }
-  if (schedule.type != "step" && schedule.step_size != defaults.step_size) {
+  if (!step && schedule.step_size != defaults.step_size) {
     throw ConfigError("optimizer.schedule.step_size is used only by type \"step\", not by " + type);
   }
-  if (schedule.type == "multistep" && schedule.milestones.empty()) {
+  if (multistep && schedule.milestones.empty()) {
     throw ConfigError(type + " needs optimizer.schedule.milestones, e.g. [30, 60]");
   }
-  if (schedule.type != "multistep" && !schedule.milestones.empty()) {
+  if (!multistep && !schedule.milestones.empty()) {
     throw ConfigError("optimizer.schedule.milestones is used only by type \"multistep\", not by " +
                       type);
   }
-  const bool decays = schedule.type == "step" || schedule.type == "multistep";
+  const bool decays = step || multistep;
   if (!decays && schedule.gamma != defaults.gamma) {
     throw ConfigError(
         "optimizer.schedule.gamma is used only by types \"step\" and "
         "\"multistep\", not by " +
         type);
   }
-  if (schedule.type != "cosine" && schedule.min_lr != defaults.min_lr) {
+  const bool cosine = schedule.type == ScheduleType::kCosine;
+  if (!cosine && schedule.min_lr != defaults.min_lr) {
     throw ConfigError("optimizer.schedule.min_lr is used only by type \"cosine\", not by " + type);
   }
-  if (schedule.type == "cosine" && schedule.min_lr > lr) {
+  if (cosine && schedule.min_lr > lr) {
     throw ConfigError("optimizer.schedule.min_lr must be <= optimizer.lr (" + format_number(lr) +
                       "), got " + format_number(schedule.min_lr));
   }
@@ -588,26 +686,29 @@ void validate_schedule(const ScheduleConfig& schedule, double lr, std::int64_t e
 // others, so that {"augment": false, "color_jitter": 0.4} is reported instead of ignored.
 void validate_transforms(const DataConfig& data) {
   const DataConfig defaults;
-  if (data.resize != 0 && data.eval_resize == "stretch") {
+  const Preprocess& preprocess = data.preprocess;
+  if (preprocess.resize != 0 && preprocess.eval_resize == EvalResize::kStretch) {
     throw ConfigError(
         "data.resize is used only by data.eval_resize \"center_crop\", not by "
         "\"stretch\" (which resizes straight to data.image_size)");
   }
-  if (data.resize != 0 && data.resize < data.image_size) {
-    throw ConfigError("data.resize must be >= data.image_size (" + std::to_string(data.image_size) +
-                      ") or 0, got " + std::to_string(data.resize));
+  if (preprocess.resize != 0 && preprocess.resize < preprocess.image_size) {
+    throw ConfigError("data.resize must be >= data.image_size (" +
+                      std::to_string(preprocess.image_size) + ") or 0, got " +
+                      std::to_string(preprocess.resize));
   }
-  if (!data.augment) {
-    const bool changed = data.crop_scale != defaults.crop_scale ||
-                         data.crop_ratio != defaults.crop_ratio || data.hflip != defaults.hflip ||
-                         data.color_jitter != defaults.color_jitter;
+  const Augment& augment = data.augment;
+  if (!augment.enabled) {
+    const Augment& off = defaults.augment;
+    const bool changed = augment.scale != off.scale || augment.ratio != off.ratio ||
+                         augment.hflip != off.hflip || augment.color_jitter != off.color_jitter;
     if (changed) {
       throw ConfigError(
           "data.crop_scale, data.crop_ratio, data.hflip and data.color_jitter are used only "
           "when data.augment is true");
     }
   }
-  if (data.cache != "memory" && data.cache_max_bytes != defaults.cache_max_bytes) {
+  if (data.cache != DataCache::kMemory && data.cache_max_bytes != defaults.cache_max_bytes) {
     throw ConfigError("data.cache_max_bytes is used only by data.cache \"memory\"");
   }
 }
@@ -633,19 +734,20 @@ Config load_config_file(const std::string& path) {
   try {
     return config_from_json(json);
   } catch (const ConfigError& error) {
-    throw ConfigError(path + ": " + error.what());
+    throw ConfigError(path + ": " + error.what(), error.choice());
   }
 }
 
 void apply_override(Config& config, const std::string& assignment) {
   const std::size_t equals = assignment.find('=');
   if (equals == std::string::npos || equals == 0) {
-    throw ConfigError("--set expects key=value, got \"" + assignment + "\"");
+    throw ConfigError("expects key=value, got \"" + assignment + "\"", Choice::kOverride);
   }
   const std::string key = assignment.substr(0, equals);
   const Option& option = find_option(key);
   if (!is_valid_utf8(assignment)) {
-    throw ConfigError("--set " + key + ": the value is not valid UTF-8 (a config is JSON text)");
+    throw ConfigError(key + ": the value is not valid UTF-8 (a config is JSON text)",
+                      Choice::kOverride);
   }
   const nlohmann::json value = parse_override_value(option, config, assignment.substr(equals + 1));
   set_from_json(option, config, value);
@@ -699,9 +801,7 @@ nlohmann::json config_to_json(const Config& config) {
   Config copy = config;
   nlohmann::json json = nlohmann::json::object();
   for (const Option& option : options()) {
-    json[nlohmann::json::json_pointer("/" +
-                                      std::regex_replace(option.key, std::regex("\\."), "/"))] =
-        field_to_json(option.field(copy));
+    json[option_pointer(option.key)] = field_to_json(option.field(copy));
   }
   return json;
 }
@@ -712,9 +812,13 @@ std::vector<OptionDoc> option_docs() {
   for (const Option& option : options()) {
     std::string default_value;
     if (!option.required) default_value = field_to_json(option.field(defaults)).dump();
-    docs.push_back({option.key, option.help, default_value});
+    docs.push_back({option.key, option.help, default_value, option.on_resume, option.feature_key});
   }
   return docs;
+}
+
+nlohmann::json::json_pointer option_pointer(const std::string& key) {
+  return nlohmann::json::json_pointer("/" + std::regex_replace(key, std::regex("\\."), "/"));
 }
 
 }  // namespace ftl

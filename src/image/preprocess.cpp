@@ -43,8 +43,9 @@ DecodeOptions decode_options(const Preprocess& preprocess) {
   options.exif_orientation = preprocess.exif_orientation;
   if (preprocess.jpeg_dct_scaling) {
     // Both sides must stay at least as large as the base image's shorter side.
-    options.min_side = static_cast<int>(
-        preprocess.eval_resize == kStretch ? preprocess.image_size : shorter_side(preprocess));
+    options.min_side =
+        static_cast<int>(preprocess.eval_resize == EvalResize::kStretch ? preprocess.image_size
+                                                                        : shorter_side(preprocess));
   }
   return options;
 }
@@ -67,7 +68,7 @@ torch::Tensor resize_levels(const torch::Tensor& pixels, std::int64_t height, st
 Image base_image(Image image, const Preprocess& preprocess) {
   std::int64_t width = preprocess.image_size;
   std::int64_t height = preprocess.image_size;
-  if (preprocess.eval_resize != kStretch) {
+  if (preprocess.eval_resize != EvalResize::kStretch) {
     const std::int64_t shorter = std::min(image.width, image.height);
     const std::int64_t longer = std::max(image.width, image.height);
     const std::int64_t target = shorter_side(preprocess);
@@ -122,7 +123,7 @@ void preprocess_into(const Image& image, const Preprocess& preprocess, torch::Te
 nlohmann::json preprocess_to_json(const Preprocess& preprocess) {
   return {{"image_size", preprocess.image_size},
           {"resize_shorter_side", shorter_side(preprocess)},
-          {"eval_resize", preprocess.eval_resize},
+          {"eval_resize", to_string(preprocess.eval_resize)},
           {"exif_orientation", preprocess.exif_orientation},
           {"jpeg_dct_scaling", preprocess.jpeg_dct_scaling},
           {"mean", preprocess.mean},
@@ -132,17 +133,18 @@ nlohmann::json preprocess_to_json(const Preprocess& preprocess) {
 
 Preprocess preprocess_from_json(const nlohmann::json& json) {
   Preprocess preprocess;
+  // Checkpoints written before the centre crop existed have no eval_resize: they stretched.
+  std::string eval_resize = to_string(EvalResize::kStretch);
   try {
     preprocess.image_size = json.at("image_size").get<std::int64_t>();
     preprocess.mean = json.at("mean").get<std::array<float, 3>>();
     preprocess.std = json.at("std").get<std::array<float, 3>>();
     if (json.contains("eval_resize")) {
-      preprocess.eval_resize = json.at("eval_resize").get<std::string>();
+      eval_resize = json.at("eval_resize").get<std::string>();
       preprocess.resize = json.at("resize_shorter_side").get<std::int64_t>();
       preprocess.exif_orientation = json.at("exif_orientation").get<bool>();
       preprocess.jpeg_dct_scaling = json.at("jpeg_dct_scaling").get<bool>();
     } else {  // written before these settings existed: images were stretched, as stored
-      preprocess.eval_resize = kStretch;
       preprocess.resize = preprocess.image_size;
       preprocess.exif_orientation = false;
       preprocess.jpeg_dct_scaling = false;
@@ -155,9 +157,14 @@ Preprocess preprocess_from_json(const nlohmann::json& json) {
     throw ModelError(where + "image_size must be >= 1, got " +
                      std::to_string(preprocess.image_size));
   }
-  if (preprocess.eval_resize != kCenterCrop && preprocess.eval_resize != kStretch) {
-    throw ModelError(where + "eval_resize must be \"" + kCenterCrop + "\" or \"" + kStretch +
-                     "\", got \"" + preprocess.eval_resize + "\"");
+  if (eval_resize == to_string(EvalResize::kCenterCrop)) {
+    preprocess.eval_resize = EvalResize::kCenterCrop;
+  } else if (eval_resize == to_string(EvalResize::kStretch)) {
+    preprocess.eval_resize = EvalResize::kStretch;
+  } else {
+    throw ModelError(where + "eval_resize must be \"" + to_string(EvalResize::kCenterCrop) +
+                     "\" or \"" + to_string(EvalResize::kStretch) + "\", got \"" + eval_resize +
+                     "\"");
   }
   if (preprocess.resize < preprocess.image_size) {
     throw ModelError(where + "resize_shorter_side must be >= image_size (" +

@@ -28,11 +28,11 @@ bool cpu_has_bf16() {
   return cpu_flags_have_bf16(text.str());
 }
 
-ComputeMode resolve_compute_mode(const std::string& precision, const std::string& memory_format,
+ComputeMode resolve_compute_mode(Precision precision, MemoryFormat memory_format,
                                  const torch::Device& device, bool cpu_bf16) {
   ComputeMode mode;
-  mode.bf16 = precision == "bf16";
-  mode.channels_last = memory_format == "channels_last";
+  mode.bf16 = precision == Precision::kBf16;
+  mode.channels_last = memory_format == MemoryFormat::kChannelsLast;
   if (mode.bf16 && device.is_cpu() && !cpu_bf16) {
     throw ConfigError(
         "train.precision \"bf16\": this processor has neither AVX512-BF16 nor AMX (no "

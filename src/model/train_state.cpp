@@ -4,6 +4,7 @@
 #include <torch/cuda.h>
 #include <torch/serialize.h>
 
+#include "ftl/config/config.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/strict_json.h"
 
@@ -24,13 +25,22 @@ void set_generator_state(at::Generator generator, const torch::Tensor& state) {
   generator.set_state(state);
 }
 
-// Flattens nested objects into dotted keys, as config keys are written.
+// What a resumed run may do with each option, as the option table says.
+std::map<std::string, OnResume> resume_rules() {
+  std::map<std::string, OnResume> rules;
+  for (const OptionDoc& option : option_docs()) rules[option.key] = option.on_resume;
+  return rules;
+}
+
+// Flattens nested objects into dotted keys, as config keys are written; an option's value
+// (train.class_weights may be an object) is a leaf.
 void flatten(const nlohmann::json& json, const std::string& prefix,
+             const std::map<std::string, OnResume>& options,
              std::map<std::string, nlohmann::json>& out) {
   for (const auto& [name, value] : json.items()) {
     const std::string key = prefix.empty() ? name : prefix + "." + name;
-    if (value.is_object() && key != "train.class_weights") {
-      flatten(value, key, out);
+    if (value.is_object() && options.count(key) == 0) {
+      flatten(value, key, options, out);
     } else {
       out[key] = value;
     }
@@ -152,31 +162,31 @@ void restore_rng_states(const std::map<std::string, torch::Tensor>& tensors) {
 
 void check_resume_config(const nlohmann::json& run_config, const nlohmann::json& requested,
                          std::int64_t epochs_done, const std::string& run_dir) {
+  const std::map<std::string, OnResume> rules = resume_rules();
   std::map<std::string, nlohmann::json> before;
   std::map<std::string, nlohmann::json> now;
-  flatten(run_config, "", before);
-  flatten(requested, "", now);
-  for (const auto& [key, value] : now) {
+  flatten(run_config, "", rules, before);
+  flatten(requested, "", rules, now);
+  for (const auto& [key, value] : now) {  // in key order: the first that differs is named
     const auto found = before.find(key);
     const nlohmann::json old = found == before.end() ? nlohmann::json() : found->second;
     if (old == value) continue;
-    // Where the head's inputs come from, and how long a rank waits for its peers, change the
-    // speed or the failure mode, not what is learnt.
-    if (key == "train.feature_cache" || key == "train.feature_cache_dir") continue;
-    if (key.rfind("dist.", 0) == 0) continue;
-    if (key == "train.epochs" && value.is_number_integer() && old.is_number_integer()) {
+    const auto rule = rules.find(key);
+    const OnResume on_resume = rule == rules.end() ? OnResume::kFixed : rule->second;
+    if (on_resume == OnResume::kMayChange) continue;
+    if (on_resume == OnResume::kMayGrow && value.is_number_integer() && old.is_number_integer()) {
       if (value.get<std::int64_t>() < old.get<std::int64_t>()) {
-        throw ConfigError("train.epochs may only grow on resume: " + run_dir + " was started for " +
+        throw ConfigError(key + " may only grow on resume: " + run_dir + " was started for " +
                           old.dump() + " epochs (" + std::to_string(epochs_done) + " done), got " +
                           value.dump());
       }
       continue;
     }
     throw ConfigError("cannot resume " + run_dir + " with a different " + key + ": the run used " +
-                      old.dump() + ", now " + value.dump() +
-                      "; only train.epochs (and the feature cache and dist settings) may change on "
-                      "resume (start a new run in another "
-                      "output.dir, or pass --overwrite to replace this one)");
+                          old.dump() + ", now " + value.dump() +
+                          "; only train.epochs (and the feature cache and dist settings) may "
+                          "change on resume",
+                      Choice::kOverwriteToChange);
   }
 }
 

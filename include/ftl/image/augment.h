@@ -5,6 +5,7 @@
 //
 // The crop is cut from the base image (preprocess.h), the shorter side already resized to
 // data.resize, instead of from the full-size file: the base can then be cached across epochs.
+// The settings (Augment, config/data_config.h) are the config's own.
 #pragma once
 
 #include <torch/torch.h>
@@ -12,19 +13,12 @@
 #include <array>
 #include <cstdint>
 
+#include "ftl/config/data_config.h"
 #include "ftl/image/image.h"
 #include "ftl/image/preprocess.h"
 #include "ftl/util/random.h"
 
 namespace ftl {
-
-struct Augment {
-  bool enabled = false;                                  // off: training uses the eval transform
-  std::array<double, 2> scale = {0.08, 1.0};             // crop area as a share of the image
-  std::array<double, 2> ratio = {3.0 / 4.0, 4.0 / 3.0};  // crop width / height
-  bool hflip = true;                                     // mirror half of the images
-  double color_jitter = 0.0;  // brightness, contrast and saturation factors in [1-j, 1+j]
-};
 
 /// A rectangle of an image, in pixels.
 struct CropBox {

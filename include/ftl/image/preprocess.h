@@ -1,8 +1,8 @@
 // Turns a decoded image into the network's input the way torchvision's evaluation recipe does:
 // resize the shorter side (Resize(256)), centre-crop the square (CenterCrop(224)), scale to
 // [0, 1] and normalise per channel; or, with eval_resize "stretch", resize straight to the
-// square. The same settings are stored in each checkpoint, so evaluation and prediction
-// preprocess exactly as training did.
+// square. The settings (Preprocess, config/data_config.h) are the config's own and are stored in
+// each checkpoint, so evaluation and prediction preprocess exactly as training did.
 //
 // The work is split in two so that the costly part can be cached: base_image() decodes-side
 // work (resize, in 8 bits, as PIL returns it) that does not change between epochs, and
@@ -16,28 +16,10 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "ftl/config/data_config.h"
 #include "ftl/image/image.h"
 
 namespace ftl {
-
-/// torchvision's ImageNet statistics, which the pretrained ResNet-18 expects.
-inline constexpr std::array<float, 3> kImageNetMean = {0.485F, 0.456F, 0.406F};
-inline constexpr std::array<float, 3> kImageNetStd = {0.229F, 0.224F, 0.225F};
-
-/// The ways the evaluation input is made from an image of any shape.
-inline constexpr const char* kCenterCrop = "center_crop";  // shorter side to resize, then crop
-inline constexpr const char* kStretch = "stretch";         // both sides to image_size
-
-struct Preprocess {
-  std::int64_t image_size = 224;              // output is image_size x image_size
-  std::int64_t resize = 0;                    // center_crop: the shorter side before cropping;
-                                              // 0 = default_resize(image_size)
-  std::string eval_resize = kCenterCrop;      // kCenterCrop or kStretch
-  bool exif_orientation = true;               // turn photos upright by their EXIF tag
-  bool jpeg_dct_scaling = true;               // decode large JPEGs at 1/2, 1/4 or 1/8 scale
-  std::array<float, 3> mean = kImageNetMean;  // subtracted per RGB channel after scaling
-  std::array<float, 3> std = kImageNetStd;    // divided per RGB channel after the mean
-};
 
 /// torchvision's ratio of resize to crop (256 / 224), applied to other image sizes.
 std::int64_t default_resize(std::int64_t image_size);
@@ -75,7 +57,8 @@ torch::Tensor resize_levels(const torch::Tensor& pixels, std::int64_t height, st
 nlohmann::json preprocess_to_json(const Preprocess& preprocess);
 
 /// Throws ModelError naming the missing or malformed key. Checkpoints written before the
-/// centre crop existed have no "eval_resize" and were trained with kStretch, which is kept.
+/// centre crop existed have no "eval_resize" and were trained with EvalResize::kStretch, which
+/// is kept.
 Preprocess preprocess_from_json(const nlohmann::json& json);
 
 }  // namespace ftl

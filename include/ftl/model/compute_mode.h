@@ -10,6 +10,8 @@
 
 #include <string>
 
+#include "ftl/config/choices.h"
+
 namespace ftl {
 
 struct ComputeMode {
@@ -24,9 +26,9 @@ bool cpu_flags_have_bf16(const std::string& cpuinfo);
 /// Whether this processor has them (reads /proc/cpuinfo; false where it cannot be read).
 bool cpu_has_bf16();
 
-/// train.precision and train.memory_format for a device. "bf16" on a CPU without AVX512-BF16
-/// or AMX (cpu_bf16 false) throws ConfigError naming train.precision.
-ComputeMode resolve_compute_mode(const std::string& precision, const std::string& memory_format,
+/// train.precision and train.memory_format for a device. bf16 on a CPU without AVX512-BF16 or
+/// AMX (cpu_bf16 false) throws ConfigError naming train.precision.
+ComputeMode resolve_compute_mode(Precision precision, MemoryFormat memory_format,
                                  const torch::Device& device, bool cpu_bf16);
 
 /// Puts every 4-d parameter and buffer (the convolution weights) in the mode's memory format.

@@ -53,9 +53,10 @@ TrainState decode_train_state(const torch::jit::ExtraFilesMap& extra, const std:
 void save_rng_states(std::map<std::string, torch::Tensor>& tensors);
 void restore_rng_states(const std::map<std::string, torch::Tensor>& tensors);
 
-/// A resumed run must use the settings it was started with: only train.epochs may change, and
-/// not below the epochs already done. Throws ConfigError naming the first key that differs,
-/// with both values.
+/// A resumed run must use the settings it was started with, but for the options that the option
+/// table lets change on resume (config.h, OnResume): train.epochs may grow, the feature cache and
+/// dist settings may change. Throws ConfigError naming the first key that differs, with both
+/// values; tagged Choice::kOverwriteToChange where only a replaced run could change it.
 void check_resume_config(const nlohmann::json& run_config, const nlohmann::json& requested,
                          std::int64_t epochs_done, const std::string& run_dir);
 

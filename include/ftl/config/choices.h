@@ -1,0 +1,166 @@
+// The config's choices: every option that takes one of a few words is an enum here. The option
+// table (config.cpp) parses the word once; code compares enum values, so a misspelt choice does
+// not compile. to_string gives the word back, as config.json, checkpoints and logs write it.
+#pragma once
+
+namespace ftl {
+
+/// model.batchnorm: which BatchNorm layers update their running statistics while training.
+enum class BatchNormPolicy {
+  kFollow,  // those of the frozen part stay in eval mode, the others train
+  kFrozen,  // every one stays in eval mode (affine weights still train where unfrozen)
+  kTrain,   // every one trains, frozen or not
+};
+
+/// data.eval_resize: how the evaluation input is made from an image of any shape.
+enum class EvalResize {
+  kCenterCrop,  // the shorter side to the resize, then the centre square
+  kStretch,     // both sides straight to image_size
+};
+
+/// data.cache: whether decoded, resized images are kept across epochs.
+enum class DataCache { kNone, kMemory };
+
+/// data.on_bad_image: what a corrupt image does to the run.
+enum class BadImagePolicy {
+  kError,  // stops it, naming the image
+  kSkip,   // is left out and listed in the run's bad_images.txt
+};
+
+/// optimizer.schedule.type: how the lr changes over the run (see train/schedule.h).
+enum class ScheduleType { kConstant, kStep, kMultistep, kCosine };
+
+/// train.early_stopping.metric and train.best_metric: an epoch's validation metric.
+enum class Metric { kValLoss, kValAcc };
+
+/// train.feature_cache: whether the head trains on cached backbone features where it can.
+enum class FeatureCacheMode {
+  kAuto,  // in memory, for this run
+  kOff,   // the backbone runs every step
+  kDisk,  // also kept in a file, for later runs
+};
+
+/// train.precision: the numeric precision of convolutions and matmuls.
+enum class Precision { kFp32, kBf16 };
+
+/// train.memory_format: the layout of 4-d weights and image batches.
+enum class MemoryFormat { kChannelsLast, kContiguous };
+
+/// dist.backend: the c10d backend of a distributed run.
+enum class DistBackend {
+  kAuto,  // Gloo on the CPU, NCCL on CUDA
+  kGloo,
+  kNccl,
+};
+
+inline const char* to_string(BatchNormPolicy value) {
+  switch (value) {
+    case BatchNormPolicy::kFollow:
+      return "follow";
+    case BatchNormPolicy::kFrozen:
+      return "frozen";
+    case BatchNormPolicy::kTrain:
+      return "train";
+  }
+  return "";  // not reached: -Wswitch checks that every value is named
+}
+
+inline const char* to_string(EvalResize value) {
+  switch (value) {
+    case EvalResize::kCenterCrop:
+      return "center_crop";
+    case EvalResize::kStretch:
+      return "stretch";
+  }
+  return "";
+}
+
+inline const char* to_string(DataCache value) {
+  switch (value) {
+    case DataCache::kNone:
+      return "none";
+    case DataCache::kMemory:
+      return "memory";
+  }
+  return "";
+}
+
+inline const char* to_string(BadImagePolicy value) {
+  switch (value) {
+    case BadImagePolicy::kError:
+      return "error";
+    case BadImagePolicy::kSkip:
+      return "skip";
+  }
+  return "";
+}
+
+inline const char* to_string(ScheduleType value) {
+  switch (value) {
+    case ScheduleType::kConstant:
+      return "constant";
+    case ScheduleType::kStep:
+      return "step";
+    case ScheduleType::kMultistep:
+      return "multistep";
+    case ScheduleType::kCosine:
+      return "cosine";
+  }
+  return "";
+}
+
+inline const char* to_string(Metric value) {
+  switch (value) {
+    case Metric::kValLoss:
+      return "val_loss";
+    case Metric::kValAcc:
+      return "val_acc";
+  }
+  return "";
+}
+
+inline const char* to_string(FeatureCacheMode value) {
+  switch (value) {
+    case FeatureCacheMode::kAuto:
+      return "auto";
+    case FeatureCacheMode::kOff:
+      return "off";
+    case FeatureCacheMode::kDisk:
+      return "disk";
+  }
+  return "";
+}
+
+inline const char* to_string(Precision value) {
+  switch (value) {
+    case Precision::kFp32:
+      return "fp32";
+    case Precision::kBf16:
+      return "bf16";
+  }
+  return "";
+}
+
+inline const char* to_string(MemoryFormat value) {
+  switch (value) {
+    case MemoryFormat::kChannelsLast:
+      return "channels_last";
+    case MemoryFormat::kContiguous:
+      return "contiguous";
+  }
+  return "";
+}
+
+inline const char* to_string(DistBackend value) {
+  switch (value) {
+    case DistBackend::kAuto:
+      return "auto";
+    case DistBackend::kGloo:
+      return "gloo";
+    case DistBackend::kNccl:
+      return "nccl";
+  }
+  return "";
+}
+
+}  // namespace ftl
