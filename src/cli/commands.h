@@ -13,6 +13,7 @@
 #include "ftl/data/data_check.h"
 #include "ftl/dist/launch.h"
 #include "ftl/eval/evaluate.h"
+#include "ftl/eval/inference_options.h"
 #include "ftl/eval/predict.h"
 #include "ftl/report/report.h"
 
@@ -39,7 +40,8 @@ struct FinetuneOptions {
   std::string resume;                  // --resume RUN_DIR or "auto"
   bool overwrite = false;              // --overwrite
   // --rank, --world-size, --local-rank, --master-addr, --master-port (a data-parallel run
-  // started by hand); unset ones come from torchrun's or SLURM's environment
+  // started by hand); unset ones come from torchrun's or SLURM's environment. Its names are
+  // the flags' (launch_flag_names), so that resolve_launch's messages quote them.
   LaunchFlags launch;
 };
 
@@ -72,18 +74,28 @@ struct InspectOptions {
 };
 
 /// --batch-size, --workers, --threads and --device, shared by the commands that run a
-/// checkpoint over images (evaluate, predict, report).
-void add_inference_options(CLI::App& command, std::int64_t& batch_size, std::int64_t& workers,
-                           std::int64_t& threads, std::string& device);
+/// checkpoint over images (evaluate, predict, report), bound to `options`.
+void add_inference_options(CLI::App& command, InferenceOptions& options);
+
+/// The distributed flags of ftl finetune, as LaunchNames: --rank, --world-size, ...
+LaunchNames launch_flag_names();
 
 CLI::App* setup_finetune(CLI::App& app, FinetuneOptions& options);
 int run_finetune(const FinetuneOptions& options, spdlog::logger& log);
+
+/// A missed quality gate as the log says it, naming the flag that set the limit:
+/// "accuracy 0.8 < --min-accuracy 0.85".
+std::string gate_failure_text(const GateFailure& failure);
 
 CLI::App* setup_evaluate(CLI::App& app, EvaluateCliOptions& options);
 int run_evaluate(const EvaluateCliOptions& options, spdlog::logger& log);
 
 CLI::App* setup_predict(CLI::App& app, PredictCliOptions& options);
 int run_predict(const PredictCliOptions& options, spdlog::logger& log);
+
+/// Throws ConfigError, naming the flags, when ftl report's arguments do not go together:
+/// --evaluation or --data with several runs, or several runs without --output.
+void check_report_arguments(const ReportOptions& options);
 
 CLI::App* setup_report(CLI::App& app, ReportOptions& options);
 int run_report(const ReportOptions& options, spdlog::logger& log);

@@ -2,7 +2,9 @@
 //  [--confusion-csv FILE] [--errors-csv FILE] [--report FILE] [--min-accuracy X]
 //  [--min-class-recall X]
 //  [--max-loss X] ...`
+#include <iomanip>
 #include <iostream>
+#include <sstream>
 
 #include "commands.h"
 #include "ftl/eval/evaluate.h"
@@ -11,6 +13,33 @@
 #include "ftl/util/files.h"
 
 namespace ftl::cli {
+namespace {
+
+/// Significant digits of a value or limit in a quality gate's message.
+constexpr int kGateDigits = 4;
+
+std::string gate_number(double value) {
+  std::ostringstream text;
+  text << std::setprecision(kGateDigits) << value;
+  return text.str();
+}
+
+}  // namespace
+
+std::string gate_failure_text(const GateFailure& failure) {
+  const std::string value = gate_number(failure.value);
+  const std::string limit = gate_number(failure.limit);
+  switch (failure.gate) {
+    case Gate::kMinAccuracy:
+      return "accuracy " + value + " < --min-accuracy " + limit;
+    case Gate::kMinClassRecall:
+      return "recall of class " + failure.class_name + " " + value + " < --min-class-recall " +
+             limit;
+    case Gate::kMaxLoss:
+      return "loss " + value + " > --max-loss " + limit;
+  }
+  return value + " misses " + limit;  // not reached: every gate is worded above (-Wswitch)
+}
 
 CLI::App* setup_evaluate(CLI::App& app, EvaluateCliOptions& options) {
   EvaluateOptions& core = options.core;
@@ -40,7 +69,7 @@ CLI::App* setup_evaluate(CLI::App& app, EvaluateCliOptions& options) {
   command->add_flag("--skip-bad-images", core.skip_bad_images,
                     "Leave undecodable images out (listed under \"skipped\" in the report) "
                     "instead of failing");
-  add_inference_options(*command, core.batch_size, core.workers, core.threads, core.device);
+  add_inference_options(*command, core.inference);
   command
       ->add_option("--min-accuracy", options.gates.min_accuracy,
                    "Quality gate: exit 3 when accuracy is below this value")
@@ -73,8 +102,10 @@ int run_evaluate(const EvaluateCliOptions& options, spdlog::logger& log) {
   }
   std::cout << (options.format == "text" ? evaluation_text(evaluation.report) : json) << std::flush;
 
-  const std::vector<std::string> failed = failed_gates(evaluation.report, options.gates);
-  for (const std::string& reason : failed) log.error("quality gate failed: {}", reason);
+  const std::vector<GateFailure> failed = failed_gates(evaluation.report, options.gates);
+  for (const GateFailure& failure : failed) {
+    log.error("quality gate failed: {}", gate_failure_text(failure));
+  }
   return failed.empty() ? kExitOk : kExitQualityGate;
 }
 

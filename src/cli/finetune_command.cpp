@@ -117,6 +117,16 @@ CLI::Option* add_optional_int(CLI::App& command, const std::string& name,
 
 }  // namespace
 
+LaunchNames launch_flag_names() {
+  LaunchNames names;
+  names.rank = "--rank";
+  names.world_size = "--world-size";
+  names.local_rank = "--local-rank";
+  names.master_port = "--master-port";
+  names.master_addr = "--master-addr";
+  return names;
+}
+
 CLI::App* setup_finetune(CLI::App& app, FinetuneOptions& options) {
   CLI::App* command = app.add_subcommand(
       "finetune", "Fine-tune a ResNet-18 TorchScript file on a labelled image dataset");
@@ -134,17 +144,20 @@ CLI::App* setup_finetune(CLI::App& app, FinetuneOptions& options) {
       ->add_flag("--overwrite", options.overwrite,
                  "Replace the run already in output.dir (refused without this flag)")
       ->excludes(resume);
-  add_optional_int(*command, "--rank", options.launch.rank,
+  // The flags are registered under the names that resolve_launch's messages quote.
+  options.launch.names = launch_flag_names();
+  const LaunchNames& names = options.launch.names;
+  add_optional_int(*command, names.rank, options.launch.rank,
                    "This process's rank, 0 to world size - 1 (RANK, SLURM_PROCID)");
-  add_optional_int(*command, "--world-size", options.launch.world_size,
+  add_optional_int(*command, names.world_size, options.launch.world_size,
                    "Processes in the data-parallel run (WORLD_SIZE, SLURM_NTASKS)");
-  add_optional_int(*command, "--local-rank", options.launch.local_rank,
+  add_optional_int(*command, names.local_rank, options.launch.local_rank,
                    "Rank among this machine's processes: picks cuda:N (LOCAL_RANK, "
                    "SLURM_LOCALID)");
-  add_optional_int(*command, "--master-port", options.launch.master_port,
+  add_optional_int(*command, names.master_port, options.launch.master_port,
                    "Port of rank 0's rendezvous store (MASTER_PORT; default 29500)");
   command
-      ->add_option("--master-addr", options.launch.master_addr,
+      ->add_option(names.master_addr, options.launch.master_addr,
                    "Host of rank 0 (MASTER_ADDR; 127.0.0.1 when only --world-size is given)")
       ->group("Distributed (else from torchrun's or SLURM's environment)");
   command->footer(config_keys_help());

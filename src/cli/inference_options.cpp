@@ -1,20 +1,21 @@
-// The flags of every command that runs a checkpoint over images, defined once.
+// The flags of every command that runs a checkpoint over images, defined once and bound to
+// the one InferenceOptions struct; --help prints the defaults written there.
 #include "commands.h"
 
 namespace ftl::cli {
 
-void add_inference_options(CLI::App& command, std::int64_t& batch_size, std::int64_t& workers,
-                           std::int64_t& threads, std::string& device) {
-  command.add_option("--batch-size", batch_size, "Images per forward pass")
+void add_inference_options(CLI::App& command, InferenceOptions& options) {
+  command.add_option("--batch-size", options.batch_size, "Images per forward pass")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{65536}));
-  command.add_option("--workers", workers, "Decoding threads; 0 = one per 4 cores, at least 1")
+  command
+      .add_option("--workers", options.workers, "Decoding threads; 0 = one per 4 cores, at least 1")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{256}));
-  command.add_option("--threads", threads, "Compute threads; 0 = available cores")
+  command.add_option("--threads", options.threads, "Compute threads; 0 = available cores")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{1024}));
-  command.add_option("--device", device, "cpu, cuda or cuda:N")->capture_default_str();
+  command.add_option("--device", options.device, "cpu, cuda or cuda:N")->capture_default_str();
 }
 
 }  // namespace ftl::cli

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "error_text.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/runtime.h"
 #include "ftl/version.h"
@@ -96,7 +97,7 @@ int main(int argc, char** argv) {
   try {
     log = make_logger(log_options);
   } catch (const ftl::ConfigError& e) {
-    std::cerr << "ftl: " << e.what() << "\n";
+    std::cerr << "ftl: " << error_text(e) << "\n";
     return kExitUsage;
   }
   log->debug("ftl {}, {} cores available", ftl::kVersion, ftl::available_cores());
@@ -115,12 +116,15 @@ int main(int argc, char** argv) {
     if (inspect->parsed()) return run_inspect(inspect_options, *log);
     return kExitUsage;
   } catch (const ftl::ConfigError& e) {
-    log->error("{}", e.what());
+    log->error("{}", error_text(e));
     return kExitUsage;
   } catch (const ftl::Interrupted& e) {
-    log->error("{}", e.what());
+    log->error("{}", error_text(e));
     log->info("resume with: ftl finetune --resume {}", e.run_dir());
     return kExitSignalBase + e.signal_number();
+  } catch (const ftl::Error& e) {
+    log->error("{}", error_text(e));
+    return kExitRuntime;
   } catch (const c10::Error& e) {
     log->error("LibTorch: {}", e.what_without_backtrace());
     return kExitRuntime;

@@ -48,7 +48,7 @@ CLI::App* setup_predict(CLI::App& app, PredictCliOptions& options) {
   command->add_option("--format", options.format, "jsonl, or csv (with a header row)")
       ->capture_default_str()
       ->check(CLI::IsMember({"jsonl", "csv"}));
-  add_inference_options(*command, core.batch_size, core.workers, core.threads, core.device);
+  add_inference_options(*command, core.inference);
   command->footer(
       "An image that cannot be read gets a record with \"error\" and the others go on; the exit "
       "code is then 1. Exit codes: 0 every image classified, 1 an image or the checkpoint "

@@ -2,8 +2,22 @@
 // `ftl report RUN_DIR RUN_DIR... --output FILE [--svg FILE]` compares runs.
 #include "commands.h"
 #include "ftl/report/report.h"
+#include "ftl/util/errors.h"
 
 namespace ftl::cli {
+
+void check_report_arguments(const ReportOptions& options) {
+  const std::size_t runs = options.run_dirs.size();
+  if (runs < 2) return;
+  if (!options.evaluation.empty() || !options.data.empty()) {
+    throw ConfigError("report: --evaluation and --data apply to a single run folder, not to " +
+                      std::to_string(runs));
+  }
+  if (options.output.empty()) {
+    throw ConfigError("report: give --output FILE to compare " + std::to_string(runs) +
+                      " runs (the page belongs to no single run folder)");
+  }
+}
 
 CLI::App* setup_report(CLI::App& app, ReportOptions& options) {
   CLI::App* command = app.add_subcommand(
@@ -27,14 +41,16 @@ CLI::App* setup_report(CLI::App& app, ReportOptions& options) {
           "--data", options.data,
           "Evaluate best.pt on this ImageFolder or CSV manifest instead of the run's data.val")
       ->excludes(evaluation);
-  add_inference_options(*command, options.batch_size, options.workers, options.threads,
-                        options.device);
+  add_inference_options(*command, options.inference);
   command->footer(kExitCodeHelp);
   return command;
 }
 
 int run_report(const ReportOptions& options, spdlog::logger& log) {
-  write_report(options, log);
+  // The runs first: a folder that holds no run is reported before arguments that do not fit.
+  const std::vector<RunRecord> runs = read_runs(options.run_dirs);
+  check_report_arguments(options);
+  write_report(options, runs, log);
   return kExitOk;
 }
 

@@ -9,13 +9,20 @@ namespace ftl {
 namespace {
 
 constexpr int kMaxPort = 65535;
-// A single machine's rendezvous when only --world-size and --rank are given.
+// A single machine's rendezvous when only the world size and the rank are given as flags.
 constexpr const char* kLoopback = "127.0.0.1";
 
-// A value and where it came from, for error messages: "--rank" or "RANK".
+// A variable's text and its name, for error messages: "RANK".
 struct Found {
   std::string text;
   std::string origin;
+};
+
+// A value and where it came from: its flag's name (LaunchNames) or its variable's.
+struct Resolved {
+  int value = 0;
+  std::string origin;
+  bool from_flag = false;  // given by the caller rather than read from the environment
 };
 
 std::optional<Found> from_environment(const Environment& environment,
@@ -42,13 +49,12 @@ int parse_int(const Found& found) {
 }
 
 // The flag's value, else the first variable set, else nothing.
-std::optional<std::pair<int, std::string>> lookup(const std::optional<int>& flag,
-                                                  const char* flag_name,
-                                                  const Environment& environment,
-                                                  std::initializer_list<const char*> names) {
-  if (flag) return std::make_pair(*flag, std::string(flag_name));
+std::optional<Resolved> lookup(const std::optional<int>& flag, const std::string& flag_name,
+                               const Environment& environment,
+                               std::initializer_list<const char*> names) {
+  if (flag) return Resolved{*flag, flag_name, /*from_flag=*/true};
   if (std::optional<Found> found = from_environment(environment, names)) {
-    return std::make_pair(parse_int(*found), found->origin);
+    return Resolved{parse_int(*found), found->origin, /*from_flag=*/false};
   }
   return std::nullopt;
 }
@@ -65,37 +71,37 @@ Environment process_environment() {
 
 Launch resolve_launch(const LaunchFlags& flags, const Environment& environment) {
   Launch launch;
+  const LaunchNames& names = flags.names;
   const auto world =
-      lookup(flags.world_size, "--world-size", environment, {"WORLD_SIZE", "SLURM_NTASKS"});
+      lookup(flags.world_size, names.world_size, environment, {"WORLD_SIZE", "SLURM_NTASKS"});
   if (!world) return launch;
-  if (world->first < 1) {
-    throw ConfigError(world->second + " " + std::to_string(world->first) + " must be at least 1");
+  if (world->value < 1) {
+    throw ConfigError(world->origin + " " + std::to_string(world->value) + " must be at least 1");
   }
-  launch.world_size = world->first;
-  launch.source = world->second == "--world-size" ? "flags"
-                  : world->second == "WORLD_SIZE" ? "torchrun"
-                                                  : "SLURM";
+  launch.world_size = world->value;
+  launch.source = world->from_flag ? "flags" : world->origin == "WORLD_SIZE" ? "torchrun" : "SLURM";
   if (!launch.distributed()) {
     launch.source = "single process";
     return launch;
   }
-  const auto rank = lookup(flags.rank, "--rank", environment, {"RANK", "SLURM_PROCID"});
+  const auto rank = lookup(flags.rank, names.rank, environment, {"RANK", "SLURM_PROCID"});
   if (!rank) {
-    throw ConfigError(world->second + " is " + std::to_string(launch.world_size) +
-                      " but this process has no rank: give --rank (or RANK, SLURM_PROCID)");
+    throw ConfigError(world->origin + " is " + std::to_string(launch.world_size) +
+                      " but this process has no rank: give " + names.rank +
+                      " (or RANK, SLURM_PROCID)");
   }
-  if (rank->first < 0 || rank->first >= launch.world_size) {
-    throw ConfigError(rank->second + " " + std::to_string(rank->first) + " is not a rank of " +
-                      world->second + " " + std::to_string(launch.world_size) + " (0 to " +
+  if (rank->value < 0 || rank->value >= launch.world_size) {
+    throw ConfigError(rank->origin + " " + std::to_string(rank->value) + " is not a rank of " +
+                      world->origin + " " + std::to_string(launch.world_size) + " (0 to " +
                       std::to_string(launch.world_size - 1) + ")");
   }
-  launch.rank = rank->first;
+  launch.rank = rank->value;
   const auto local =
-      lookup(flags.local_rank, "--local-rank", environment, {"LOCAL_RANK", "SLURM_LOCALID"});
-  if (local && local->first < 0) {
-    throw ConfigError(local->second + " " + std::to_string(local->first) + " must be at least 0");
+      lookup(flags.local_rank, names.local_rank, environment, {"LOCAL_RANK", "SLURM_LOCALID"});
+  if (local && local->value < 0) {
+    throw ConfigError(local->origin + " " + std::to_string(local->value) + " must be at least 0");
   }
-  launch.local_rank = local ? local->first : 0;
+  launch.local_rank = local ? local->value : 0;
 
   if (!flags.master_addr.empty()) {
     launch.master_addr = flags.master_addr;
@@ -107,12 +113,13 @@ Launch resolve_launch(const LaunchFlags& flags, const Environment& environment) 
     throw ConfigError(
         "MASTER_ADDR is not set: a distributed run needs the host of rank 0; under SLURM "
         "export MASTER_ADDR=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1), "
-        "or pass --master-addr");
+        "or pass " +
+        names.master_addr);
   }
-  const auto port = lookup(flags.master_port, "--master-port", environment, {"MASTER_PORT"});
-  launch.master_port = port ? port->first : kDefaultMasterPort;
+  const auto port = lookup(flags.master_port, names.master_port, environment, {"MASTER_PORT"});
+  launch.master_port = port ? port->value : kDefaultMasterPort;
   if (launch.master_port < 1 || launch.master_port > kMaxPort) {
-    throw ConfigError((port ? port->second : std::string("the master port")) + " " +
+    throw ConfigError((port ? port->origin : std::string("the master port")) + " " +
                       std::to_string(launch.master_port) + " is not a TCP port (1 to 65535)");
   }
   launch.gloo_interface = environment("GLOO_SOCKET_IFNAME").value_or("");

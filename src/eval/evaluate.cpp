@@ -1,8 +1,5 @@
 #include "ftl/eval/evaluate.h"
 
-#include <iomanip>
-#include <sstream>
-
 #include "ftl/model/checkpoint.h"
 #include "ftl/model/device.h"
 #include "ftl/util/errors.h"
@@ -10,12 +7,6 @@
 
 namespace ftl {
 namespace {
-
-std::string format_value(double value) {
-  std::ostringstream text;
-  text << std::setprecision(4) << value;
-  return text.str();
-}
 
 // Mean precision, recall and F1 over classes, each class weighing 1 (macro) or its support.
 nlohmann::ordered_json averaged(const std::vector<ClassStats>& stats, bool by_support) {
@@ -91,35 +82,32 @@ nlohmann::ordered_json metrics_report(const MetricsAccumulator& metrics,
   return report;
 }
 
-std::vector<std::string> failed_gates(const nlohmann::ordered_json& report,
+std::vector<GateFailure> failed_gates(const nlohmann::ordered_json& report,
                                       const QualityGates& gates) {
-  std::vector<std::string> failed;
+  std::vector<GateFailure> failed;
   const double accuracy = report.at("accuracy").get<double>();
   if (gates.min_accuracy >= 0 && accuracy < gates.min_accuracy) {
-    failed.push_back("accuracy " + format_value(accuracy) + " < --min-accuracy " +
-                     format_value(gates.min_accuracy));
+    failed.push_back({Gate::kMinAccuracy, "", accuracy, gates.min_accuracy});
   }
   if (gates.min_class_recall >= 0) {
     for (const auto& row : report.at("per_class")) {
       const double recall = row.at("recall").get<double>();
       if (recall < gates.min_class_recall) {
-        failed.push_back("recall of class " + row.at("name").get<std::string>() + " " +
-                         format_value(recall) + " < --min-class-recall " +
-                         format_value(gates.min_class_recall));
+        failed.push_back({Gate::kMinClassRecall, row.at("name").get<std::string>(), recall,
+                          gates.min_class_recall});
       }
     }
   }
   const double loss = report.at("loss").get<double>();
   if (gates.max_loss >= 0 && loss > gates.max_loss) {
-    failed.push_back("loss " + format_value(loss) + " > --max-loss " +
-                     format_value(gates.max_loss));
+    failed.push_back({Gate::kMaxLoss, "", loss, gates.max_loss});
   }
   return failed;
 }
 
 Evaluation evaluate_checkpoint(const EvaluateOptions& options, spdlog::logger& log) {
-  const torch::Device device = resolve_device(options.device, "device");
-  const std::int64_t threads = configure_compute_threads(options.threads);
+  const torch::Device device = resolve_device(options.inference.device, "device");
+  const std::int64_t threads = configure_compute_threads(options.inference.threads);
   Checkpoint checkpoint = load_checkpoint(options.checkpoint, device);
   ImageFolder data = scan_dataset(options.data);
   relabel_to(data, checkpoint.metadata.classes);
@@ -127,9 +115,9 @@ Evaluation evaluate_checkpoint(const EvaluateOptions& options, spdlog::logger& l
            checkpoint.metadata.epoch, data.samples.size(), threads);
 
   LoaderOptions loader_options;
-  loader_options.batch_size = options.batch_size;
+  loader_options.batch_size = options.inference.batch_size;
   loader_options.preprocess = checkpoint.metadata.preprocess;
-  loader_options.workers = resolve_loader_workers(options.workers);
+  loader_options.workers = resolve_loader_workers(options.inference.workers);
   loader_options.skip_bad_images = options.skip_bad_images;
   Evaluation evaluation;
   std::vector<BadImage> bad;

@@ -83,7 +83,7 @@ std::vector<fs::path> expand_inputs(const std::vector<fs::path>& inputs) {
 Predictor::Predictor(const PredictOptions& options, spdlog::logger& log)
     : options_(options),
       log_(log),
-      device_(resolve_device(options.device, "device")),
+      device_(resolve_device(options.inference.device, "device")),
       checkpoint_(load_checkpoint(options.checkpoint, device_)),
       top_k_(std::min<std::int64_t>(
           options.top_k, static_cast<std::int64_t>(checkpoint_.metadata.classes.size()))) {
@@ -93,7 +93,7 @@ Predictor::Predictor(const PredictOptions& options, spdlog::logger& log)
 
 PredictSummary Predictor::run(const std::vector<fs::path>& images,
                               const std::function<void(const ImagePrediction&)>& emit) {
-  const std::int64_t threads = configure_compute_threads(options_.threads);
+  const std::int64_t threads = configure_compute_threads(options_.inference.threads);
   const std::vector<std::string>& classes = checkpoint_.metadata.classes;
   log_.info("predicting {} images with {} (epoch {}), {} compute threads", images.size(),
             options_.checkpoint.string(), checkpoint_.metadata.epoch, threads);
@@ -101,9 +101,9 @@ PredictSummary Predictor::run(const std::vector<fs::path>& images,
   std::vector<Sample> samples;
   for (const fs::path& path : images) samples.push_back({path, 0});
   LoaderOptions loader_options;
-  loader_options.batch_size = options_.batch_size;
+  loader_options.batch_size = options_.inference.batch_size;
   loader_options.preprocess = checkpoint_.metadata.preprocess;
-  loader_options.workers = resolve_loader_workers(options_.workers);
+  loader_options.workers = resolve_loader_workers(options_.inference.workers);
   loader_options.skip_bad_images = true;
   BatchLoader loader(samples, identity_order(samples.size()), loader_options);
 

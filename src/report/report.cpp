@@ -7,10 +7,11 @@
 #include <limits>
 #include <sstream>
 
+#include "ftl/config/choices.h"
 #include "ftl/eval/evaluate.h"
 #include "ftl/eval/evaluation_output.h"
+#include "ftl/model/run_layout.h"
 #include "ftl/report/svg_chart.h"
-#include "ftl/train/run_folder.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/files.h"
 #include "ftl/version.h"
@@ -338,18 +339,15 @@ nlohmann::ordered_json run_evaluation(const ReportOptions& options, const RunRec
     const std::string val = run.config.at("data").value("val", std::string());
     evaluate.data = val.empty() ? run.dir / kValSplitName : fs::path(val);
   }
-  evaluate.batch_size = options.batch_size;
-  evaluate.workers = options.workers;
-  evaluate.threads = options.threads;
-  evaluate.device = options.device;
+  evaluate.inference = options.inference;
   // The images the run itself skipped must not stop its report.
-  evaluate.skip_bad_images = run.config.at("data").value("on_bad_image", std::string()) == "skip";
+  evaluate.skip_bad_images = run.config.at("data").value("on_bad_image", std::string()) ==
+                             to_string(BadImagePolicy::kSkip);
   return evaluate_checkpoint(evaluate, log).report;
 }
 
-std::string missing_evaluation(const ReportOptions& options) {
-  return "No " + best_checkpoint(options.run_dirs[0]).string() +
-         " yet: the run has not finished an epoch.";
+std::string missing_evaluation(const RunRecord& run) {
+  return "No " + best_checkpoint(run.dir).string() + " yet: the run has not finished an epoch.";
 }
 
 }  // namespace
@@ -375,27 +373,39 @@ std::string comparison_report_html(const std::vector<RunRecord>& runs) {
   return page(title, body);
 }
 
-fs::path write_report(const ReportOptions& options, spdlog::logger& log) {
-  if (options.run_dirs.empty()) throw ConfigError("report: no run folder given");
+std::vector<RunRecord> read_runs(const std::vector<fs::path>& dirs) {
+  if (dirs.empty()) throw ConfigError("report: no run folder given");
   std::vector<RunRecord> runs;
-  for (const fs::path& dir : options.run_dirs) runs.push_back(read_run(dir));
-  const fs::path output =
-      options.output.empty() ? options.run_dirs[0] / kReportName : options.output;
+  for (const fs::path& dir : dirs) runs.push_back(read_run(dir));
+  return runs;
+}
+
+fs::path write_report(const ReportOptions& options, spdlog::logger& log) {
+  return write_report(options, read_runs(options.run_dirs), log);
+}
+
+fs::path write_report(const ReportOptions& options, const std::vector<RunRecord>& runs,
+                      spdlog::logger& log) {
+  if (runs.empty()) throw ConfigError("report: no run folder given");
+  const fs::path output = options.output.empty() ? runs[0].dir / kReportName : options.output;
   if (runs.size() > 1) {
+    // Preconditions, in the core's terms; the CLI checks them first and names its flags.
     if (!options.evaluation.empty() || !options.data.empty()) {
-      throw ConfigError("report: --evaluation and --data apply to a single run folder, not to " +
-                        std::to_string(runs.size()));
+      throw ConfigError(
+          "report: an evaluation file or data folder applies to a single run "
+          "folder, not to " +
+          std::to_string(runs.size()));
     }
     if (options.output.empty()) {
-      throw ConfigError("report: give --output FILE to compare " + std::to_string(runs.size()) +
-                        " runs (the page belongs to no single run folder)");
+      throw ConfigError("report: comparing " + std::to_string(runs.size()) +
+                        " runs needs an output file (the page belongs to no single run folder)");
     }
     write_file_atomic(output, comparison_report_html(runs));
     if (!options.svg.empty())
       write_file_atomic(options.svg, standalone_svg(comparison_charts(runs)));
   } else {
     write_file_atomic(output, run_report_html(runs[0], run_evaluation(options, runs[0], log),
-                                              missing_evaluation(options)));
+                                              missing_evaluation(runs[0])));
     if (!options.svg.empty())
       write_file_atomic(options.svg, standalone_svg(run_charts(runs[0].epochs)));
   }

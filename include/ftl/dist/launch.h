@@ -13,13 +13,24 @@ namespace ftl {
 /// The port torchrun and torch.distributed use when none is given.
 inline constexpr int kDefaultMasterPort = 29500;
 
-/// Values given as flags; each one left unset comes from the environment.
+/// What messages call each value given by the caller: the CLI fills in its flags' names, so
+/// that an error names what the user typed. The defaults are the core's own words.
+struct LaunchNames {
+  std::string rank = "rank";
+  std::string world_size = "world size";
+  std::string local_rank = "local rank";
+  std::string master_port = "master port";
+  std::string master_addr = "master address";
+};
+
+/// Values given by the caller (the CLI: flags); each one left unset comes from the environment.
 struct LaunchFlags {
   std::optional<int> rank;
   std::optional<int> world_size;
   std::optional<int> local_rank;
   std::optional<int> master_port;
   std::string master_addr;
+  LaunchNames names;  // how the messages name the values above, given or not
 };
 
 struct Launch {
@@ -45,8 +56,8 @@ using Environment = std::function<std::optional<std::string>(const std::string& 
 Environment process_environment();
 
 /// Flags first, then torchrun's variables, then SLURM's. A world size of 1 is a plain
-/// single-process run. Throws ConfigError naming the flag or variable that is malformed or
-/// out of range, or the one missing (MASTER_ADDR for a distributed run).
+/// single-process run. Throws ConfigError naming the flag (by flags.names) or variable that is
+/// malformed or out of range, or the one missing (MASTER_ADDR for a distributed run).
 Launch resolve_launch(const LaunchFlags& flags, const Environment& environment);
 
 }  // namespace ftl

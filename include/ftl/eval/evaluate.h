@@ -11,6 +11,7 @@
 
 #include "ftl/data/dataset.h"
 #include "ftl/data/loader.h"
+#include "ftl/eval/inference_options.h"
 #include "ftl/eval/metrics.h"
 
 namespace ftl {
@@ -38,10 +39,7 @@ MetricsAccumulator evaluate_samples(torch::jit::Module& model, const ImageFolder
 struct EvaluateOptions {
   std::filesystem::path checkpoint;   // a best.pt / last.pt written by ftl finetune
   std::filesystem::path data;         // ImageFolder root; folders matched to classes by name
-  std::int64_t batch_size = 64;       // images per forward pass
-  std::int64_t workers = 0;           // decoding threads; 0 = one per 4 cores, min 1
-  std::int64_t threads = 0;           // compute threads; 0 = cores available to the process
-  std::string device = "cpu";         // "cpu", "cuda" or "cuda:N"
+  InferenceOptions inference;         // batch size, workers, threads, device
   std::int64_t top_k = kDefaultTopK;  // reported as top{K}_accuracy when there are >= K classes
   bool skip_bad_images = false;       // leave undecodable images out (listed in the report's
                                       // "skipped") instead of failing
@@ -71,8 +69,25 @@ struct QualityGates {
   double max_loss = -1;          // loss must be <= this
 };
 
-/// One line per gate the report misses, naming the gate, the value and the limit.
-std::vector<std::string> failed_gates(const nlohmann::ordered_json& report,
+/// The gates of QualityGates, one per field.
+enum class Gate {
+  kMinAccuracy,     // QualityGates::min_accuracy
+  kMinClassRecall,  // QualityGates::min_class_recall
+  kMaxLoss,         // QualityGates::max_loss
+};
+
+/// A gate the report misses: which one, the report's value and the gate's limit. A front end
+/// words it (the CLI names the flag that set the limit).
+struct GateFailure {
+  Gate gate = Gate::kMinAccuracy;
+  std::string class_name;  // the class whose recall is short (kMinClassRecall); else empty
+  double value = 0;        // the report's accuracy, recall or loss
+  double limit = 0;        // the gate's threshold
+};
+
+/// The gates the report misses, in QualityGates' order (recall: one per class short of it, in
+/// the report's class order).
+std::vector<GateFailure> failed_gates(const nlohmann::ordered_json& report,
                                       const QualityGates& gates);
 
 }  // namespace ftl

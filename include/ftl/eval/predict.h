@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "ftl/eval/inference_options.h"
 #include "ftl/model/checkpoint.h"
 
 namespace ftl {
@@ -20,10 +21,7 @@ struct PredictOptions {
   std::filesystem::path checkpoint;  // a best.pt / last.pt written by ftl finetune
   std::int64_t top_k = 5;            // classes per record, most probable first (capped at the
                                      // number of classes)
-  std::int64_t batch_size = 64;      // images per forward pass
-  std::int64_t workers = 0;          // decoding threads; 0 = one per 4 cores, min 1
-  std::int64_t threads = 0;          // compute threads; 0 = cores available to the process
-  std::string device = "cpu";        // "cpu", "cuda" or "cuda:N"
+  InferenceOptions inference;        // batch size, workers, threads, device
 };
 
 struct ClassScore {

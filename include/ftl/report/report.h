@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "ftl/eval/inference_options.h"
+
 namespace ftl {
 
 /// What a run folder records, as read back from its files.
@@ -48,15 +50,22 @@ struct ReportOptions {
   std::filesystem::path evaluation;  // an `ftl evaluate --output` JSON to show; empty = evaluate
                                      // checkpoints/best.pt on `data`
   std::filesystem::path data;        // ImageFolder to evaluate on; empty = the run's data.val
-  std::int64_t batch_size = 64;      // images per forward pass
-  std::int64_t workers = 0;          // decoding threads; 0 = one per 4 cores, min 1
-  std::int64_t threads = 0;          // compute threads; 0 = cores available
-  std::string device = "cpu";        // "cpu", "cuda" or "cuda:N"
+  InferenceOptions inference;        // how best.pt is evaluated: batch size, workers, threads,
+                                     // device
 };
+
+/// Reads the run folders in order (read_run); throws ConfigError when there is none.
+std::vector<RunRecord> read_runs(const std::vector<std::filesystem::path>& dirs);
 
 /// Writes the report of one run, or the comparison of several (atomically), and returns its
 /// path. A run with no best.pt yet gets a page without the evaluation; a missing data folder
-/// or evaluation file is an error, and so are --evaluation or --data with several runs.
+/// or evaluation file is an error, and so are an evaluation or a data folder with several runs,
+/// and several runs without an output file (ConfigError).
 std::filesystem::path write_report(const ReportOptions& options, spdlog::logger& log);
+
+/// The same for runs already read (read_runs of options.run_dirs), so that a caller can check
+/// its own arguments between reading the runs and writing the page.
+std::filesystem::path write_report(const ReportOptions& options, const std::vector<RunRecord>& runs,
+                                   spdlog::logger& log);
 
 }  // namespace ftl
