@@ -18,6 +18,7 @@ PACKAGES=(
   dataset-fashion-mnist           # the demo's real images, offline
   chromium                        # renders ftl's HTML reports in a test (headless)
   clang libclang-rt-14-dev        # scripts/fuzz.sh: libFuzzer, AddressSanitizer, UBSan
+  clang-format                    # .ci/run: every C++ file formatted by .clang-format
 )
 
 missing=()

@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # The test suite from a fresh machine: install dependencies, configure, build, run ctest.
-#   scripts/test.sh             the suite, in build/ (or $FTL_BUILD_DIR)
-#   scripts/test.sh --sanitize  the same suite built with AddressSanitizer + UBSan, in
+#   scripts/test.sh             the whole suite, in build/ (or $FTL_BUILD_DIR)
+#   scripts/test.sh --unit      the unit tier only (ctest -L unit: no ResNet-18 fixture, no
+#                               Python, no ftl executable, seconds per test); it still installs
+#                               and builds everything
+#   scripts/test.sh --sanitize  the suite built with AddressSanitizer + UBSan, in
 #                               build-sanitize/ (or $FTL_BUILD_DIR); any finding fails its test
+# --unit and --sanitize combine: the unit tier of the sanitized build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+usage="usage: scripts/test.sh [--unit] [--sanitize]"
 sanitize=0
+tier=()
 for argument in "$@"; do
   case "$argument" in
     --sanitize) sanitize=1 ;;
-    *) echo "usage: scripts/test.sh [--sanitize]" >&2; exit 2 ;;
+    --unit) tier=(-L unit) ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
 done
 scripts/setup.sh
@@ -25,4 +32,4 @@ else
   scripts/build.sh
 fi
 cd "${FTL_BUILD_DIR:-build}"
-ctest --output-on-failure -j "$(nproc)"
+ctest --output-on-failure -j "$(nproc)" "${tier[@]}"

@@ -4,8 +4,9 @@
 
 #include <cstdio>
 #include <fstream>
-#include <iterator>
 #include <stdexcept>
+
+#include "support/shapes.h"
 
 namespace ftl::testing {
 
@@ -34,9 +35,33 @@ std::string shell_quote(const std::string& text) {
   return quoted + "'";
 }
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+std::string ftl_command(const std::string& arguments) {
+  return shell_quote(kFtlBinary) + " " + arguments + " 2>&1";
+}
+
+std::filesystem::path write_config(const std::filesystem::path& path,
+                                   const nlohmann::json& config) {
+  std::ofstream(path) << config.dump(2);
+  return path;
+}
+
+std::filesystem::path write_config(const std::filesystem::path& path, const ftl::Config& config) {
+  return write_config(path, ftl::config_to_json(config));
+}
+
+ftl::Config shapes_config(const std::filesystem::path& dir, const std::string& run) {
+  ftl::Config config;
+  config.model.path = kResNet18;
+  config.data.train = (dir / "train").string();
+  config.data.val = (dir / "val").string();
+  config.data.preprocess.image_size = kShapesInputSide;
+  config.data.batch_size = 16;
+  config.data.workers = 2;
+  config.optimizer.lr = 0.01;
+  config.train.epochs = 3;
+  config.train.threads = 2;
+  config.output.dir = (dir / run).string();
+  return config;
 }
 
 }  // namespace ftl::testing

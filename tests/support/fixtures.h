@@ -1,13 +1,18 @@
-// Paths and helpers shared by the tests that need the ResNet-18 fixture, Python or the ftl
-// executable. CMake passes the paths in as compile definitions.
+// The ResNet-18 fixture, Python and the ftl executable, and the helpers that use them: for
+// tests/e2e only. CMake passes their paths to the e2e executable alone, so a unit test that
+// includes this header does not compile.
 #pragma once
 
-#include <spdlog/logger.h>
-#include <spdlog/sinks/null_sink.h>
+#ifndef FTL_TEST_RESNET18
+#error "support/fixtures.h is for tests/e2e: a unit test needs no fixture, Python or ftl binary"
+#endif
 
 #include <filesystem>
-#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
+
+#include "ftl/config/config.h"
+#include "support/common.h"
 
 namespace ftl::testing {
 
@@ -15,14 +20,7 @@ namespace ftl::testing {
 inline const std::string kResNet18 = FTL_TEST_RESNET18;
 /// A Python interpreter that imports torch and torchvision.
 inline const std::string kPython = FTL_TEST_PYTHON;
-inline const std::string kSourceDir = FTL_TEST_SOURCE_DIR;
 inline const std::string kFtlBinary = FTL_TEST_BINARY;
-
-/// A logger that drops everything, for core calls whose output the test does not read.
-inline spdlog::logger& quiet_logger() {
-  static spdlog::logger logger("quiet", std::make_shared<spdlog::sinks::null_sink_mt>());
-  return logger;
-}
 
 struct CommandResult {
   int exit_code = -1;
@@ -32,10 +30,19 @@ struct CommandResult {
 /// Runs a shell command and returns its exit code and standard output.
 CommandResult run_command(const std::string& command);
 
-/// The whole content of a file (empty when it cannot be opened).
-std::string read_file(const std::filesystem::path& path);
-
 /// Quotes a string for the shell.
 std::string shell_quote(const std::string& text);
+
+/// The shell command that runs the ftl executable with `arguments` (shell syntax, quoted by the
+/// caller), its stderr sent to stdout.
+std::string ftl_command(const std::string& arguments);
+
+/// Writes `config` to `path` as indented JSON, for ftl finetune --config; returns `path`.
+std::filesystem::path write_config(const std::filesystem::path& path, const nlohmann::json& config);
+std::filesystem::path write_config(const std::filesystem::path& path, const ftl::Config& config);
+
+/// A short run on shapes written to dir/train and dir/val, into dir/run: the ResNet-18 fixture,
+/// 32px inputs, batches of 16, 2 workers and threads, lr 0.01, 3 epochs.
+ftl::Config shapes_config(const std::filesystem::path& dir, const std::string& run);
 
 }  // namespace ftl::testing

@@ -23,6 +23,8 @@
 namespace ftl::testing {
 namespace {
 
+/// The one level of write_grey_png's images.
+constexpr std::uint16_t kFlatGrey = 7;
 /// Room for a libpng error message.
 constexpr std::size_t kPngMessageCapacity = 256;
 /// Bit depths below this are packed several samples to a byte.
@@ -287,6 +289,12 @@ void write_jpeg(const std::filesystem::path& path, int width, int height, int ch
   settings.file_space = channels == 1 ? JCS_GRAYSCALE : JCS_YCbCr;
   settings.quality = quality;
   write_jpeg_file(path, settings, pixels);
+}
+
+void write_grey_png(const std::filesystem::path& path, int width, int height) {
+  std::filesystem::create_directories(path.parent_path());
+  write_png(path, width, height, 1,
+            std::vector<std::uint16_t>(static_cast<std::size_t>(width * height), kFlatGrey));
 }
 
 void write_jpeg_cmyk(const std::filesystem::path& path, int width, int height, int quality,

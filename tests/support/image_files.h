@@ -21,6 +21,10 @@ struct PngOptions {
 void write_png(const std::filesystem::path& path, int width, int height, int channels,
                const std::vector<std::uint16_t>& samples, const PngOptions& options = {});
 
+/// Writes a width x height grey PNG of one level, making the folders it goes in: for tests that
+/// count and measure images rather than read their pixels.
+void write_grey_png(const std::filesystem::path& path, int width, int height);
+
 /// A palette colour and its alpha (255: opaque).
 struct PaletteEntry {
   std::uint8_t red = 0;

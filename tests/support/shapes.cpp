@@ -4,7 +4,6 @@
 #include <cmath>
 #include <random>
 
-#include "support/fixtures.h"
 #include "support/image_files.h"
 
 namespace fs = std::filesystem;
@@ -67,19 +66,10 @@ void write_shapes(const fs::path& root, int per_class, int side, std::uint32_t s
   }
 }
 
-ftl::Config shapes_config(const fs::path& dir, const std::string& run) {
-  ftl::Config config;
-  config.model.path = kResNet18;
-  config.data.train = (dir / "train").string();
-  config.data.val = (dir / "val").string();
-  config.data.image_size = kShapesInputSide;
-  config.data.batch_size = 16;
-  config.data.workers = 2;
-  config.optimizer.lr = 0.01;
-  config.train.epochs = 3;
-  config.train.threads = 2;
-  config.output.dir = (dir / run).string();
-  return config;
+void write_shapes_data(const fs::path& dir, int train_per_class, int val_per_class,
+                       std::uint32_t seed, int side) {
+  write_shapes(dir / "train", train_per_class, side, seed);
+  write_shapes(dir / "val", val_per_class, side, seed + 1);
 }
 
 }  // namespace ftl::testing

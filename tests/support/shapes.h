@@ -1,4 +1,4 @@
-// A tiny learnable image dataset for end-to-end tests: three classes of coloured shapes
+// A tiny learnable image dataset for tests: three classes of coloured shapes
 // (red circles, green squares, blue triangles) on a noisy grey background, written as PNG
 // (and a few JPEG) files in ImageFolder layout.
 #pragma once
@@ -7,8 +7,6 @@
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include "ftl/config/config.h"
 
 namespace ftl::testing {
 
@@ -21,8 +19,9 @@ void write_shapes(const std::filesystem::path& root, int per_class, int side, st
 /// The input side of the end-to-end runs on the shapes.
 inline constexpr int kShapesInputSide = 32;
 
-/// A short run on shapes written to dir/train and dir/val, into dir/run: the ResNet-18 fixture,
-/// 32px inputs, batches of 16, 2 workers and threads, lr 0.01, 3 epochs.
-ftl::Config shapes_config(const std::filesystem::path& dir, const std::string& run);
+/// The data of a run: `train_per_class` images of each class in dir/train drawn from `seed`,
+/// and `val_per_class` in dir/val drawn from seed + 1.
+void write_shapes_data(const std::filesystem::path& dir, int train_per_class, int val_per_class,
+                       std::uint32_t seed, int side = kShapesInputSide);
 
 }  // namespace ftl::testing

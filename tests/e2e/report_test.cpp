@@ -1,0 +1,83 @@
+// HTML reports in a real browser: headless Chromium draws a run's page.
+#include "ftl/report/report.h"
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+
+#include "ftl/image/image.h"
+#include "support/fixtures.h"
+#include "support/samples.h"
+#include "support/temp_dir.h"
+
+namespace fs = std::filesystem;
+using ftl::testing::kSkipped;
+using ftl::testing::run_command;
+using ftl::testing::sample_evaluation;
+using ftl::testing::shell_quote;
+using ftl::testing::write_run;
+
+namespace {
+
+// Chromium as Debian installs it, or FTL_CHROMIUM; empty when there is none.
+std::string find_chromium() {
+  if (const char* chosen = std::getenv("FTL_CHROMIUM")) return chosen;
+  for (const char* name : {"chromium", "chromium-browser", "google-chrome"}) {
+    const auto found = run_command(std::string("command -v ") + name);
+    if (found.exit_code == 0 && !found.output.empty()) {
+      return found.output.substr(0, found.output.find('\n'));
+    }
+  }
+  return "";
+}
+
+// Pixels within `tolerance` of an RGB colour.
+std::size_t pixels_near(const ftl::Image& image, int red, int green, int blue, int tolerance) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i + 2 < image.pixels.size(); i += 3) {
+    if (std::abs(image.pixels[i] - red) <= tolerance &&
+        std::abs(image.pixels[i + 1] - green) <= tolerance &&
+        std::abs(image.pixels[i + 2] - blue) <= tolerance) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("report: headless Chromium draws the page", "[report][browser]") {
+  const std::string chromium = find_chromium();
+  if (chromium.empty()) {
+    std::cerr << "SKIPPED: no Chromium found (scripts/setup.sh installs Debian's chromium; "
+                 "FTL_CHROMIUM names another): the report was not rendered\n";
+    std::exit(kSkipped);
+  }
+  ftl::testing::TempDir dir;
+  write_run(dir / "run");
+  const fs::path html = dir / "report.html";
+  std::ofstream(html) << ftl::run_report_html(ftl::read_run(dir / "run"), sample_evaluation());
+  const fs::path png = dir / "report.png";
+  constexpr int kWidth = 1200;
+  constexpr int kHeight = 1400;
+  const auto rendered = run_command(
+      "timeout 120 " + shell_quote(chromium) +
+      " --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run "
+      "--user-data-dir=" +
+      shell_quote((dir / "profile").string()) + " --window-size=" + std::to_string(kWidth) + "," +
+      std::to_string(kHeight) + " --screenshot=" + shell_quote(png.string()) + " " +
+      shell_quote("file://" + html.string()) + " 2>&1");
+  INFO(rendered.output);
+  REQUIRE(fs::exists(png));
+  const ftl::Image image = ftl::read_image(png);
+  CHECK(image.width == kWidth);
+  CHECK(image.height == kHeight);
+  const std::size_t total = image.pixels.size() / 3;
+  const std::size_t white = pixels_near(image, 255, 255, 255, 0);
+  CHECK(total - white > total / 50);                              // not blank: text, charts, cells
+  CHECK(pixels_near(image, 0x08, 0x30, 0x6b, 12) > 3 * 40 * 40);  // three dark diagonal cells
+  CHECK(pixels_near(image, 0x1f, 0x77, 0xb4, 12) > 100);          // the train curves
+  CHECK(pixels_near(image, 0xd6, 0x27, 0x28, 12) > 100);          // the val curves
+}

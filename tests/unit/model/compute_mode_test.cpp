@@ -1,0 +1,75 @@
+// train.precision and train.memory_format: bf16 detection and its error, and autocast's scope
+// and cache (the fixture's runs are in tests/e2e/compute_mode_test.cpp).
+#include "ftl/model/compute_mode.h"
+
+#include <catch2/catch.hpp>
+
+#include "ftl/util/errors.h"
+
+using Catch::Matchers::Contains;
+
+namespace {
+
+const torch::Device kCpu(torch::kCPU);
+
+}  // namespace
+
+TEST_CASE("compute mode: bf16 support is read from the CPU flags line", "[compute_mode]") {
+  CHECK(ftl::cpu_flags_have_bf16(
+      "processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 amx_tile\n"));
+  CHECK(ftl::cpu_flags_have_bf16("flags\t\t: fpu amx_bf16 amx_tile\n"));
+  CHECK_FALSE(ftl::cpu_flags_have_bf16("flags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n"));
+  // Only the flags line counts, and only whole words.
+  CHECK_FALSE(ftl::cpu_flags_have_bf16("model name\t: avx512_bf16 lookalike\nflags\t: fpu\n"));
+  CHECK_FALSE(ftl::cpu_flags_have_bf16("flags\t: xavx512_bf16x\n"));
+  CHECK_FALSE(ftl::cpu_flags_have_bf16(""));
+}
+
+TEST_CASE("compute mode: bf16 on a CPU without AVX512-BF16 or AMX is a clear error",
+          "[compute_mode]") {
+  REQUIRE_THROWS_AS(
+      ftl::resolve_compute_mode(ftl::Precision::kBf16, ftl::MemoryFormat::kContiguous, kCpu, false),
+      ftl::ConfigError);
+  REQUIRE_THROWS_WITH(
+      ftl::resolve_compute_mode(ftl::Precision::kBf16, ftl::MemoryFormat::kContiguous, kCpu, false),
+      Contains("train.precision \"bf16\": this processor has neither AVX512-BF16 "
+               "nor AMX") &&
+          Contains("use \"fp32\""));
+  const ftl::ComputeMode bf16 = ftl::resolve_compute_mode(
+      ftl::Precision::kBf16, ftl::MemoryFormat::kChannelsLast, kCpu, true);
+  CHECK(bf16.bf16);
+  CHECK(bf16.channels_last);
+  const ftl::ComputeMode fp32 =
+      ftl::resolve_compute_mode(ftl::Precision::kFp32, ftl::MemoryFormat::kContiguous, kCpu, false);
+  CHECK_FALSE(fp32.bf16);
+  CHECK_FALSE(fp32.channels_last);
+}
+
+TEST_CASE("compute mode: autocast runs matmuls in bf16 inside its scope only", "[compute_mode]") {
+  const torch::Tensor x = torch::randn({4, 8});
+  torch::Tensor weight = torch::randn({3, 8}).requires_grad_(true);
+  ftl::ComputeMode mode;
+  {
+    ftl::AutocastScope fp32(mode, kCpu);
+    CHECK(torch::linear(x, weight).scalar_type() == torch::kFloat32);
+  }
+  mode.bf16 = true;
+  torch::Tensor before;
+  {
+    ftl::AutocastScope bf16(mode, kCpu);
+    before = torch::linear(x, weight);
+    CHECK(before.scalar_type() == torch::kBFloat16);
+  }
+  CHECK(torch::linear(x, weight).scalar_type() == torch::kFloat32);
+  // The optimizer changes the weight between steps: the next scope must not reuse autocast's
+  // bf16 copy of the old one.
+  {
+    torch::NoGradGuard no_grad;
+    weight.add_(1.0);
+  }
+  ftl::AutocastScope bf16(mode, kCpu);
+  const torch::Tensor after = torch::linear(x, weight).to(torch::kFloat32);
+  const torch::Tensor expected = torch::linear(x, weight.detach()).to(torch::kFloat32);
+  CHECK(torch::allclose(after, expected, /*rtol=*/2e-2, /*atol=*/0.1));
+  CHECK_FALSE(torch::allclose(after, before.to(torch::kFloat32), 2e-2, 0.1));
+}

@@ -1,0 +1,109 @@
+// The frozen-backbone feature cache without training: batches from cached features, its files,
+// and the refusal of a network it cannot stand in for (runs: tests/e2e/feature_cache_test.cpp).
+#include "ftl/train/feature_cache.h"
+
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "ftl/data/dataset.h"
+#include "ftl/util/errors.h"
+#include "support/shapes.h"
+#include "support/temp_dir.h"
+
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+
+namespace {
+
+const torch::Device kCpu(torch::kCPU);
+
+}  // namespace
+
+TEST_CASE("feature cache: batches follow the order and leave bad images out", "[feature_cache]") {
+  ftl::CachedFeatures cached;
+  cached.features = torch::arange(10, torch::kFloat32).reshape({5, 2});
+  cached.bad = {{2, "truncated PNG data"}};
+  std::vector<ftl::Sample> samples(5);
+  for (std::size_t i = 0; i < samples.size(); ++i) samples[i].label = static_cast<std::int64_t>(i);
+  ftl::FeatureBatches batches(cached, samples, {4, 2, 0, 3, 1}, 2, kCpu);
+  ftl::Batch batch;
+  REQUIRE(batches.next(batch));
+  CHECK(batch.indices == std::vector<std::size_t>{4});  // 2 is bad
+  CHECK(torch::equal(batch.images, torch::tensor({{8.0F, 9.0F}})));
+  CHECK(batch.labels.item<std::int64_t>() == 4);
+  REQUIRE(batches.next(batch));
+  CHECK(batch.indices == std::vector<std::size_t>{0, 3});
+  CHECK(torch::equal(batch.labels, torch::tensor({0, 3}, torch::kInt64)));
+  REQUIRE(batches.next(batch));
+  CHECK(batch.indices == std::vector<std::size_t>{1});
+  CHECK_FALSE(batches.next(batch));
+}
+
+TEST_CASE("feature cache: files round-trip and refuse what is not theirs", "[feature_cache]") {
+  ftl::testing::TempDir dir;
+  ftl::CachedFeatures cached;
+  cached.features = torch::randn({3, 4});
+  cached.bad = {{1, "not a PNG file"}};
+  const fs::path file = dir / "sub" / "k.features";
+  ftl::write_feature_file(file, "k", cached);
+  const ftl::CachedFeatures back = ftl::read_feature_file(file, "k", 3);
+  CHECK(torch::equal(back.features, cached.features));
+  REQUIRE(back.bad.size() == 1);
+  CHECK(back.bad[0].index == 1);
+  CHECK(back.bad[0].reason == "not a PNG file");
+
+  REQUIRE_THROWS_WITH(ftl::read_feature_file(file, "other", 3),
+                      file.string() + ": it holds another key");
+  REQUIRE_THROWS_WITH(ftl::read_feature_file(file, "k", 4),
+                      file.string() + ": it holds 3 rows, not 4");
+  fs::resize_file(file, fs::file_size(file) - 1);
+  REQUIRE_THROWS_AS(ftl::read_feature_file(file, "k", 3), ftl::DataError);
+  REQUIRE_THROWS_WITH(ftl::read_feature_file(file, "k", 3),
+                      file.string() +
+                          ": feature cache is cut short or too long (expected 48 "
+                          "bytes of features)");
+  std::ofstream(dir / "junk.features") << "hello\n";
+  REQUIRE_THROWS_WITH(ftl::read_feature_file(dir / "junk.features", "k", 3),
+                      (dir / "junk.features").string() + ": not an ftl feature cache file");
+  // A file cannot be written where a plain file stands in for the folder.
+  std::ofstream(dir / "blocker") << "x";
+  REQUIRE_THROWS_AS(ftl::write_feature_file(dir / "blocker" / "k.features", "k", cached),
+                    ftl::IoError);
+}
+
+TEST_CASE("feature cache: a network whose output is not fc of its features is refused",
+          "[feature_cache]") {
+  ftl::testing::TempDir dir;
+  ftl::testing::write_shapes(dir / "train", 2, 16, 5);
+  const ftl::ImageFolder data = ftl::scan_dataset((dir / "train").string());
+  constexpr std::int64_t kSide = 8;
+  constexpr std::int64_t kInputs = 3 * kSide * kSide;
+  torch::jit::Module fc("Head");
+  fc.register_parameter("weight", torch::randn({3, kInputs}), false);
+  fc.register_parameter("bias", torch::ones({3}), false);
+  fc.define("def forward(self, x):\n  return torch.matmul(x, self.weight.t()) + self.bias\n");
+  // Each network gets its own type name: define() adds forward to the type.
+  auto network = [&](const std::string& name, const std::string& output) {
+    torch::jit::Module net(name);
+    net.register_module("fc", fc.clone());
+    net.define("def forward(self, x):\n  return " + output + "\n");
+    net.eval();
+    return net;
+  };
+  ftl::LoaderOptions options;
+  options.batch_size = 4;
+  options.preprocess.image_size = kSide;
+  options.preprocess.eval_resize = ftl::EvalResize::kStretch;
+  // fc last, as in ResNet: the features are fc's input.
+  const ftl::CachedFeatures cached = ftl::extract_features(
+      network("Plain", "self.fc.forward(x.flatten(1))"), data, options, kCpu, {});
+  CHECK(cached.features.sizes() == torch::IntArrayRef({6, kInputs}));
+  // Something after fc: fc(features) is not the output, and the cache would learn the wrong head.
+  const torch::jit::Module doubled = network("Doubled", "self.fc.forward(x.flatten(1)) * 2.0");
+  REQUIRE_THROWS_AS(ftl::extract_features(doubled, data, options, kCpu, {}), ftl::ModelError);
+  REQUIRE_THROWS_WITH(
+      ftl::extract_features(doubled, data, options, kCpu, {}),
+      Contains("the feature cache cannot stand in for this network: its output is not its head "
+               "fc applied to fc's input") &&
+          Contains("set train.feature_cache \"off\""));
+}
