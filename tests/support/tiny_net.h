@@ -15,9 +15,15 @@ inline constexpr std::int64_t kTinyNetSide = 4;  // input images: 4x4
 inline constexpr std::int64_t kTinyNetInputs = 3 * kTinyNetSide * kTinyNetSide;  // RGB, flat
 inline constexpr std::int64_t kTinyNetHidden = 6;                                // fc's input width
 
+/// nn.Module's `training` attribute, which train()/eval() and BatchNorm's forward read.
+inline void with_training_flag(torch::jit::Module& module) {
+  module.register_attribute("training", c10::BoolType::get(), true);
+}
+
 /// A module of class `type` with a weight [out, in] and a bias [out], applying them linearly.
 inline torch::jit::Module tiny_linear(const std::string& type, std::int64_t in, std::int64_t out) {
   torch::jit::Module linear("__torch__.torch.nn.modules.linear." + type);
+  with_training_flag(linear);
   linear.register_parameter("weight", torch::randn({out, in}) / std::sqrt(double(in)), false);
   linear.register_parameter("bias", torch::zeros({out}), false);
   linear.define("def forward(self, x):\n  return torch.linear(x, self.weight, self.bias)\n");
@@ -27,6 +33,7 @@ inline torch::jit::Module tiny_linear(const std::string& type, std::int64_t in, 
 /// A BatchNorm1d over `features` with running statistics, as torch.nn.BatchNorm1d computes it.
 inline torch::jit::Module tiny_batchnorm(std::int64_t features) {
   torch::jit::Module bn("__torch__.torch.nn.modules.batchnorm.BatchNorm1d");
+  with_training_flag(bn);
   bn.register_parameter("weight", torch::ones({features}), false);
   bn.register_parameter("bias", torch::zeros({features}), false);
   bn.register_buffer("running_mean", torch::zeros({features}));
@@ -42,12 +49,14 @@ inline torch::jit::Module tiny_batchnorm(std::int64_t features) {
 inline torch::jit::Module tiny_net(std::int64_t classes, std::uint64_t seed = 0) {
   torch::manual_seed(seed);
   torch::jit::Module net("__torch__.TinyNet");
+  with_training_flag(net);
   net.register_module("stem", tiny_linear("Linear", kTinyNetInputs, kTinyNetHidden));
   net.register_module("bn1", tiny_batchnorm(kTinyNetHidden));
   net.register_module("fc", tiny_linear("Linear", kTinyNetHidden, classes));
   net.define(
       "def forward(self, x):\n"
-      "  return self.fc(torch.relu(self.bn1(self.stem(torch.flatten(x, 1)))))\n");
+      "  return self.fc.forward(torch.relu(self.bn1.forward(self.stem.forward(torch.flatten(x, "
+      "1)))))\n");
   net.eval();
   return net;
 }

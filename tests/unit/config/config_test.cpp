@@ -199,8 +199,13 @@ TEST_CASE("config: --set overrides are typed and checked like the file", "[confi
                       "optimizer.nesterov must be true or false, got \"yes\"");
   REQUIRE_THROWS_WITH(ftl::apply_override(config, "train.epoch=3"),
                       "train.epoch is not a known key (did you mean train.epochs?)");
+  // The CLI puts "--set " before it (tests/unit/cli/error_text_test.cpp).
   REQUIRE_THROWS_WITH(ftl::apply_override(config, "train.epochs"),
-                      "--set expects key=value, got \"train.epochs\"");
+                      "expects key=value, got \"train.epochs\"");
+  REQUIRE_THROWS_MATCHES(ftl::apply_override(config, "train.epochs"), ftl::ConfigError,
+                         Catch::Predicate<ftl::ConfigError>([](const ftl::ConfigError& error) {
+                           return error.choice() == ftl::Choice::kOverride;
+                         }));
   REQUIRE_THROWS_WITH(
       ftl::apply_override(config, "model.freeze=all"),
       "model.freeze must be \"none\", \"backbone\" (only fc trains) or \"up_to:layerN\" (conv1, "
@@ -383,7 +388,11 @@ TEST_CASE("config: bytes that are not UTF-8 and numbers beyond a double are conf
   // Both were found by fuzzing (tests/fuzz/corpus/config): they escaped as JSON library errors.
   ftl::Config config = ftl::config_from_json(minimal());
   REQUIRE_THROWS_WITH(ftl::apply_override(config, "data.train=caf\xE9"),
-                      "--set data.train: the value is not valid UTF-8 (a config is JSON text)");
+                      "data.train: the value is not valid UTF-8 (a config is JSON text)");
+  REQUIRE_THROWS_MATCHES(ftl::apply_override(config, "data.train=caf\xE9"), ftl::ConfigError,
+                         Catch::Predicate<ftl::ConfigError>([](const ftl::ConfigError& error) {
+                           return error.choice() == ftl::Choice::kOverride;
+                         }));
   REQUIRE_THROWS_WITH(ftl::apply_override(config, "optimizer.schedule.milestones=[1e999]"),
                       "optimizer.schedule.milestones: \"[1e999]\" is not valid JSON");
   ftl::testing::TempDir dir;

@@ -111,6 +111,10 @@ TEST_CASE("train state: a resume may only raise train.epochs or change the featu
   REQUIRE_THROWS_WITH(ftl::check_resume_config(run, other, 3, "runs/a"),
                       "cannot resume runs/a with a different optimizer.lr: the run used 0.1, now "
                       "0.2; only train.epochs (and the feature cache and dist settings) may "
-                      "change on resume (start a new run in another "
-                      "output.dir, or pass --overwrite to replace this one)");
+                      "change on resume");
+  // The CLI adds what to type (tests/unit/cli/error_text_test.cpp).
+  REQUIRE_THROWS_MATCHES(ftl::check_resume_config(run, other, 3, "runs/a"), ftl::ConfigError,
+                         Catch::Predicate<ftl::ConfigError>([](const ftl::ConfigError& error) {
+                           return error.choice() == ftl::Choice::kOverwriteToChange;
+                         }));
 }

@@ -14,15 +14,19 @@ namespace {
 
 spdlog::logger quiet("quiet", std::make_shared<spdlog::sinks::null_sink_mt>());
 
-// The Choice an error of `call` carries, and its message.
+// The Choice an error of `call` carries, then its message, as one line.
 template <typename Call>
-std::pair<ftl::Choice, std::string> error_of(Call call) {
+std::string error_of(Call call) {
   try {
     call();
   } catch (const ftl::Error& error) {
-    return {error.choice(), error.what()};
+    return std::to_string(static_cast<int>(error.choice())) + ": " + error.what();
   }
-  return {ftl::Choice::kNone, "no error"};
+  return "no error";
+}
+
+std::string expected(ftl::Choice choice, const std::string& message) {
+  return std::to_string(static_cast<int>(choice)) + ": " + message;
 }
 
 }  // namespace
@@ -33,7 +37,7 @@ TEST_CASE("resume point: the starting mode of a folder without last.pt", "[resum
   CHECK(ftl::starting_mode(run, ftl::RunMode::kNew, quiet) == ftl::RunMode::kNew);
   CHECK(ftl::starting_mode(run, ftl::RunMode::kOverwrite, quiet) == ftl::RunMode::kOverwrite);
   CHECK(error_of([&] { ftl::starting_mode(run, ftl::RunMode::kResume, quiet); }) ==
-        std::make_pair(ftl::Choice::kResume, run.string() + " holds no run to resume"));
+        expected(ftl::Choice::kResume, run.string() + " holds no run to resume"));
   // Killed before its first save: config.json only, so the run starts from the beginning.
   fs::create_directories(run / "checkpoints");
   std::ofstream(run / "config.json") << "{}";
@@ -41,9 +45,9 @@ TEST_CASE("resume point: the starting mode of a folder without last.pt", "[resum
   // Checkpoints but no last.pt are not ftl's to replace unasked.
   std::ofstream(run / "checkpoints" / "best.pt") << "x";
   CHECK(error_of([&] { ftl::starting_mode(run, ftl::RunMode::kResume, quiet); }) ==
-        std::make_pair(ftl::Choice::kResumeNeedsOverwrite,
-                       run.string() + " holds checkpoints but no checkpoints/last.pt to resume "
-                                      "from"));
+        expected(ftl::Choice::kResumeNeedsOverwrite,
+                 run.string() + " holds checkpoints but no checkpoints/last.pt to resume "
+                                "from"));
   std::ofstream(run / "checkpoints" / "last.pt") << "x";
   CHECK(ftl::starting_mode(run, ftl::RunMode::kResume, quiet) == ftl::RunMode::kResume);
 }
