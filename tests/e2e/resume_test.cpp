@@ -218,9 +218,15 @@ TEST_CASE("resume: a damaged last.pt or a folder without one is refused, naming 
   ftl::testing::write_shapes_data(dir.path(), 4, /*val_per_class=*/2, 33, kSide);
   ftl::Config config = core_config(dir.path(), "run");
   config.train.epochs = 1;
+  // The core says what is wrong; the CLI prefixes "--resume: " (unit/cli/error_text_test.cpp).
   REQUIRE_THROWS_WITH(
       ftl::finetune(config, ftl::testing::quiet_logger(), {}, ftl::RunMode::kResume),
-      "--resume: " + config.output.dir + " holds no run to resume");
+      config.output.dir + " holds no run to resume");
+  REQUIRE_THROWS_MATCHES(
+      ftl::finetune(config, ftl::testing::quiet_logger(), {}, ftl::RunMode::kResume),
+      ftl::ConfigError, Catch::Predicate<ftl::ConfigError>([](const ftl::ConfigError& error) {
+        return error.choice() == ftl::Choice::kResume;
+      }));
   // Killed before its first save (config.json only): resuming runs it from the start.
   fs::create_directories(fs::path(config.output.dir) / "checkpoints");
   std::ofstream(fs::path(config.output.dir) / "config.json") << "{}";
