@@ -22,11 +22,9 @@ using ftl::testing::sample_metadata;
 
 namespace {
 
-const torch::Device kCpu(torch::kCPU);
-
 // The ResNet-18 fixture with a 3-class head, as finetune prepares it.
 ftl::LoadedModel three_class_model() {
-  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, kCpu);
+  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, torch::kCPU);
   ftl::replace_head(loaded.module, 3, 1);
   return loaded;
 }
@@ -49,7 +47,7 @@ TEST_CASE("checkpoint: save then load keeps the network and the metadata", "[che
   // No temporary file is left behind.
   CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 1);
 
-  const ftl::Checkpoint checkpoint = ftl::load_checkpoint(path, kCpu);
+  const ftl::Checkpoint checkpoint = ftl::load_checkpoint(path, torch::kCPU);
   CHECK(checkpoint.metadata.classes == std::vector<std::string>{"cat", "dog", "emu"});
   CHECK(checkpoint.metadata.preprocess.image_size == 32);
   CHECK(checkpoint.metadata.epoch == 2);
@@ -90,7 +88,7 @@ TEST_CASE("checkpoint: a full disk fails the save and keeps the previous checkpo
 
   CHECK_THAT(error, Contains(path.string()) && Contains("write failed: File too large"));
   CHECK(read_file(path) == before);
-  CHECK(ftl::load_checkpoint(path, kCpu).metadata.epoch == 2);
+  CHECK(ftl::load_checkpoint(path, torch::kCPU).metadata.epoch == 2);
   // The temporary file was removed.
   CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 1);
 }
@@ -104,19 +102,19 @@ TEST_CASE("checkpoint: truncated, foreign and mismatched files are refused", "[c
 
   const fs::path truncated = dir / "truncated.pt";
   std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
-  REQUIRE_THROWS_WITH(ftl::load_checkpoint(truncated, kCpu),
+  REQUIRE_THROWS_WITH(ftl::load_checkpoint(truncated, torch::kCPU),
                       Contains(truncated.string() + ": damaged file: not a readable zip archive"));
 
-  REQUIRE_THROWS_WITH(ftl::load_checkpoint(ftl::testing::kResNet18, kCpu),
+  REQUIRE_THROWS_WITH(ftl::load_checkpoint(ftl::testing::kResNet18, torch::kCPU),
                       Contains("not an ftl checkpoint (no ftl.json inside)"));
-  REQUIRE_THROWS_WITH(ftl::load_checkpoint(dir / "none.pt", kCpu),
+  REQUIRE_THROWS_WITH(ftl::load_checkpoint(dir / "none.pt", torch::kCPU),
                       (dir / "none.pt").string() + ": no such checkpoint file");
 
   ftl::CheckpointMetadata wrong = sample_metadata();
   wrong.classes = {"a", "b"};
   const fs::path mismatched = dir / "mismatched.pt";
   ftl::save_checkpoint(loaded.module, wrong, mismatched);
-  REQUIRE_THROWS_WITH(ftl::load_checkpoint(mismatched, kCpu),
+  REQUIRE_THROWS_WITH(ftl::load_checkpoint(mismatched, torch::kCPU),
                       Contains("fc outputs do not match the 2 classes"));
 }
 
@@ -125,7 +123,7 @@ TEST_CASE("checkpoint: a flipped bit in the weights or the metadata is caught by
   ftl::testing::TempDir dir;
   const fs::path good = dir / "good.pt";
   const std::string bytes = write_sample_checkpoint(good);
-  REQUIRE(ftl::load_checkpoint(good, kCpu).metadata.classes.size() == 3);
+  REQUIRE(ftl::load_checkpoint(good, torch::kCPU).metadata.classes.size() == 3);
 
   // The middle of the file is inside a convolution's weights; "emu" is a class name in the
   // metadata. LibTorch's reader alone would load both and run them.
@@ -139,9 +137,9 @@ TEST_CASE("checkpoint: a flipped bit in the weights or the metadata is caught by
     const fs::path path = dir / ("flipped_" + std::to_string(offset) + ".pt");
     std::ofstream(path, std::ios::binary) << flipped;
     INFO("bit flipped at " << offset);
-    REQUIRE_THROWS_AS(ftl::load_checkpoint(path, kCpu), ftl::ModelError);
+    REQUIRE_THROWS_AS(ftl::load_checkpoint(path, torch::kCPU), ftl::ModelError);
     REQUIRE_THROWS_WITH(
-        ftl::load_checkpoint(path, kCpu),
+        ftl::load_checkpoint(path, torch::kCPU),
         Contains(path.string() + ": damaged file: entry '") && Contains("CRC error"));
   }
   // The same check guards the model a run starts from.
@@ -149,7 +147,7 @@ TEST_CASE("checkpoint: a flipped bit in the weights or the metadata is caught by
   model[model.size() / 2] = static_cast<char>(model[model.size() / 2] ^ 0x01);
   const fs::path model_path = dir / "flipped_model.pt";
   std::ofstream(model_path, std::ios::binary) << model;
-  REQUIRE_THROWS_WITH(ftl::load_model(model_path.string(), kCpu),
+  REQUIRE_THROWS_WITH(ftl::load_model(model_path.string(), torch::kCPU),
                       Contains(model_path.string() + ": damaged file: entry '") &&
                           Contains("/data/") && Contains("CRC error"));
 }

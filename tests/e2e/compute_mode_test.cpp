@@ -11,15 +11,11 @@
 #include "support/shapes.h"
 #include "support/temp_dir.h"
 
-namespace {
-
-const torch::Device kCpu(torch::kCPU);
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("compute mode: channels last changes the weights' layout, not the network's answers",
           "[compute_mode]") {
-  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, kCpu);
+  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, torch::kCPU);
   torch::jit::Module& model = loaded.module;
   model.eval();
   const torch::Tensor original = model.attr("conv1").toModule().attr("weight").toTensor().clone();
@@ -56,7 +52,8 @@ TEST_CASE("compute mode: contiguous and bf16 runs learn the shapes as the defaul
     ftl::apply_override(config, "train.precision=" + precision);
     ftl::apply_override(config, "train.memory_format=" + memory_format);
     const ftl::FinetuneResult result = ftl::finetune(config, ftl::testing::quiet_logger());
-    const ftl::Checkpoint last = ftl::load_checkpoint(dir / name / "checkpoints/last.pt", kCpu);
+    const ftl::Checkpoint last =
+        ftl::load_checkpoint(dir / name / "checkpoints/last.pt", torch::kCPU);
     CHECK(last.metadata.config.at("train").at("precision") == precision);
     CHECK(last.metadata.config.at("train").at("memory_format") == memory_format);
     // Weights are kept in fp32 whatever the precision (autocast casts copies).

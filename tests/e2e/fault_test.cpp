@@ -35,14 +35,14 @@ using std::chrono::steady_clock;
 
 namespace {
 
-constexpr int kSide = ftl::testing::kShapesInputSide;
+constexpr int kFaultSide = ftl::testing::kShapesInputSide;
 /// Exit statuses above this mean the shell saw the process die of a signal (a crash).
 constexpr int kKilledBySignal = 128;
 
 /// A one-epoch run on the shapes, its folder inside `dir`.
 fs::path one_epoch_run(const ftl::testing::TempDir& dir) {
-  ftl::testing::write_shapes(dir / "train", 4, kSide, 31);
-  ftl::testing::write_shapes(dir / "val", 2, kSide, 32);
+  ftl::testing::write_shapes(dir / "train", 4, kFaultSide, 31);
+  ftl::testing::write_shapes(dir / "val", 2, kFaultSide, 32);
   ftl::Config config = ftl::testing::shapes_config(dir.path(), "run");
   config.data.batch_size = 4;
   config.train.epochs = 1;
@@ -140,8 +140,8 @@ TEST_CASE("faults: a checkpoint cut short anywhere is a clear error for every co
 
 TEST_CASE("faults: an output folder that cannot be made is an error before training", "[fault]") {
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes(dir / "train", 2, kSide, 33);
-  ftl::testing::write_shapes(dir / "val", 1, kSide, 34);
+  ftl::testing::write_shapes(dir / "train", 2, kFaultSide, 33);
+  ftl::testing::write_shapes(dir / "val", 1, kFaultSide, 34);
   std::ofstream(dir / "a_file") << "not a folder";
   const std::string run = (dir / "a_file/run").string();  // below a file: mkdir fails
   ftl::Config config = ftl::testing::shapes_config(dir.path(), "unused");
@@ -190,8 +190,8 @@ TEST_CASE(
     "complete checkpoint",
     "[fault][e2e]") {
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes(dir / "train", 4, kSide, 41);  // 12 images: 3 steps an epoch
-  ftl::testing::write_shapes(dir / "val", 1, kSide, 42);
+  ftl::testing::write_shapes(dir / "train", 4, kFaultSide, 41);  // 12 images: 3 steps an epoch
+  ftl::testing::write_shapes(dir / "val", 1, kFaultSide, 42);
   constexpr std::int64_t kStepsPerEpoch = 3;
   ftl::Config config = ftl::testing::shapes_config(dir.path(), "reference");
   config.data.batch_size = 4;
@@ -286,8 +286,8 @@ TEST_CASE(
 
 TEST_CASE("faults: a read-only output folder is an error before training", "[fault]") {
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes(dir / "train", 2, kSide, 35);
-  ftl::testing::write_shapes(dir / "val", 1, kSide, 36);
+  ftl::testing::write_shapes(dir / "train", 2, kFaultSide, 35);
+  ftl::testing::write_shapes(dir / "val", 1, kFaultSide, 36);
   const fs::path locked = dir / "locked";
   fs::create_directory(locked);
   fs::permissions(locked, fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,

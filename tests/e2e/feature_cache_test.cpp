@@ -22,8 +22,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-const torch::Device kCpu(torch::kCPU);
-
 struct Run {
   std::string log;
   ftl::Checkpoint last;
@@ -43,7 +41,7 @@ Run frozen_run(const ftl::testing::TempDir& dir, const std::string& name,
   ftl::finetune(config, logger);
   Run run;
   run.log = log_text.str();
-  run.last = ftl::load_checkpoint(dir / name / "checkpoints/last.pt", kCpu);
+  run.last = ftl::load_checkpoint(dir / name / "checkpoints/last.pt", torch::kCPU);
   std::ifstream in(dir / name / "metrics.jsonl");
   for (std::string line; std::getline(in, line);) run.metrics.push_back(line);
   return run;
@@ -78,7 +76,7 @@ TEST_CASE("feature cache: the head learns the same weights as without it", "[fea
   CHECK(torch::allclose(head(cached.last, "weight"), head(uncached.last, "weight"), 1e-4, 1e-6));
   CHECK(torch::allclose(head(cached.last, "bias"), head(uncached.last, "bias"), 1e-4, 1e-6));
   // Not trivially: the head moved away from its initialisation.
-  ftl::LoadedModel fresh = ftl::load_model(ftl::testing::kResNet18, kCpu);
+  ftl::LoadedModel fresh = ftl::load_model(ftl::testing::kResNet18, torch::kCPU);
   ftl::replace_head(fresh.module, 3, 0);
   CHECK((head(cached.last, "weight") - fresh.module.attr("fc").toModule().attr("weight").toTensor())
             .abs()
@@ -131,7 +129,7 @@ TEST_CASE("feature cache: disk keeps features across runs, keyed by the images",
 }
 
 TEST_CASE("feature cache: what keeps it from applying", "[feature_cache]") {
-  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, kCpu);
+  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, torch::kCPU);
   torch::jit::Module& model = loaded.module;
   ftl::replace_head(model, 3, 0);
   const std::set<std::string> backbone = ftl::frozen_modules(model, "backbone");
@@ -165,7 +163,7 @@ TEST_CASE("feature cache: keys change with the settings and the images", "[featu
   fewer.samples.pop_back();
   CHECK(ftl::feature_cache_key(fewer, settings) != key);
 
-  ftl::LoadedModel model = ftl::load_model(ftl::testing::kResNet18, kCpu);
+  ftl::LoadedModel model = ftl::load_model(ftl::testing::kResNet18, torch::kCPU);
   const std::string backbone = ftl::backbone_fingerprint(model.module);
   // The head is not part of the backbone; any backbone weight is.
   ftl::replace_head(model.module, 7, 1);

@@ -27,8 +27,7 @@ using ftl::testing::shell_quote;
 
 namespace {
 
-const torch::Device kCpu(torch::kCPU);
-constexpr int kSide = ftl::testing::kShapesInputSide;
+constexpr int kFinetuneSide = ftl::testing::kShapesInputSide;
 constexpr int kTrainPerClass = 30;
 constexpr int kValPerClass = 10;
 
@@ -40,8 +39,8 @@ struct ShapesRun {
   ftl::FinetuneResult result;
 
   ShapesRun() {
-    ftl::testing::write_shapes(dir / "train", kTrainPerClass, kSide, 1);
-    ftl::testing::write_shapes(dir / "val", kValPerClass, kSide, 2);
+    ftl::testing::write_shapes(dir / "train", kTrainPerClass, kFinetuneSide, 1);
+    ftl::testing::write_shapes(dir / "val", kValPerClass, kFinetuneSide, 2);
     config = ftl::testing::shapes_config(dir.path(), "run");
     result = ftl::finetune(config, ftl::testing::quiet_logger());
   }
@@ -70,7 +69,7 @@ std::map<std::string, torch::Tensor> tensors_by_name(const torch::jit::Module& m
 // One epoch with a freeze policy on `per_class` images per class, in batches of that size.
 ftl::Config one_frozen_epoch(const ftl::testing::TempDir& dir, const std::string& freeze,
                              int per_class, std::uint32_t seed) {
-  ftl::testing::write_shapes_data(dir.path(), per_class, /*val_per_class=*/2, seed, kSide);
+  ftl::testing::write_shapes_data(dir.path(), per_class, /*val_per_class=*/2, seed, kFinetuneSide);
   ftl::Config config = ftl::testing::shapes_config(dir.path(), "run");
   config.model.freeze = freeze;
   config.train.epochs = 1;
@@ -107,16 +106,16 @@ TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
     CHECK(fs::exists(dir / "checkpoints/last.pt"));
     CHECK(run.result.best_checkpoint == dir / "checkpoints/best.pt");
 
-    const ftl::Checkpoint best = ftl::load_checkpoint(run.result.best_checkpoint, kCpu);
+    const ftl::Checkpoint best = ftl::load_checkpoint(run.result.best_checkpoint, torch::kCPU);
     CHECK(best.metadata.classes == ftl::testing::kShapeClasses);
     CHECK(best.metadata.epoch == run.result.best_epoch);
     CHECK(best.metadata.metrics["val_acc"] == run.result.best_val_acc);
-    CHECK(best.metadata.preprocess.image_size == kSide);
+    CHECK(best.metadata.preprocess.image_size == kFinetuneSide);
     // The settings, without the run folder: a moved run still resumes.
     nlohmann::json recorded = ftl::config_to_json(run.config);
     recorded.erase("output");
     CHECK(best.metadata.config == recorded);
-    CHECK(ftl::load_checkpoint(dir / "checkpoints/last.pt", kCpu).metadata.epoch == 3);
+    CHECK(ftl::load_checkpoint(dir / "checkpoints/last.pt", torch::kCPU).metadata.epoch == 3);
   }
 
   SECTION("evaluate reproduces the validation accuracy of best.pt") {
@@ -154,7 +153,7 @@ TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
   }
 
   SECTION("best.pt runs in Python's torch.jit.load with the same logits") {
-    const ftl::Checkpoint best = ftl::load_checkpoint(run.result.best_checkpoint, kCpu);
+    const ftl::Checkpoint best = ftl::load_checkpoint(run.result.best_checkpoint, torch::kCPU);
     ftl::ImageFolder val = ftl::scan_image_folder(run.config.data.val);
     ftl::LoaderOptions options;
     options.batch_size = 12;
@@ -173,7 +172,7 @@ TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
     const auto python = run_command(
         ftl::testing::kPython + " " + ftl::testing::kSourceDir + "/tests/python/jit_logits.py " +
         shell_quote(run.result.best_checkpoint.string()) + " " + shell_quote(input.string()) +
-        " 12 " + std::to_string(kSide) + " " + shell_quote(output.string()) + " 2>&1");
+        " 12 " + std::to_string(kFinetuneSide) + " " + shell_quote(output.string()) + " 2>&1");
     INFO(python.output);
     REQUIRE(python.exit_code == 0);
     std::ifstream in(output);
@@ -202,7 +201,7 @@ TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
     CHECK(described["classes"] == nlohmann::json(ftl::testing::kShapeClasses));
     CHECK(described["head"]["out_features"] == 3);
     CHECK(described["epoch"] == 3);
-    CHECK(described["preprocess"]["image_size"] == kSide);
+    CHECK(described["preprocess"]["image_size"] == kFinetuneSide);
     CHECK(described["resume"]["epochs_done"] == 3);
     CHECK(described["resume"]["stop_reason"] == "completed");
     CHECK(described["training"]["phase"] == "full");
@@ -365,8 +364,9 @@ TEST_CASE("finetune: a folder that already holds a run is refused, untouched", "
 TEST_CASE("finetune: the same seed gives the same run, a trailing batch of one is skipped",
           "[e2e]") {
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes(dir / "train", 3, kSide, 6);  // 9 images: batches of 4, 4 and 1
-  ftl::testing::write_shapes(dir / "val", 2, kSide, 7);
+  ftl::testing::write_shapes(dir / "train", 3, kFinetuneSide,
+                             6);  // 9 images: batches of 4, 4 and 1
+  ftl::testing::write_shapes(dir / "val", 2, kFinetuneSide, 7);
   auto run = [&](const std::string& name) {
     ftl::Config config = ftl::testing::shapes_config(dir.path(), name);
     config.data.batch_size = 4;
@@ -379,7 +379,8 @@ TEST_CASE("finetune: the same seed gives the same run, a trailing batch of one i
       epoch.erase("images_per_s");
       epochs.push_back(epoch);
     }
-    const ftl::Checkpoint last = ftl::load_checkpoint(result.run_dir / "checkpoints/last.pt", kCpu);
+    const ftl::Checkpoint last =
+        ftl::load_checkpoint(result.run_dir / "checkpoints/last.pt", torch::kCPU);
     return std::make_pair(epochs, last.module.attr("fc").toModule().attr("weight").toTensor());
   };
   const auto [first_metrics, first_fc] = run("first");
@@ -405,7 +406,8 @@ TEST_CASE("finetune: augmentation with the memory cache is repeatable and record
     std::ostringstream log_text;
     spdlog::logger logger("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text));
     const auto result = ftl::finetune(config, logger);
-    const ftl::Checkpoint last = ftl::load_checkpoint(result.run_dir / "checkpoints/last.pt", kCpu);
+    const ftl::Checkpoint last =
+        ftl::load_checkpoint(result.run_dir / "checkpoints/last.pt", torch::kCPU);
     return std::make_pair(log_text.str(), last);
   };
   const auto [log_text, one_worker] = run("one_worker", 1);
@@ -427,9 +429,9 @@ TEST_CASE("finetune: a frozen backbone keeps every weight and BatchNorm statisti
   ftl::testing::TempDir dir;
   const ftl::Config config = one_frozen_epoch(dir, "backbone", 8, 4);
 
-  const ftl::LoadedModel original = ftl::load_model(ftl::testing::kResNet18, kCpu);
+  const ftl::LoadedModel original = ftl::load_model(ftl::testing::kResNet18, torch::kCPU);
   const ftl::Checkpoint trained =
-      ftl::load_checkpoint(fs::path(config.output.dir) / "checkpoints/last.pt", kCpu);
+      ftl::load_checkpoint(fs::path(config.output.dir) / "checkpoints/last.pt", torch::kCPU);
   const std::map<std::string, torch::Tensor> before = tensors_by_name(original.module);
   std::size_t compared = 0;
   for (const auto& p : trained.module.named_parameters()) {
@@ -445,7 +447,7 @@ TEST_CASE("finetune: a frozen backbone keeps every weight and BatchNorm statisti
   }
   CHECK(compared > 100);
   // The head did train: it differs from its seeded initialisation.
-  ftl::LoadedModel fresh = ftl::load_model(ftl::testing::kResNet18, kCpu);
+  ftl::LoadedModel fresh = ftl::load_model(ftl::testing::kResNet18, torch::kCPU);
   ftl::replace_head(fresh.module, 3, static_cast<std::uint64_t>(config.train.seed));
   CHECK_FALSE(torch::equal(trained.module.attr("fc").toModule().attr("weight").toTensor(),
                            fresh.module.attr("fc").toModule().attr("weight").toTensor()));
@@ -461,9 +463,9 @@ TEST_CASE("finetune: up_to:layer2 keeps conv1, bn1, layer1, layer2 and their sta
   ftl::testing::TempDir dir;
   const ftl::Config config = one_frozen_epoch(dir, "up_to:layer2", 4, 8);
 
-  const ftl::LoadedModel original = ftl::load_model(ftl::testing::kResNet18, kCpu);
+  const ftl::LoadedModel original = ftl::load_model(ftl::testing::kResNet18, torch::kCPU);
   const ftl::Checkpoint trained =
-      ftl::load_checkpoint(fs::path(config.output.dir) / "checkpoints/last.pt", kCpu);
+      ftl::load_checkpoint(fs::path(config.output.dir) / "checkpoints/last.pt", torch::kCPU);
   const std::map<std::string, torch::Tensor> before = tensors_by_name(original.module);
   auto frozen = [](const std::string& name) {
     for (const char* prefix : {"conv1.", "bn1.", "layer1.", "layer2."}) {
@@ -494,8 +496,8 @@ TEST_CASE("finetune: up_to:layer2 keeps conv1, bn1, layer1, layer2 and their sta
 TEST_CASE("finetune: data.on_bad_image skip trains on the rest and lists what it left out",
           "[e2e]") {
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes(dir / "train", 6, kSide, 11);
-  ftl::testing::write_shapes(dir / "val", 2, kSide, 12);
+  ftl::testing::write_shapes(dir / "train", 6, kFinetuneSide, 11);
+  ftl::testing::write_shapes(dir / "val", 2, kFinetuneSide, 12);
   std::ofstream(dir / "train/circle/broken.png") << "not a png";
   const std::string truncated = (dir / "val/square/cut.png").string();
   fs::copy_file(dir / "train/square/0.png", truncated);
@@ -539,7 +541,7 @@ TEST_CASE("finetune: data.on_bad_image skip trains on the rest and lists what it
   REQUIRE(evaluated["skipped"].size() == 1);
   CHECK(evaluated["skipped"][0]["path"] == truncated);
   // Validation scored the 6 good images, not the bad one: accuracy is a multiple of 1/6.
-  const auto best = ftl::load_checkpoint(run / "checkpoints/best.pt", kCpu);
+  const auto best = ftl::load_checkpoint(run / "checkpoints/best.pt", torch::kCPU);
   const double val_acc = best.metadata.metrics["val_acc"].get<double>();
   CHECK(std::abs(val_acc * 6 - std::round(val_acc * 6)) < 1e-9);
 }
@@ -547,7 +549,7 @@ TEST_CASE("finetune: data.on_bad_image skip trains on the rest and lists what it
 TEST_CASE("finetune: data.val_fraction validates on a held-out part, written as manifests",
           "[e2e]") {
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes(dir / "train", 6, kSide, 21);
+  ftl::testing::write_shapes(dir / "train", 6, kFinetuneSide, 21);
   ftl::Config config = ftl::testing::shapes_config(dir.path(), "run");
   config.data.val.clear();
   config.data.val_fraction = 1.0 / 3;
@@ -576,7 +578,7 @@ TEST_CASE("finetune: data.val_fraction validates on a held-out part, written as 
 
   // One image per class leaves nothing to hold out: an error naming the setting.
   ftl::testing::TempDir tiny;
-  ftl::testing::write_shapes(tiny / "train", 1, kSide, 22);
+  ftl::testing::write_shapes(tiny / "train", 1, kFinetuneSide, 22);
   ftl::Config single = ftl::testing::shapes_config(tiny.path(), "run");
   single.data.val.clear();
   single.data.val_fraction = 0.5;

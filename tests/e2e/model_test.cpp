@@ -16,8 +16,6 @@ using ftl::testing::kResNet18;
 
 namespace {
 
-const torch::Device kCpu(torch::kCPU);
-
 // Models that ftl must refuse or warn about, written once per test process by Python.
 const ftl::testing::TempDir& odd_models() {
   static const ftl::testing::TempDir dir;
@@ -32,14 +30,14 @@ const ftl::testing::TempDir& odd_models() {
 }  // namespace
 
 TEST_CASE("model: a scripted torchvision ResNet-18 loads with its 1000-class head", "[model]") {
-  const ftl::LoadedModel loaded = ftl::load_model(kResNet18, kCpu);
+  const ftl::LoadedModel loaded = ftl::load_model(kResNet18, torch::kCPU);
   CHECK_FALSE(loaded.traced);
   CHECK(ftl::head_in_features(loaded.module) == 512);
   CHECK(ftl::head_out_features(loaded.module) == 1000);
 }
 
 TEST_CASE("model: the head is replaced as torch.nn.Linear initialises it", "[model]") {
-  ftl::LoadedModel loaded = ftl::load_model(kResNet18, kCpu);
+  ftl::LoadedModel loaded = ftl::load_model(kResNet18, torch::kCPU);
   ftl::replace_head(loaded.module, 3, 42);
   const auto fc = loaded.module.attr("fc").toModule();
   const torch::Tensor weight = fc.attr("weight").toTensor();
@@ -52,7 +50,7 @@ TEST_CASE("model: the head is replaced as torch.nn.Linear initialises it", "[mod
   CHECK(fc.type()->getConstant("out_features").toInt() == 3);
   CHECK(fc.type()->getConstant("in_features").toInt() == 512);
   // The same seed gives the same head.
-  ftl::LoadedModel again = ftl::load_model(kResNet18, kCpu);
+  ftl::LoadedModel again = ftl::load_model(kResNet18, torch::kCPU);
   ftl::replace_head(again.module, 3, 42);
   CHECK(torch::equal(weight, again.module.attr("fc").toModule().attr("weight").toTensor()));
   // And the network now outputs 3 logits.
@@ -62,7 +60,7 @@ TEST_CASE("model: the head is replaced as torch.nn.Linear initialises it", "[mod
 }
 
 TEST_CASE("model: freeze policies name the frozen modules and decide what trains", "[model]") {
-  ftl::LoadedModel loaded = ftl::load_model(kResNet18, kCpu);
+  ftl::LoadedModel loaded = ftl::load_model(kResNet18, torch::kCPU);
   ftl::replace_head(loaded.module, 3, 0);
   CHECK(ftl::frozen_modules(loaded.module, "none").empty());
   const std::set<std::string> up_to_2 = {"conv1", "bn1", "layer1", "layer2"};
@@ -89,14 +87,14 @@ TEST_CASE("model: freeze policies name the frozen modules and decide what trains
 
 TEST_CASE("model: a network without the layers a freeze policy names is refused", "[model]") {
   const auto& dir = odd_models();
-  const auto small = ftl::load_model((dir / "scripted_small.pt").string(), kCpu);
+  const auto small = ftl::load_model((dir / "scripted_small.pt").string(), torch::kCPU);
   REQUIRE_THROWS_WITH(ftl::frozen_modules(small.module, "up_to:layer3"),
                       "model.freeze \"up_to:layer3\": the network has no module 'layer1' "
                       "(expected a torchvision ResNet)");
 }
 
 TEST_CASE("model: BatchNorm policies decide which layers keep their statistics", "[model]") {
-  ftl::LoadedModel loaded = ftl::load_model(kResNet18, kCpu);
+  ftl::LoadedModel loaded = ftl::load_model(kResNet18, torch::kCPU);
   const std::set<std::string> up_to_1 = ftl::frozen_modules(loaded.module, "up_to:layer1");
   auto training_of = [&](const std::string& name) {
     for (const auto& child : loaded.module.named_modules()) {
@@ -139,24 +137,24 @@ TEST_CASE("model: BatchNorm policies decide which layers keep their statistics",
 
 TEST_CASE("model: unusable files are refused with a message naming the path", "[model]") {
   const auto& dir = odd_models();
-  REQUIRE_THROWS_WITH(ftl::load_model((dir / "frozen.pt").string(), kCpu),
+  REQUIRE_THROWS_WITH(ftl::load_model((dir / "frozen.pt").string(), torch::kCPU),
                       Contains((dir / "frozen.pt").string()) &&
                           Contains("no trainable parameters") && Contains("torch.jit.script"));
-  REQUIRE_THROWS_WITH(ftl::load_model((dir / "no_fc.pt").string(), kCpu),
+  REQUIRE_THROWS_WITH(ftl::load_model((dir / "no_fc.pt").string(), torch::kCPU),
                       Contains("no 'fc' submodule"));
   const auto junk = dir / "junk.pt";
   std::ofstream(junk) << "not a zip";
-  REQUIRE_THROWS_AS(ftl::load_model(junk.string(), kCpu), ftl::ModelError);
-  REQUIRE_THROWS_WITH(ftl::load_model(junk.string(), kCpu),
+  REQUIRE_THROWS_AS(ftl::load_model(junk.string(), torch::kCPU), ftl::ModelError);
+  REQUIRE_THROWS_WITH(ftl::load_model(junk.string(), torch::kCPU),
                       Contains(junk.string() + ": not a loadable TorchScript file"));
-  REQUIRE_THROWS_WITH(ftl::load_model((dir / "missing.pt").string(), kCpu),
+  REQUIRE_THROWS_WITH(ftl::load_model((dir / "missing.pt").string(), torch::kCPU),
                       (dir / "missing.pt").string() + ": no such model file");
 }
 
 TEST_CASE("model: a traced file is detected, a scripted one is not", "[model]") {
   const auto& dir = odd_models();
-  CHECK(ftl::load_model((dir / "traced.pt").string(), kCpu).traced);
-  CHECK_FALSE(ftl::load_model((dir / "scripted_small.pt").string(), kCpu).traced);
+  CHECK(ftl::load_model((dir / "traced.pt").string(), torch::kCPU).traced);
+  CHECK_FALSE(ftl::load_model((dir / "scripted_small.pt").string(), torch::kCPU).traced);
 }
 
 TEST_CASE("inspect: a scripted and a traced file, and a file that is not a model", "[model]") {

@@ -12,8 +12,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-const torch::Device kCpu(torch::kCPU);
-
 ftl::Config group_config() {
   ftl::Config config;
   config.optimizer.lr = 0.1;
@@ -23,7 +21,7 @@ ftl::Config group_config() {
 }
 
 torch::jit::Module resnet(std::int64_t classes) {
-  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, kCpu);
+  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, torch::kCPU);
   ftl::replace_head(loaded.module, classes, 0);
   return loaded.module;
 }

@@ -18,18 +18,17 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-const torch::Device kCpu(torch::kCPU);
-constexpr int kSide = 24;
+constexpr int kPredictSide = 24;
 
 // An untrained 3-class checkpoint of the ResNet-18 fixture: predictions need not be right,
 // only the same as the network's own forward pass.
 fs::path write_checkpoint(const ftl::testing::TempDir& dir) {
-  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, kCpu);
+  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, torch::kCPU);
   ftl::replace_head(loaded.module, 3, /*seed=*/1);
   loaded.module.eval();
   ftl::CheckpointMetadata metadata;
   metadata.classes = ftl::testing::kShapeClasses;
-  metadata.preprocess.image_size = kSide;
+  metadata.preprocess.image_size = kPredictSide;
   const fs::path path = dir / "best.pt";
   ftl::save_checkpoint(loaded.module, metadata, path);
   return path;
@@ -37,8 +36,8 @@ fs::path write_checkpoint(const ftl::testing::TempDir& dir) {
 
 // Softmax probabilities of one image, computed directly.
 torch::Tensor direct_probabilities(const fs::path& checkpoint, const fs::path& image) {
-  ftl::Checkpoint loaded = ftl::load_checkpoint(checkpoint, kCpu);
-  torch::Tensor input = torch::empty({1, 3, kSide, kSide});
+  ftl::Checkpoint loaded = ftl::load_checkpoint(checkpoint, torch::kCPU);
+  torch::Tensor input = torch::empty({1, 3, kPredictSide, kPredictSide});
   ftl::preprocess_into(ftl::read_image(image), loaded.metadata.preprocess, input[0]);
   torch::NoGradGuard no_grad;
   return loaded.module.forward({input}).toTensor().softmax(1)[0].to(torch::kFloat64);
@@ -50,7 +49,7 @@ TEST_CASE("predict: one record per image in input order, bad images carry their 
           "[predict]") {
   ftl::testing::TempDir dir;
   const fs::path checkpoint = write_checkpoint(dir);
-  ftl::testing::write_shapes(dir / "data", /*per_class=*/2, kSide, /*seed=*/5);
+  ftl::testing::write_shapes(dir / "data", /*per_class=*/2, kPredictSide, /*seed=*/5);
   std::ofstream(dir / "data/circle/corrupt.png") << "not an image";
   fs::create_directories(dir / "nothing");
   const std::vector<fs::path> images = ftl::expand_inputs(
@@ -95,7 +94,7 @@ TEST_CASE("predict: compute threads follow OMP_NUM_THREADS unless --threads is g
           "[predict][threads]") {
   ftl::testing::TempDir dir;
   const fs::path checkpoint = write_checkpoint(dir);
-  ftl::testing::write_shapes(dir / "data", /*per_class=*/1, kSide, /*seed=*/6);
+  ftl::testing::write_shapes(dir / "data", /*per_class=*/1, kPredictSide, /*seed=*/6);
   const std::string predict = ftl::testing::shell_quote(ftl::testing::kFtlBinary) +
                               " predict --checkpoint " +
                               ftl::testing::shell_quote(checkpoint.string()) + " " +

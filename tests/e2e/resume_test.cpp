@@ -27,8 +27,7 @@ using ftl::testing::write_config;
 
 namespace {
 
-const torch::Device kCpu(torch::kCPU);
-constexpr int kSide = 32;
+constexpr int kResumeSide = 32;
 
 // The metrics lines without the wall-clock columns, which no two runs share.
 std::vector<nlohmann::json> metrics_without_timing(const fs::path& run) {
@@ -48,7 +47,7 @@ nlohmann::json base_config(const fs::path& dir, const fs::path& run) {
           {"data",
            {{"train", (dir / "train").string()},
             {"val", (dir / "val").string()},
-            {"image_size", kSide},
+            {"image_size", kResumeSide},
             {"batch_size", 8},
             {"workers", 2}}},
           {"optimizer",
@@ -74,7 +73,7 @@ int signal_after_next_save(pid_t pid, const fs::path& path, int signal) {
 
 ftl::TrainState state_of(const fs::path& last) {
   const ftl::Checkpoint checkpoint =
-      ftl::load_checkpoint(last, kCpu, {ftl::kTrainStateName, ftl::kTrainTensorsName});
+      ftl::load_checkpoint(last, torch::kCPU, {ftl::kTrainStateName, ftl::kTrainTensorsName});
   return ftl::decode_train_state(checkpoint.extra, last.string());
 }
 
@@ -93,8 +92,8 @@ TEST_CASE(
     "where the uninterrupted one does",
     "[resume][e2e]") {
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes(dir / "train", 10, kSide, 21);  // 30 images: 4 steps per epoch
-  ftl::testing::write_shapes(dir / "val", 3, kSide, 22);
+  ftl::testing::write_shapes(dir / "train", 10, kResumeSide, 21);  // 30 images: 4 steps per epoch
+  ftl::testing::write_shapes(dir / "val", 3, kResumeSide, 22);
   const fs::path run = dir / "run";
   const fs::path config = write_config(dir / "run.json", base_config(dir.path(), run));
   const std::string ftl_command = shell_quote(ftl::testing::kFtlBinary);
@@ -162,7 +161,7 @@ TEST_CASE(
 TEST_CASE("resume: settings other than train.epochs are refused, a larger epochs continues",
           "[resume][e2e]") {
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes_data(dir.path(), 4, /*val_per_class=*/2, 31, kSide);
+  ftl::testing::write_shapes_data(dir.path(), 4, /*val_per_class=*/2, 31, kResumeSide);
   ftl::Config config = core_config(dir.path(), "run");
   config.train.epochs = 1;
   ftl::finetune(config, ftl::testing::quiet_logger());
@@ -215,7 +214,7 @@ TEST_CASE("resume: settings other than train.epochs are refused, a larger epochs
 TEST_CASE("resume: a damaged last.pt or a folder without one is refused, naming the file",
           "[resume][e2e]") {
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes_data(dir.path(), 4, /*val_per_class=*/2, 33, kSide);
+  ftl::testing::write_shapes_data(dir.path(), 4, /*val_per_class=*/2, 33, kResumeSide);
   ftl::Config config = core_config(dir.path(), "run");
   config.train.epochs = 1;
   // The core says what is wrong; the CLI prefixes "--resume: " (unit/cli/error_text_test.cpp).
@@ -253,7 +252,7 @@ TEST_CASE("resume: a damaged last.pt or a folder without one is refused, naming 
 TEST_CASE("staged unfreezing: the backbone joins at its epoch, and survives resume",
           "[resume][e2e]") {
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes_data(dir.path(), 6, /*val_per_class=*/2, 41, kSide);
+  ftl::testing::write_shapes_data(dir.path(), 6, /*val_per_class=*/2, 41, kResumeSide);
   ftl::Config config = core_config(dir.path(), "staged");
   config.model.freeze = "backbone";
   config.model.unfreeze_at_epoch = 2;
@@ -261,12 +260,12 @@ TEST_CASE("staged unfreezing: the backbone joins at its epoch, and survives resu
   config.train.epochs = 1;
   ftl::finetune(config, ftl::testing::quiet_logger());
 
-  const ftl::LoadedModel original = ftl::load_model(ftl::testing::kResNet18, kCpu);
+  const ftl::LoadedModel original = ftl::load_model(ftl::testing::kResNet18, torch::kCPU);
   auto conv1 = [](const torch::jit::Module& module) {
     return module.attr("conv1").toModule().attr("weight").toTensor();
   };
   const fs::path last = fs::path(config.output.dir) / "checkpoints/last.pt";
-  const ftl::Checkpoint after_one = ftl::load_checkpoint(last, kCpu);
+  const ftl::Checkpoint after_one = ftl::load_checkpoint(last, torch::kCPU);
   CHECK(torch::equal(conv1(after_one.module), conv1(original.module)));  // epoch 1: frozen
   CHECK(after_one.metadata.training["phase"] == "frozen");
   CHECK(after_one.metadata.training["trainable_tensors"] == 2);
@@ -274,7 +273,7 @@ TEST_CASE("staged unfreezing: the backbone joins at its epoch, and survives resu
 
   config.train.epochs = 2;  // resume into the epoch that unfreezes
   ftl::finetune(config, ftl::testing::quiet_logger(), {}, ftl::RunMode::kResume);
-  const ftl::Checkpoint after_two = ftl::load_checkpoint(last, kCpu);
+  const ftl::Checkpoint after_two = ftl::load_checkpoint(last, torch::kCPU);
   CHECK_FALSE(torch::equal(conv1(after_two.module), conv1(original.module)));  // epoch 2: trains
   CHECK(after_two.metadata.training["phase"] == "full");
   CHECK(after_two.metadata.training["trainable_tensors"] == original.module.parameters().size());
@@ -288,7 +287,7 @@ TEST_CASE("staged unfreezing: the backbone joins at its epoch, and survives resu
   straight.output.dir = (dir / "straight").string();
   ftl::finetune(straight, ftl::testing::quiet_logger());
   const ftl::Checkpoint reference =
-      ftl::load_checkpoint(fs::path(straight.output.dir) / "checkpoints/last.pt", kCpu);
+      ftl::load_checkpoint(fs::path(straight.output.dir) / "checkpoints/last.pt", torch::kCPU);
   const auto expected = reference.module.named_parameters();
   std::map<std::string, torch::Tensor> by_name;
   for (const auto& p : expected) by_name[p.name] = p.value;
@@ -300,7 +299,7 @@ TEST_CASE("staged unfreezing: the backbone joins at its epoch, and survives resu
 
 TEST_CASE("early stopping ends the run at the right epoch and says why", "[resume][e2e]") {
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes_data(dir.path(), 4, /*val_per_class=*/2, 51, kSide);
+  ftl::testing::write_shapes_data(dir.path(), 4, /*val_per_class=*/2, 51, kResumeSide);
   ftl::Config config = core_config(dir.path(), "run");
   config.train.epochs = 6;
   config.train.early_stopping.metric = ftl::Metric::kValLoss;
@@ -327,7 +326,7 @@ TEST_CASE("early stopping ends the run at the right epoch and says why", "[resum
 TEST_CASE("a loss that diverges stops the run with exit 1, keeping the last good checkpoint",
           "[resume][e2e]") {
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes_data(dir.path(), 4, /*val_per_class=*/2, 61, kSide);
+  ftl::testing::write_shapes_data(dir.path(), 4, /*val_per_class=*/2, 61, kResumeSide);
   nlohmann::json config = base_config(dir.path(), dir / "run");
   // A sane first epoch, then an absurd learning rate.
   config["optimizer"]["lr"] = 0.01;
@@ -342,7 +341,7 @@ TEST_CASE("a loss that diverges stops the run with exit 1, keeping the last good
   CHECK_THAT(run.output, Contains("at epoch 2, step") &&
                              Contains("training diverged; lower optimizer.lr") &&
                              Contains("The last good checkpoint is kept: "));
-  const ftl::Checkpoint last = ftl::load_checkpoint(dir / "run/checkpoints/last.pt", kCpu);
+  const ftl::Checkpoint last = ftl::load_checkpoint(dir / "run/checkpoints/last.pt", torch::kCPU);
   CHECK(last.metadata.epoch == 1);
   for (const auto& p : last.module.named_parameters()) {
     INFO(p.name);
@@ -353,7 +352,7 @@ TEST_CASE("a loss that diverges stops the run with exit 1, keeping the last good
 TEST_CASE("finetune: --overwrite replaces a run, and without it the run is refused untouched",
           "[resume][e2e]") {
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes_data(dir.path(), 4, /*val_per_class=*/2, 71, kSide);
+  ftl::testing::write_shapes_data(dir.path(), 4, /*val_per_class=*/2, 71, kResumeSide);
   nlohmann::json config = base_config(dir.path(), dir / "run");
   config["train"]["epochs"] = 1;
   config["train"]["checkpoint_every_steps"] = 0;
@@ -396,7 +395,7 @@ TEST_CASE("finetune: --overwrite replaces a run, and without it the run is refus
 TEST_CASE("resume: a run recorded before a config key existed resumes at that key's default",
           "[resume][e2e]") {
   ftl::testing::TempDir dir;
-  ftl::testing::write_shapes_data(dir.path(), 4, /*val_per_class=*/2, 41, kSide);
+  ftl::testing::write_shapes_data(dir.path(), 4, /*val_per_class=*/2, 41, kResumeSide);
   ftl::Config config = core_config(dir.path(), "run");
   config.train.epochs = 1;
   ftl::finetune(config, ftl::testing::quiet_logger());

@@ -7,24 +7,13 @@
 
 #include "cli/commands.h"
 #include "ftl/util/errors.h"
+#include "support/environment.h"
 
 namespace {
 
-ftl::Environment no_environment() {
-  return [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
-}
-
-ftl::Environment environment_of(std::map<std::string, std::string> variables) {
-  return [variables](const std::string& name) -> std::optional<std::string> {
-    const auto found = variables.find(name);
-    if (found == variables.end()) return std::nullopt;
-    return found->second;
-  };
-}
-
 // Parses `ftl ARGUMENTS` and resolves the launch from its flags and `environment`.
-std::string launch_error(const std::string& arguments,
-                         const ftl::Environment& environment = no_environment()) {
+std::string flags_launch_error(const std::string& arguments, const ftl::Environment& environment =
+                                                                 ftl::testing::environment_of({})) {
   CLI::App app("ftl");
   ftl::cli::FinetuneOptions options;
   ftl::cli::setup_finetune(app, options);
@@ -40,16 +29,18 @@ std::string launch_error(const std::string& arguments,
 }  // namespace
 
 TEST_CASE("finetune: launch errors name the distributed flags as typed", "[cli][distributed]") {
-  CHECK(launch_error("finetune --world-size 3 --rank 3") ==
+  CHECK(flags_launch_error("finetune --world-size 3 --rank 3") ==
         "--rank 3 is not a rank of --world-size 3 (0 to 2)");
-  CHECK(launch_error("finetune --world-size 0") == "--world-size 0 must be at least 1");
-  CHECK(launch_error("finetune --world-size 2 --rank 0 --master-port 70000") ==
+  CHECK(flags_launch_error("finetune --world-size 0") == "--world-size 0 must be at least 1");
+  CHECK(flags_launch_error("finetune --world-size 2 --rank 0 --master-port 70000") ==
         "--master-port 70000 is not a TCP port (1 to 65535)");
-  CHECK(launch_error("finetune --world-size 2") ==
+  CHECK(flags_launch_error("finetune --world-size 2") ==
         "--world-size is 2 but this process has no rank: give --rank (or RANK, SLURM_PROCID)");
-  CHECK(launch_error("finetune", environment_of({{"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}})) ==
+  CHECK(flags_launch_error("finetune", ftl::testing::environment_of(
+                                           {{"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}})) ==
         "WORLD_SIZE is 2 but this process has no rank: give --rank (or RANK, SLURM_PROCID)");
-  CHECK(launch_error("finetune", environment_of({{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}})) ==
+  CHECK(flags_launch_error("finetune", ftl::testing::environment_of(
+                                           {{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}})) ==
         "MASTER_ADDR is not set: a distributed run needs the host of rank 0; under SLURM export "
         "MASTER_ADDR=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1), or pass "
         "--master-addr");
@@ -60,7 +51,7 @@ TEST_CASE("finetune: a launch from the flags is the source \"flags\"", "[cli][di
   ftl::cli::FinetuneOptions options;
   ftl::cli::setup_finetune(app, options);
   app.parse("finetune --world-size 2 --rank 1", /*program_name_included=*/false);
-  const ftl::Launch launch = ftl::resolve_launch(options.launch, no_environment());
+  const ftl::Launch launch = ftl::resolve_launch(options.launch, ftl::testing::environment_of({}));
   CHECK(launch.source == "flags");
   CHECK(launch.world_size == 2);
   CHECK(launch.rank == 1);

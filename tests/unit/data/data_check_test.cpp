@@ -36,10 +36,10 @@ TEST_CASE("data check: counts, sizes, skipped files and every bad image with its
   CHECK(check.bad_paths[0] == (dir / "data/shoe/empty.png").string());
   CHECK(check.bad[0].reason == "empty file, not a JPEG or PNG file");
 
-  const auto json = ftl::data_check_json(check);
-  CHECK(json["classes"]["bag"] == 2);
-  CHECK(json["imbalance"] == 1.0);
-  CHECK(json["bad"][0]["reason"] == "empty file, not a JPEG or PNG file");
+  const auto summary = ftl::data_check_json(check);
+  CHECK(summary["classes"]["bag"] == 2);
+  CHECK(summary["imbalance"] == 1.0);
+  CHECK(summary["bad"][0]["reason"] == "empty file, not a JPEG or PNG file");
   CHECK_THAT(ftl::data_check_text(check),
              Contains("4 images in 2 classes") && Contains("1 bad images:") &&
                  Contains("empty.png: empty file, not a JPEG or PNG file") &&

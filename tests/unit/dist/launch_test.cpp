@@ -8,23 +8,16 @@
 #include <string>
 
 #include "ftl/util/errors.h"
+#include "support/environment.h"
 
 using Catch::Matchers::Contains;
 
 namespace {
 
-ftl::Environment environment_of(std::map<std::string, std::string> variables) {
-  return [variables](const std::string& name) -> std::optional<std::string> {
-    const auto found = variables.find(name);
-    if (found == variables.end()) return std::nullopt;
-    return found->second;
-  };
-}
-
 std::string launch_error(const ftl::LaunchFlags& flags,
                          const std::map<std::string, std::string>& variables) {
   try {
-    ftl::resolve_launch(flags, environment_of(variables));
+    ftl::resolve_launch(flags, ftl::testing::environment_of(variables));
   } catch (const ftl::ConfigError& error) {
     return error.what();
   }
@@ -34,28 +27,28 @@ std::string launch_error(const ftl::LaunchFlags& flags,
 }  // namespace
 
 TEST_CASE("launch: no launcher is a single process", "[distributed]") {
-  const ftl::Launch launch = ftl::resolve_launch({}, environment_of({}));
+  const ftl::Launch launch = ftl::resolve_launch({}, ftl::testing::environment_of({}));
   CHECK_FALSE(launch.distributed());
   CHECK(launch.rank == 0);
   CHECK(launch.source == "single process");
   // A one-task SLURM job is not distributed either, and needs no MASTER_ADDR.
-  const ftl::Launch slurm =
-      ftl::resolve_launch({}, environment_of({{"SLURM_NTASKS", "1"}, {"SLURM_PROCID", "0"}}));
+  const ftl::Launch slurm = ftl::resolve_launch(
+      {}, ftl::testing::environment_of({{"SLURM_NTASKS", "1"}, {"SLURM_PROCID", "0"}}));
   CHECK_FALSE(slurm.distributed());
 }
 
 TEST_CASE("launch: torchrun's variables and its agent store", "[distributed]") {
   const ftl::Launch launch = ftl::resolve_launch(
-      {}, environment_of({{"RANK", "3"},
-                          {"WORLD_SIZE", "4"},
-                          {"LOCAL_RANK", "1"},
-                          {"MASTER_ADDR", "node7"},
-                          {"MASTER_PORT", "29555"},
-                          {"TORCHELASTIC_USE_AGENT_STORE", "True"},
-                          {"TORCHELASTIC_RESTART_COUNT", "2"},
-                          // torchrun's variables win over SLURM's when both are set
-                          {"SLURM_PROCID", "0"},
-                          {"SLURM_NTASKS", "8"}}));
+      {}, ftl::testing::environment_of({{"RANK", "3"},
+                                        {"WORLD_SIZE", "4"},
+                                        {"LOCAL_RANK", "1"},
+                                        {"MASTER_ADDR", "node7"},
+                                        {"MASTER_PORT", "29555"},
+                                        {"TORCHELASTIC_USE_AGENT_STORE", "True"},
+                                        {"TORCHELASTIC_RESTART_COUNT", "2"},
+                                        // torchrun's variables win over SLURM's when both are set
+                                        {"SLURM_PROCID", "0"},
+                                        {"SLURM_NTASKS", "8"}}));
   CHECK(launch.distributed());
   CHECK(launch.rank == 3);
   CHECK(launch.world_size == 4);
@@ -75,7 +68,7 @@ TEST_CASE("launch: SLURM's variables need MASTER_ADDR or --master-addr", "[distr
                                           Contains("or pass master address"));
   ftl::LaunchFlags flags;
   flags.master_addr = "head-node";
-  const ftl::Launch launch = ftl::resolve_launch(flags, environment_of(slurm));
+  const ftl::Launch launch = ftl::resolve_launch(flags, ftl::testing::environment_of(slurm));
   CHECK(launch.rank == 5);
   CHECK(launch.world_size == 8);
   CHECK(launch.local_rank == 1);
@@ -90,7 +83,8 @@ TEST_CASE("launch: flags win over the environment and default to loopback", "[di
   flags.rank = 1;
   flags.world_size = 2;
   flags.master_port = 31000;
-  const ftl::Launch launch = ftl::resolve_launch(flags, environment_of({{"SLURM_PROCID", "0"}}));
+  const ftl::Launch launch =
+      ftl::resolve_launch(flags, ftl::testing::environment_of({{"SLURM_PROCID", "0"}}));
   CHECK(launch.rank == 1);
   CHECK(launch.world_size == 2);
   CHECK(launch.master_addr == "127.0.0.1");

@@ -1,17 +1,13 @@
 #include "ftl/dist/ranks.h"
 
 #include <spdlog/logger.h>
-#include <spdlog/sinks/null_sink.h>
 
 #include <catch2/catch.hpp>
 
 #include "ftl/util/errors.h"
+#include "support/common.h"
 
-namespace {
-
-spdlog::logger quiet("quiet", std::make_shared<spdlog::sinks::null_sink_mt>());
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("ranks: a single process's collectives are identities", "[ranks]") {
   ftl::SingleProcess ranks;
@@ -54,7 +50,8 @@ TEST_CASE("ranks: a single process's step keeps its own totals and gradients bit
 
 TEST_CASE("ranks: a launch that is not distributed joins no group", "[ranks]") {
   const ftl::Config config;
-  const auto ranks = ftl::join_ranks(ftl::Launch{}, config, torch::kCPU, "identity", quiet);
+  const auto ranks =
+      ftl::join_ranks(ftl::Launch{}, config, torch::kCPU, "identity", ftl::testing::quiet_logger());
   CHECK(ranks->world_size() == 1);
   CHECK(ranks->rank() == 0);
 }

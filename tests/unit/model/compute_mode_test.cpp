@@ -8,11 +8,7 @@
 
 using Catch::Matchers::Contains;
 
-namespace {
-
-const torch::Device kCpu(torch::kCPU);
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("compute mode: bf16 support is read from the CPU flags line", "[compute_mode]") {
   CHECK(ftl::cpu_flags_have_bf16(
@@ -27,20 +23,20 @@ TEST_CASE("compute mode: bf16 support is read from the CPU flags line", "[comput
 
 TEST_CASE("compute mode: bf16 on a CPU without AVX512-BF16 or AMX is a clear error",
           "[compute_mode]") {
-  REQUIRE_THROWS_AS(
-      ftl::resolve_compute_mode(ftl::Precision::kBf16, ftl::MemoryFormat::kContiguous, kCpu, false),
-      ftl::ConfigError);
-  REQUIRE_THROWS_WITH(
-      ftl::resolve_compute_mode(ftl::Precision::kBf16, ftl::MemoryFormat::kContiguous, kCpu, false),
-      Contains("train.precision \"bf16\": this processor has neither AVX512-BF16 "
-               "nor AMX") &&
-          Contains("use \"fp32\""));
+  REQUIRE_THROWS_AS(ftl::resolve_compute_mode(ftl::Precision::kBf16, ftl::MemoryFormat::kContiguous,
+                                              torch::kCPU, false),
+                    ftl::ConfigError);
+  REQUIRE_THROWS_WITH(ftl::resolve_compute_mode(ftl::Precision::kBf16,
+                                                ftl::MemoryFormat::kContiguous, torch::kCPU, false),
+                      Contains("train.precision \"bf16\": this processor has neither AVX512-BF16 "
+                               "nor AMX") &&
+                          Contains("use \"fp32\""));
   const ftl::ComputeMode bf16 = ftl::resolve_compute_mode(
-      ftl::Precision::kBf16, ftl::MemoryFormat::kChannelsLast, kCpu, true);
+      ftl::Precision::kBf16, ftl::MemoryFormat::kChannelsLast, torch::kCPU, true);
   CHECK(bf16.bf16);
   CHECK(bf16.channels_last);
-  const ftl::ComputeMode fp32 =
-      ftl::resolve_compute_mode(ftl::Precision::kFp32, ftl::MemoryFormat::kContiguous, kCpu, false);
+  const ftl::ComputeMode fp32 = ftl::resolve_compute_mode(
+      ftl::Precision::kFp32, ftl::MemoryFormat::kContiguous, torch::kCPU, false);
   CHECK_FALSE(fp32.bf16);
   CHECK_FALSE(fp32.channels_last);
 }
@@ -50,13 +46,13 @@ TEST_CASE("compute mode: autocast runs matmuls in bf16 inside its scope only", "
   torch::Tensor weight = torch::randn({3, 8}).requires_grad_(true);
   ftl::ComputeMode mode;
   {
-    ftl::AutocastScope fp32(mode, kCpu);
+    ftl::AutocastScope fp32(mode, torch::kCPU);
     CHECK(torch::linear(x, weight).scalar_type() == torch::kFloat32);
   }
   mode.bf16 = true;
   torch::Tensor before;
   {
-    ftl::AutocastScope bf16(mode, kCpu);
+    ftl::AutocastScope bf16(mode, torch::kCPU);
     before = torch::linear(x, weight);
     CHECK(before.scalar_type() == torch::kBFloat16);
   }
@@ -67,7 +63,7 @@ TEST_CASE("compute mode: autocast runs matmuls in bf16 inside its scope only", "
     torch::NoGradGuard no_grad;
     weight.add_(1.0);
   }
-  ftl::AutocastScope bf16(mode, kCpu);
+  ftl::AutocastScope bf16(mode, torch::kCPU);
   const torch::Tensor after = torch::linear(x, weight).to(torch::kFloat32);
   const torch::Tensor expected = torch::linear(x, weight.detach()).to(torch::kFloat32);
   CHECK(torch::allclose(after, expected, /*rtol=*/2e-2, /*atol=*/0.1));

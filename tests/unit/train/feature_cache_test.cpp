@@ -13,11 +13,7 @@
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 
-namespace {
-
-const torch::Device kCpu(torch::kCPU);
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("feature cache: batches follow the order and leave bad images out", "[feature_cache]") {
   ftl::CachedFeatures cached;
@@ -25,7 +21,7 @@ TEST_CASE("feature cache: batches follow the order and leave bad images out", "[
   cached.bad = {{2, "truncated PNG data"}};
   std::vector<ftl::Sample> samples(5);
   for (std::size_t i = 0; i < samples.size(); ++i) samples[i].label = static_cast<std::int64_t>(i);
-  ftl::FeatureBatches batches(cached, samples, {4, 2, 0, 3, 1}, 2, kCpu);
+  ftl::FeatureBatches batches(cached, samples, {4, 2, 0, 3, 1}, 2, torch::kCPU);
   ftl::Batch batch;
   REQUIRE(batches.next(batch));
   CHECK(batch.indices == std::vector<std::size_t>{4});  // 2 is bad
@@ -96,13 +92,14 @@ TEST_CASE("feature cache: a network whose output is not fc of its features is re
   options.preprocess.eval_resize = ftl::EvalResize::kStretch;
   // fc last, as in ResNet: the features are fc's input.
   const ftl::CachedFeatures cached = ftl::extract_features(
-      network("Plain", "self.fc.forward(x.flatten(1))"), data, options, kCpu, {});
+      network("Plain", "self.fc.forward(x.flatten(1))"), data, options, torch::kCPU, {});
   CHECK(cached.features.sizes() == torch::IntArrayRef({6, kInputs}));
   // Something after fc: fc(features) is not the output, and the cache would learn the wrong head.
   const torch::jit::Module doubled = network("Doubled", "self.fc.forward(x.flatten(1)) * 2.0");
-  REQUIRE_THROWS_AS(ftl::extract_features(doubled, data, options, kCpu, {}), ftl::ModelError);
+  REQUIRE_THROWS_AS(ftl::extract_features(doubled, data, options, torch::kCPU, {}),
+                    ftl::ModelError);
   REQUIRE_THROWS_WITH(
-      ftl::extract_features(doubled, data, options, kCpu, {}),
+      ftl::extract_features(doubled, data, options, torch::kCPU, {}),
       Contains("the feature cache cannot stand in for this network: its output is not its head "
                "fc applied to fc's input") &&
           Contains("set train.feature_cache \"off\""));

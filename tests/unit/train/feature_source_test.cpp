@@ -1,10 +1,9 @@
 #include "ftl/train/feature_source.h"
 
-#include <spdlog/sinks/null_sink.h>
-
 #include <catch2/catch.hpp>
 
 #include "ftl/train/training_model.h"
+#include "support/common.h"
 #include "support/shapes.h"
 #include "support/temp_dir.h"
 #include "support/tiny_net.h"
@@ -13,10 +12,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-spdlog::logger quiet("quiet", std::make_shared<spdlog::sinks::null_sink_mt>());
-
 // Shapes images at the tiny network's input size, its backbone frozen.
-struct Fixture {
+struct FrozenShapes {
   ftl::testing::TempDir dir;
   ftl::Config config;
   ftl::RunData data;
@@ -33,7 +30,7 @@ struct Fixture {
     model.freeze = "backbone";
     return model;
   }
-  Fixture() {
+  FrozenShapes() {
     ftl::testing::write_shapes(dir / "train", 3, 8, 1);
     ftl::testing::write_shapes(dir / "val", 2, 8, 2);
     data.train = ftl::scan_dataset(dir / "train");
@@ -48,7 +45,8 @@ struct Fixture {
   ftl::FeatureSource prepared(ftl::FeatureCacheMode mode, bool augment = false) {
     config.train.feature_cache = mode;
     ftl::FeatureSource source(config, torch::kCPU, ftl::ComputeMode{});
-    source.prepare(model.module(), true, augment, data, options, ranks, note, quiet);
+    source.prepare(model.module(), true, augment, data, options, ranks, note,
+                   ftl::testing::quiet_logger());
     return source;
   }
 };
@@ -56,7 +54,7 @@ struct Fixture {
 }  // namespace
 
 TEST_CASE("feature source: off, or an augmented run, trains on images", "[feature_source]") {
-  Fixture fixture;
+  FrozenShapes fixture;
   const ftl::FeatureSource off = fixture.prepared(ftl::FeatureCacheMode::kOff);
   CHECK(off.considered());
   CHECK_FALSE(off.active());
@@ -65,7 +63,7 @@ TEST_CASE("feature source: off, or an augmented run, trains on images", "[featur
 
 TEST_CASE("feature source: a frozen backbone's features, as extract_features gives them",
           "[feature_source]") {
-  Fixture fixture;
+  FrozenShapes fixture;
   ftl::FeatureSource source = fixture.prepared(ftl::FeatureCacheMode::kAuto);
   REQUIRE(source.active());
   const ftl::CachedFeatures direct = ftl::extract_features(
@@ -87,12 +85,12 @@ TEST_CASE("feature source: a frozen backbone's features, as extract_features giv
 }
 
 TEST_CASE("feature source: disk keeps the features for the next run", "[feature_source]") {
-  Fixture fixture;
+  FrozenShapes fixture;
   const ftl::FeatureSource first = fixture.prepared(ftl::FeatureCacheMode::kDisk);
   REQUIRE(first.active());
   std::size_t files = 0;
   for (const auto& entry : fs::directory_iterator(fixture.dir / "cache")) {
-    files += entry.path().extension() == ".features" ? 1 : 0;
+    if (entry.path().extension() == ".features") ++files;
   }
   CHECK(files == 2);  // training and validation images
   const ftl::FeatureSource second = fixture.prepared(ftl::FeatureCacheMode::kDisk);

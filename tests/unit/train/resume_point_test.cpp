@@ -1,18 +1,15 @@
 #include "ftl/train/resume_point.h"
 
-#include <spdlog/sinks/null_sink.h>
-
 #include <catch2/catch.hpp>
 #include <fstream>
 
 #include "ftl/util/errors.h"
+#include "support/common.h"
 #include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 
 namespace {
-
-spdlog::logger quiet("quiet", std::make_shared<spdlog::sinks::null_sink_mt>());
 
 // The Choice an error of `call` carries, then its message, as one line.
 template <typename Call>
@@ -34,22 +31,28 @@ std::string expected(ftl::Choice choice, const std::string& message) {
 TEST_CASE("resume point: the starting mode of a folder without last.pt", "[resume_point]") {
   ftl::testing::TempDir dir;
   const fs::path run = dir / "run";
-  CHECK(ftl::starting_mode(run, ftl::RunMode::kNew, quiet) == ftl::RunMode::kNew);
-  CHECK(ftl::starting_mode(run, ftl::RunMode::kOverwrite, quiet) == ftl::RunMode::kOverwrite);
-  CHECK(error_of([&] { ftl::starting_mode(run, ftl::RunMode::kResume, quiet); }) ==
-        expected(ftl::Choice::kResume, run.string() + " holds no run to resume"));
+  CHECK(ftl::starting_mode(run, ftl::RunMode::kNew, ftl::testing::quiet_logger()) ==
+        ftl::RunMode::kNew);
+  CHECK(ftl::starting_mode(run, ftl::RunMode::kOverwrite, ftl::testing::quiet_logger()) ==
+        ftl::RunMode::kOverwrite);
+  CHECK(error_of([&] {
+          ftl::starting_mode(run, ftl::RunMode::kResume, ftl::testing::quiet_logger());
+        }) == expected(ftl::Choice::kResume, run.string() + " holds no run to resume"));
   // Killed before its first save: config.json only, so the run starts from the beginning.
   fs::create_directories(run / "checkpoints");
   std::ofstream(run / "config.json") << "{}";
-  CHECK(ftl::starting_mode(run, ftl::RunMode::kResume, quiet) == ftl::RunMode::kOverwrite);
+  CHECK(ftl::starting_mode(run, ftl::RunMode::kResume, ftl::testing::quiet_logger()) ==
+        ftl::RunMode::kOverwrite);
   // Checkpoints but no last.pt are not ftl's to replace unasked.
   std::ofstream(run / "checkpoints" / "best.pt") << "x";
-  CHECK(error_of([&] { ftl::starting_mode(run, ftl::RunMode::kResume, quiet); }) ==
-        expected(ftl::Choice::kResumeNeedsOverwrite,
-                 run.string() + " holds checkpoints but no checkpoints/last.pt to resume "
-                                "from"));
+  CHECK(error_of([&] {
+          ftl::starting_mode(run, ftl::RunMode::kResume, ftl::testing::quiet_logger());
+        }) == expected(ftl::Choice::kResumeNeedsOverwrite,
+                       run.string() + " holds checkpoints but no checkpoints/last.pt to resume "
+                                      "from"));
   std::ofstream(run / "checkpoints" / "last.pt") << "x";
-  CHECK(ftl::starting_mode(run, ftl::RunMode::kResume, quiet) == ftl::RunMode::kResume);
+  CHECK(ftl::starting_mode(run, ftl::RunMode::kResume, ftl::testing::quiet_logger()) ==
+        ftl::RunMode::kResume);
 }
 
 TEST_CASE("resume point: checkpoints record the config without output.dir", "[resume_point]") {

@@ -1,10 +1,9 @@
 #include "ftl/train/run_writer.h"
 
-#include <spdlog/sinks/null_sink.h>
-
 #include <catch2/catch.hpp>
 #include <fstream>
 
+#include "support/common.h"
 #include "support/temp_dir.h"
 #include "support/tiny_net.h"
 
@@ -12,14 +11,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-spdlog::logger quiet("quiet", std::make_shared<spdlog::sinks::null_sink_mt>());
-
-const std::vector<std::string> kClasses = {"a", "b", "c"};
+const std::vector<std::string> kWriterClasses = {"a", "b", "c"};
 
 ftl::RunData two_folders(const fs::path& dir) {
   ftl::RunData data;
   data.train.root = dir / "train";
-  data.train.classes = kClasses;
+  data.train.classes = kWriterClasses;
   data.train.samples = {{dir / "train" / "a" / "1.png", 0}};
   data.val = data.train;
   data.val.root = dir / "val";
@@ -32,16 +29,16 @@ std::string text_of(const fs::path& path) {
 }
 
 // A writer whose folder is prepared for a new run, with its metadata set.
-struct Fixture {
+struct PreparedWriter {
   ftl::testing::TempDir dir;
   ftl::RunWriter writer{dir / "run", /*writes=*/true};
   ftl::TrainingModel model{ftl::testing::tiny_net(3), ftl::ModelConfig{}};
   ftl::CheckpointRanking ranking{ftl::Metric::kValAcc, 1};
 
-  Fixture() {
+  PreparedWriter() {
     writer.prepare(ftl::RunMode::kNew, {{"train", {{"epochs", 2}}}}, two_folders(dir.path()), 0,
-                   quiet);
-    writer.init_metadata(kClasses, ftl::Preprocess{}, nlohmann::json::object(), nullptr);
+                   ftl::testing::quiet_logger());
+    writer.init_metadata(kWriterClasses, ftl::Preprocess{}, nlohmann::json::object(), nullptr);
   }
   void save_last() {
     writer.save_last(model, 2, [] { return torch::jit::ExtraFilesMap{{"state.json", "{}"}}; });
@@ -51,7 +48,7 @@ struct Fixture {
 }  // namespace
 
 TEST_CASE("run writer: the folder is set up with config.json and data.json", "[run_writer]") {
-  Fixture fixture;
+  PreparedWriter fixture;
   const fs::path run = fixture.dir / "run";
   CHECK(text_of(run / "config.json") == "{\n  \"train\": {\n    \"epochs\": 2\n  }\n}\n");
   const nlohmann::json data = nlohmann::json::parse(text_of(run / "data.json"));
@@ -62,15 +59,15 @@ TEST_CASE("run writer: the folder is set up with config.json and data.json", "[r
 
 TEST_CASE("run writer: last.pt, best.pt and the kept epochs reach the disk in order",
           "[run_writer]") {
-  Fixture fixture;
+  PreparedWriter fixture;
   const fs::path checkpoints = fixture.dir / "run" / "checkpoints";
   fixture.model.set_mode(true);
   fixture.save_last();
   CHECK(fixture.model.module().is_training());  // saved in eval mode, then put back
   fixture.writer.write_kept(fixture.ranking.add(1, 0.5), 1, fixture.ranking, fixture.model.module(),
-                            quiet);
+                            ftl::testing::quiet_logger());
   fixture.writer.write_kept(fixture.ranking.add(2, 0.7), 2, fixture.ranking, fixture.model.module(),
-                            quiet);
+                            ftl::testing::quiet_logger());
   fixture.writer.wait();
   CHECK(fs::exists(checkpoints / "last.pt"));
   CHECK(fs::exists(checkpoints / "best.pt"));
@@ -78,16 +75,16 @@ TEST_CASE("run writer: last.pt, best.pt and the kept epochs reach the disk in or
   CHECK_FALSE(fs::exists(checkpoints / "epoch_001.pt"));  // dropped from the top 1
   const ftl::Checkpoint last =
       ftl::load_checkpoint(checkpoints / "last.pt", torch::kCPU, {"state.json"});
-  CHECK(last.metadata.classes == kClasses);
+  CHECK(last.metadata.classes == kWriterClasses);
   CHECK(last.extra.at("state.json") == "{}");
   CHECK(last.metadata.training["trainable_tensors"] == 2);
   CHECK_FALSE(last.module.is_training());
 }
 
 TEST_CASE("run writer: the summary names the best epoch and the kept checkpoints", "[run_writer]") {
-  Fixture fixture;
+  PreparedWriter fixture;
   fixture.writer.write_kept(fixture.ranking.add(1, 0.5), 1, fixture.ranking, fixture.model.module(),
-                            quiet);
+                            ftl::testing::quiet_logger());
   ftl::TrainState state;
   state.epochs_done = 1;
   state.stop_reason = "completed";
@@ -107,7 +104,7 @@ TEST_CASE("run writer: the summary names the best epoch and the kept checkpoints
 TEST_CASE("run writer: a rank other than 0 writes nothing", "[run_writer]") {
   ftl::testing::TempDir dir;
   ftl::RunWriter writer(dir / "run", /*writes=*/false);
-  writer.prepare(ftl::RunMode::kNew, {}, two_folders(dir.path()), 0, quiet);
+  writer.prepare(ftl::RunMode::kNew, {}, two_folders(dir.path()), 0, ftl::testing::quiet_logger());
   ftl::TrainingModel model(ftl::testing::tiny_net(3), ftl::ModelConfig{});
   writer.save_last(model, 2, []() -> torch::jit::ExtraFilesMap {
     FAIL("the resume state is made only where it is written");
@@ -121,11 +118,12 @@ TEST_CASE("run writer: a rank other than 0 writes nothing", "[run_writer]") {
 }
 
 TEST_CASE("run writer: an overwrite replaces the earlier run's results", "[run_writer]") {
-  Fixture fixture;
+  PreparedWriter fixture;
   fixture.save_last();
   fixture.writer.wait();
   ftl::RunWriter again(fixture.dir / "run", /*writes=*/true);
-  again.prepare(ftl::RunMode::kOverwrite, {}, two_folders(fixture.dir.path()), 0, quiet);
+  again.prepare(ftl::RunMode::kOverwrite, {}, two_folders(fixture.dir.path()), 0,
+                ftl::testing::quiet_logger());
   CHECK_FALSE(fs::exists(fixture.dir / "run" / "checkpoints" / "last.pt"));
   CHECK(text_of(fixture.dir / "run" / "config.json") == "null\n");
 }

@@ -8,18 +8,18 @@
 
 namespace {
 
-constexpr std::int64_t kClasses = 3;
+constexpr std::int64_t kClassCount = 3;
 constexpr std::int64_t kBatch = 4;
 
 // The tiny network, all of it trainable, with its optimizer.
-struct Fixture {
-  torch::jit::Module net = ftl::testing::tiny_net(kClasses, 1);
+struct TrainableNet {
+  torch::jit::Module net = ftl::testing::tiny_net(kClassCount, 1);
   std::unique_ptr<ftl::TrainingOptimizer> optimizer;
   ftl::Forward forward = [this](const torch::Tensor& input) {
     return net.forward({input}).toTensor();
   };
 
-  Fixture() {
+  TrainableNet() {
     net.train();
     std::vector<torch::jit::NameTensor> trainable;
     for (const auto& parameter : net.named_parameters(/*recurse=*/true)) {
@@ -49,7 +49,7 @@ ftl::Batch random_batch() {
 }  // namespace
 
 TEST_CASE("train step: one SGD step on the batch, with its totals", "[train_step]") {
-  Fixture fixture;
+  TrainableNet fixture;
   ftl::SingleProcess ranks;
   const torch::Tensor before = fixture.fc_weight().clone();
   ftl::StepSettings settings;
@@ -69,7 +69,7 @@ TEST_CASE("train step: one SGD step on the batch, with its totals", "[train_step
 }
 
 TEST_CASE("train step: a rank without images steps nothing", "[train_step]") {
-  Fixture fixture;
+  TrainableNet fixture;
   ftl::SingleProcess ranks;
   const torch::Tensor before = fixture.fc_weight().clone();
   const ftl::StepResult result =
@@ -81,7 +81,7 @@ TEST_CASE("train step: a rank without images steps nothing", "[train_step]") {
 
 TEST_CASE("train step: a loss that is not finite is reported and the weights stay",
           "[train_step]") {
-  Fixture fixture;
+  TrainableNet fixture;
   ftl::SingleProcess ranks;
   const torch::Tensor before = fixture.fc_weight().clone();
   torch::Tensor images = random_batch().images;
@@ -95,7 +95,7 @@ TEST_CASE("train step: a loss that is not finite is reported and the weights sta
 }
 
 TEST_CASE("train step: gradient clipping bounds the step's gradient norm", "[train_step]") {
-  Fixture fixture;
+  TrainableNet fixture;
   ftl::SingleProcess ranks;
   ftl::StepSettings settings;
   settings.lr = 0;  // keep the weights, look at the clipped gradients
@@ -108,7 +108,7 @@ TEST_CASE("train step: gradient clipping bounds the step's gradient norm", "[tra
 
 TEST_CASE("train step: class weights make the step's weight the labels' weights summed",
           "[train_step]") {
-  Fixture fixture;
+  TrainableNet fixture;
   ftl::SingleProcess ranks;
   ftl::StepSettings settings;
   settings.lr = 0.1;
