@@ -754,6 +754,8 @@ void apply_override(Config& config, const std::string& assignment) {
 }
 
 void validate_config(const Config& config) {
+  // A config built in code (a library caller, a test) has not been through the table's ranges.
+  config_from_json(config_to_json(config));
   Config copy = config;
   for (const Option& option : options()) {
     if (!option.required) continue;

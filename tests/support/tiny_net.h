@@ -11,7 +11,7 @@
 
 namespace ftl::testing {
 
-inline constexpr std::int64_t kTinyNetSide = 4;  // input images: 4x4
+inline constexpr std::int64_t kTinyNetSide = 8;  // input images: 8x8, ftl's smallest
 inline constexpr std::int64_t kTinyNetInputs = 3 * kTinyNetSide * kTinyNetSide;  // RGB, flat
 inline constexpr std::int64_t kTinyNetHidden = 6;                                // fc's input width
 

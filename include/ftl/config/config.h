@@ -126,8 +126,10 @@ Config load_config_file(const std::string& path);
 /// without "=", or one that is not UTF-8, throws ConfigError tagged Choice::kOverride.
 void apply_override(Config& config, const std::string& assignment);
 
-/// Checks what cannot be checked key by key: required keys are present and options that
-/// depend on each other agree (a schedule's own keys, BatchNorm and batch size, ...).
+/// Checks a whole config, however it was made: every value as config_from_json checks it (so a
+/// config built in code is refused as its file would be), then what cannot be checked key by
+/// key: required keys are present and options that depend on each other agree (a schedule's
+/// own keys, BatchNorm and batch size, ...).
 void validate_config(const Config& config);
 
 /// Every option with its value, as nested JSON (the resolved config.json).

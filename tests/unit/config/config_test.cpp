@@ -40,6 +40,13 @@ TEST_CASE("config: defaults follow the classic fine-tuning recipe", "[config]") 
   CHECK_NOTHROW(ftl::validate_config(config));
 }
 
+TEST_CASE("config: a config built in code is range-checked as its file would be", "[config]") {
+  ftl::Config config = ftl::config_from_json(minimal());
+  config.data.preprocess.image_size = 4;
+  REQUIRE_THROWS_AS(ftl::validate_config(config), ConfigError);
+  REQUIRE_THROWS_WITH(ftl::validate_config(config), "data.image_size must be in [8, 4096], got 4");
+}
+
 TEST_CASE("config: values from the file are read", "[config]") {
   json j = minimal();
   j["optimizer"] = {{"lr", 0.01}, {"momentum", 0.5}, {"nesterov", true}, {"weight_decay", 1e-4}};
