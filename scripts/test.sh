@@ -4,8 +4,10 @@
 #   scripts/test.sh --unit      the unit tier only (ctest -L unit: no ResNet-18 fixture, no
 #                               Python, no ftl executable, seconds per test); it still installs
 #                               and builds everything
-#   scripts/test.sh --sanitize  the suite built with AddressSanitizer + UBSan, in
-#                               build-sanitize/ (or $FTL_BUILD_DIR); any finding fails its test
+#   scripts/test.sh --sanitize  the unit tier and the e2e tests of outside input, built with
+#                               AddressSanitizer + UBSan in build-sanitize/ (or $FTL_BUILD_DIR);
+#                               any finding fails its test (FTL_E2E_SANITIZED in
+#                               tests/CMakeLists.txt lists those e2e tests)
 # --unit and --sanitize combine: the unit tier of the sanitized build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
