@@ -75,10 +75,12 @@ TEST_CASE("finetune loop: a run trains, validates and writes its folder", "[fine
   const ftl::Checkpoint best = ftl::load_checkpoint(result.best_checkpoint, torch::kCPU);
   CHECK(best.metadata.classes == ftl::testing::kShapeClasses);
   CHECK(best.metadata.epoch == result.best_epoch);
-  // A finished run resumed again has nothing to do.
+  // A finished run resumed again has nothing to do: no epoch is added to its metrics.
+  const auto finished = metrics_of(run);
   CHECK(ftl::finetune(fixture.config("run", 2), ftl::testing::quiet_logger(), {},
                       ftl::RunMode::kResume)
             .resumed);
+  CHECK(metrics_of(run) == finished);
 }
 
 TEST_CASE("finetune loop: a run stopped and resumed ends as the uninterrupted one",
