@@ -64,14 +64,30 @@ double MetricsAccumulator::top_k_accuracy() const {
   return count_ > 0 ? static_cast<double>(top_k_correct_) / static_cast<double>(count_) : 0.0;
 }
 
+std::vector<CalibrationBin> MetricsAccumulator::calibration() const {
+  std::vector<CalibrationBin> bins;
+  for (std::size_t b = 0; b < bin_count_.size(); ++b) {
+    CalibrationBin bin;
+    bin.lower = static_cast<double>(b) / kCalibrationBins;
+    bin.upper = static_cast<double>(b + 1) / kCalibrationBins;
+    bin.count = bin_count_[b];
+    if (bin.count > 0) {
+      const auto n = static_cast<double>(bin.count);
+      bin.mean_confidence = bin_confidence_[b] / n;
+      bin.accuracy = static_cast<double>(bin_correct_[b]) / n;
+    }
+    bins.push_back(bin);
+  }
+  return bins;
+}
+
 double MetricsAccumulator::expected_calibration_error() const {
   if (count_ == 0) return 0.0;
   double ece = 0;
-  for (std::size_t b = 0; b < bin_count_.size(); ++b) {
-    if (bin_count_[b] == 0) continue;
-    const auto n = static_cast<double>(bin_count_[b]);
-    const double gap = static_cast<double>(bin_correct_[b]) / n - bin_confidence_[b] / n;
-    ece += n / static_cast<double>(count_) * std::abs(gap);
+  for (const CalibrationBin& bin : calibration()) {
+    if (bin.count == 0) continue;
+    const auto n = static_cast<double>(bin.count);
+    ece += n / static_cast<double>(count_) * std::abs(bin.accuracy - bin.mean_confidence);
   }
   return ece;
 }

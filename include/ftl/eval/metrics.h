@@ -18,6 +18,16 @@ struct ClassStats {
   std::int64_t support = 0;  // samples whose true class this is
 };
 
+/// One confidence bin of the calibration: the samples whose top softmax probability lies in
+/// (lower, upper].
+struct CalibrationBin {
+  double lower = 0;
+  double upper = 0;
+  std::int64_t count = 0;      // samples in the bin
+  double mean_confidence = 0;  // their mean top probability; 0 when the bin is empty
+  double accuracy = 0;         // the share of them predicted right; 0 when the bin is empty
+};
+
 class MetricsAccumulator {
  public:
   /// top_k is the k of top-k accuracy (clamped to num_classes).
@@ -42,8 +52,10 @@ class MetricsAccumulator {
   /// Confidence bins of the expected calibration error (Guo et al. 2017): bin b holds the
   /// samples whose top softmax probability lies in (b/15, (b+1)/15].
   static constexpr int kCalibrationBins = 15;
-  /// Expected calibration error: the gap |accuracy - mean confidence| of each bin, weighted by
-  /// the share of samples in it.
+  /// The kCalibrationBins bins, lowest confidence first: a reliability diagram's bars.
+  std::vector<CalibrationBin> calibration() const;
+  /// Expected calibration error: the gap |accuracy - mean confidence| of each bin of
+  /// calibration(), weighted by the share of samples in it.
   double expected_calibration_error() const;
 
   /// Every total as one float64 tensor (counts are exact below 2^53), and back: the ranks of

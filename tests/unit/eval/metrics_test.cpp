@@ -90,3 +90,39 @@ TEST_CASE("metrics: macro and weighted averages and the calibration error by han
   CHECK_THAT(report["weighted"]["recall"].get<double>(), WithinAbs(2.0 / 3.0, 1e-12));
   CHECK_FALSE(ftl::metrics_report(metrics, {"a", "b"}, 3).contains("top3_accuracy"));
 }
+
+TEST_CASE("metrics: the calibration bins, whose weighted gaps are the ECE", "[metrics]") {
+  ftl::MetricsAccumulator metrics(2);
+  // Top probabilities: softmax of a margin m is 1 / (1 + e^-m).
+  const float certain = 10.0F;  // 0.99995: the last bin
+  const float even = 0.1F;      // 0.525: bin 7, (7/15, 8/15]
+  metrics.add(torch::tensor({{certain, 0.0F}, {certain, 0.0F}, {0.0F, certain}, {even, 0.0F}}),
+              torch::tensor({0, 0, 0, 1}));
+  const std::vector<ftl::CalibrationBin> bins = metrics.calibration();
+  REQUIRE(bins.size() == 15);
+  CHECK(bins[0].lower == 0.0);
+  CHECK_THAT(bins[0].upper, WithinAbs(1.0 / 15, 1e-15));
+  CHECK(bins[14].upper == 1.0);
+  CHECK(bins[14].count == 3);
+  CHECK_THAT(bins[14].accuracy, WithinAbs(2.0 / 3, 1e-12));
+  const double top = 1 / (1 + std::exp(-10.0));
+  CHECK_THAT(bins[14].mean_confidence, WithinAbs(top, 1e-6));
+  CHECK(bins[7].count == 1);
+  CHECK(bins[7].accuracy == 0.0);
+  CHECK_THAT(bins[7].mean_confidence, WithinAbs(1 / (1 + std::exp(-0.1)), 1e-6));
+  std::int64_t others = 0;
+  for (std::size_t b = 0; b < bins.size(); ++b) others += b == 7 || b == 14 ? 0 : bins[b].count;
+  CHECK(others == 0);
+  const double ece = 0.75 * std::abs(2.0 / 3 - bins[14].mean_confidence) +
+                     0.25 * std::abs(0.0 - bins[7].mean_confidence);
+  CHECK_THAT(metrics.expected_calibration_error(), WithinAbs(ece, 1e-12));
+
+  const auto report = ftl::metrics_report(metrics, {"a", "b"});
+  const auto& calibration = report.at("calibration");
+  REQUIRE(calibration.size() == 15);
+  CHECK(calibration[14]["count"] == 3);
+  CHECK(calibration[14]["accuracy"].get<double>() == bins[14].accuracy);
+  CHECK(calibration[0]["count"] == 0);
+  CHECK(calibration[0]["accuracy"].is_null());  // an empty bin has no figures, not zeros
+  CHECK(calibration[0]["mean_confidence"].is_null());
+}
