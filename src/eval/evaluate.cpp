@@ -25,13 +25,29 @@ nlohmann::ordered_json averaged(const std::vector<ClassStats>& stats, bool by_su
   return {{"precision", precision / total}, {"recall", recall / total}, {"f1", f1 / total}};
 }
 
+// The bins of a reliability diagram; an empty bin has no confidence or accuracy (null).
+nlohmann::ordered_json calibration_json(const std::vector<CalibrationBin>& bins) {
+  nlohmann::ordered_json json = nlohmann::ordered_json::array();
+  for (const CalibrationBin& bin : bins) {
+    const bool empty = bin.count == 0;
+    json.push_back(
+        {{"lower", bin.lower},
+         {"upper", bin.upper},
+         {"count", bin.count},
+         {"mean_confidence",
+          empty ? nlohmann::ordered_json() : nlohmann::ordered_json(bin.mean_confidence)},
+         {"accuracy", empty ? nlohmann::ordered_json() : nlohmann::ordered_json(bin.accuracy)}});
+  }
+  return json;
+}
+
 }  // namespace
 
 MetricsAccumulator evaluate_samples(torch::jit::Module& model, const ImageFolder& data,
                                     const LoaderOptions& loader_options,
                                     const torch::Device& device, std::int64_t top_k,
                                     std::vector<Prediction>* predictions,
-                                    std::vector<BadImage>* bad) {
+                                    std::vector<BadImage>* bad, MistakeCollector* mistakes) {
   torch::NoGradGuard no_grad;
   MetricsAccumulator metrics(static_cast<std::int64_t>(data.classes.size()), top_k);
   BatchLoader loader(data.samples, identity_order(data.samples.size()), loader_options);
@@ -43,14 +59,25 @@ MetricsAccumulator evaluate_samples(torch::jit::Module& model, const ImageFolder
     const torch::Tensor logits =
         model.forward({batch.images.to(device)}).toTensor().to(torch::kFloat32);
     metrics.add(logits, batch.labels);
-    if (predictions == nullptr) continue;
+    if (predictions == nullptr && mistakes == nullptr) continue;
     const auto [probability, predicted] = logits.softmax(/*dim=*/1).max(/*dim=*/1);
+    const torch::Tensor labels = batch.labels.to(torch::kCPU, torch::kInt64).contiguous();
+    const torch::Tensor losses =
+        -logits.log_softmax(/*dim=*/1).gather(1, labels.to(logits.device()).unsqueeze(1));
     const torch::Tensor p = probability.to(torch::kCPU, torch::kFloat64).contiguous();
     const torch::Tensor c = predicted.to(torch::kCPU, torch::kInt64).contiguous();
+    const torch::Tensor l = losses.squeeze(1).to(torch::kCPU, torch::kFloat64).contiguous();
     for (std::size_t i = 0; i < batch.indices.size(); ++i) {
       const auto row = static_cast<std::int64_t>(i);
-      predictions->push_back(
-          {batch.indices[i], c.data_ptr<std::int64_t>()[row], p.data_ptr<double>()[row]});
+      const Prediction prediction{batch.indices[i], c.data_ptr<std::int64_t>()[row],
+                                  p.data_ptr<double>()[row], l.data_ptr<double>()[row]};
+      if (predictions != nullptr) predictions->push_back(prediction);
+      const std::int64_t truth = labels.data_ptr<std::int64_t>()[row];
+      if (mistakes != nullptr && prediction.predicted != truth) {
+        mistakes->offer(
+            {prediction.index, truth, prediction.predicted, prediction.confidence, prediction.loss},
+            batch.images[row]);
+      }
     }
   }
   return metrics;
@@ -69,6 +96,7 @@ nlohmann::ordered_json metrics_report(const MetricsAccumulator& metrics,
   report["macro"] = averaged(stats, /*by_support=*/false);
   report["weighted"] = averaged(stats, /*by_support=*/true);
   report["ece"] = metrics.expected_calibration_error();
+  report["calibration"] = calibration_json(metrics.calibration());
   nlohmann::ordered_json per_class = nlohmann::ordered_json::array();
   for (std::size_t i = 0; i < classes.size(); ++i) {
     per_class.push_back({{"name", classes[i]},
@@ -121,9 +149,10 @@ Evaluation evaluate_checkpoint(const EvaluateOptions& options, spdlog::logger& l
   loader_options.skip_bad_images = options.skip_bad_images;
   Evaluation evaluation;
   std::vector<BadImage> bad;
+  MistakeCollector mistakes(options.gallery, loader_options.preprocess);
   const MetricsAccumulator metrics =
       evaluate_samples(checkpoint.module, data, loader_options, device, options.top_k,
-                       &evaluation.predictions, &bad);
+                       &evaluation.predictions, &bad, &mistakes);
   if (metrics.count() == 0) {
     throw DataError(options.data.string() + ": no image could be used (" +
                     std::to_string(bad.size()) + " bad)");
@@ -142,6 +171,12 @@ Evaluation evaluate_checkpoint(const EvaluateOptions& options, spdlog::logger& l
   }
   evaluation.classes = checkpoint.metadata.classes;
   evaluation.samples = data.samples;
+  if (options.gallery > 0) {
+    evaluation.gallery =
+        make_gallery(mistakes, evaluation.report, evaluation.classes, evaluation.samples);
+    log.debug("gallery: {} of its thumbnails read again from the files (more than {} kept)",
+              evaluation.gallery.read_again, kKeptThumbnails);
+  }
   return evaluation;
 }
 

@@ -43,14 +43,14 @@ std::string confusion_csv(const Evaluation& evaluation) {
 }
 
 std::string errors_csv(const Evaluation& evaluation) {
-  std::string csv = "path,true_class,predicted_class,confidence\n";
+  std::string csv = "path,true_class,predicted_class,confidence,loss\n";
   for (const Prediction& prediction : evaluation.predictions) {
     const Sample& sample = evaluation.samples[prediction.index];
     if (prediction.predicted == sample.label) continue;
     csv += csv_field(sample.path.string()) + "," +
            csv_field(evaluation.classes[static_cast<std::size_t>(sample.label)]) + "," +
            csv_field(evaluation.classes[static_cast<std::size_t>(prediction.predicted)]) + "," +
-           fmt::format("{:.6f}", prediction.confidence) + "\n";
+           fmt::format("{:.6f},{:.6f}", prediction.confidence, prediction.loss) + "\n";
   }
   return csv;
 }

@@ -13,6 +13,7 @@
 #include "ftl/data/loader.h"
 #include "ftl/eval/inference_options.h"
 #include "ftl/eval/metrics.h"
+#include "ftl/eval/mistakes.h"
 
 namespace ftl {
 
@@ -24,25 +25,30 @@ struct Prediction {
   std::size_t index = 0;       // position in the sample list
   std::int64_t predicted = 0;  // class index with the highest logit
   double confidence = 0;       // its softmax probability
+  double loss = 0;             // cross-entropy of the true class
 };
 
 /// Runs `model` as it is (call it in eval mode) over every image of `data`, without
 /// gradients, and accumulates loss, accuracy, top-k, calibration and the confusion matrix.
-/// Each image's prediction is appended to `predictions` when given. With
-/// loader_options.skip_bad_images, the images left out are appended to `bad` when given.
+/// Each image's prediction is appended to `predictions` when given, and each mistake offered to
+/// `mistakes` with its input. With loader_options.skip_bad_images, the images left out are
+/// appended to `bad` when given.
 MetricsAccumulator evaluate_samples(torch::jit::Module& model, const ImageFolder& data,
                                     const LoaderOptions& loader_options,
                                     const torch::Device& device, std::int64_t top_k = kDefaultTopK,
                                     std::vector<Prediction>* predictions = nullptr,
-                                    std::vector<BadImage>* bad = nullptr);
+                                    std::vector<BadImage>* bad = nullptr,
+                                    MistakeCollector* mistakes = nullptr);
 
 struct EvaluateOptions {
-  std::filesystem::path checkpoint;   // a best.pt / last.pt written by ftl finetune
-  std::filesystem::path data;         // ImageFolder root; folders matched to classes by name
-  InferenceOptions inference;         // batch size, workers, threads, device
-  std::int64_t top_k = kDefaultTopK;  // reported as top{K}_accuracy when there are >= K classes
-  bool skip_bad_images = false;       // leave undecodable images out (listed in the report's
-                                      // "skipped") instead of failing
+  std::filesystem::path checkpoint;       // a best.pt / last.pt written by ftl finetune
+  std::filesystem::path data;             // ImageFolder root; folders matched to classes by name
+  InferenceOptions inference;             // batch size, workers, threads, device
+  std::int64_t top_k = kDefaultTopK;      // reported as top{K}_accuracy when there are >= K classes
+  bool skip_bad_images = false;           // leave undecodable images out (listed in the report's
+                                          // "skipped") instead of failing
+  std::size_t gallery = kDefaultGallery;  // mistakes of the highest loss pictured (and examples
+                                          // of the worst confusions); 0 = no pictures
 };
 
 struct Evaluation {
@@ -50,11 +56,13 @@ struct Evaluation {
   std::vector<std::string> classes;     // the checkpoint's, in logit order
   std::vector<Sample> samples;          // the images, labelled with the checkpoint's indices
   std::vector<Prediction> predictions;  // one per sample, in sample order
+  Gallery gallery;                      // the pictured mistakes (none with options.gallery 0)
 };
 
 /// Evaluates a checkpoint. The report: num_samples, loss, accuracy, top{K}_accuracy (with K
-/// or more classes), macro and weighted {precision, recall, f1}, ece (15 bins), per_class
-/// [{name, precision, recall, f1, support}], confusion_matrix (rows = true class).
+/// or more classes), macro and weighted {precision, recall, f1}, ece, calibration (its 15
+/// bins: [{lower, upper, count, mean_confidence, accuracy}], null figures when empty),
+/// per_class [{name, precision, recall, f1, support}], confusion_matrix (rows = true class).
 Evaluation evaluate_checkpoint(const EvaluateOptions& options, spdlog::logger& log);
 
 /// Turns accumulated metrics into the report above.

@@ -24,8 +24,8 @@ std::vector<Confusion> worst_confusions(const nlohmann::ordered_json& report, st
 /// Header `true_class,<predicted class names...>`, then one row per true class.
 std::string confusion_csv(const Evaluation& evaluation);
 
-/// Header `path,true_class,predicted_class,confidence`, then one row per misclassified image,
-/// in the order the images were found.
+/// Header `path,true_class,predicted_class,confidence,loss`, then one row per misclassified
+/// image, in the order the images were found (sorted by loss, they are a report's gallery).
 std::string errors_csv(const Evaluation& evaluation);
 
 /// The report as aligned text: per-class rows, the totals and the worst confusions.

@@ -40,7 +40,7 @@ TEST_CASE("evaluate: confusion and error CSV files and the text table", "[metric
   ftl::Evaluation evaluation;
   evaluation.classes = {"cat", "dog, big"};
   evaluation.samples = {{"data/cat/1.png", 0}, {"data/cat/2.png", 0}, {"data/dog/3.png", 1}};
-  evaluation.predictions = {{0, 0, 0.9}, {1, 1, 0.75}, {2, 1, 0.6}};
+  evaluation.predictions = {{0, 0, 0.9, 0.1}, {1, 1, 0.75, 1.386294}, {2, 1, 0.6, 0.5}};
   ftl::MetricsAccumulator metrics(2);
   metrics.add(torch::tensor({{2.0F, 0.0F}, {0.0F, 1.0F}, {0.0F, 2.0F}}), torch::tensor({0, 0, 1}));
   evaluation.report = ftl::metrics_report(metrics, evaluation.classes);
@@ -48,7 +48,8 @@ TEST_CASE("evaluate: confusion and error CSV files and the text table", "[metric
   CHECK(ftl::confusion_csv(evaluation) ==
         "true_class,cat,\"dog, big\"\ncat,1,1\n\"dog, big\",0,1\n");
   CHECK(ftl::errors_csv(evaluation) ==
-        "path,true_class,predicted_class,confidence\ndata/cat/2.png,cat,\"dog, big\",0.750000\n");
+        "path,true_class,predicted_class,confidence,loss\ndata/cat/2.png,cat,\"dog, big\",0.750000,"
+        "1.386294\n");
 
   const std::string text = ftl::evaluation_text(evaluation.report);
   CHECK_THAT(text, Contains("class     precision") && Contains("macro avg") &&
