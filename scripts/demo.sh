@@ -90,10 +90,15 @@ for name in pretrained_full pretrained_frozen scratch; do
   evaluate "$name" "$data/target_test"
 done
 
-step "7. reports"
-for name in pretrain pretrained_full pretrained_frozen scratch; do
-  "$ftl" -q report "$out/$name" --evaluation "$out/$name/eval.json"
+step "7. reports (each evaluates best.pt on the test images again, to picture its mistakes)"
+report() {
+  local name="$1" test_data="$2"
+  "$ftl" -q report "$out/$name" --data "$test_data"
   echo "wrote $out/$name/report.html"
+}
+report pretrain "$data/source_val"
+for name in pretrained_full pretrained_frozen scratch; do
+  report "$name" "$data/target_test"
 done
 "$ftl" -q report "$out/pretrained_full" "$out/pretrained_frozen" "$out/scratch" \
   --output "$out/comparison.html" --svg "$out/learning_curves.svg"

@@ -1,5 +1,5 @@
 // `ftl evaluate --checkpoint FILE --data DIR [--format json|text] [--output FILE]
-//  [--confusion-csv FILE] [--errors-csv FILE] [--report FILE] [--min-accuracy X]
+//  [--confusion-csv FILE] [--errors-csv FILE] [--report FILE [--gallery N]] [--min-accuracy X]
 //  [--min-class-recall X]
 //  [--max-loss X] ...`
 #include <iomanip>
@@ -62,7 +62,14 @@ CLI::App* setup_evaluate(CLI::App& app, EvaluateCliOptions& options) {
                       "Write every misclassified image as CSV: path, true and predicted class, "
                       "confidence");
   command->add_option("--report", options.report,
-                      "Write the evaluation as a self-contained HTML page (heat map, tables)");
+                      "Write the evaluation as a self-contained HTML page (reliability diagram, "
+                      "heat map, tables, pictures of the mistakes)");
+  command
+      ->add_option("--gallery", core.gallery,
+                   "With --report: picture the N mistakes of highest loss, and examples of the "
+                   "worst confusions; 0 = no pictures")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{0}, kMaxGallery));
   command->add_option("--top-k", core.top_k, "Report top{K}_accuracy (with K or more classes)")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000}));
@@ -90,7 +97,9 @@ CLI::App* setup_evaluate(CLI::App& app, EvaluateCliOptions& options) {
 }
 
 int run_evaluate(const EvaluateCliOptions& options, spdlog::logger& log) {
-  const Evaluation evaluation = evaluate_checkpoint(options.core, log);
+  EvaluateOptions core = options.core;
+  if (options.report.empty()) core.gallery = 0;  // only the page shows pictures
+  const Evaluation evaluation = evaluate_checkpoint(core, log);
   const std::string json = evaluation.report.dump(2) + "\n";
   if (!options.output.empty()) write_file_atomic(options.output, json);
   if (!options.confusion_csv.empty()) {
@@ -98,7 +107,9 @@ int run_evaluate(const EvaluateCliOptions& options, spdlog::logger& log) {
   }
   if (!options.errors_csv.empty()) write_file_atomic(options.errors_csv, errors_csv(evaluation));
   if (!options.report.empty()) {
-    write_file_atomic(options.report, evaluation_report_html(evaluation.report));
+    write_file_atomic(options.report,
+                      evaluation_report_html(evaluation.report,
+                                             core.gallery > 0 ? &evaluation.gallery : nullptr));
   }
   std::cout << (options.format == "text" ? evaluation_text(evaluation.report) : json) << std::flush;
 

@@ -1,4 +1,5 @@
-// `ftl report RUN_DIR [--output FILE] [--svg FILE] [--evaluation FILE | --data DIR] ...`
+// `ftl report RUN_DIR [--output FILE] [--svg FILE] [--evaluation FILE | --data DIR]
+//  [--gallery N] ...`
 // `ftl report RUN_DIR RUN_DIR... --output FILE [--svg FILE]` compares runs.
 #include "commands.h"
 #include "ftl/report/report.h"
@@ -41,6 +42,12 @@ CLI::App* setup_report(CLI::App& app, ReportOptions& options) {
           "--data", options.data,
           "Evaluate best.pt on this ImageFolder or CSV manifest instead of the run's data.val")
       ->excludes(evaluation);
+  command
+      ->add_option("--gallery", options.gallery,
+                   "Picture the N mistakes of highest loss, and examples of the worst "
+                   "confusions; 0 = no pictures")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{0}, kMaxGallery));
   add_inference_options(*command, options.inference);
   command->footer(kExitCodeHelp);
   return command;

@@ -10,7 +10,10 @@
 #include "ftl/config/choices.h"
 #include "ftl/eval/evaluate.h"
 #include "ftl/eval/evaluation_output.h"
+#include "ftl/eval/mistakes.h"
 #include "ftl/model/run_layout.h"
+#include "ftl/report/gallery.h"
+#include "ftl/report/reliability_diagram.h"
 #include "ftl/report/svg_chart.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/files.h"
@@ -20,9 +23,6 @@ namespace fs = std::filesystem;
 
 namespace ftl {
 namespace {
-
-/// How many of the largest confusions the evaluation lists.
-constexpr std::size_t kReportedConfusions = 10;
 
 // Series colours: train and val, the same in every chart.
 constexpr const char* kTrainColour = "#1f77b4";
@@ -51,9 +51,9 @@ footer { margin-top: 32px; color: #888; font-size: 12px; }
 std::string page(const std::string& title, const std::string& body) {
   return fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-      "<title>{0}</title>\n<style>{1}{2}</style>\n</head>\n<body>\n{3}"
-      "<footer>Written by ftl {4}.</footer>\n</body>\n</html>\n",
-      xml_escape(title), kStyle, svg_chart_style(), body, kVersion);
+      "<title>{0}</title>\n<style>{1}{2}{3}</style>\n</head>\n<body>\n{4}"
+      "<footer>Written by ftl {5}.</footer>\n</body>\n</html>\n",
+      xml_escape(title), kStyle, svg_chart_style(), gallery_style(), body, kVersion);
 }
 
 std::string figure(const std::string& name, const std::string& value) {
@@ -67,8 +67,37 @@ std::string pre(const nlohmann::ordered_json& json) {
   return "<pre>" + xml_escape(json.dump(2)) + "</pre>\n";
 }
 
-// The evaluation's headline figures, heat map, per-class table and worst confusions.
-std::string evaluation_section(const nlohmann::ordered_json& report) {
+// The bins of an evaluation's "calibration"; an empty bin's null figures read as 0.
+std::vector<CalibrationBin> calibration_bins(const nlohmann::ordered_json& calibration) {
+  std::vector<CalibrationBin> bins;
+  for (const auto& bin : calibration) {
+    const auto figure_of = [&bin](const char* key) {
+      return bin.at(key).is_null() ? 0.0 : bin.at(key).get<double>();
+    };
+    bins.push_back({bin.at("lower").get<double>(), bin.at("upper").get<double>(),
+                    bin.at("count").get<std::int64_t>(), figure_of("mean_confidence"),
+                    figure_of("accuracy")});
+  }
+  return bins;
+}
+
+std::string calibration_section(const nlohmann::ordered_json& report) {
+  std::string html =
+      "<h3>Calibration</h3>\n<p class=\"note\">Each bar: the images whose top probability lies "
+      "in its range, as high as the share of them that was right; on the dashed diagonal, "
+      "confidence and accuracy agree.</p>\n";
+  if (!report.contains("calibration")) {
+    return html +
+           "<p class=\"note\">This evaluation predates its calibration bins: evaluate again "
+           "to draw the reliability diagram.</p>\n";
+  }
+  return html + reliability_svg(calibration_bins(report.at("calibration")),
+                                report.at("ece").get<double>());
+}
+
+// The evaluation's headline figures, calibration, heat map, per-class table, worst confusions
+// and, when given, its gallery of mistakes.
+std::string evaluation_section(const nlohmann::ordered_json& report, const Gallery* gallery) {
   std::vector<std::string> classes;
   for (const auto& row : report.at("per_class"))
     classes.push_back(row.at("name").get<std::string>());
@@ -89,6 +118,7 @@ std::string evaluation_section(const nlohmann::ordered_json& report) {
                         xml_escape(report.at("checkpoint").get<std::string>()),
                         xml_escape(report.at("data").get<std::string>()));
   }
+  html += calibration_section(report);
 
   html +=
       "<h3>Confusion matrix</h3>\n<p class=\"note\">Rows are true classes, columns "
@@ -124,13 +154,17 @@ std::string evaluation_section(const nlohmann::ordered_json& report) {
 
   const std::vector<Confusion> confusions = worst_confusions(report, kReportedConfusions);
   html += "<h3>Worst confusions</h3>\n";
-  if (confusions.empty()) return html + "<p class=\"note\">None: every image was right.</p>\n";
-  html += "<table>\n<tr><th>true class</th><th>predicted</th><th>images</th></tr>\n";
-  for (const Confusion& c : confusions) {
-    html += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                        xml_escape(classes[c.truth]), xml_escape(classes[c.predicted]), c.count);
+  if (confusions.empty()) {
+    html += "<p class=\"note\">None: every image was right.</p>\n";
+  } else {
+    html += "<table>\n<tr><th>true class</th><th>predicted</th><th>images</th></tr>\n";
+    for (const Confusion& c : confusions) {
+      html += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                          xml_escape(classes[c.truth]), xml_escape(classes[c.predicted]), c.count);
+    }
+    html += "</table>\n";
   }
-  return html + "</table>\n";
+  return gallery == nullptr ? html : html + gallery_html(*gallery);
 }
 
 // One metric per epoch; NaN where an epoch's line lacks it (older runs, cut lines).
@@ -291,13 +325,14 @@ RunRecord read_run(const fs::path& dir) {
   return run;
 }
 
-std::string evaluation_report_html(const nlohmann::ordered_json& evaluation) {
+std::string evaluation_report_html(const nlohmann::ordered_json& evaluation,
+                                   const Gallery* gallery) {
   const std::string title = "ftl evaluation";
-  return page(title, "<h1>" + title + "</h1>\n" + evaluation_section(evaluation));
+  return page(title, "<h1>" + title + "</h1>\n" + evaluation_section(evaluation, gallery));
 }
 
 std::string run_report_html(const RunRecord& run, const nlohmann::ordered_json& evaluation,
-                            const std::string& missing_evaluation) {
+                            const std::string& missing_evaluation, const Gallery* gallery) {
   const std::string title = "ftl run " + run_name(run.dir);
   std::string body = "<h1>" + xml_escape(title) + "</h1>\n<p class=\"note\">" +
                      xml_escape(run.dir.string()) + "</p>\n";
@@ -306,7 +341,7 @@ std::string run_report_html(const RunRecord& run, const nlohmann::ordered_json& 
   body += run.epochs.empty() ? "<p class=\"note\">No epoch has finished yet.</p>\n"
                              : charts_html(run_charts(run.epochs));
   body += "<h2>Evaluation of the best checkpoint</h2>\n";
-  body += evaluation.is_object() ? evaluation_section(evaluation)
+  body += evaluation.is_object() ? evaluation_section(evaluation, gallery)
                                  : "<p class=\"note\">" + xml_escape(missing_evaluation) + "</p>\n";
   body += "<h2>Data</h2>\n" + data_section(run.data);
   body += "<h2>Config</h2>\n" + pre(run.config);
@@ -317,20 +352,30 @@ namespace {
 
 fs::path best_checkpoint(const fs::path& run_dir) { return run_dir / kCheckpointDir / kBestName; }
 
-// The evaluation a single run's page shows; null when there is nothing to evaluate yet.
-nlohmann::ordered_json run_evaluation(const ReportOptions& options, const RunRecord& run,
-                                      spdlog::logger& log) {
+// What a single run's page shows of its evaluation.
+struct PageEvaluation {
+  nlohmann::ordered_json report;  // null when there is nothing to evaluate yet
+  Gallery gallery;
+};
+
+// The evaluation a single run's page shows, read from options.evaluation or made from best.pt.
+PageEvaluation run_evaluation(const ReportOptions& options, const RunRecord& run,
+                              spdlog::logger& log) {
   if (!options.evaluation.empty()) {
-    nlohmann::ordered_json evaluation = read_json_file(options.evaluation);
-    if (!evaluation.is_object() || !evaluation.contains("per_class") ||
-        !evaluation.contains("confusion_matrix")) {
+    PageEvaluation read{read_json_file(options.evaluation), {}};
+    if (!read.report.is_object() || !read.report.contains("per_class") ||
+        !read.report.contains("confusion_matrix")) {
       throw DataError(options.evaluation.string() +
                       ": not an ftl evaluate report (no per_class or confusion_matrix)");
     }
-    return evaluation;
+    read.gallery.unavailable = "No pictures: this evaluation was read from " +
+                               options.evaluation.string() +
+                               ", which holds no images; one that the report makes itself "
+                               "from best.pt shows them.";
+    return read;
   }
   const fs::path best = best_checkpoint(run.dir);
-  if (!fs::exists(best)) return nullptr;
+  if (!fs::exists(best)) return {};
   EvaluateOptions evaluate;
   evaluate.checkpoint = best;
   evaluate.data = options.data;
@@ -340,10 +385,12 @@ nlohmann::ordered_json run_evaluation(const ReportOptions& options, const RunRec
     evaluate.data = val.empty() ? run.dir / kValSplitName : fs::path(val);
   }
   evaluate.inference = options.inference;
+  evaluate.gallery = options.gallery;
   // The images the run itself skipped must not stop its report.
   evaluate.skip_bad_images = run.config.at("data").value("on_bad_image", std::string()) ==
                              to_string(BadImagePolicy::kSkip);
-  return evaluate_checkpoint(evaluate, log).report;
+  Evaluation evaluation = evaluate_checkpoint(evaluate, log);
+  return {std::move(evaluation.report), std::move(evaluation.gallery)};
 }
 
 std::string missing_evaluation(const RunRecord& run) {
@@ -404,8 +451,10 @@ fs::path write_report(const ReportOptions& options, const std::vector<RunRecord>
     if (!options.svg.empty())
       write_file_atomic(options.svg, standalone_svg(comparison_charts(runs)));
   } else {
-    write_file_atomic(output, run_report_html(runs[0], run_evaluation(options, runs[0], log),
-                                              missing_evaluation(runs[0])));
+    const PageEvaluation evaluation = run_evaluation(options, runs[0], log);
+    write_file_atomic(output,
+                      run_report_html(runs[0], evaluation.report, missing_evaluation(runs[0]),
+                                      options.gallery > 0 ? &evaluation.gallery : nullptr));
     if (!options.svg.empty())
       write_file_atomic(options.svg, standalone_svg(run_charts(runs[0].epochs)));
   }

@@ -46,6 +46,8 @@ svg .cell { font-size: 11px; }
 svg .grid { stroke: #e8e8e8; }
 svg .axis { stroke: #888; }
 svg .frame { fill: none; stroke: #888; }
+svg .count { font-size: 9px; fill: #444; }
+svg .diagonal { stroke: #d62728; stroke-dasharray: 4 3; }
 )";
 
 // A "nice" step (1, 2 or 5 times a power of ten) for about kTargetTicks ticks over span.

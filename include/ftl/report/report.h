@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ftl/eval/inference_options.h"
+#include "ftl/eval/mistakes.h"
 
 namespace ftl {
 
@@ -30,14 +31,17 @@ struct RunRecord {
 RunRecord read_run(const std::filesystem::path& dir);
 
 /// The page for `ftl evaluate --report`: the report of evaluate_checkpoint (headline figures,
-/// confusion heat map, per-class table, worst confusions).
-std::string evaluation_report_html(const nlohmann::ordered_json& evaluation);
+/// reliability diagram, confusion heat map, per-class table, worst confusions) and, when
+/// given, the gallery of its mistakes.
+std::string evaluation_report_html(const nlohmann::ordered_json& evaluation,
+                                   const Gallery* gallery = nullptr);
 
 /// The page for `ftl report`: summary, learning curves (loss, accuracy, lr; train and val),
-/// the evaluation when given (null: left out, with `missing_evaluation` saying why), the
-/// datasets and the config.
+/// the evaluation when given (null: left out, with `missing_evaluation` saying why) with its
+/// gallery when given, the datasets and the config.
 std::string run_report_html(const RunRecord& run, const nlohmann::ordered_json& evaluation,
-                            const std::string& missing_evaluation = "");
+                            const std::string& missing_evaluation = "",
+                            const Gallery* gallery = nullptr);
 
 /// The page for `ftl report` given several runs: a table of how each ended and their learning
 /// curves on shared charts (validation accuracy and loss, training loss), one line per run.
@@ -52,6 +56,8 @@ struct ReportOptions {
   std::filesystem::path data;        // ImageFolder to evaluate on; empty = the run's data.val
   InferenceOptions inference;        // how best.pt is evaluated: batch size, workers, threads,
                                      // device
+  std::size_t gallery = kDefaultGallery;  // mistakes of the highest loss pictured (and examples
+                                          // of the worst confusions); 0 = no pictures
 };
 
 /// Reads the run folders in order (read_run); throws ConfigError when there is none.

@@ -36,7 +36,7 @@ TEST_CASE("report: a run's page holds curves, heat map, tables and config, nothi
   const std::string html = ftl::run_report_html(run, sample_evaluation());
 
   CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
-  CHECK(count(html, "<svg") == 4);       // loss, accuracy, lr, confusion matrix
+  CHECK(count(html, "<svg") == 5);       // loss, accuracy, lr, reliability, confusion matrix
   CHECK(count(html, "<polyline") == 6);  // train and val (first and last lr) in each chart
   CHECK(count(html, "<circle") == 18);   // one point per epoch on each line
   CHECK_THAT(html, Contains("&lt;b&gt;&amp;co") && Contains("trained all 3 epochs") &&
@@ -55,8 +55,16 @@ TEST_CASE("report: a run's page holds curves, heat map, tables and config, nothi
   CHECK_FALSE(Contains("url(").match(stripped));
 
   const std::string page = ftl::evaluation_report_html(sample_evaluation());
-  CHECK(count(page, "<svg") == 1);
-  CHECK_THAT(page, Contains("Per class") && Contains("macro avg"));
+  CHECK(count(page, "<svg") == 2);  // reliability, confusion matrix
+  CHECK_THAT(page, Contains("Per class") && Contains("macro avg") && Contains("Reliability (ECE"));
+  CHECK_FALSE(Contains("Highest losses").match(page));  // no gallery given: no section
+
+  // An evaluation written before the calibration bins still makes a page, and says so.
+  nlohmann::ordered_json older = sample_evaluation();
+  older.erase("calibration");
+  const std::string older_page = ftl::evaluation_report_html(older);
+  CHECK(count(older_page, "<svg") == 1);
+  CHECK_THAT(older_page, Contains("This evaluation predates its calibration bins"));
 }
 
 TEST_CASE("report: charts survive one epoch, flat lines and missing values", "[report]") {
@@ -143,6 +151,20 @@ TEST_CASE("report: a folder that holds no run, a broken metrics line, an unfinis
   options.evaluation = dir / "missing.json";
   CHECK_THROWS_WITH(ftl::write_report(options, ftl::testing::quiet_logger()),
                     (dir / "missing.json").string() + ": cannot open file");
+  // An evaluation read from a file holds no images: the page says so where they would be.
+  std::ofstream(dir / "eval.json") << sample_evaluation().dump();
+  options.evaluation = dir / "eval.json";
+  const std::string from_file =
+      ftl::testing::read_file(ftl::write_report(options, ftl::testing::quiet_logger()));
+  CHECK_THAT(from_file, Contains("Highest losses") &&
+                            Contains("No pictures: this evaluation was read from " +
+                                     (dir / "eval.json").string() + ", which holds no images"));
+  options.gallery = 0;  // and says nothing when no pictures were asked for
+  const std::string without =
+      ftl::testing::read_file(ftl::write_report(options, ftl::testing::quiet_logger()));
+  CHECK_FALSE(Contains("Highest losses").match(without));
+  options.gallery = ftl::kDefaultGallery;
+
   std::ofstream(dir / "other.json") << R"({"accuracy": 1})";
   options.evaluation = dir / "other.json";
   CHECK_THROWS_WITH(ftl::write_report(options, ftl::testing::quiet_logger()),
