@@ -77,6 +77,9 @@ struct InspectOptions {
 /// checkpoint over images (evaluate, predict, report), bound to `options`.
 void add_inference_options(CLI::App& command, InferenceOptions& options);
 
+/// --gallery, shared by the commands that write an evaluation's page (evaluate, report).
+void add_gallery_option(CLI::App& command, std::size_t& gallery);
+
 /// The distributed flags of ftl finetune, as LaunchNames: --rank, --world-size, ...
 LaunchNames launch_flag_names();
 

@@ -64,12 +64,7 @@ CLI::App* setup_evaluate(CLI::App& app, EvaluateCliOptions& options) {
   command->add_option("--report", options.report,
                       "Write the evaluation as a self-contained HTML page (reliability diagram, "
                       "heat map, tables, pictures of the mistakes)");
-  command
-      ->add_option("--gallery", core.gallery,
-                   "With --report: picture the N mistakes of highest loss, and examples of the "
-                   "worst confusions; 0 = no pictures")
-      ->capture_default_str()
-      ->check(CLI::Range(std::size_t{0}, kMaxGallery));
+  add_gallery_option(*command, core.gallery);  // with --report: the pictures of the page
   command->add_option("--top-k", core.top_k, "Report top{K}_accuracy (with K or more classes)")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000}));

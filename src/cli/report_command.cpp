@@ -20,6 +20,15 @@ void check_report_arguments(const ReportOptions& options) {
   }
 }
 
+void add_gallery_option(CLI::App& command, std::size_t& gallery) {
+  command
+      .add_option("--gallery", gallery,
+                  "Picture the N misclassified images of highest loss, and examples of the "
+                  "worst confusions; 0 = no pictures")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{0}, kMaxGallery));
+}
+
 CLI::App* setup_report(CLI::App& app, ReportOptions& options) {
   CLI::App* command = app.add_subcommand(
       "report",
@@ -42,12 +51,7 @@ CLI::App* setup_report(CLI::App& app, ReportOptions& options) {
           "--data", options.data,
           "Evaluate best.pt on this ImageFolder or CSV manifest instead of the run's data.val")
       ->excludes(evaluation);
-  command
-      ->add_option("--gallery", options.gallery,
-                   "Picture the N mistakes of highest loss, and examples of the worst "
-                   "confusions; 0 = no pictures")
-      ->capture_default_str()
-      ->check(CLI::Range(std::size_t{0}, kMaxGallery));
+  add_gallery_option(*command, options.gallery);
   add_inference_options(*command, options.inference);
   command->footer(kExitCodeHelp);
   return command;

@@ -10,6 +10,7 @@
 #include "ftl/config/choices.h"
 #include "ftl/eval/evaluate.h"
 #include "ftl/eval/evaluation_output.h"
+#include "ftl/eval/metrics.h"
 #include "ftl/eval/mistakes.h"
 #include "ftl/model/run_layout.h"
 #include "ftl/report/gallery.h"
@@ -352,6 +353,27 @@ namespace {
 
 fs::path best_checkpoint(const fs::path& run_dir) { return run_dir / kCheckpointDir / kBestName; }
 
+// An evaluation file's "calibration", when it has one, must be the bins that ftl writes.
+void check_calibration(const nlohmann::ordered_json& report, const fs::path& source) {
+  if (!report.contains("calibration")) return;  // written before the bins existed
+  const auto& bins = report.at("calibration");
+  bool valid = bins.is_array() && bins.size() == MetricsAccumulator::kCalibrationBins;
+  for (std::size_t b = 0; valid && b < bins.size(); ++b) {
+    const auto& bin = bins[b];
+    valid = bin.is_object() && bin.contains("lower") && bin.at("lower").is_number() &&
+            bin.contains("upper") && bin.at("upper").is_number() && bin.contains("count") &&
+            bin.at("count").is_number_unsigned();
+    for (const char* key : {"mean_confidence", "accuracy"}) {
+      valid = valid && bin.contains(key) && (bin.at(key).is_number() || bin.at(key).is_null());
+    }
+  }
+  if (!valid) {
+    throw DataError(source.string() + ": \"calibration\" is not " +
+                    std::to_string(MetricsAccumulator::kCalibrationBins) +
+                    " bins of lower, upper, count, mean_confidence and accuracy");
+  }
+}
+
 // What a single run's page shows of its evaluation.
 struct PageEvaluation {
   nlohmann::ordered_json report;  // null when there is nothing to evaluate yet
@@ -368,6 +390,7 @@ PageEvaluation run_evaluation(const ReportOptions& options, const RunRecord& run
       throw DataError(options.evaluation.string() +
                       ": not an ftl evaluate report (no per_class or confusion_matrix)");
     }
+    check_calibration(read.report, options.evaluation);
     read.gallery.unavailable = "No pictures: this evaluation was read from " +
                                options.evaluation.string() +
                                ", which holds no images; one that the report makes itself "

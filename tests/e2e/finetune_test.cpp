@@ -339,7 +339,7 @@ TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
     const auto wrong = static_cast<std::size_t>(std::lround(
         (1.0 - report["accuracy"].get<double>()) * report["num_samples"].get<double>()));
     REQUIRE(error_rows.size() == wrong + 1);
-    CHECK(error_rows[0] == "path,true_class,predicted_class,confidence");
+    CHECK(error_rows[0] == "path,true_class,predicted_class,confidence,loss");
     CHECK_THAT(error_rows[1], Contains("/circle/") && Contains(",circle,"));
     const auto confusion_rows = read_lines(confusion);
     REQUIRE(confusion_rows.size() == 4);

@@ -10,8 +10,6 @@
 #include "ftl/eval/evaluation_output.h"
 #include "ftl/eval/mistakes.h"
 #include "ftl/image/thumbnail.h"
-#include "ftl/model/checkpoint.h"
-#include "ftl/model/model.h"
 #include "support/fixtures.h"
 #include "support/page.h"
 #include "support/shapes.h"
@@ -31,15 +29,7 @@ constexpr std::size_t kGalleryShots = 5;
 
 // An untrained 3-class checkpoint: most of its answers are wrong, which is what a gallery needs.
 fs::path untrained_checkpoint(const ftl::testing::TempDir& dir) {
-  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, torch::kCPU);
-  ftl::replace_head(loaded.module, 3, /*seed=*/2);
-  loaded.module.eval();
-  ftl::CheckpointMetadata metadata;
-  metadata.classes = ftl::testing::kShapeClasses;
-  metadata.preprocess.image_size = kGallerySide;
-  const fs::path path = dir / "best.pt";
-  ftl::save_checkpoint(loaded.module, metadata, path);
-  return path;
+  return ftl::testing::write_untrained_checkpoint(dir / "best.pt", kGallerySide, /*seed=*/2);
 }
 
 struct ErrorRow {

@@ -7,7 +7,6 @@
 
 #include "ftl/image/image.h"
 #include "ftl/model/checkpoint.h"
-#include "ftl/model/model.h"
 #include "ftl/util/runtime.h"
 #include "support/fixtures.h"
 #include "support/shapes.h"
@@ -20,18 +19,10 @@ namespace {
 
 constexpr int kPredictSide = 24;
 
-// An untrained 3-class checkpoint of the ResNet-18 fixture: predictions need not be right,
-// only the same as the network's own forward pass.
+// An untrained 3-class checkpoint: predictions need not be right, only the same as the
+// network's own forward pass.
 fs::path write_checkpoint(const ftl::testing::TempDir& dir) {
-  ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, torch::kCPU);
-  ftl::replace_head(loaded.module, 3, /*seed=*/1);
-  loaded.module.eval();
-  ftl::CheckpointMetadata metadata;
-  metadata.classes = ftl::testing::kShapeClasses;
-  metadata.preprocess.image_size = kPredictSide;
-  const fs::path path = dir / "best.pt";
-  ftl::save_checkpoint(loaded.module, metadata, path);
-  return path;
+  return ftl::testing::write_untrained_checkpoint(dir / "best.pt", kPredictSide, /*seed=*/1);
 }
 
 // Softmax probabilities of one image, computed directly.

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "ftl/model/checkpoint.h"
+#include "ftl/model/model.h"
 #include "support/shapes.h"
 
 namespace ftl::testing {
@@ -62,6 +64,18 @@ ftl::Config shapes_config(const std::filesystem::path& dir, const std::string& r
   config.train.threads = 2;
   config.output.dir = (dir / run).string();
   return config;
+}
+
+std::filesystem::path write_untrained_checkpoint(const std::filesystem::path& path,
+                                                 std::int64_t image_size, std::uint64_t seed) {
+  ftl::LoadedModel loaded = ftl::load_model(kResNet18, torch::kCPU);
+  ftl::replace_head(loaded.module, static_cast<std::int64_t>(kShapeClasses.size()), seed);
+  loaded.module.eval();
+  ftl::CheckpointMetadata metadata;
+  metadata.classes = kShapeClasses;
+  metadata.preprocess.image_size = image_size;
+  ftl::save_checkpoint(loaded.module, metadata, path);
+  return path;
 }
 
 }  // namespace ftl::testing

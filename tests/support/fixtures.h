@@ -7,6 +7,7 @@
 #error "support/fixtures.h is for tests/e2e: a unit test needs no fixture, Python or ftl binary"
 #endif
 
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -40,6 +41,11 @@ std::string ftl_command(const std::string& arguments);
 /// Writes `config` to `path` as indented JSON, for ftl finetune --config; returns `path`.
 std::filesystem::path write_config(const std::filesystem::path& path, const nlohmann::json& config);
 std::filesystem::path write_config(const std::filesystem::path& path, const ftl::Config& config);
+
+/// An untrained checkpoint of the ResNet-18 fixture with a new head for kShapeClasses (drawn
+/// from `seed`), for `image_size` inputs: its answers need not be right.
+std::filesystem::path write_untrained_checkpoint(const std::filesystem::path& path,
+                                                 std::int64_t image_size, std::uint64_t seed);
 
 /// A short run on shapes written to dir/train and dir/val, into dir/run: the ResNet-18 fixture,
 /// 32px inputs, batches of 16, 2 workers and threads, lr 0.01, 3 epochs.

@@ -164,6 +164,14 @@ TEST_CASE("report: a folder that holds no run, a broken metrics line, an unfinis
       ftl::testing::read_file(ftl::write_report(options, ftl::testing::quiet_logger()));
   CHECK_FALSE(Contains("Highest losses").match(without));
   options.gallery = ftl::kDefaultGallery;
+  nlohmann::ordered_json broken = sample_evaluation();
+  broken["calibration"][3].erase("count");
+  std::ofstream(dir / "broken.json") << broken.dump();
+  options.evaluation = dir / "broken.json";
+  CHECK_THROWS_WITH(ftl::write_report(options, ftl::testing::quiet_logger()),
+                    (dir / "broken.json").string() +
+                        ": \"calibration\" is not 15 bins of lower, upper, count, mean_confidence "
+                        "and accuracy");
 
   std::ofstream(dir / "other.json") << R"({"accuracy": 1})";
   options.evaluation = dir / "other.json";
