@@ -50,14 +50,14 @@ bool MistakeCollector::insert(std::vector<Mistake>& list, std::size_t limit, con
 void MistakeCollector::offer(const Mistake& mistake, const torch::Tensor& input) {
   ++mistakes_;
   if (top_limit_ == 0) return;  // no gallery: nothing is chosen
-  const std::size_t held_before = holders_.count(mistake.index);
   Mistake evicted;
   if (insert(top_, top_limit_, mistake, evicted)) release(evicted.index);
   std::vector<Mistake>& examples = by_confusion_[{mistake.truth, mistake.predicted}];
   if (insert(examples, kConfusionExamples, mistake, evicted)) release(evicted.index);
-  // A candidate that stayed in a list gets its picture while the input is at hand.
-  const bool chosen = holders_.count(mistake.index) > held_before;
-  if (chosen && thumbnails_.count(mistake.index) == 0 && thumbnails_.size() < keep_limit_) {
+  // A candidate that stayed in a list gets its picture while the input is at hand (each
+  // sample is offered once, so it has none yet).
+  const bool chosen = holders_.count(mistake.index) > 0;
+  if (chosen && thumbnails_.size() < keep_limit_) {
     thumbnails_.emplace(mistake.index, ftl::thumbnail(input_view(input, preprocess_)));
   }
 }

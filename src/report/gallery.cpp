@@ -30,7 +30,7 @@ std::string png_uri(const Image& image) {
 std::string picture(const GalleryImage& image) {
   if (image.thumbnail.width == 0) {
     return fmt::format(
-        "<div class=\"gone\" style=\"width:{0}px;height:{0}px\">image not found: {1}</div>",
+        "<div class=\"gone\" style=\"width:{0}px;height:{0}px\">cannot show: {1}</div>",
         kThumbnailSide, xml_escape(image.missing.empty() ? image.path.string() : image.missing));
   }
   return fmt::format(

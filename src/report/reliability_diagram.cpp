@@ -2,6 +2,8 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include "ftl/util/errors.h"
+
 namespace ftl {
 namespace {
 
@@ -38,7 +40,44 @@ std::string diagram_axes() {
   return svg;
 }
 
+bool is_bin(const nlohmann::ordered_json& bin) {
+  if (!bin.is_object()) return false;
+  for (const char* key : {"lower", "upper"}) {
+    if (!bin.contains(key) || !bin.at(key).is_number()) return false;
+  }
+  if (!bin.contains("count") || !bin.at("count").is_number_integer() ||
+      bin.at("count").get<std::int64_t>() < 0) {
+    return false;
+  }
+  for (const char* key : {"mean_confidence", "accuracy"}) {
+    if (!bin.contains(key) || !(bin.at(key).is_number() || bin.at(key).is_null())) return false;
+  }
+  return true;
+}
+
+double figure_of(const nlohmann::ordered_json& bin, const char* key) {
+  return bin.at(key).is_null() ? 0.0 : bin.at(key).get<double>();
+}
+
 }  // namespace
+
+std::vector<CalibrationBin> calibration_from_json(const nlohmann::ordered_json& calibration,
+                                                  const std::string& source) {
+  constexpr auto kBins = static_cast<std::size_t>(MetricsAccumulator::kCalibrationBins);
+  bool valid = calibration.is_array() && calibration.size() == kBins;
+  for (std::size_t b = 0; valid && b < calibration.size(); ++b) valid = is_bin(calibration[b]);
+  if (!valid) {
+    throw DataError(source + ": \"calibration\" is not " + std::to_string(kBins) +
+                    " bins of lower, upper, count, mean_confidence and accuracy");
+  }
+  std::vector<CalibrationBin> bins;
+  for (const auto& bin : calibration) {
+    bins.push_back({bin.at("lower").get<double>(), bin.at("upper").get<double>(),
+                    bin.at("count").get<std::int64_t>(), figure_of(bin, "mean_confidence"),
+                    figure_of(bin, "accuracy")});
+  }
+  return bins;
+}
 
 std::string reliability_svg(const std::vector<CalibrationBin>& bins, double ece) {
   std::string svg = fmt::format(

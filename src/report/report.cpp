@@ -68,20 +68,6 @@ std::string pre(const nlohmann::ordered_json& json) {
   return "<pre>" + xml_escape(json.dump(2)) + "</pre>\n";
 }
 
-// The bins of an evaluation's "calibration"; an empty bin's null figures read as 0.
-std::vector<CalibrationBin> calibration_bins(const nlohmann::ordered_json& calibration) {
-  std::vector<CalibrationBin> bins;
-  for (const auto& bin : calibration) {
-    const auto figure_of = [&bin](const char* key) {
-      return bin.at(key).is_null() ? 0.0 : bin.at(key).get<double>();
-    };
-    bins.push_back({bin.at("lower").get<double>(), bin.at("upper").get<double>(),
-                    bin.at("count").get<std::int64_t>(), figure_of("mean_confidence"),
-                    figure_of("accuracy")});
-  }
-  return bins;
-}
-
 std::string calibration_section(const nlohmann::ordered_json& report) {
   std::string html =
       "<h3>Calibration</h3>\n<p class=\"note\">Each bar: the images whose top probability lies "
@@ -92,7 +78,7 @@ std::string calibration_section(const nlohmann::ordered_json& report) {
            "<p class=\"note\">This evaluation predates its calibration bins: evaluate again "
            "to draw the reliability diagram.</p>\n";
   }
-  return html + reliability_svg(calibration_bins(report.at("calibration")),
+  return html + reliability_svg(calibration_from_json(report.at("calibration"), "evaluation"),
                                 report.at("ece").get<double>());
 }
 
@@ -353,27 +339,6 @@ namespace {
 
 fs::path best_checkpoint(const fs::path& run_dir) { return run_dir / kCheckpointDir / kBestName; }
 
-// An evaluation file's "calibration", when it has one, must be the bins that ftl writes.
-void check_calibration(const nlohmann::ordered_json& report, const fs::path& source) {
-  if (!report.contains("calibration")) return;  // written before the bins existed
-  const auto& bins = report.at("calibration");
-  bool valid = bins.is_array() && bins.size() == MetricsAccumulator::kCalibrationBins;
-  for (std::size_t b = 0; valid && b < bins.size(); ++b) {
-    const auto& bin = bins[b];
-    valid = bin.is_object() && bin.contains("lower") && bin.at("lower").is_number() &&
-            bin.contains("upper") && bin.at("upper").is_number() && bin.contains("count") &&
-            bin.at("count").is_number_unsigned();
-    for (const char* key : {"mean_confidence", "accuracy"}) {
-      valid = valid && bin.contains(key) && (bin.at(key).is_number() || bin.at(key).is_null());
-    }
-  }
-  if (!valid) {
-    throw DataError(source.string() + ": \"calibration\" is not " +
-                    std::to_string(MetricsAccumulator::kCalibrationBins) +
-                    " bins of lower, upper, count, mean_confidence and accuracy");
-  }
-}
-
 // What a single run's page shows of its evaluation.
 struct PageEvaluation {
   nlohmann::ordered_json report;  // null when there is nothing to evaluate yet
@@ -390,7 +355,9 @@ PageEvaluation run_evaluation(const ReportOptions& options, const RunRecord& run
       throw DataError(options.evaluation.string() +
                       ": not an ftl evaluate report (no per_class or confusion_matrix)");
     }
-    check_calibration(read.report, options.evaluation);
+    if (read.report.contains("calibration")) {  // absent in files written before the bins
+      calibration_from_json(read.report.at("calibration"), options.evaluation.string());
+    }
     read.gallery.unavailable = "No pictures: this evaluation was read from " +
                                options.evaluation.string() +
                                ", which holds no images; one that the report makes itself "

@@ -3,12 +3,19 @@
 // shows at a glance what the ECE figure only summarises.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "ftl/eval/metrics.h"
 
 namespace ftl {
+
+/// The bins of an evaluation's "calibration" (evaluate.h); an empty bin's null figures read
+/// as 0. Throws DataError naming `source` when they are not kCalibrationBins bins of lower,
+/// upper, count, mean_confidence and accuracy.
+std::vector<CalibrationBin> calibration_from_json(const nlohmann::ordered_json& calibration,
+                                                  const std::string& source);
 
 /// An SVG bar chart of the bins: each non-empty bin a bar over its confidence range, as high as
 /// its accuracy, titled with its figures (a browser shows them on hover) and topped with its

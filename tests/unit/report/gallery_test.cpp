@@ -58,7 +58,7 @@ TEST_CASE("gallery: thumbnails in loss order, captioned, linked and decodable", 
   CHECK(shots[1].image.pixels == solid_thumbnail(20, 0, 235).pixels);
   CHECK(shots[2].caption == "true cat predicted emu 0.8000 loss 2.0000");
   CHECK(shots[2].image.width == 0);
-  CHECK_THAT(html, Contains("image not found: /data/cat/3.png: gone"));
+  CHECK_THAT(html, Contains("cannot show: /data/cat/3.png: gone"));
   CHECK_THAT(html, Contains("href=\"file:///data/cat/a%20b%231.png\""));
   CHECK_THAT(html, Contains("<b>cat</b> predicted as <b>&lt;b&gt;&amp;co</b>: 4 images"));
   CHECK_THAT(html, Contains("The 3 of 7 misclassified images with the highest loss"));
