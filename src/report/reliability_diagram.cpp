@@ -40,6 +40,17 @@ std::string diagram_axes() {
   return svg;
 }
 
+// A count that fits above a bar 16 px wide: three digits at most, "1.9k" beyond (the bar's
+// title has the exact figure).
+std::string short_count(std::int64_t count) {
+  constexpr std::int64_t kThousand = 1000;
+  constexpr std::int64_t kMillion = 1000000;
+  if (count < kThousand) return std::to_string(count);
+  if (count < 10 * kThousand) return fmt::format("{:.1f}k", static_cast<double>(count) / kThousand);
+  if (count < kMillion) return std::to_string(count / kThousand) + "k";
+  return fmt::format("{:.1f}M", static_cast<double>(count) / kMillion);
+}
+
 bool is_bin(const nlohmann::ordered_json& bin) {
   if (!bin.is_object()) return false;
   for (const char* key : {"lower", "upper"}) {
@@ -95,9 +106,10 @@ std::string reliability_svg(const std::vector<CalibrationBin>& bins, double ece)
         "<rect class=\"bin\" x=\"{0:.2f}\" y=\"{1:.4f}\" width=\"{2:.2f}\" height=\"{3:.4f}\" "
         "fill=\"{4}\"><title>confidence {5:.3f}-{6:.3f}: {7} images, accuracy {8:.4f}, mean "
         "confidence {9:.4f}</title></rect>\n"
-        "<text class=\"count\" x=\"{10:.2f}\" y=\"{11:.2f}\" text-anchor=\"middle\">{7}</text>\n",
+        "<text class=\"count\" x=\"{10:.2f}\" y=\"{11:.2f}\" text-anchor=\"middle\">{12}</text>\n",
         left, y_of(bin.accuracy), width, height, kDiagramBarColour, bin.lower, bin.upper, bin.count,
-        bin.accuracy, bin.mean_confidence, left + width / 2, y_of(bin.accuracy) - 3);
+        bin.accuracy, bin.mean_confidence, left + width / 2, y_of(bin.accuracy) - 3,
+        short_count(bin.count));
   }
   svg += fmt::format(
       "<line class=\"diagonal\" x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{3}\"/>\n"

@@ -49,3 +49,15 @@ TEST_CASE("reliability diagram: one bar per filled bin, as high as its accuracy"
   CHECK_THAT(tops[0] + heights[0], WithinAbs(tops[2] + heights[2], 1e-3));
   CHECK_THAT((lefts[1] - lefts[0]) / (lefts[2] - lefts[0]), WithinAbs(5.0 / 7.0, 1e-3));
 }
+
+TEST_CASE("reliability diagram: large counts are shortened to fit above a bar", "[reliability]") {
+  std::vector<ftl::CalibrationBin> bins(15);
+  const std::int64_t counts[] = {999, 1949, 12345, 2500000};
+  for (std::size_t b = 0; b < 4; ++b) {
+    bins[b] = {static_cast<double>(b) / 15, static_cast<double>(b + 1) / 15, counts[b], 0.5, 0.5};
+  }
+  const std::string svg = ftl::reliability_svg(bins, 0);
+  CHECK_THAT(svg, Contains(">999</text>") && Contains(">1.9k</text>") && Contains(">12k</text>") &&
+                      Contains(">2.5M</text>"));
+  CHECK_THAT(svg, Contains(": 12345 images"));  // the title keeps the exact count
+}
