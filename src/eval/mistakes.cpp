@@ -1,6 +1,7 @@
 #include "ftl/eval/mistakes.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "ftl/eval/evaluation_output.h"
 #include "ftl/image/preprocess.h"
@@ -36,38 +37,41 @@ MistakeCollector::MistakeCollector(std::size_t top_losses, Preprocess preprocess
     : top_limit_(top_losses), preprocess_(std::move(preprocess)), keep_limit_(keep_limit) {}
 
 bool MistakeCollector::insert(std::vector<Mistake>& list, std::size_t limit, const Mistake& mistake,
-                              Mistake& evicted) {
+                              std::optional<Mistake>& evicted) {
   if (limit == 0) return false;
   if (list.size() == limit && !stronger(mistake, list.back())) return false;
   list.insert(std::upper_bound(list.begin(), list.end(), mistake, stronger), mistake);
-  ++holders_[mistake.index];
-  if (list.size() <= limit) return false;
-  evicted = list.back();
-  list.pop_back();
+  if (list.size() > limit) {
+    evicted = list.back();
+    list.pop_back();
+  }
   return true;
+}
+
+bool MistakeCollector::chosen(const Mistake& mistake) const {
+  const auto same = [&mistake](const Mistake& other) { return other.index == mistake.index; };
+  const auto pair = by_confusion_.find({mistake.truth, mistake.predicted});
+  return std::any_of(top_.begin(), top_.end(), same) ||
+         (pair != by_confusion_.end() &&
+          std::any_of(pair->second.begin(), pair->second.end(), same));
 }
 
 void MistakeCollector::offer(const Mistake& mistake, const torch::Tensor& input) {
   ++mistakes_;
   if (top_limit_ == 0) return;  // no gallery: nothing is chosen
-  Mistake evicted;
-  if (insert(top_, top_limit_, mistake, evicted)) release(evicted.index);
-  std::vector<Mistake>& examples = by_confusion_[{mistake.truth, mistake.predicted}];
-  if (insert(examples, kConfusionExamples, mistake, evicted)) release(evicted.index);
-  // A candidate that stayed in a list gets its picture while the input is at hand (each
-  // sample is offered once, so it has none yet).
-  const bool chosen = holders_.count(mistake.index) > 0;
-  if (chosen && thumbnails_.size() < keep_limit_) {
+  std::optional<Mistake> out_of_top;
+  std::optional<Mistake> out_of_pair;
+  const bool in_top = insert(top_, top_limit_, mistake, out_of_top);
+  const bool in_pair = insert(by_confusion_[{mistake.truth, mistake.predicted}], kConfusionExamples,
+                              mistake, out_of_pair);
+  // An image pushed out of one list may still be in the other; only then is its picture kept.
+  for (const std::optional<Mistake>& out : {out_of_top, out_of_pair}) {
+    if (out && !chosen(*out)) thumbnails_.erase(out->index);
+  }
+  // A candidate gets its picture while its input is at hand.
+  if ((in_top || in_pair) && thumbnails_.size() < keep_limit_) {
     thumbnails_.emplace(mistake.index, ftl::thumbnail(input_view(input, preprocess_)));
   }
-}
-
-void MistakeCollector::release(std::size_t index) {
-  const auto held = holders_.find(index);
-  if (held == holders_.end()) return;
-  if (--held->second > 0) return;
-  holders_.erase(held);
-  thumbnails_.erase(index);
 }
 
 std::vector<Mistake> MistakeCollector::top_losses() const { return top_; }

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -63,11 +64,12 @@ class MistakeCollector {
   const Preprocess& preprocess() const { return preprocess_; }
 
  private:
-  // Inserts into a list ordered strongest first and holds the mistake's sample; true when that
-  // pushed the weakest out of its `limit` (then `evicted`).
-  bool insert(std::vector<Mistake>& list, std::size_t limit, const Mistake& mistake,
-              Mistake& evicted);
-  void release(std::size_t index);
+  // Inserts into a list ordered strongest first, when the mistake is among its `limit`
+  // strongest; true when it was, and then `evicted` holds the one it pushed out, if any.
+  static bool insert(std::vector<Mistake>& list, std::size_t limit, const Mistake& mistake,
+                     std::optional<Mistake>& evicted);
+  // Whether a sample is in the top losses or among its confusion's examples.
+  bool chosen(const Mistake& mistake) const;
 
   std::size_t top_limit_;
   Preprocess preprocess_;
@@ -75,7 +77,6 @@ class MistakeCollector {
   std::int64_t mistakes_ = 0;
   std::vector<Mistake> top_;
   std::map<std::pair<std::int64_t, std::int64_t>, std::vector<Mistake>> by_confusion_;
-  std::map<std::size_t, int> holders_;  // how many of the lists hold a sample (1 or 2)
   std::map<std::size_t, Image> thumbnails_;
 };
 
