@@ -103,8 +103,7 @@ int run_evaluate(const EvaluateCliOptions& options, spdlog::logger& log) {
   if (!options.errors_csv.empty()) write_file_atomic(options.errors_csv, errors_csv(evaluation));
   if (!options.report.empty()) {
     write_file_atomic(options.report,
-                      evaluation_report_html(evaluation.report,
-                                             core.gallery > 0 ? &evaluation.gallery : nullptr));
+                      evaluation_report_html(evaluation.report, evaluation.gallery));
   }
   std::cout << (options.format == "text" ? evaluation_text(evaluation.report) : json) << std::flush;
 

@@ -61,7 +61,7 @@ MetricsAccumulator evaluate_samples(torch::jit::Module& model, const ImageFolder
     metrics.add(logits, batch.labels);
     if (predictions == nullptr && mistakes == nullptr) continue;
     const auto [probability, predicted] = logits.softmax(/*dim=*/1).max(/*dim=*/1);
-    const torch::Tensor labels = batch.labels.to(torch::kCPU, torch::kInt64).contiguous();
+    const torch::Tensor labels = batch.labels.to(torch::kInt64).contiguous();  // on the CPU
     const torch::Tensor losses =
         -logits.log_softmax(/*dim=*/1).gather(1, labels.to(logits.device()).unsqueeze(1));
     const torch::Tensor p = probability.to(torch::kCPU, torch::kFloat64).contiguous();
@@ -175,7 +175,7 @@ Evaluation evaluate_checkpoint(const EvaluateOptions& options, spdlog::logger& l
     evaluation.gallery =
         make_gallery(mistakes, evaluation.report, evaluation.classes, evaluation.samples);
     log.debug("gallery: {} of its thumbnails read again from the files (more than {} kept)",
-              evaluation.gallery.read_again, kKeptThumbnails);
+              evaluation.gallery->read_again, kKeptThumbnails);
   }
   return evaluation;
 }

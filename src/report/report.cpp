@@ -84,7 +84,8 @@ std::string calibration_section(const nlohmann::ordered_json& report) {
 
 // The evaluation's headline figures, calibration, heat map, per-class table, worst confusions
 // and, when given, its gallery of mistakes.
-std::string evaluation_section(const nlohmann::ordered_json& report, const Gallery* gallery) {
+std::string evaluation_section(const nlohmann::ordered_json& report,
+                               const std::optional<Gallery>& gallery) {
   std::vector<std::string> classes;
   for (const auto& row : report.at("per_class"))
     classes.push_back(row.at("name").get<std::string>());
@@ -151,7 +152,7 @@ std::string evaluation_section(const nlohmann::ordered_json& report, const Galle
     }
     html += "</table>\n";
   }
-  return gallery == nullptr ? html : html + gallery_html(*gallery);
+  return gallery ? html + gallery_html(*gallery) : html;
 }
 
 // One metric per epoch; NaN where an epoch's line lacks it (older runs, cut lines).
@@ -313,13 +314,14 @@ RunRecord read_run(const fs::path& dir) {
 }
 
 std::string evaluation_report_html(const nlohmann::ordered_json& evaluation,
-                                   const Gallery* gallery) {
+                                   const std::optional<Gallery>& gallery) {
   const std::string title = "ftl evaluation";
   return page(title, "<h1>" + title + "</h1>\n" + evaluation_section(evaluation, gallery));
 }
 
 std::string run_report_html(const RunRecord& run, const nlohmann::ordered_json& evaluation,
-                            const std::string& missing_evaluation, const Gallery* gallery) {
+                            const std::string& missing_evaluation,
+                            const std::optional<Gallery>& gallery) {
   const std::string title = "ftl run " + run_name(run.dir);
   std::string body = "<h1>" + xml_escape(title) + "</h1>\n<p class=\"note\">" +
                      xml_escape(run.dir.string()) + "</p>\n";
@@ -341,8 +343,8 @@ fs::path best_checkpoint(const fs::path& run_dir) { return run_dir / kCheckpoint
 
 // What a single run's page shows of its evaluation.
 struct PageEvaluation {
-  nlohmann::ordered_json report;  // null when there is nothing to evaluate yet
-  Gallery gallery;
+  nlohmann::ordered_json report;   // null when there is nothing to evaluate yet
+  std::optional<Gallery> gallery;  // none when no pictures were asked for
 };
 
 // The evaluation a single run's page shows, read from options.evaluation or made from best.pt.
@@ -358,10 +360,13 @@ PageEvaluation run_evaluation(const ReportOptions& options, const RunRecord& run
     if (read.report.contains("calibration")) {  // absent in files written before the bins
       calibration_from_json(read.report.at("calibration"), options.evaluation.string());
     }
-    read.gallery.unavailable = "No pictures: this evaluation was read from " +
-                               options.evaluation.string() +
-                               ", which holds no images; one that the report makes itself "
-                               "from best.pt shows them.";
+    if (options.gallery > 0) {
+      read.gallery = Gallery();
+      read.gallery->unavailable = "No pictures: this evaluation was read from " +
+                                  options.evaluation.string() +
+                                  ", which holds no images; one that the report makes itself "
+                                  "from best.pt shows them.";
+    }
     return read;
   }
   const fs::path best = best_checkpoint(run.dir);
@@ -442,9 +447,8 @@ fs::path write_report(const ReportOptions& options, const std::vector<RunRecord>
       write_file_atomic(options.svg, standalone_svg(comparison_charts(runs)));
   } else {
     const PageEvaluation evaluation = run_evaluation(options, runs[0], log);
-    write_file_atomic(output,
-                      run_report_html(runs[0], evaluation.report, missing_evaluation(runs[0]),
-                                      options.gallery > 0 ? &evaluation.gallery : nullptr));
+    write_file_atomic(output, run_report_html(runs[0], evaluation.report,
+                                              missing_evaluation(runs[0]), evaluation.gallery));
     if (!options.svg.empty())
       write_file_atomic(options.svg, standalone_svg(run_charts(runs[0].epochs)));
   }

@@ -117,7 +117,7 @@ TEST_CASE("report: headless Chromium draws the gallery and the reliability diagr
         {dir / ("shot" + std::to_string(i) + ".png"), "cat", "emu", 0.9, 2.0, magenta, ""});
   }
   const ftl::Image image =
-      screenshot(chromium, dir, ftl::evaluation_report_html(sample_evaluation(), &gallery),
+      screenshot(chromium, dir, ftl::evaluation_report_html(sample_evaluation(), gallery),
                  "gallery", 1200, 2400);
   const std::size_t shot_pixels = ftl::kThumbnailSide * ftl::kThumbnailSide;
   CHECK(pixels_near(image, 255, 0, 255, 8) >= kShots * shot_pixels * 9 / 10);

@@ -56,7 +56,7 @@ struct Evaluation {
   std::vector<std::string> classes;     // the checkpoint's, in logit order
   std::vector<Sample> samples;          // the images, labelled with the checkpoint's indices
   std::vector<Prediction> predictions;  // one per sample, in sample order
-  Gallery gallery;                      // the pictured mistakes (none with options.gallery 0)
+  std::optional<Gallery> gallery;       // the pictured mistakes; none with options.gallery 0
 };
 
 /// Evaluates a checkpoint. The report: num_samples, loss, accuracy, top{K}_accuracy (with K

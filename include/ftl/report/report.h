@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,14 +35,14 @@ RunRecord read_run(const std::filesystem::path& dir);
 /// reliability diagram, confusion heat map, per-class table, worst confusions) and, when
 /// given, the gallery of its mistakes.
 std::string evaluation_report_html(const nlohmann::ordered_json& evaluation,
-                                   const Gallery* gallery = nullptr);
+                                   const std::optional<Gallery>& gallery = std::nullopt);
 
 /// The page for `ftl report`: summary, learning curves (loss, accuracy, lr; train and val),
 /// the evaluation when given (null: left out, with `missing_evaluation` saying why) with its
 /// gallery when given, the datasets and the config.
 std::string run_report_html(const RunRecord& run, const nlohmann::ordered_json& evaluation,
                             const std::string& missing_evaluation = "",
-                            const Gallery* gallery = nullptr);
+                            const std::optional<Gallery>& gallery = std::nullopt);
 
 /// The page for `ftl report` given several runs: a table of how each ended and their learning
 /// curves on shared charts (validation accuracy and loss, training loss), one line per run.

@@ -80,7 +80,7 @@ TEST_CASE("gallery: no mistakes, no pictures to show, file URLs", "[gallery]") {
 
 TEST_CASE("gallery: the page with pictures loads nothing from outside itself", "[gallery]") {
   const ftl::Gallery gallery = three_shots();
-  const std::string html = ftl::evaluation_report_html(ftl::testing::sample_evaluation(), &gallery);
+  const std::string html = ftl::evaluation_report_html(ftl::testing::sample_evaluation(), gallery);
   CHECK_THAT(html, Contains("Highest losses") && Contains("Worst confusions as pictures"));
   // Every src is an embedded PNG; the only links are file:// ones to the originals.
   CHECK(occurrences(html, "src=") == occurrences(html, "src=\"data:image/png;base64,"));
