@@ -12,6 +12,7 @@
 #include "ftl/image/thumbnail.h"
 #include "support/fixtures.h"
 #include "support/page.h"
+#include "support/samples.h"
 #include "support/shapes.h"
 #include "support/temp_dir.h"
 
@@ -160,4 +161,36 @@ TEST_CASE("gallery: --gallery 0 pictures nothing, and a size past the limit is r
   const auto refused = run_command(ftl::testing::ftl_command(base + " --gallery 1001"));
   CHECK(refused.exit_code == 2);
   CHECK_THAT(refused.output, Contains("ftl: --gallery: Value 1001 not in range 0 to 1000"));
+}
+
+TEST_CASE("gallery: ftl report evaluates best.pt and pictures the --gallery N highest losses",
+          "[gallery][cli]") {
+  ftl::testing::TempDir dir;
+  ftl::testing::write_run(dir / "run");
+  ftl::testing::write_untrained_checkpoint(dir / "run/checkpoints/best.pt", kGallerySide,
+                                           /*seed=*/2);
+  ftl::testing::write_shapes(dir / "test", 4, kGallerySide, 5);
+  const std::string base = "report " + shell_quote((dir / "run").string()) + " --data " +
+                           shell_quote((dir / "test").string()) + " --threads 2";
+  const auto result = run_command(ftl::testing::ftl_command(base + " --gallery 3"));
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  const std::string html = ftl::testing::read_file(dir / "run/report.html");
+  CHECK_THAT(html, Contains("Learning curves") && Contains("Reliability (ECE"));
+  const std::size_t confusions_at = html.find("<h3>Worst confusions as pictures</h3>");
+  REQUIRE(confusions_at != std::string::npos);
+  const auto top = ftl::testing::page_shots(html.substr(0, confusions_at));
+  REQUIRE(top.size() == 3);
+  for (std::size_t i = 0; i < top.size(); ++i) {
+    CHECK(top[i].image.width == ftl::kThumbnailSide);
+    CHECK(top[i].path.rfind((dir / "test").string(), 0) == 0);
+    if (i > 0)
+      CHECK(caption_number(top[i - 1].caption, "loss") >= caption_number(top[i].caption, "loss"));
+  }
+
+  REQUIRE(run_command(ftl::testing::ftl_command(base + " --gallery 0")).exit_code == 0);
+  CHECK(occurrences(ftl::testing::read_file(dir / "run/report.html"), "data:image/png") == 0);
+  const auto refused = run_command(ftl::testing::ftl_command(base + " --gallery -1"));
+  CHECK(refused.exit_code == 2);
+  CHECK_THAT(refused.output, Contains("ftl: --gallery: Value -1 not in range 0 to 1000"));
 }

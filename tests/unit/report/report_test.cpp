@@ -9,23 +9,15 @@
 
 #include "ftl/report/svg_chart.h"
 #include "support/common.h"
+#include "support/page.h"
 #include "support/samples.h"
 #include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
+using ftl::testing::occurrences;
 using ftl::testing::sample_evaluation;
 using ftl::testing::write_run;
-
-namespace {
-
-std::size_t count(const std::string& text, const std::string& part) {
-  std::size_t n = 0;
-  for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
-  return n;
-}
-
-}  // namespace
 
 TEST_CASE("report: a run's page holds curves, heat map, tables and config, nothing external",
           "[report]") {
@@ -36,9 +28,9 @@ TEST_CASE("report: a run's page holds curves, heat map, tables and config, nothi
   const std::string html = ftl::run_report_html(run, sample_evaluation());
 
   CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
-  CHECK(count(html, "<svg") == 5);       // loss, accuracy, lr, reliability, confusion matrix
-  CHECK(count(html, "<polyline") == 6);  // train and val (first and last lr) in each chart
-  CHECK(count(html, "<circle") == 18);   // one point per epoch on each line
+  CHECK(occurrences(html, "<svg") == 5);       // loss, accuracy, lr, reliability, confusion matrix
+  CHECK(occurrences(html, "<polyline") == 6);  // train and val (first and last lr) in each chart
+  CHECK(occurrences(html, "<circle") == 18);   // one point per epoch on each line
   CHECK_THAT(html, Contains("&lt;b&gt;&amp;co") && Contains("trained all 3 epochs") &&
                        Contains("Learning curves") && Contains("worst") &&
                        Contains("<td>sandal</td><td>boot</td><td>1</td>") &&
@@ -55,7 +47,7 @@ TEST_CASE("report: a run's page holds curves, heat map, tables and config, nothi
   CHECK_FALSE(Contains("url(").match(stripped));
 
   const std::string page = ftl::evaluation_report_html(sample_evaluation());
-  CHECK(count(page, "<svg") == 2);  // reliability, confusion matrix
+  CHECK(occurrences(page, "<svg") == 2);  // reliability, confusion matrix
   CHECK_THAT(page, Contains("Per class") && Contains("macro avg") && Contains("Reliability (ECE"));
   CHECK_FALSE(Contains("Highest losses").match(page));  // no gallery given: no section
 
@@ -63,17 +55,17 @@ TEST_CASE("report: a run's page holds curves, heat map, tables and config, nothi
   nlohmann::ordered_json older = sample_evaluation();
   older.erase("calibration");
   const std::string older_page = ftl::evaluation_report_html(older);
-  CHECK(count(older_page, "<svg") == 1);
+  CHECK(occurrences(older_page, "<svg") == 1);
   CHECK_THAT(older_page, Contains("This evaluation predates its calibration bins"));
 }
 
 TEST_CASE("report: charts survive one epoch, flat lines and missing values", "[report]") {
   const std::string one = ftl::line_chart_svg("Loss", "epoch", {1}, {{"train", {0.5}, "#000"}}).svg;
-  CHECK(count(one, "<circle") == 1);
+  CHECK(occurrences(one, "<circle") == 1);
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const std::string gaps =
       ftl::line_chart_svg("Acc", "epoch", {1, 2, 3}, {{"val", {nan, 0.5, nan}, "#000"}}).svg;
-  CHECK(count(gaps, "<circle") == 1);
+  CHECK(occurrences(gaps, "<circle") == 1);
   CHECK_FALSE(Contains("nan").match(gaps));
   // Long names are cut at a character boundary, never inside a UTF-8 sequence.
   std::string wide;
@@ -86,7 +78,7 @@ TEST_CASE("report: charts survive one epoch, flat lines and missing values", "[r
       ftl::line_chart_svg("Loss", "epoch", {1, 2},
                           {{"train", {1.0, std::nextafter(1.0, 2.0)}, "#000"}})
           .svg;
-  CHECK(count(close, "<circle") == 2);
+  CHECK(occurrences(close, "<circle") == 2);
   CHECK(ftl::heat_colour(0) == "#f7fbff");
   CHECK(ftl::heat_colour(1) == "#08306b");
   CHECK(ftl::xml_escape("a<'\">&") == "a&lt;&#39;&quot;&gt;&amp;");
@@ -105,9 +97,9 @@ TEST_CASE("report: several runs compared on shared charts, and as one SVG file",
   options.svg = dir / "curves.svg";
   ftl::write_report(options, ftl::testing::quiet_logger());
   const std::string html = ftl::testing::read_file(options.output);
-  CHECK(count(html, "<svg") == 3);       // val accuracy, val loss, train loss
-  CHECK(count(html, "<polyline") == 6);  // one line per run in each
-  CHECK(count(html, "<circle") == 3 * (3 + 4));
+  CHECK(occurrences(html, "<svg") == 3);       // val accuracy, val loss, train loss
+  CHECK(occurrences(html, "<polyline") == 6);  // one line per run in each
+  CHECK(occurrences(html, "<circle") == 3 * (3 + 4));
   CHECK_THAT(html, Contains("Validation accuracy") && Contains(">scratch_from_random_weights<"));
   const std::string svg = ftl::testing::read_file(options.svg);
   CHECK(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1080\"", 0) == 0);
@@ -146,7 +138,7 @@ TEST_CASE("report: a folder that holds no run, a broken metrics line, an unfinis
   CHECK(written == dir / "early/report.html");
   const std::string html = ftl::testing::read_file(written);
   CHECK_THAT(html, Contains("not finished") && Contains("has not finished an epoch"));
-  CHECK(count(html, "<svg") == 3);
+  CHECK(occurrences(html, "<svg") == 3);
 
   options.evaluation = dir / "missing.json";
   CHECK_THROWS_WITH(ftl::write_report(options, ftl::testing::quiet_logger()),
