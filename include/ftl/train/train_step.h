@@ -29,7 +29,7 @@ struct StepSettings {
 
 /// A value that shows training diverged: what it is and its value.
 struct Divergence {
-  std::string what;  // "training loss" or "gradient norm"
+  std::string what;  // "training loss", "gradient norm" or "sum of the gradients"
   double value = 0;
 };
 
@@ -45,5 +45,8 @@ StepResult train_step(const Forward& forward, TrainingOptimizer& optimizer, cons
 
 /// The L2 norm of all gradients together, as clip_grad_norm_ computes it.
 double total_gradient_norm(const std::vector<torch::Tensor>& parameters);
+/// All gradients' elements summed: not finite exactly when one of them is not (short of an
+/// overflow of the sum, which only gradients that have diverged reach).
+double gradient_sum(const std::vector<torch::Tensor>& parameters);
 
 }  // namespace ftl

@@ -94,6 +94,36 @@ TEST_CASE("train step: a loss that is not finite is reported and the weights sta
   CHECK(fixture.fc_weight().equal(before));
 }
 
+TEST_CASE("train step: the gradients' sum is not finite where one gradient is not",
+          "[train_step]") {
+  TrainableNet fixture;
+  ftl::SingleProcess ranks;
+  ftl::StepSettings settings;
+  settings.lr = 0;
+  ftl::train_step(fixture.forward, *fixture.optimizer, random_batch(), true, settings, ranks);
+  const std::vector<torch::Tensor>& parameters = fixture.optimizer->parameters();
+  CHECK(std::isfinite(ftl::gradient_sum(parameters)));
+  torch::Tensor grad = parameters.back().grad();
+  grad.view({-1})[0] = std::numeric_limits<float>::infinity();
+  CHECK(std::isinf(ftl::gradient_sum(parameters)));
+  grad.view({-1})[1] = -std::numeric_limits<float>::infinity();
+  CHECK(std::isnan(ftl::gradient_sum(parameters)));
+  grad.view({-1})[0] = std::numeric_limits<float>::quiet_NaN();
+  grad.view({-1})[1] = 0;
+  CHECK(std::isnan(ftl::gradient_sum(parameters)));
+}
+
+TEST_CASE("train step: each step starts without the last step's gradients", "[train_step]") {
+  TrainableNet fixture;
+  ftl::SingleProcess ranks;
+  ftl::StepSettings settings;
+  settings.lr = 0;  // the same weights twice: the same gradients, not twice them
+  ftl::train_step(fixture.forward, *fixture.optimizer, random_batch(), true, settings, ranks);
+  const torch::Tensor first = fixture.optimizer->parameters().back().grad().clone();
+  ftl::train_step(fixture.forward, *fixture.optimizer, random_batch(), true, settings, ranks);
+  CHECK(fixture.optimizer->parameters().back().grad().equal(first));
+}
+
 TEST_CASE("train step: gradient clipping bounds the step's gradient norm", "[train_step]") {
   TrainableNet fixture;
   ftl::SingleProcess ranks;
