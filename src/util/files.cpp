@@ -73,6 +73,18 @@ void commit_temporary(const fs::path& temp, const fs::path& path) {
   }
 }
 
+void link_or_copy(const fs::path& source, const fs::path& file, const fs::path& named) {
+  std::error_code error;
+  fs::create_hard_link(source, file, error);
+  if (!error) return;
+  fs::copy_file(source, file, fs::copy_options::overwrite_existing, error);
+  if (error) {
+    std::error_code ignored;
+    fs::remove(file, ignored);
+    throw IoError(named.string() + ": cannot copy " + source.string() + ": " + error.message());
+  }
+}
+
 void write_file_streamed(const fs::path& file, const std::function<void(const ByteSink&)>& produce,
                          const fs::path& named) {
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -25,6 +25,12 @@ void write_file_atomic(const std::filesystem::path& path, const std::string& con
 std::filesystem::path atomic_temporary(const std::filesystem::path& path);
 void commit_temporary(const std::filesystem::path& temp, const std::filesystem::path& path);
 
+/// Makes `file` hold the bytes of `source` without writing them again where it can: a hard
+/// link (the same file under a second name), else a copy, for file systems without links or
+/// a `source` on another one. On failure `file` is removed and IoError names `named`.
+void link_or_copy(const std::filesystem::path& source, const std::filesystem::path& file,
+                  const std::filesystem::path& named);
+
 /// Receives a file's bytes, in order.
 using ByteSink = std::function<void(const void* data, std::size_t size)>;
 
