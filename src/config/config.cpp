@@ -349,6 +349,14 @@ const std::vector<Option>& options() {
       in_range(
           "train.checkpoint_every_steps", "also save last.pt every N steps; 0 = at epoch ends",
           [](Config& c) -> FieldPtr { return &c.train.checkpoint_every_steps; }, 0, 1e9),
+      // Which epochs are scored changes what best.pt and early stopping can see, not what
+      // the weights learn: a resumed run may change it.
+      in_range(
+          "train.val_every",
+          "validate after every N-th epoch and after the last; best.pt, keep_top_k and early "
+          "stopping rank the validated epochs",
+          [](Config& c) -> FieldPtr { return &c.train.val_every; }, 1, 1000000)
+          .resumable(OnResume::kMayChange),
       // Where the head's inputs come from, and how long a rank waits for its peers, change the
       // speed or the failure mode, not what is learnt: a resumed run may change them.
       choice("train.feature_cache",

@@ -12,29 +12,41 @@ bool FinetuneRun::run_epoch(std::int64_t epoch) {
   const std::int64_t unfreeze_at = config_.model.unfreeze_at_epoch;
   if (unfreeze_at > 0 && epoch >= unfreeze_at && !model_->frozen().empty()) unfreeze(epoch);
   const auto start = Clock::now();
+  timing_.epochs.push_back({});
+  EpochTiming& timing = timing_.epochs.back();
+  timing.epoch = epoch;
   const double images_per_s = train_epoch(epoch);
+  timing.train_seconds = seconds_since(start) - timing.features_seconds;
   model_->set_mode(false);
-  const MetricsAccumulator validated = validate();
+  std::optional<MetricsAccumulator> validated;
+  if (validates(epoch)) {
+    const auto validate_start = Clock::now();
+    validated = validate();
+    timing.validate_seconds = seconds_since(validate_start);
+  }
   share_bad_images();
   if (cache_ && !cache_logged_) log_cache();  // once filled, after this process's first epoch
-  if (state_.partial.count == 0 || validated.count() == 0) {
+  if (state_.partial.count == 0 || (validated && validated->count() == 0)) {
     throw DataError(
         fmt::format("epoch {}: no {} image could be used (data.on_bad_image skip "
                     "left them all out); see {}",
                     epoch, state_.partial.count == 0 ? "training" : "validation",
                     (run_dir_ / kBadImagesName).string()));
   }
-  EpochMetrics metrics = epoch_metrics(epoch, validated);
+  EpochMetrics metrics = epoch_metrics(epoch, validated ? &*validated : nullptr);
   metrics.seconds = seconds_since(start);
   metrics.images_per_s = images_per_s;
-  if (!std::isfinite(metrics.val_loss) || !std::isfinite(metrics.train_loss)) {
+  if ((metrics.validated && !std::isfinite(metrics.val_loss)) ||
+      !std::isfinite(metrics.train_loss)) {
     throw TrainingError(fmt::format(
         "epoch {} ended with train loss {} and val loss {}: training diverged; lower "
         "optimizer.lr or set train.grad_clip_norm. The last good checkpoint is kept: {}",
         epoch, metrics.train_loss, metrics.val_loss, last_checkpoint_path(run_dir_).string()));
   }
+  // An epoch that train.val_every does not score cannot become best.pt or a kept epoch.
   const CheckpointRanking::Update update =
-      ranking_.add(epoch, metric_value(metrics, config_.train.best_metric));
+      metrics.validated ? ranking_.add(epoch, metric_value(metrics, config_.train.best_metric))
+                        : CheckpointRanking::Update{};
   const bool stop_early = decide_stop(epoch, metrics);
   metrics.stop = state_.stop_reason;
   if (hooks_.on_epoch_end) hooks_.on_epoch_end();
@@ -46,12 +58,16 @@ bool FinetuneRun::run_epoch(std::int64_t epoch) {
   state_.steps_done = 0;
   state_.partial = {};
   writer_->metadata().epoch = epoch;
-  writer_->metadata().metrics = {{"train_loss", metrics.train_loss},
-                                 {"train_acc", metrics.train_acc},
-                                 {"val_loss", metrics.val_loss},
-                                 {"val_acc", metrics.val_acc}};
+  const nlohmann::json unscored;  // null: an epoch that train.val_every skipped
+  writer_->metadata().metrics = {
+      {"train_loss", metrics.train_loss},
+      {"train_acc", metrics.train_acc},
+      {"val_loss", metrics.validated ? nlohmann::json(metrics.val_loss) : unscored},
+      {"val_acc", metrics.validated ? nlohmann::json(metrics.val_acc) : unscored}};
+  const auto save_start = Clock::now();
   save_last();
-  writer_->write_kept(update, epoch, ranking_, model_->module(), log_);
+  writer_->write_kept(update, epoch, ranking_, log_);
+  timing.save_seconds = seconds_since(save_start);
   if (stop_early) log_.info("{}", state_.stop_message);
   const int signal = ranks_->agree_on_stop(poll_stop());
   if (signal != 0 && epoch < config_.train.epochs && !stop_early) {
@@ -60,15 +76,19 @@ bool FinetuneRun::run_epoch(std::int64_t epoch) {
   return stop_early;
 }
 
+// `validated`: null where train.val_every skipped the validation.
 EpochMetrics FinetuneRun::epoch_metrics(std::int64_t epoch,
-                                        const MetricsAccumulator& validated) const {
+                                        const MetricsAccumulator* validated) const {
   EpochMetrics metrics;
   metrics.epoch = epoch;
   metrics.train_loss = state_.partial.loss_sum / static_cast<double>(state_.partial.count);
   metrics.train_acc =
       static_cast<double>(state_.partial.correct) / static_cast<double>(state_.partial.count);
-  metrics.val_loss = validated.mean_loss();
-  metrics.val_acc = validated.accuracy();
+  metrics.validated = validated != nullptr;
+  if (validated != nullptr) {
+    metrics.val_loss = validated->mean_loss();
+    metrics.val_acc = validated->accuracy();
+  }
   metrics.lr = lr_at(epoch, 0);
   metrics.lr_end = lr_at(epoch, steps_per_epoch() - 1);
   return metrics;
@@ -76,7 +96,9 @@ EpochMetrics FinetuneRun::epoch_metrics(std::int64_t epoch,
 
 // Records in the state whether the run ends with this epoch, and why.
 bool FinetuneRun::decide_stop(std::int64_t epoch, const EpochMetrics& metrics) {
+  // Early stopping's patience counts the epochs that were validated.
   const bool stop_early =
+      metrics.validated &&
       early_stopping_.update(epoch, metric_value(metrics, config_.train.early_stopping.metric));
   if (stop_early) {
     state_.stop_reason = "early_stopping";
@@ -110,10 +132,12 @@ double FinetuneRun::train_epoch(std::int64_t epoch) {
                           config_.data.batch_size, ranks_->rank(), ranks_->world_size());
   ranks_->take_step_timing();  // the epoch's log line reports this epoch's steps alone
   if (!features_->considered()) {
+    const auto features_start = Clock::now();
     features_->prepare(
         model_->module(), !model_->frozen().empty(), config_.data.augment.enabled, data_,
         loader_options_, *ranks_,
         [this](const auto& bad, const auto& data) { note_bad_images(bad, data); }, log_);
+    timing_.epochs.back().features_seconds = seconds_since(features_start);
   }
   LoaderOptions options = loader_options_;
   options.augment = config_.data.augment;
@@ -124,9 +148,11 @@ double FinetuneRun::train_epoch(std::int64_t epoch) {
   for (const std::int64_t step_images : shard.step_images) {
     const std::int64_t step = state_.steps_done;
     Batch batch;  // stays empty where this rank has no image in the last global batch
+    const auto wait_start = Clock::now();
     if (step_images > 0 && !source.next(batch)) {
       throw std::logic_error("the loader ended before the epoch's last step");
     }
+    timing_.epochs.back().loader_wait_seconds += seconds_since(wait_start);
     note_bad_images(batch.bad, data_.train);
     // Training BatchNorm cannot normalise a single image: a trailing batch of one is skipped,
     // as is a batch whose images were all left out (data.on_bad_image skip). A rank without

@@ -28,6 +28,7 @@
 #include "ftl/train/resume_point.h"
 #include "ftl/train/run_data.h"
 #include "ftl/train/run_log.h"
+#include "ftl/train/run_timing.h"
 #include "ftl/train/run_writer.h"
 #include "ftl/train/schedule.h"
 #include "ftl/train/train_step.h"
@@ -85,7 +86,7 @@ class FinetuneRun {
   void setup_optimizer(const std::optional<Checkpoint>& last);
   void unfreeze(std::int64_t epoch);
   bool run_epoch(std::int64_t epoch);
-  EpochMetrics epoch_metrics(std::int64_t epoch, const MetricsAccumulator& validated) const;
+  EpochMetrics epoch_metrics(std::int64_t epoch, const MetricsAccumulator* validated) const;
   bool decide_stop(std::int64_t epoch, const EpochMetrics& metrics);
   void log_epoch(const EpochMetrics& metrics);
   double train_epoch(std::int64_t epoch);
@@ -108,6 +109,10 @@ class FinetuneRun {
   double lr_at(std::int64_t epoch, std::int64_t step) const {
     return scheduled_lr(config_.optimizer.schedule, config_.optimizer.lr, config_.train.epochs,
                         {epoch - 1, step, steps_per_epoch()});
+  }
+  // train.val_every: every N-th epoch is scored, and the run's last.
+  bool validates(std::int64_t epoch) const {
+    return epoch % config_.train.val_every == 0 || epoch == config_.train.epochs;
   }
   int poll_stop() const { return hooks_.stop_requested ? hooks_.stop_requested() : 0; }
   std::uint64_t seed() const { return static_cast<std::uint64_t>(config_.train.seed); }
@@ -136,6 +141,8 @@ class FinetuneRun {
   EarlyStopping early_stopping_;
   BadImageLog bad_images_;
   TrainState state_;
+  const Clock::time_point started_ = Clock::now();
+  RunTiming timing_;
   // Last, so that it is destroyed first: its queued checkpoint files reach the disk before
   // anything else goes away.
   std::unique_ptr<RunWriter> writer_;

@@ -56,9 +56,12 @@ std::vector<nlohmann::ordered_json> read_kept_lines(const std::filesystem::path&
 }  // namespace
 
 nlohmann::ordered_json to_json(const EpochMetrics& m) {
-  return {{"epoch", m.epoch},       {"train_loss", m.train_loss}, {"train_acc", m.train_acc},
-          {"val_loss", m.val_loss}, {"val_acc", m.val_acc},       {"lr", m.lr},
-          {"lr_end", m.lr_end},     {"seconds", m.seconds},       {"images_per_s", m.images_per_s},
+  const nlohmann::ordered_json val_loss =
+      m.validated ? nlohmann::ordered_json(m.val_loss) : nullptr;
+  const nlohmann::ordered_json val_acc = m.validated ? nlohmann::ordered_json(m.val_acc) : nullptr;
+  return {{"epoch", m.epoch},     {"train_loss", m.train_loss}, {"train_acc", m.train_acc},
+          {"val_loss", val_loss}, {"val_acc", val_acc},         {"lr", m.lr},
+          {"lr_end", m.lr_end},   {"seconds", m.seconds},       {"images_per_s", m.images_per_s},
           {"stop", m.stop}};
 }
 

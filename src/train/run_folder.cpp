@@ -11,9 +11,9 @@ namespace ftl {
 namespace {
 
 /// What a run writes in its folder, in the order it is removed.
-const char* const kRunOutputs[] = {kCheckpointDir,  kMetricsName, "metrics.csv", kConfigName,
-                                   kSummaryName,    kDataName,    kReportName,   kBadImagesName,
-                                   kTrainSplitName, kValSplitName};
+const char* const kRunOutputs[] = {kCheckpointDir,  kMetricsName,  "metrics.csv", kConfigName,
+                                   kSummaryName,    kDataName,     kReportName,   kBadImagesName,
+                                   kTrainSplitName, kValSplitName, kTimingName};
 
 }  // namespace
 

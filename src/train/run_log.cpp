@@ -41,11 +41,12 @@ std::string describe_cache(const CacheStats& stats) {
 
 std::string describe_epoch(const EpochMetrics& metrics, std::int64_t epochs,
                            double reduce_ms_per_step) {
+  const std::string val = metrics.validated ? fmt::format("val loss {:.4f} acc {:.4f}",
+                                                          metrics.val_loss, metrics.val_acc)
+                                            : std::string("not validated (train.val_every)");
   return fmt::format(
-      "epoch {}/{}: train loss {:.4f} acc {:.4f} | val loss {:.4f} acc {:.4f} | lr {:.4g}{} | "
-      "{:.1f}s, {:.0f} img/s{}",
-      metrics.epoch, epochs, metrics.train_loss, metrics.train_acc, metrics.val_loss,
-      metrics.val_acc, metrics.lr,
+      "epoch {}/{}: train loss {:.4f} acc {:.4f} | {} | lr {:.4g}{} | {:.1f}s, {:.0f} img/s{}",
+      metrics.epoch, epochs, metrics.train_loss, metrics.train_acc, val, metrics.lr,
       metrics.lr_end != metrics.lr ? fmt::format("->{:.4g}", metrics.lr_end) : "", metrics.seconds,
       metrics.images_per_s,
       reduce_ms_per_step >= 0 ? fmt::format(", all-reduce {:.2f} ms/step", reduce_ms_per_step)

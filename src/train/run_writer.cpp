@@ -77,16 +77,27 @@ void RunWriter::save_behind(const torch::jit::Module& module, const fs::path& pa
   }
 }
 
+// A hard link to last.pt where the file system has them, else a copy of its bytes: either way
+// the checkpoint is not serialised a second time. Queued behind last.pt's own commit, so it
+// links the finished file; last.pt's next save renames a new file over the name and leaves
+// this one as it is.
+void RunWriter::copy_last_behind(const fs::path& path) {
+  writer_.add([last = last_checkpoint_path(run_dir_), path] {
+    const fs::path temp = atomic_temporary(path);
+    link_or_copy(last, temp, path);
+    commit_temporary(temp, path);
+  });
+}
+
 void RunWriter::write_kept(const CheckpointRanking::Update& update, std::int64_t epoch,
-                           const CheckpointRanking& ranking, const torch::jit::Module& module,
-                           spdlog::logger& log) {
+                           const CheckpointRanking& ranking, spdlog::logger& log) {
   if (!writes_ || (!update.new_best && !update.kept)) return;
   if (update.new_best) {
-    save_behind(module, checkpoint_path(kBestName), {});
+    copy_last_behind(checkpoint_path(kBestName));
     log.info("new best {} {:.4f}: {}", to_string(ranking.metric()), ranking.best().value,
              checkpoint_path(kBestName).string());
   }
-  if (update.kept) save_behind(module, checkpoint_path(epoch_checkpoint_name(epoch)), {});
+  if (update.kept) copy_last_behind(checkpoint_path(epoch_checkpoint_name(epoch)));
   for (const std::int64_t dropped : update.dropped) {
     writer_.add([path = checkpoint_path(epoch_checkpoint_name(dropped))] {
       std::error_code error;
@@ -119,7 +130,7 @@ void RunWriter::repair_kept(const CheckpointRanking& ranking, const TrainState& 
     }
   }
   if (update.kept) update.kept = !fs::exists(checkpoint_path(epoch_checkpoint_name(epoch)));
-  write_kept(update, epoch, ranking, last.module, log);
+  write_kept(update, epoch, ranking, log);
 }
 
 void RunWriter::append_metrics(const EpochMetrics& metrics) {
@@ -151,6 +162,10 @@ void RunWriter::write_summary(const CheckpointRanking& ranking, const TrainState
                                        {"bad_images", bad_images},
                                        {"top_k", kept}};
   write_file_atomic(run_dir_ / kSummaryName, json.dump(2) + "\n");
+}
+
+void RunWriter::write_timing(const RunTiming& timing) {
+  if (writes_) write_file_atomic(run_dir_ / kTimingName, to_json(timing).dump(2) + "\n");
 }
 
 FinetuneResult RunWriter::result(const CheckpointRanking& ranking, const TrainState& state,

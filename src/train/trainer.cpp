@@ -30,10 +30,14 @@ FinetuneResult FinetuneRun::run() {
                          last ? &*last : nullptr);
   if (last) writer_->repair_kept(ranking_, state_, *last, log_);
   setup_optimizer(last);
+  timing_.startup_seconds = seconds_since(started_);
   for (std::int64_t epoch = state_.epochs_done + 1; epoch <= config_.train.epochs; ++epoch) {
     if (run_epoch(epoch)) break;
   }
+  const auto end = Clock::now();
   writer_->write_summary(ranking_, state_, bad_images_.size());
+  timing_.end_seconds = seconds_since(end);
+  writer_->write_timing(timing_);
   // The other ranks end once rank 0's files are written: a failure there fails them too.
   ranks_->all_reduce({torch::ones({1})}, "the end of the run");
   return writer_->result(ranking_, state_, last.has_value());
@@ -67,8 +71,12 @@ std::optional<Checkpoint> FinetuneRun::start() {
                                   cpu_has_bf16());
   features_ = std::make_unique<FeatureSource>(config_, device_, compute_);
   configure_loading();
+  const auto data_start = Clock::now();
   load_data();
+  timing_.data_seconds = seconds_since(data_start);
+  const auto model_start = Clock::now();
   setup_model(last);
+  timing_.model_seconds = seconds_since(model_start);
   log_.info("device {}, {} compute threads, {} loader workers, {}, {}{}", device_.str(), threads,
             loader_options_.workers, to_string(config_.train.precision),
             to_string(config_.train.memory_format),

@@ -62,6 +62,7 @@ struct TrainConfig {
   std::int64_t keep_top_k = 0;              // also keep the k best epochs' checkpoints
   bool deterministic = false;               // repeatable runs and bit-exact resume
   std::int64_t checkpoint_every_steps = 0;  // also save resume state every N steps; 0 = epochs
+  std::int64_t val_every = 1;  // validate after every N-th epoch and after the last one
   // With a frozen backbone and no augmentation, auto runs the backbone once per image and
   // trains the head on the features; disk also keeps them for later runs; off runs it every step.
   FeatureCacheMode feature_cache = FeatureCacheMode::kAuto;

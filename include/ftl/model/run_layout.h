@@ -15,5 +15,6 @@ inline constexpr const char* kReportName = "report.html";     // ftl report's de
 inline constexpr const char* kBadImagesName = "bad_images.txt";    // images skipped, with reasons
 inline constexpr const char* kTrainSplitName = "train_split.csv";  // data.val_fraction's split
 inline constexpr const char* kValSplitName = "val_split.csv";
+inline constexpr const char* kTimingName = "timing.json";  // where the last process's time went
 
 }  // namespace ftl

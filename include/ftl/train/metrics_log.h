@@ -22,6 +22,7 @@ struct EpochMetrics {
   double seconds = 0;       // wall time of the epoch: training and validation
   double images_per_s = 0;  // training images per second
   std::string stop;         // on the run's last epoch: "completed" or "early_stopping"
+  bool validated = true;    // false where train.val_every skipped it: val_* are written null
 };
 
 /// One epoch as a JSON object, keys in column order.

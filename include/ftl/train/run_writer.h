@@ -21,6 +21,7 @@
 #include "ftl/train/ranking.h"
 #include "ftl/train/run_data.h"
 #include "ftl/train/run_folder.h"
+#include "ftl/train/run_timing.h"
 #include "ftl/train/trainer.h"
 #include "ftl/train/training_model.h"
 #include "ftl/util/files.h"
@@ -50,10 +51,11 @@ class RunWriter {
   /// at any moment leaves the previous or the new last.pt, whole.
   void save_last(TrainingModel& model, std::size_t trainable_tensors,
                  const std::function<torch::jit::ExtraFilesMap()>& resume_state);
-  /// best.pt and epoch_NNN.pt as `update` decides, and the removal of dropped epochs' files.
+  /// best.pt and epoch_NNN.pt as `update` decides, each the same file as last.pt, which
+  /// must hold `epoch` (saved by save_last just before, or found by repair_kept); and the
+  /// removal of dropped epochs' files.
   void write_kept(const CheckpointRanking::Update& update, std::int64_t epoch,
-                  const CheckpointRanking& ranking, const torch::jit::Module& module,
-                  spdlog::logger& log);
+                  const CheckpointRanking& ranking, spdlog::logger& log);
   /// A run killed after saving last.pt at an epoch end, but before writing best.pt or that
   /// epoch's epoch_NNN.pt, is completed here from last.pt, which holds that very epoch's
   /// weights. Kept files that the ranking has since dropped are removed.
@@ -65,6 +67,8 @@ class RunWriter {
   /// summary.json, once the checkpoints it names are on disk.
   void write_summary(const CheckpointRanking& ranking, const TrainState& state,
                      std::size_t bad_images);
+  /// timing.json: where this process's part of the run spent its time.
+  void write_timing(const RunTiming& timing);
   /// What finetune returns.
   FinetuneResult result(const CheckpointRanking& ranking, const TrainState& state,
                         bool resumed) const;
@@ -77,6 +81,7 @@ class RunWriter {
  private:
   void save_behind(const torch::jit::Module& module, const std::filesystem::path& path,
                    const torch::jit::ExtraFilesMap& entries);
+  void copy_last_behind(const std::filesystem::path& path);
 
   const std::filesystem::path run_dir_;
   const bool writes_;

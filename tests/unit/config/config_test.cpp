@@ -92,6 +92,7 @@ TEST_CASE("config: every validation error names the key and the value", "[config
   CHECK(error_for("/optimizer/nesterov", 1) == "optimizer.nesterov must be true or false, got 1");
   CHECK(error_for("/train/epochs", 2.5) == "train.epochs must be an integer, got 2.5");
   CHECK(error_for("/train/epochs", 0) == "train.epochs must be in [1, 1000000], got 0");
+  CHECK(error_for("/train/val_every", 0) == "train.val_every must be in [1, 1000000], got 0");
   CHECK(error_for("/train/device", "gpu") ==
         "train.device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"gpu\"");
   CHECK(error_for("/model/freeze", "all") ==

@@ -118,7 +118,8 @@ TEST_CASE("option table: example.json holds every default", "[config]") {
 TEST_CASE("option table: what a resumed run may change", "[config]") {
   CHECK(keys_on_resume(ftl::OnResume::kMayGrow) == KeySet{"train.epochs"});
   CHECK(keys_on_resume(ftl::OnResume::kMayChange) ==
-        KeySet{"dist.backend", "dist.timeout_s", "train.feature_cache", "train.feature_cache_dir"});
+        KeySet{"dist.backend", "dist.timeout_s", "train.feature_cache", "train.feature_cache_dir",
+               "train.val_every"});
 }
 
 TEST_CASE("option table: the feature-cache key", "[config]") {

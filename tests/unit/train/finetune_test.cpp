@@ -127,3 +127,81 @@ TEST_CASE("finetune loop: a frozen backbone trains the head on cached features",
           Approx(without[i]["train_loss"].get<double>()).epsilon(1e-5));
   }
 }
+
+TEST_CASE("finetune loop: train.val_every scores every N-th epoch and the last",
+          "[finetune_loop]") {
+  TinyRun fixture;
+  ftl::Config every = fixture.config("every", 5);
+  ftl::Config sparse = fixture.config("sparse", 5);
+  sparse.train.val_every = 2;
+  std::ostringstream log_text;
+  spdlog::logger log("test", std::make_shared<spdlog::sinks::ostream_sink_st>(log_text));
+  ftl::finetune(every, ftl::testing::quiet_logger());
+  const ftl::FinetuneResult result = ftl::finetune(sparse, log);
+  const auto all = metrics_of(fixture.dir / "every");
+  const auto some = metrics_of(fixture.dir / "sparse");
+  REQUIRE(some.size() == 5);
+  for (std::size_t i = 0; i < some.size(); ++i) {
+    INFO("epoch " << i + 1);
+    // Validation changes nothing that is learnt: the training figures are the same.
+    CHECK(some[i]["train_loss"] == all[i]["train_loss"]);
+    const bool scored = i == 1 || i == 3 || i == 4;  // epochs 2, 4 and the last, 5
+    CHECK(some[i]["val_acc"].is_null() == !scored);
+    CHECK(some[i]["val_loss"].is_null() == !scored);
+    if (scored) CHECK(some[i]["val_loss"] == all[i]["val_loss"]);
+  }
+  CHECK((result.best_epoch == 2 || result.best_epoch == 4 || result.best_epoch == 5));
+  CHECK_THAT(log_text.str(), Catch::Contains("epoch 1/5: train loss") &&
+                                 Catch::Contains("| not validated (train.val_every) |"));
+  // Stopped after an epoch that was not scored: last.pt records its validation as null, and
+  // the resumed run keeps that line as it was.
+  ftl::Config stopped = fixture.config("stopped", 5);
+  stopped.train.val_every = 2;
+  bool epoch_ended = false;
+  ftl::FinetuneHooks hooks;
+  hooks.on_epoch_end = [&] { epoch_ended = true; };
+  hooks.stop_requested = [&] { return epoch_ended ? 15 : 0; };
+  REQUIRE_THROWS_AS(ftl::finetune(stopped, ftl::testing::quiet_logger(), hooks), ftl::Interrupted);
+  const ftl::Checkpoint last =
+      ftl::load_checkpoint(fixture.dir / "stopped/checkpoints/last.pt", torch::kCPU);
+  CHECK(last.metadata.epoch == 1);
+  CHECK(last.metadata.metrics.at("val_acc").is_null());
+  CHECK(last.metadata.metrics.at("train_acc").is_number());
+  ftl::finetune(stopped, ftl::testing::quiet_logger(), {}, ftl::RunMode::kResume);
+  CHECK(metrics_of(fixture.dir / "stopped") == some);
+}
+
+TEST_CASE("finetune loop: timing.json tells where each epoch of the process went",
+          "[finetune_loop]") {
+  TinyRun fixture;
+  ftl::Config config = fixture.config("timed", 2);
+  config.train.val_every = 2;
+  ftl::finetune(config, ftl::testing::quiet_logger());
+  const fs::path file = fixture.dir / "timed" / "timing.json";
+  const nlohmann::json timing = nlohmann::json::parse(std::ifstream(file));
+  for (const char* key : {"startup_seconds", "data_seconds", "model_seconds", "end_seconds"}) {
+    INFO(key);
+    CHECK(timing.at(key).get<double>() >= 0);
+  }
+  CHECK(timing["startup_seconds"].get<double>() >=
+        timing["data_seconds"].get<double>() + timing["model_seconds"].get<double>() - 0.002);
+  REQUIRE(timing["epochs"].size() == 2);
+  CHECK(timing["epochs"][0]["epoch"] == 1);
+  CHECK(timing["epochs"][0]["validate_seconds"] == 0.0);  // not scored
+  CHECK(timing["epochs"][1]["validate_seconds"].get<double>() > 0);
+  for (const auto& epoch : timing["epochs"]) {
+    CHECK(epoch["train_seconds"].get<double>() > 0);
+    CHECK(epoch["save_seconds"].get<double>() > 0);
+    CHECK(epoch["loader_wait_seconds"].get<double>() <= epoch["train_seconds"].get<double>());
+  }
+  // A resumed process records its own epochs alone; --overwrite takes the file away with the
+  // rest of the run.
+  config.train.epochs = 3;
+  ftl::finetune(config, ftl::testing::quiet_logger(), {}, ftl::RunMode::kResume);
+  const nlohmann::json resumed = nlohmann::json::parse(std::ifstream(file));
+  REQUIRE(resumed["epochs"].size() == 1);
+  CHECK(resumed["epochs"][0]["epoch"] == 3);
+  CHECK(ftl::holds_run(fixture.dir / "timed"));
+  ftl::remove_run_outputs(fixture.dir / "timed");
+  CHECK_FALSE(fs::exists(file));
+}

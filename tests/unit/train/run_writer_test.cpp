@@ -64,9 +64,9 @@ TEST_CASE("run writer: last.pt, best.pt and the kept epochs reach the disk in or
   fixture.model.set_mode(true);
   fixture.save_last();
   CHECK(fixture.model.module().is_training());  // saved in eval mode, then put back
-  fixture.writer.write_kept(fixture.ranking.add(1, 0.5), 1, fixture.ranking, fixture.model.module(),
+  fixture.writer.write_kept(fixture.ranking.add(1, 0.5), 1, fixture.ranking,
                             ftl::testing::quiet_logger());
-  fixture.writer.write_kept(fixture.ranking.add(2, 0.7), 2, fixture.ranking, fixture.model.module(),
+  fixture.writer.write_kept(fixture.ranking.add(2, 0.7), 2, fixture.ranking,
                             ftl::testing::quiet_logger());
   fixture.writer.wait();
   CHECK(fs::exists(checkpoints / "last.pt"));
@@ -79,11 +79,25 @@ TEST_CASE("run writer: last.pt, best.pt and the kept epochs reach the disk in or
   CHECK(last.extra.at("state.json") == "{}");
   CHECK(last.metadata.training["trainable_tensors"] == 2);
   CHECK_FALSE(last.module.is_training());
+  // best.pt and the kept epoch are last.pt's file, not a second serialisation of the network.
+  CHECK(fs::equivalent(checkpoints / "best.pt", checkpoints / "last.pt"));
+  CHECK(fs::equivalent(checkpoints / "epoch_002.pt", checkpoints / "last.pt"));
+  const ftl::Checkpoint best =
+      ftl::load_checkpoint(checkpoints / "best.pt", torch::kCPU, {"state.json"});
+  CHECK(best.extra.at("state.json") == "{}");
+  // The next epoch's last.pt is a new file under the old name: best.pt keeps its epoch.
+  fixture.writer.metadata().epoch = 3;
+  fixture.save_last();
+  fixture.writer.wait();
+  CHECK_FALSE(fs::equivalent(checkpoints / "best.pt", checkpoints / "last.pt"));
+  CHECK(ftl::load_checkpoint(checkpoints / "best.pt", torch::kCPU).metadata.epoch == 0);
+  CHECK(ftl::load_checkpoint(checkpoints / "last.pt", torch::kCPU).metadata.epoch == 3);
 }
 
 TEST_CASE("run writer: the summary names the best epoch and the kept checkpoints", "[run_writer]") {
   PreparedWriter fixture;
-  fixture.writer.write_kept(fixture.ranking.add(1, 0.5), 1, fixture.ranking, fixture.model.module(),
+  fixture.save_last();
+  fixture.writer.write_kept(fixture.ranking.add(1, 0.5), 1, fixture.ranking,
                             ftl::testing::quiet_logger());
   ftl::TrainState state;
   state.epochs_done = 1;
