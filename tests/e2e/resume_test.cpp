@@ -235,15 +235,20 @@ TEST_CASE("resume: a damaged last.pt or a folder without one is refused, naming 
   CHECK_FALSE(started.resumed);
   const fs::path last = fs::path(config.output.dir) / "checkpoints/last.pt";
   const std::string bytes = read_file(last);
-  std::ofstream(last, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
+  // A new file cut short, as a copy is: writing into last.pt in place would cut best.pt too,
+  // which is the same file.
+  fs::remove(last);
+  std::ofstream(last, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   REQUIRE_THROWS_AS(ftl::finetune(config, ftl::testing::quiet_logger(), {}, ftl::RunMode::kResume),
                     ftl::ModelError);
   REQUIRE_THROWS_WITH(
       ftl::finetune(config, ftl::testing::quiet_logger(), {}, ftl::RunMode::kResume),
       Contains(last.string() + ": damaged file: not a readable zip archive"));
-  // best.pt carries no resume state.
-  fs::copy_file(fs::path(config.output.dir) / "checkpoints/best.pt", last,
-                fs::copy_options::overwrite_existing);
+  // A checkpoint saved without the resume state (through the core library, as any program
+  // may) cannot be resumed from.
+  const ftl::Checkpoint best =
+      ftl::load_checkpoint(fs::path(config.output.dir) / "checkpoints/best.pt", torch::kCPU);
+  ftl::save_checkpoint(best.module, best.metadata, last);
   REQUIRE_THROWS_WITH(
       ftl::finetune(config, ftl::testing::quiet_logger(), {}, ftl::RunMode::kResume),
       Contains(last.string() + ": holds no resume state"));
