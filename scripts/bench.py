@@ -10,7 +10,9 @@ Jobs: end to end at 32 px (Fashion-MNIST PNG) and 224 px (500x375 JPEG), full fi
 frozen backbone (ftl with its feature cache, and without it: train.feature_cache "off"); ftl's
 own variants of the full jobs (bf16, contiguous memory format, other thread splits); the ceiling (a tight training loop on tensors already in memory, the same
 TorchScript model, in one process: tests/bench/data_bench.cpp) against ftl's training
-images/s; evaluation throughput; `ftl predict` latency on one image.
+images/s; evaluation throughput; `ftl predict` latency on one image. The short runs
+(scripts/bench_short_runs.py) set ftl against the minimal PyTorch loop, with the breakdown of
+each ftl run. --section short runs those alone, --section long the rest.
 
 Prints a Markdown table and writes OUT/bench.json.
 """
@@ -20,28 +22,14 @@ import os
 import statistics
 import subprocess
 import sys
-import time
+
+from bench_common import log, timed
+from bench_short_runs import print_short, short_runs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 THREADS = 2  # compute threads, both sides
 WORKERS = 1  # loader workers (ftl threads, PyTorch processes): ftl's default on 2 cores
 LR = 0.01
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def timed(command, log_path):
-    """Runs command; returns (wall seconds, peak RSS in MiB of the largest process)."""
-    start = time.perf_counter()
-    with open(log_path, "w") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"failed ({log_path}): {' '.join(command)}")
-    return seconds, usage.ru_maxrss / 1024
 
 
 def prepare_data(out, python):
@@ -229,9 +217,17 @@ def main():
     parser.add_argument("--python", default=sys.executable, help="Python with torch")
     parser.add_argument("--repeats", type=int, default=1, help="alternating runs of each job")
     parser.add_argument("--frozen-epochs", type=int, default=10, help="epochs of frozen jobs")
+    parser.add_argument("--section", choices=["all", "long", "short"], default="all",
+                        help="the jobs against the per-epoch loop, the short runs, or both")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     data, model = prepare_data(args.out, args.python)
+    short = short_runs(args, data, model) if args.section != "long" else None
+    if args.section == "short":
+        with open(os.path.join(args.out, "bench_short.json"), "w") as f:
+            json.dump(short, f, indent=2)
+        print_short(short)
+        return 0
     jobs = [
         {"name": "32px_full", "train": "fmnist_train", "val": "fmnist_val", "size": 32,
          "batch": 64, "epochs": 2, "freeze": "none"},
@@ -256,6 +252,8 @@ def main():
     results["evaluate_32px"] = evaluation(args, best, os.path.join(data, "fmnist_val"), runs)
     results["predict_one_image"] = latency(args, best, first_image(os.path.join(data, "fmnist_val")),
                                            runs)
+    if short is not None:
+        results["short_runs"] = short
     with open(os.path.join(args.out, "bench.json"), "w") as f:
         json.dump(results, f, indent=2)
 
@@ -296,6 +294,8 @@ def main():
     p = results["predict_one_image"]
     print(f"ftl predict, one image, process start to answer: median {p['median_seconds']:.2f} s "
           f"(of which loading LibTorch, `ftl --version`: {p['startup_floor_seconds']:.2f} s)")
+    if short is not None:
+        print_short(short)
     return 0
 
 

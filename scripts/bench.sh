@@ -4,7 +4,8 @@
 # throughput, `ftl predict` latency and peak memory. See scripts/bench.py for what each
 # figure means.
 #
-#   scripts/bench.sh [OUTDIR] [--repeats N] [--frozen-epochs N]   (default runs/bench)
+#   scripts/bench.sh [OUTDIR] [--repeats N] [--frozen-epochs N] [--section all|long|short]
+#                                                                (default runs/bench)
 #
 # Prints a Markdown table and writes OUTDIR/bench.json. Takes about 20 minutes on 2 cores.
 set -euo pipefail

@@ -1,9 +1,10 @@
 """Writes a folder of photo-like images for scripts/bench_data.sh.
 
-usage: make_bench_images.py OUTPUT_DIR COUNT WIDTH HEIGHT FORMAT
+usage: make_bench_images.py OUTPUT_DIR COUNT WIDTH HEIGHT FORMAT [SEED]
 Images go to OUTPUT_DIR/<class>/<n>.<format> in two classes. Each is a smooth random colour
 field (a 12x9 grid of colours, upsampled bicubically) with mild noise, which JPEG compresses
 about as it does a photo; pure noise would be far costlier to decode than real photos.
+Folders made with different seeds (default 0) hold different images.
 """
 import os
 import sys
@@ -15,7 +16,8 @@ from PIL import Image
 def main() -> int:
     output, count, width, height, image_format = sys.argv[1:6]
     count, width, height = int(count), int(width), int(height)
-    random = numpy.random.default_rng(0)
+    seed = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+    random = numpy.random.default_rng(seed)
     for index in range(count):
         folder = os.path.join(output, "class_%d" % (index % 2))
         os.makedirs(folder, exist_ok=True)

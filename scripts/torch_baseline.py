@@ -118,6 +118,9 @@ def train(args, t0, import_seconds):
                                 weight_decay=args.weight_decay)
     criterion = torch.nn.CrossEntropyLoss()
 
+    if args.minimal:
+        return train_minimal(args, t0, import_seconds, model, train_loader, val_loader,
+                             criterion, optimizer, train_set.classes)
     epochs, best_acc, best_state = [], -1.0, None
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
@@ -151,6 +154,33 @@ def train(args, t0, import_seconds):
     self_mb, children_mb = peak_rss_mb()
     result.update(peak_rss_mb=self_mb, peak_rss_children_mb=children_mb,
                   wall_seconds=time.perf_counter() - t0)
+    write_result(result, args.output)
+    return 0
+
+
+def train_minimal(args, t0, import_seconds, model, train_loader, val_loader, criterion,
+                  optimizer, classes):
+    """The shortest loop that does the job: train every epoch, validate once at the end,
+    save the final weights only."""
+    import torch
+    frozen = args.freeze == "backbone"
+    train_ips = None
+    for epoch in range(1, args.epochs + 1):
+        train_loss, train_acc, train_ips = run_epoch(model, train_loader, criterion, optimizer,
+                                                     frozen)
+        log(f"epoch {epoch}/{args.epochs}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
+            f"{train_ips:.1f} img/s")
+    val_loss, val_acc, _ = run_epoch(model, val_loader, criterion)
+    log(f"val loss {val_loss:.4f} acc {val_acc:.4f}")
+    if args.save_dir:
+        os.makedirs(args.save_dir, exist_ok=True)
+        torch.save(model.state_dict(), os.path.join(args.save_dir, "final.pt"))
+    del train_loader, val_loader  # joins the persistent workers, so RUSAGE_CHILDREN sees them
+    self_mb, children_mb = peak_rss_mb()
+    result = {"classes": classes, "import_seconds": import_seconds,
+              "train_images_per_s": train_ips, "val_loss": val_loss, "val_acc": val_acc,
+              "peak_rss_mb": self_mb, "peak_rss_children_mb": children_mb,
+              "wall_seconds": time.perf_counter() - t0}
     write_result(result, args.output)
     return 0
 
@@ -243,7 +273,10 @@ def main():
     p.add_argument("--freeze", choices=["none", "backbone"], default="none",
                    help="backbone: train only the new fc, backbone BN stays in eval mode")
     p.add_argument("--output", default=None, help="also write the JSON summary here")
-    p.add_argument("--save-dir", default=None, help="save last.pt and best.pt here each epoch")
+    p.add_argument("--save-dir", default=None,
+                   help="save last.pt and best.pt here each epoch (final.pt with --minimal)")
+    p.add_argument("--minimal", action="store_true",
+                   help="validate once after the last epoch and save only the final weights")
 
     p = sub.add_parser("evaluate", help="evaluate an ftl checkpoint like `ftl evaluate`")
     p.add_argument("--checkpoint", required=True, help="ftl checkpoint (.pt with ftl.json)")
