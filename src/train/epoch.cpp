@@ -39,9 +39,12 @@ bool FinetuneRun::run_epoch(std::int64_t epoch) {
   if ((metrics.validated && !std::isfinite(metrics.val_loss)) ||
       !std::isfinite(metrics.train_loss)) {
     throw TrainingError(fmt::format(
-        "epoch {} ended with train loss {} and val loss {}: training diverged; lower "
+        "epoch {} ended with train loss {} and {}: training diverged; lower "
         "optimizer.lr or set train.grad_clip_norm. The last good checkpoint is kept: {}",
-        epoch, metrics.train_loss, metrics.val_loss, last_checkpoint_path(run_dir_).string()));
+        epoch, metrics.train_loss,
+        metrics.validated ? fmt::format("val loss {}", metrics.val_loss)
+                          : std::string("no validation (train.val_every)"),
+        last_checkpoint_path(run_dir_).string()));
   }
   // An epoch that train.val_every does not score cannot become best.pt or a kept epoch.
   const CheckpointRanking::Update update =
@@ -58,12 +61,12 @@ bool FinetuneRun::run_epoch(std::int64_t epoch) {
   state_.steps_done = 0;
   state_.partial = {};
   writer_->metadata().epoch = epoch;
-  const nlohmann::json unscored;  // null: an epoch that train.val_every skipped
-  writer_->metadata().metrics = {
-      {"train_loss", metrics.train_loss},
-      {"train_acc", metrics.train_acc},
-      {"val_loss", metrics.validated ? nlohmann::json(metrics.val_loss) : unscored},
-      {"val_acc", metrics.validated ? nlohmann::json(metrics.val_acc) : unscored}};
+  // The checkpoint records the line's figures as written (val_* null where not validated).
+  const nlohmann::ordered_json line = to_json(metrics);
+  writer_->metadata().metrics = nlohmann::json::object();
+  for (const char* key : {"train_loss", "train_acc", "val_loss", "val_acc"}) {
+    writer_->metadata().metrics[key] = line.at(key);
+  }
   const auto save_start = Clock::now();
   save_last();
   writer_->write_kept(update, epoch, ranking_, log_);

@@ -6,14 +6,6 @@
 
 namespace ftl {
 
-double total_gradient_norm(const std::vector<torch::Tensor>& parameters) {
-  std::vector<torch::Tensor> norms;
-  for (const torch::Tensor& parameter : parameters) {
-    if (parameter.grad().defined()) norms.push_back(parameter.grad().norm());
-  }
-  return norms.empty() ? 0.0 : torch::stack(norms).norm().item<double>();
-}
-
 double gradient_sum(const std::vector<torch::Tensor>& parameters) {
   std::vector<torch::Tensor> sums;
   for (const torch::Tensor& parameter : parameters) {

@@ -43,8 +43,6 @@ struct StepResult {
 StepResult train_step(const Forward& forward, TrainingOptimizer& optimizer, const Batch& batch,
                       bool trains, const StepSettings& settings, Ranks& ranks);
 
-/// The L2 norm of all gradients together, as clip_grad_norm_ computes it.
-double total_gradient_norm(const std::vector<torch::Tensor>& parameters);
 /// All gradients' elements summed: not finite exactly when one of them is not (short of an
 /// overflow of the sum, which only gradients that have diverged reach).
 double gradient_sum(const std::vector<torch::Tensor>& parameters);

@@ -115,6 +115,10 @@ TEST_CASE("finetune loop: a frozen backbone trains the head on cached features",
   spdlog::logger log("test", std::make_shared<spdlog::sinks::ostream_sink_st>(log_text));
   ftl::finetune(cached, log);
   CHECK_THAT(log_text.str(), Catch::Contains("feature cache: the backbone's 6-d features"));
+  const nlohmann::json timing =
+      nlohmann::json::parse(std::ifstream(fixture.dir / "cached" / "timing.json"));
+  CHECK(timing["epochs"][0]["features_seconds"].get<double>() > 0);  // extracted at epoch 1
+  CHECK(timing["epochs"][1]["features_seconds"] == 0.0);
   ftl::Config uncached = cached;
   uncached.train.feature_cache = ftl::FeatureCacheMode::kOff;
   uncached.output.dir = (fixture.dir / "uncached").string();
