@@ -37,26 +37,6 @@ std::optional<std::string> folder_reason(const fs::path& path) {
   return std::string(kEmptyFolderReason);
 }
 
-// The k most probable classes of every row of a batch's logits: one topk for the batch, read
-// from CPU memory, rather than a tensor op and a device sync per image and class.
-std::vector<std::vector<ClassScore>> top_classes(const torch::Tensor& logits, std::int64_t k,
-                                                 const std::vector<std::string>& classes) {
-  const auto [values, indices] = logits.softmax(/*dim=*/1).topk(k, /*dim=*/1);
-  const torch::Tensor p = values.to(torch::kCPU, torch::kFloat64).contiguous();
-  const torch::Tensor c = indices.to(torch::kCPU, torch::kInt64).contiguous();
-  const double* probability = p.data_ptr<double>();
-  const std::int64_t* index = c.data_ptr<std::int64_t>();
-  std::vector<std::vector<ClassScore>> rows(static_cast<std::size_t>(logits.size(0)));
-  for (std::size_t row = 0; row < rows.size(); ++row) {
-    for (std::int64_t j = 0; j < k; ++j) {
-      const std::size_t at = row * static_cast<std::size_t>(k) + static_cast<std::size_t>(j);
-      rows[row].push_back(
-          {classes[static_cast<std::size_t>(index[at])], index[at], probability[at]});
-    }
-  }
-  return rows;
-}
-
 }  // namespace
 
 std::vector<fs::path> expand_inputs(const std::vector<fs::path>& inputs) {
@@ -121,7 +101,8 @@ PredictSummary Predictor::run(const std::vector<fs::path>& images,
     if (!batch.indices.empty()) {
       const torch::Tensor logits =
           checkpoint_.module.forward({batch.images.to(device_)}).toTensor();
-      std::vector<std::vector<ClassScore>> top = top_classes(logits, top_k_, classes);
+      std::vector<std::vector<ClassScore>> top =
+          top_classes(logits.softmax(/*dim=*/1), top_k_, classes);
       for (std::size_t i = 0; i < batch.indices.size(); ++i) {
         records[batch.indices[i] - first].top = std::move(top[i]);
       }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "ftl/eval/class_scores.h"
 #include "ftl/eval/inference_options.h"
 #include "ftl/model/checkpoint.h"
 
@@ -22,12 +23,6 @@ struct PredictOptions {
   std::int64_t top_k = 5;            // classes per record, most probable first (capped at the
                                      // number of classes)
   InferenceOptions inference;        // batch size, workers, threads, device
-};
-
-struct ClassScore {
-  std::string name;
-  std::int64_t index = 0;  // the class's logit index
-  double probability = 0;  // softmax probability
 };
 
 struct ImagePrediction {
