@@ -13,6 +13,8 @@ PACKAGES=(
   libjpeg62-turbo-dev             # JPEG decoding (libjpeg-turbo)
   libpng-dev                      # PNG decoding
   libzip-dev                      # checks the CRC-32s inside model and checkpoint files
+  libcpp-httplib-dev              # ftl serve's HTTP server (and the tests' client)
+  libssl-dev                      # SHA-256 of served checkpoints, constant-time token compare
   libgloo-dev                     # Gloo headers for c10d ProcessGroupGloo (distributed training)
   python3-torch python3-torchvision  # exports the ResNet-18 test fixture; Python interop tests
   dataset-fashion-mnist           # the demo's real images, offline

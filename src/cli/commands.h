@@ -16,6 +16,7 @@
 #include "ftl/eval/inference_options.h"
 #include "ftl/eval/predict.h"
 #include "ftl/report/report.h"
+#include "ftl/serve/serve_options.h"
 
 namespace ftl::cli {
 
@@ -63,6 +64,12 @@ struct PredictCliOptions {
   std::string format = "jsonl";    // --format: jsonl or csv
 };
 
+struct ServeCliOptions {
+  ServeOptions core;                // every flag but these two
+  std::string tta = "none";         // --tta, parsed into core.tta
+  std::string log_format = "text";  // --log-format: text or json lines
+};
+
 struct DataCheckCliOptions {
   DataCheckOptions core;  // PATH, --workers
   bool json = false;      // --json
@@ -106,6 +113,9 @@ int run_report(const ReportOptions& options, spdlog::logger& log);
 /// Registers `ftl data` and returns its `check` subcommand.
 CLI::App* setup_data(CLI::App& app, DataCheckCliOptions& options);
 int run_data_check(const DataCheckCliOptions& options, spdlog::logger& log);
+
+CLI::App* setup_serve(CLI::App& app, ServeCliOptions& options);
+int run_serve(const ServeCliOptions& options, spdlog::logger& log);
 
 CLI::App* setup_inspect(CLI::App& app, InspectOptions& options);
 int run_inspect(const InspectOptions& options, spdlog::logger& log);

@@ -73,12 +73,14 @@ int main(int argc, char** argv) {
   ftl::ReportOptions report_options;
   DataCheckCliOptions data_check_options;
   InspectOptions inspect_options;
+  ServeCliOptions serve_options;
   CLI::App* finetune = setup_finetune(app, finetune_options);
   CLI::App* evaluate = setup_evaluate(app, evaluate_options);
   CLI::App* predict = setup_predict(app, predict_options);
   CLI::App* report = setup_report(app, report_options);
   CLI::App* data_check = setup_data(app, data_check_options);
   CLI::App* inspect = setup_inspect(app, inspect_options);
+  CLI::App* serve = setup_serve(app, serve_options);
 
   try {
     app.parse(argc, argv);
@@ -114,6 +116,7 @@ int main(int argc, char** argv) {
     if (report->parsed()) return run_report(report_options, *log);
     if (data_check->parsed()) return run_data_check(data_check_options, *log);
     if (inspect->parsed()) return run_inspect(inspect_options, *log);
+    if (serve->parsed()) return run_serve(serve_options, *log);
     return kExitUsage;
   } catch (const ftl::ConfigError& e) {
     log->error("{}", error_text(e));

@@ -12,7 +12,7 @@ constexpr int kCropAttempts = 10;
 constexpr std::uint64_t kAugmentStream = 0xA0C3E7A5D1B2F489ULL;
 /// ITU-R 601 luma weights, as torchvision's rgb_to_grayscale.
 constexpr std::array<float, 3> kLuma = {0.2989F, 0.587F, 0.114F};
-constexpr double kMaxByte = 255.0;
+constexpr double kAugmentMaxByte = 255.0;
 constexpr double kFlipProbability = 0.5;
 
 std::int64_t round_to_int(double value) { return static_cast<std::int64_t>(std::nearbyint(value)); }
@@ -43,7 +43,7 @@ void jitter(torch::Tensor& pixels, double strength, SplitMix64& random) {
       const torch::Tensor grey_levels = grey(pixels).unsqueeze(0);
       pixels.mul_(factor).add_(grey_levels, 1.0 - factor);
     }
-    pixels.clamp_(0, kMaxByte);
+    pixels.clamp_(0, kAugmentMaxByte);
   }
 }
 

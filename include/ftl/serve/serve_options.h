@@ -1,0 +1,40 @@
+// What `ftl serve` is told: the checkpoint, where to listen, how to batch, and its limits.
+// One struct, embedded by the CLI's options, with each default written once here.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "ftl/eval/class_scores.h"
+
+namespace ftl {
+
+/// How the access lines are written.
+enum class AccessLogFormat {
+  kText,  // "POST /v1/predict 200 3 images 12.4 ms"
+  kJson,  // {"method":"POST","path":"/v1/predict","status":200,"images":3,"ms":12.4}
+};
+
+struct ServeOptions {
+  std::filesystem::path checkpoint;  // a best.pt / last.pt written by ftl finetune
+  std::string host = "127.0.0.1";    // the address to listen on: loopback only by default
+  int port = 8080;                   // the TCP port; 0 = any free one (the log names it)
+  std::int64_t threads = 0;          // compute threads of the forward pass; 0 = available cores
+  std::int64_t http_threads = 32;    // connections served at once (each holds one thread)
+  std::int64_t max_batch = 16;       // images per forward pass at most
+  double max_delay_ms = 5;           // how long the first queued image waits for others
+  std::int64_t max_body_mb = 20;     // largest request body, in MiB (413 above it)
+  std::int64_t queue = 256;          // images waiting for a forward pass at most (503 above it)
+  std::int64_t io_timeout_s = 10;    // a read or write that makes no progress this long fails
+  std::filesystem::path token_file;  // holds the bearer token that requests must send; empty =
+                                     // no token asked for
+  std::string device = "cpu";        // "cpu", "cuda" or "cuda:N"
+  Tta tta = Tta::kNone;              // test-time augmentation of every prediction
+  AccessLogFormat access_log = AccessLogFormat::kText;  // the form of the access lines
+};
+
+/// Throws ConfigError naming the option when a value is out of its range.
+void validate_serve_options(const ServeOptions& options);
+
+}  // namespace ftl

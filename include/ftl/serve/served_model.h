@@ -1,0 +1,33 @@
+// The checkpoint a server answers with: the network, its metadata, and the file's identity
+// (name and SHA-256), which every answer carries so that a client knows which model spoke.
+// Immutable once loaded; a reload builds a new one and swaps the pointer.
+#pragma once
+
+#include <torch/script.h>
+
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "ftl/model/checkpoint.h"
+
+namespace ftl {
+
+struct ServedModel {
+  Checkpoint checkpoint;  // the network (eval mode, on `device`) and its metadata
+  torch::Device device = torch::kCPU;
+  std::string file_name;  // the checkpoint's file name, without its folder
+  std::string sha256;     // of the file's bytes, as `sha256sum` prints it
+};
+
+/// Loads and verifies the checkpoint as every ftl command does (CRC, metadata; ModelError
+/// naming the path), hashes the file, and runs one image through the network so that the
+/// first request does not pay for LibTorch's first call.
+std::shared_ptr<const ServedModel> load_served_model(const std::filesystem::path& path,
+                                                     const torch::Device& device);
+
+/// {"file", "sha256", "epoch"}: the identity every answer carries.
+nlohmann::ordered_json model_identity_json(const ServedModel& model);
+
+}  // namespace ftl

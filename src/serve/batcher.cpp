@@ -1,0 +1,103 @@
+#include "ftl/serve/batcher.h"
+
+#include <torch/csrc/jit/runtime/graph_executor.h>
+
+#include <exception>
+#include <string>
+#include <utility>
+
+namespace ftl {
+
+Batcher::Batcher(BatcherOptions options)
+    : options_(std::move(options)), thread_([this] { loop(); }) {}
+
+Batcher::~Batcher() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+std::vector<std::future<torch::Tensor>> Batcher::submit(
+    const std::shared_ptr<const ServedModel>& model, std::vector<torch::Tensor> inputs) {
+  std::vector<std::future<torch::Tensor>> results;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (queue_.size() + inputs.size() > options_.capacity) {
+      throw QueueFull("the queue holds " + std::to_string(queue_.size()) + " of its " +
+                      std::to_string(options_.capacity) + " images; " +
+                      std::to_string(inputs.size()) + " more do not fit");
+    }
+    const auto now = std::chrono::steady_clock::now();
+    for (torch::Tensor& input : inputs) {
+      Pending pending{model, std::move(input), {}, now};
+      results.push_back(pending.result.get_future());
+      queue_.push_back(std::move(pending));
+    }
+  }
+  wake_.notify_all();
+  return results;
+}
+
+std::size_t Batcher::depth() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return queue_.size();
+}
+
+bool Batcher::full() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return queue_.size() >= options_.capacity;
+}
+
+void Batcher::loop() {
+  // The plain interpreter, as ftl predict runs: passes of every size from 1 to max_batch would
+  // each make the profiling executor record and optimise again, for no gain on a CPU.
+  torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);
+  torch::NoGradGuard no_grad;
+  for (;;) {
+    std::vector<Pending> pass = next_pass();
+    if (pass.empty()) return;
+    run_pass(pass);
+  }
+}
+
+std::vector<Batcher::Pending> Batcher::next_pass() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+  if (queue_.empty()) return {};
+  const auto max_batch = static_cast<std::size_t>(options_.max_batch);
+  const auto deadline = queue_.front().queued + options_.max_delay;
+  // Stopping runs what is queued at once: nothing more will come to fill the pass.
+  wake_.wait_until(lock, deadline, [&] { return stopping_ || queue_.size() >= max_batch; });
+  std::vector<Pending> pass;
+  const ServedModel* model = queue_.front().model.get();
+  while (!queue_.empty() && pass.size() < max_batch && queue_.front().model.get() == model) {
+    pass.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  return pass;
+}
+
+void Batcher::run_pass(std::vector<Pending>& pass) {
+  torch::Tensor probabilities;
+  try {
+    std::vector<torch::Tensor> inputs;
+    for (const Pending& pending : pass) inputs.push_back(pending.input);
+    const ServedModel& model = *pass.front().model;
+    torch::jit::Module module = model.checkpoint.module;  // a handle: the same network
+    probabilities = class_probabilities(module, torch::stack(inputs).to(model.device), options_.tta)
+                        .to(torch::kCPU);
+  } catch (...) {
+    // The pass's failure is each of its images' answer; the server goes on.
+    for (Pending& pending : pass) pending.result.set_exception(std::current_exception());
+    return;
+  }
+  if (options_.on_batch) options_.on_batch(pass.size());
+  for (std::size_t i = 0; i < pass.size(); ++i) {
+    pass[i].result.set_value(probabilities[static_cast<std::int64_t>(i)]);
+  }
+}
+
+}  // namespace ftl

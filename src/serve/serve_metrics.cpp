@@ -1,0 +1,132 @@
+#include "ftl/serve/serve_metrics.h"
+
+#include <spdlog/fmt/fmt.h>
+
+#include <algorithm>
+
+namespace ftl {
+namespace {
+
+/// The path label of a request to none of the routes.
+constexpr const char* kOtherPath = "other";
+
+/// Latency bounds in seconds: a forward pass here takes milliseconds to a second.
+const std::vector<double> kLatencyBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                            0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
+
+// Batch sizes 1, 2, 4, ... up to max_batch, which is always a bound of its own.
+std::vector<double> batch_bounds(std::int64_t max_batch) {
+  std::vector<double> bounds;
+  for (std::int64_t size = 1; size < max_batch; size *= 2) bounds.push_back(double(size));
+  bounds.push_back(double(max_batch));
+  return bounds;
+}
+
+// A label value as the text format quotes it: backslash, quote and line feed escaped.
+std::string label_value(const std::string& text) {
+  std::string quoted;
+  for (const char c : text) {
+    if (c == '\\' || c == '"') quoted += '\\';
+    if (c == '\n') {
+      quoted += "\\n";
+      continue;
+    }
+    quoted += c;
+  }
+  return quoted;
+}
+
+void append_histogram(std::string& out, const std::string& name, const std::string& labels,
+                      const Histogram& histogram) {
+  const std::string prefix = labels.empty() ? "" : labels + ",";
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < histogram.bounds.size(); ++i) {
+    cumulative += histogram.counts[i];
+    out +=
+        fmt::format("{}_bucket{{{}le=\"{}\"}} {}\n", name, prefix, histogram.bounds[i], cumulative);
+  }
+  out += fmt::format("{}_bucket{{{}le=\"+Inf\"}} {}\n", name, prefix, histogram.count);
+  const std::string braces = labels.empty() ? "" : "{" + labels + "}";
+  out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, braces, histogram.sum, name, braces,
+                     histogram.count);
+}
+
+}  // namespace
+
+Histogram::Histogram(std::vector<double> bounds_in)
+    : bounds(std::move(bounds_in)), counts(bounds.size(), 0) {}
+
+void Histogram::observe(double value) {
+  const auto slot = std::lower_bound(bounds.begin(), bounds.end(), value) - bounds.begin();
+  if (static_cast<std::size_t>(slot) < counts.size()) ++counts[static_cast<std::size_t>(slot)];
+  ++count;
+  sum += value;
+}
+
+ServeMetrics::ServeMetrics(std::vector<std::string> paths, std::int64_t max_batch)
+    : paths_(std::move(paths)), batch_sizes_(batch_bounds(max_batch)) {}
+
+std::string ServeMetrics::path_label(const std::string& path) const {
+  for (const std::string& route : paths_) {
+    if (route == path) return route;
+  }
+  return kOtherPath;
+}
+
+void ServeMetrics::record_request(const std::string& path, int status, double seconds) {
+  const std::string label = path_label(path);
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++requests_[{label, status}];
+  auto found = latency_.find(label);
+  if (found == latency_.end()) found = latency_.emplace(label, Histogram(kLatencyBounds)).first;
+  found->second.observe(seconds);
+}
+
+void ServeMetrics::record_batch(std::size_t images) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  batch_sizes_.observe(double(images));
+  images_ += images;
+}
+
+void ServeMetrics::record_reload(bool ok) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++(ok ? reloads_ok_ : reloads_failed_);
+}
+
+std::string ServeMetrics::prometheus_text(const MetricsSnapshot& snapshot) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::string out;
+  out += "# HELP ftl_http_requests_total HTTP requests answered, by path and status code.\n";
+  out += "# TYPE ftl_http_requests_total counter\n";
+  for (const auto& [key, count] : requests_) {
+    out += fmt::format("ftl_http_requests_total{{path=\"{}\",code=\"{}\"}} {}\n",
+                       label_value(key.first), key.second, count);
+  }
+  out += "# HELP ftl_http_request_duration_seconds Time from a request's arrival to its answer.\n";
+  out += "# TYPE ftl_http_request_duration_seconds histogram\n";
+  for (const auto& [path, histogram] : latency_) {
+    append_histogram(out, "ftl_http_request_duration_seconds", "path=\"" + label_value(path) + "\"",
+                     histogram);
+  }
+  out += "# HELP ftl_batch_size Images per forward pass.\n";
+  out += "# TYPE ftl_batch_size histogram\n";
+  append_histogram(out, "ftl_batch_size", "", batch_sizes_);
+  out += "# HELP ftl_images_classified_total Images run through the network.\n";
+  out += "# TYPE ftl_images_classified_total counter\n";
+  out += fmt::format("ftl_images_classified_total {}\n", images_);
+  out += "# HELP ftl_queue_depth Images waiting for a forward pass.\n";
+  out += "# TYPE ftl_queue_depth gauge\n";
+  out += fmt::format("ftl_queue_depth {}\n", snapshot.queue_depth);
+  out += "# HELP ftl_model_reloads_total Reloads of the checkpoint, by result.\n";
+  out += "# TYPE ftl_model_reloads_total counter\n";
+  out += fmt::format("ftl_model_reloads_total{{result=\"ok\"}} {}\n", reloads_ok_);
+  out += fmt::format("ftl_model_reloads_total{{result=\"failed\"}} {}\n", reloads_failed_);
+  out += "# HELP ftl_model_info The checkpoint being served.\n";
+  out += "# TYPE ftl_model_info gauge\n";
+  out += fmt::format("ftl_model_info{{file=\"{}\",sha256=\"{}\",epoch=\"{}\"}} 1\n",
+                     label_value(snapshot.model_file), label_value(snapshot.model_sha256),
+                     snapshot.model_epoch);
+  return out;
+}
+
+}  // namespace ftl

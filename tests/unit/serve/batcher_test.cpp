@@ -1,0 +1,100 @@
+#include "ftl/serve/batcher.h"
+
+#include <catch2/catch.hpp>
+#include <mutex>
+
+#include "support/tiny_net.h"
+
+using ftl::testing::kTinyNetSide;
+
+namespace {
+
+std::shared_ptr<const ftl::ServedModel> tiny_model(std::uint64_t seed) {
+  auto model = std::make_shared<ftl::ServedModel>();
+  model->checkpoint.module = ftl::testing::tiny_net(3, seed);
+  model->checkpoint.metadata.classes = {"cat", "dog", "emu"};
+  return model;
+}
+
+std::vector<torch::Tensor> inputs(int count) {
+  std::vector<torch::Tensor> out;
+  for (int i = 0; i < count; ++i) out.push_back(torch::randn({3, kTinyNetSide, kTinyNetSide}));
+  return out;
+}
+
+struct Passes {
+  std::mutex mutex;
+  std::vector<std::size_t> sizes;
+  std::function<void(std::size_t)> recorder() {
+    return [this](std::size_t size) {
+      std::lock_guard<std::mutex> lock(mutex);
+      sizes.push_back(size);
+    };
+  }
+};
+
+}  // namespace
+
+TEST_CASE("batcher: images queued within max_delay share one pass of at most max_batch",
+          "[batcher]") {
+  torch::manual_seed(1);
+  Passes passes;
+  const auto model = tiny_model(2);
+  std::vector<torch::Tensor> queued = inputs(5);
+  std::vector<std::future<torch::Tensor>> results;
+  {
+    ftl::Batcher batcher(
+        {/*max_batch=*/4, std::chrono::milliseconds(500), 64, ftl::Tta::kNone, passes.recorder()});
+    // Three "requests" of 2, 2 and 1 images, well within the 500 ms the first one waits.
+    for (int request = 0; request < 3; ++request) {
+      std::vector<torch::Tensor> part(queued.begin() + request * 2,
+                                      queued.begin() + std::min(5, request * 2 + 2));
+      for (auto& future : batcher.submit(model, part)) results.push_back(std::move(future));
+    }
+    for (auto& future : results) future.wait();
+  }
+  CHECK(passes.sizes == std::vector<std::size_t>{4, 1});
+  // Each answer is that image's softmax, whatever shared its pass.
+  torch::NoGradGuard no_grad;
+  torch::jit::Module net = model->checkpoint.module;
+  const torch::Tensor expected = net.forward({torch::stack(queued)}).toTensor().softmax(1);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    CHECK(torch::allclose(results[i].get(), expected[static_cast<std::int64_t>(i)], 0, 1e-6));
+  }
+}
+
+TEST_CASE("batcher: a full queue refuses the whole request", "[batcher]") {
+  ftl::Batcher batcher({16, std::chrono::milliseconds(300), /*capacity=*/3, ftl::Tta::kNone, {}});
+  const auto model = tiny_model(0);
+  std::vector<std::future<torch::Tensor>> first = batcher.submit(model, inputs(2));
+  CHECK(batcher.depth() == 2);
+  CHECK_FALSE(batcher.full());
+  CHECK_THROWS_WITH(batcher.submit(model, inputs(2)),
+                    "the queue holds 2 of its 3 images; 2 more do not fit");
+  CHECK(batcher.depth() == 2);  // nothing of the refused request was queued
+  for (auto& future : first) CHECK(future.get().size(0) == 3);
+  CHECK(batcher.depth() == 0);
+}
+
+TEST_CASE("batcher: images prepared for two models never share a pass", "[batcher]") {
+  Passes passes;
+  {
+    ftl::Batcher batcher(
+        {16, std::chrono::milliseconds(200), 64, ftl::Tta::kNone, passes.recorder()});
+    auto old_answers = batcher.submit(tiny_model(0), inputs(2));
+    auto new_answers = batcher.submit(tiny_model(1), inputs(3));
+    for (auto& future : new_answers) future.wait();
+  }
+  CHECK(passes.sizes == std::vector<std::size_t>{2, 3});
+}
+
+TEST_CASE("batcher: stopping runs what is queued without waiting out the delay", "[batcher]") {
+  std::vector<std::future<torch::Tensor>> results;
+  const auto start = std::chrono::steady_clock::now();
+  {
+    ftl::Batcher batcher({16, std::chrono::seconds(30), 64, ftl::Tta::kNone, {}});
+    results = batcher.submit(tiny_model(0), inputs(2));
+  }
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+  for (auto& future : results) CHECK(future.get().size(0) == 3);
+}
