@@ -1,6 +1,7 @@
 #include "ftl/serve/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cerrno>
@@ -51,6 +52,12 @@ void serve(const ServeOptions& options, spdlog::logger& log, const ServeHooks& h
   server.set_read_timeout(static_cast<time_t>(options.io_timeout_s), 0);
   server.set_write_timeout(static_cast<time_t>(options.io_timeout_s), 0);
   server.set_payload_max_length(static_cast<std::size_t>(options.max_body_mb) * kBytesPerMiB);
+  // SO_REUSEADDR only: cpp-httplib's default also sets SO_REUSEPORT, with which a second
+  // server on a taken port would bind, share it and answer half the requests.
+  server.set_socket_options([](socket_t socket) {
+    int yes = 1;
+    ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   service.mount(server);
   const int port = bind_server(server, options);
 
