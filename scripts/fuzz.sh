@@ -4,7 +4,7 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default 600 s; all targets)
 #
-# Targets: config, image, metadata, csv (tests/fuzz/*_fuzz.cpp). Each starts from its seed
+# Targets: config, image, metadata, csv, serve (tests/fuzz/*_fuzz.cpp). Each starts from its seed
 # corpus in tests/fuzz/corpus/<target>/ and grows a working corpus in build-fuzz/corpus/;
 # crashing inputs land in build-fuzz/crashes/<target>/. Two targets run at a time. At the end
 # it prints each target's executions and crashes. A crash found is fixed, then its input is
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-600}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(config image metadata csv)
+[ ${#targets[@]} -gt 0 ] || targets=(config image metadata csv serve)
 build="${FTL_FUZZ_BUILD_DIR:-build-fuzz}"
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -DFTL_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
