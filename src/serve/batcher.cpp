@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include "ftl/util/runtime.h"
+
 namespace ftl {
 
 Batcher::Batcher(BatcherOptions options)
@@ -52,6 +54,9 @@ bool Batcher::full() const {
 }
 
 void Batcher::loop() {
+  // LibTorch's thread count is per thread under OpenMP, and a new thread starts from
+  // Debian's default of 1: the passes must run on the threads asked for.
+  configure_compute_threads(options_.compute_threads);
   // The plain interpreter, as ftl predict runs: passes of every size from 1 to max_batch would
   // each make the profiling executor record and optimise again, for no gain on a CPU.
   torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);

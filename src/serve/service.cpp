@@ -154,7 +154,7 @@ Service::Service(const ServeOptions& options, spdlog::logger& log)
       batcher_(BatcherOptions{
           options.max_batch,
           std::chrono::microseconds(static_cast<std::int64_t>(options.max_delay_ms * 1000)),
-          static_cast<std::size_t>(options.queue), options.tta,
+          static_cast<std::size_t>(options.queue), options.tta, options.threads,
           [this](std::size_t images) { metrics_.record_batch(images); }}) {
   if (!options.token_file.empty()) {
     token_ = read_text_file(options.token_file);

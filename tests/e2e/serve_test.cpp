@@ -162,7 +162,7 @@ TEST_CASE("serve e2e: 32 concurrent clients are all answered, in shared passes",
   CHECK(server.wait() == 0);
 }
 
-TEST_CASE("serve e2e: SIGHUP reloads a new checkpoint; SIGTERM drains in-flight requests",
+TEST_CASE("serve e2e: SIGHUP reloads a new checkpoint and SIGTERM drains in-flight requests",
           "[serve_e2e]") {
   ftl::testing::TempDir dir;
   const fs::path checkpoint =

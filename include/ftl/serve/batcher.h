@@ -35,6 +35,7 @@ struct BatcherOptions {
   std::chrono::microseconds max_delay{5000};         // the oldest image's wait for others
   std::size_t capacity = 256;                        // images queued at most
   Tta tta = Tta::kNone;                              // test-time augmentation of each pass
+  std::int64_t compute_threads = 0;                  // of the passes; 0 = available cores
   std::function<void(std::size_t images)> on_batch;  // told the size of each pass (metrics)
 };
 

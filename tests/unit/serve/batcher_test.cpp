@@ -43,8 +43,8 @@ TEST_CASE("batcher: images queued within max_delay share one pass of at most max
   std::vector<torch::Tensor> queued = inputs(5);
   std::vector<std::future<torch::Tensor>> results;
   {
-    ftl::Batcher batcher(
-        {/*max_batch=*/4, std::chrono::milliseconds(500), 64, ftl::Tta::kNone, passes.recorder()});
+    ftl::Batcher batcher({/*max_batch=*/4, std::chrono::milliseconds(500), 64, ftl::Tta::kNone,
+                          /*compute_threads=*/2, passes.recorder()});
     // Three "requests" of 2, 2 and 1 images, well within the 500 ms the first one waits.
     for (int request = 0; request < 3; ++request) {
       std::vector<torch::Tensor> part(queued.begin() + request * 2,
@@ -64,7 +64,12 @@ TEST_CASE("batcher: images queued within max_delay share one pass of at most max
 }
 
 TEST_CASE("batcher: a full queue refuses the whole request", "[batcher]") {
-  ftl::Batcher batcher({16, std::chrono::milliseconds(300), /*capacity=*/3, ftl::Tta::kNone, {}});
+  ftl::Batcher batcher({16,
+                        std::chrono::milliseconds(300),
+                        /*capacity=*/3,
+                        ftl::Tta::kNone,
+                        /*compute_threads=*/2,
+                        {}});
   const auto model = tiny_model(0);
   std::vector<std::future<torch::Tensor>> first = batcher.submit(model, inputs(2));
   CHECK(batcher.depth() == 2);
@@ -79,8 +84,8 @@ TEST_CASE("batcher: a full queue refuses the whole request", "[batcher]") {
 TEST_CASE("batcher: images prepared for two models never share a pass", "[batcher]") {
   Passes passes;
   {
-    ftl::Batcher batcher(
-        {16, std::chrono::milliseconds(200), 64, ftl::Tta::kNone, passes.recorder()});
+    ftl::Batcher batcher({16, std::chrono::milliseconds(200), 64, ftl::Tta::kNone,
+                          /*compute_threads=*/2, passes.recorder()});
     auto old_answers = batcher.submit(tiny_model(0), inputs(2));
     auto new_answers = batcher.submit(tiny_model(1), inputs(3));
     for (auto& future : new_answers) future.wait();
@@ -92,7 +97,8 @@ TEST_CASE("batcher: stopping runs what is queued without waiting out the delay",
   std::vector<std::future<torch::Tensor>> results;
   const auto start = std::chrono::steady_clock::now();
   {
-    ftl::Batcher batcher({16, std::chrono::seconds(30), 64, ftl::Tta::kNone, {}});
+    ftl::Batcher batcher(
+        {16, std::chrono::seconds(30), 64, ftl::Tta::kNone, /*compute_threads=*/2, {}});
     results = batcher.submit(tiny_model(0), inputs(2));
   }
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));

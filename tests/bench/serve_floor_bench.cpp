@@ -1,0 +1,42 @@
+// The floor of scripts/bench_serve.sh: one image through the checkpoint's network in this
+// process, as ftl serve's batcher runs it (plain interpreter, no gradients), with no HTTP,
+// decoding or queueing. Prints the median and the 10th percentile in milliseconds.
+#include <torch/csrc/jit/runtime/graph_executor.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include "ftl/model/checkpoint.h"
+#include "ftl/util/runtime.h"
+
+int main(int argc, char** argv) {
+  std::string checkpoint;
+  std::int64_t threads = 2;
+  int runs = 50;
+  CLI::App app{"Forward time of one image through a checkpoint"};
+  app.add_option("--checkpoint", checkpoint)->required();
+  app.add_option("--threads", threads);
+  app.add_option("--runs", runs);
+  CLI11_PARSE(app, argc, argv);
+  ftl::limit_interop_threads();
+  ftl::configure_compute_threads(threads);
+  ftl::Checkpoint loaded = ftl::load_checkpoint(checkpoint, torch::kCPU);
+  const std::int64_t side = loaded.metadata.preprocess.image_size;
+  const torch::Tensor input = torch::rand({1, 3, side, side});
+  torch::NoGradGuard no_grad;
+  torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);
+  for (int i = 0; i < 5; ++i) loaded.module.forward({input});  // warm-up
+  std::vector<double> ms;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    loaded.module.forward({input}).toTensor().softmax(1);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count());
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf("forward_ms_p50 %.2f\nforward_ms_p10 %.2f\n", ms[ms.size() / 2], ms[ms.size() / 10]);
+  return 0;
+}
