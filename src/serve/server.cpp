@@ -1,7 +1,6 @@
 #include "ftl/serve/server.h"
 
 #include <httplib.h>
-#include <sys/socket.h>
 
 #include <atomic>
 #include <cerrno>
@@ -18,7 +17,6 @@ namespace {
 
 /// How often the hooks are polled: the delay before a signal is acted on.
 constexpr std::chrono::milliseconds kPollInterval{20};
-constexpr std::size_t kBytesPerMiB = std::size_t{1} << 20;
 
 // Binds the address; the port bound (the one asked for, or a free one for port 0).
 int bind_server(httplib::Server& server, const ServeOptions& options) {
@@ -47,17 +45,6 @@ void serve(const ServeOptions& options, spdlog::logger& log, const ServeHooks& h
   httplib::Server server;
   const auto http_threads = static_cast<std::size_t>(options.http_threads);
   server.new_task_queue = [http_threads] { return new httplib::ThreadPool(http_threads); };
-  // Each read and write must make progress within the timeout, so a client that stops
-  // sending cannot hold a connection's thread for ever.
-  server.set_read_timeout(static_cast<time_t>(options.io_timeout_s), 0);
-  server.set_write_timeout(static_cast<time_t>(options.io_timeout_s), 0);
-  server.set_payload_max_length(static_cast<std::size_t>(options.max_body_mb) * kBytesPerMiB);
-  // SO_REUSEADDR only: cpp-httplib's default also sets SO_REUSEPORT, with which a second
-  // server on a taken port would bind, share it and answer half the requests.
-  server.set_socket_options([](socket_t socket) {
-    int yes = 1;
-    ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
   service.mount(server);
   const int port = bind_server(server, options);
 

@@ -1,6 +1,7 @@
 #include "ftl/serve/service.h"
 
 #include <spdlog/fmt/fmt.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cctype>
@@ -174,6 +175,18 @@ Service::Service(const ServeOptions& options, spdlog::logger& log)
 }
 
 void Service::mount(httplib::Server& server) {
+  // Each read and write must make progress within the timeout, so a client that stops
+  // sending cannot hold a connection's thread for ever.
+  const auto timeout = static_cast<time_t>(options_.io_timeout_s);
+  server.set_read_timeout(timeout, 0);
+  server.set_write_timeout(timeout, 0);
+  server.set_payload_max_length(static_cast<std::size_t>(options_.max_body_mb) << 20);
+  // SO_REUSEADDR only: cpp-httplib's default also sets SO_REUSEPORT, with which a second
+  // server on a taken port would bind, share it and answer half the requests.
+  server.set_socket_options([](socket_t socket) {
+    int yes = 1;
+    ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   for (const Route& route : routes_) {
     auto handler = [this, &route](const httplib::Request& request, httplib::Response& response) {
       answer(route, request, response);

@@ -136,7 +136,7 @@ TEST_CASE("serve e2e: 32 concurrent clients are all answered, in shared passes",
   ftl::testing::write_shapes(dir / "data", 1, 40, 3);
   const std::string image = read_file(dir / "data/circle/0.png");
   ServeProcess server;
-  start_serve(server, {"--checkpoint", checkpoint.string(), "--max-delay-ms", "20"},
+  start_serve(server, {"--checkpoint", checkpoint.string(), "--max-delay-ms", "200"},
               dir / "serve.log");
   constexpr int kClients = 32;
   std::vector<std::future<int>> clients;

@@ -75,7 +75,6 @@ struct Harness {
     options.max_body_mb = 1;
     options.queue = 64;
     service = std::make_unique<ftl::Service>(options, log);
-    server.set_payload_max_length(std::size_t{1} << 20);
     service->mount(server);
   }
   ~Harness() { std::filesystem::remove(checkpoint); }

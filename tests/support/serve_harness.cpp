@@ -34,9 +34,6 @@ std::string png_bytes(int width, int height, std::uint64_t seed) {
 
 TestServer::TestServer(const ServeOptions& options)
     : service_(std::make_unique<Service>(options, quiet_logger())) {
-  server_.set_read_timeout(static_cast<time_t>(options.io_timeout_s), 0);
-  server_.set_write_timeout(static_cast<time_t>(options.io_timeout_s), 0);
-  server_.set_payload_max_length(static_cast<std::size_t>(options.max_body_mb) << 20);
   service_->mount(server_);
   port_ = server_.bind_to_any_port("127.0.0.1");
   if (port_ <= 0) throw std::runtime_error("test server: cannot bind a loopback port");

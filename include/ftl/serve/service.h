@@ -51,7 +51,8 @@ class Service {
   /// ModelError (a bad checkpoint) before anything listens.
   Service(const ServeOptions& options, spdlog::logger& log);
 
-  /// Registers the routes and the error handlers on `server`.
+  /// Registers the routes and the error handlers on `server`, and gives it the options' I/O
+  /// timeouts, body limit and socket options: every server of ftl's routes is set up here.
   void mount(httplib::Server& server);
 
   /// From now on predictions and readiness answer 503: the server is stopping.

@@ -230,6 +230,15 @@ TEST_CASE("serve: reload swaps in a new checkpoint and keeps the old one when th
                       "ftl_model_reloads_total{result=\"failed\"} 1\n"));
 }
 
+TEST_CASE("serve: --tta flip is named in the answer and in the model's description", "[serve]") {
+  ServeFixture fixture;
+  fixture.options.tta = ftl::Tta::kFlip;
+  TestServer server(fixture.options);
+  httplib::Client client = server.client();
+  CHECK(body_of(client.Post("/v1/predict", png_bytes(8, 8, 1), "image/png"))["tta"] == "flip");
+  CHECK(body_of(client.Get("/v1/model"))["tta"] == "flip");
+}
+
 TEST_CASE("serve: draining refuses new predictions with 503", "[serve]") {
   ServeFixture fixture;
   TestServer server(fixture.options);
