@@ -1,6 +1,7 @@
 #include "ftl/serve/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cerrno>
@@ -17,9 +18,18 @@ namespace {
 
 /// How often the hooks are polled: the delay before a signal is acted on.
 constexpr std::chrono::milliseconds kPollInterval{20};
+/// Connections the kernel holds for accept(): cpp-httplib 0.11 listens with a backlog of 5,
+/// and a burst of more clients than that would see some connections dropped and retried.
+constexpr int kListenBacklog = SOMAXCONN;
 
-// Binds the address; the port bound (the one asked for, or a free one for port 0).
+// Binds the address with a backlog of kListenBacklog; the port bound (the one asked for, or a
+// free one for port 0).
 int bind_server(httplib::Server& server, const ServeOptions& options) {
+  socket_t listening = INVALID_SOCKET;
+  server.set_socket_options([&listening](socket_t socket) {
+    configure_listening_socket(socket);
+    listening = socket;
+  });
   errno = 0;
   int port = options.port;
   bool bound = false;
@@ -29,6 +39,8 @@ int bind_server(httplib::Server& server, const ServeOptions& options) {
   } else {
     bound = server.bind_to_port(options.host, options.port);
   }
+  // listen() again on a listening socket sets its backlog anew (Linux and the BSDs).
+  if (bound && ::listen(listening, kListenBacklog) != 0) bound = false;
   if (!bound) {
     const int error = errno;
     throw IoError("cannot listen on " + options.host + ":" + std::to_string(options.port) +

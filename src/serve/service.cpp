@@ -174,6 +174,13 @@ Service::Service(const ServeOptions& options, spdlog::logger& log)
   model_ = load_served_model(options.checkpoint, device_);
 }
 
+void configure_listening_socket(socket_t socket) {
+  // SO_REUSEADDR only: cpp-httplib's default also sets SO_REUSEPORT, with which a second
+  // server on a taken port would bind, share it and answer half the requests.
+  int yes = 1;
+  ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+}
+
 void Service::mount(httplib::Server& server) {
   // Each read and write must make progress within the timeout, so a client that stops
   // sending cannot hold a connection's thread for ever.
@@ -181,12 +188,10 @@ void Service::mount(httplib::Server& server) {
   server.set_read_timeout(timeout, 0);
   server.set_write_timeout(timeout, 0);
   server.set_payload_max_length(static_cast<std::size_t>(options_.max_body_mb) << 20);
-  // SO_REUSEADDR only: cpp-httplib's default also sets SO_REUSEPORT, with which a second
-  // server on a taken port would bind, share it and answer half the requests.
-  server.set_socket_options([](socket_t socket) {
-    int yes = 1;
-    ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
+  server.set_socket_options(configure_listening_socket);
+  // cpp-httplib writes a response's headers and its body apart: with Nagle's algorithm the
+  // body waits for the ACK of the headers, which the client delays by up to 40 ms.
+  server.set_tcp_nodelay(true);
   for (const Route& route : routes_) {
     auto handler = [this, &route](const httplib::Request& request, httplib::Response& response) {
       answer(route, request, response);

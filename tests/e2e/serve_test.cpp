@@ -139,14 +139,15 @@ TEST_CASE("serve e2e: 32 concurrent clients are all answered, in shared passes",
   start_serve(server, {"--checkpoint", checkpoint.string(), "--max-delay-ms", "200"},
               dir / "serve.log");
   constexpr int kClients = 32;
-  std::vector<std::future<int>> clients;
+  // Each client's status, or why it got none, so that a failure says what the client saw.
+  std::vector<std::future<std::string>> clients;
   for (int i = 0; i < kClients; ++i) {
     clients.push_back(std::async(std::launch::async, [&] {
       httplib::Result result = server.client().Post("/v1/predict", image, "image/png");
-      return result ? result->status : -1;
+      return result ? std::to_string(result->status) : httplib::to_string(result.error());
     }));
   }
-  for (std::future<int>& status : clients) CHECK(status.get() == 200);
+  for (std::future<std::string>& status : clients) CHECK(status.get() == "200");
   const std::string metrics = server.client().Get("/metrics")->body;
   CHECK_THAT(metrics, Contains("ftl_http_requests_total{path=\"/v1/predict\",code=\"200\"} 32\n"));
   CHECK_THAT(metrics, Contains("ftl_images_classified_total 32\n"));

@@ -45,6 +45,9 @@ struct ReloadOutcome {
   std::shared_ptr<const ServedModel> model;
 };
 
+/// The socket options of a listening socket of ftl's routes (Service::mount sets them).
+void configure_listening_socket(socket_t socket);
+
 class Service {
  public:
   /// Loads the checkpoint and the token; throws ConfigError (a bad option or token file) or
