@@ -7,6 +7,15 @@
 #include "stop_signals.h"
 
 namespace ftl::cli {
+namespace {
+
+// The flag's check, from the range validate_serve_options holds the option to.
+template <typename T>
+CLI::Range range_of(OptionRange<T> range) {
+  return CLI::Range(range.low, range.high);
+}
+
+}  // namespace
 
 CLI::App* setup_serve(CLI::App& app, ServeCliOptions& options) {
   ServeOptions& core = options.core;
@@ -18,34 +27,34 @@ CLI::App* setup_serve(CLI::App& app, ServeCliOptions& options) {
       ->capture_default_str();
   command->add_option("--port", core.port, "TCP port; 0 = any free one (logged)")
       ->capture_default_str()
-      ->check(CLI::Range(0, 65535));
+      ->check(range_of(ServeRanges::kPort));
   command->add_option("--threads", core.threads, "Compute threads; 0 = available cores")
       ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1024}));
+      ->check(range_of(ServeRanges::kThreads));
   command
       ->add_option("--http-threads", core.http_threads,
                    "Connections served at once (each holds a thread)")
       ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1024}));
+      ->check(range_of(ServeRanges::kHttpThreads));
   command->add_option("--max-batch", core.max_batch, "Images per forward pass at most")
       ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{4096}));
+      ->check(range_of(ServeRanges::kMaxBatch));
   command
       ->add_option("--max-delay-ms", core.max_delay_ms,
                    "How long the first queued image waits for others to join its pass")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 10000.0));
+      ->check(range_of(ServeRanges::kMaxDelayMs));
   command->add_option("--max-body-mb", core.max_body_mb, "Largest request body, MiB (413 above)")
       ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{4096}));
+      ->check(range_of(ServeRanges::kMaxBodyMb));
   command->add_option("--queue", core.queue, "Images waiting for a pass at most (503 above)")
       ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20));
+      ->check(range_of(ServeRanges::kQueue));
   command
       ->add_option("--io-timeout-s", core.io_timeout_s,
                    "A read or write that makes no progress this long closes the connection")
       ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{3600}));
+      ->check(range_of(ServeRanges::kIoTimeoutS));
   command
       ->add_option("--token-file", core.token_file,
                    "File holding the bearer token that /v1/* and /metrics require")

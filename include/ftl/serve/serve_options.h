@@ -34,6 +34,26 @@ struct ServeOptions {
   AccessLogFormat access_log = AccessLogFormat::kText;  // the form of the access lines
 };
 
+/// The closed range of a numeric option; outside it a setting is a typo, not a choice.
+template <typename T>
+struct OptionRange {
+  T low;
+  T high;
+};
+
+/// Each numeric option's range, written once: validate_serve_options and the CLI's flag
+/// checks both read it.
+struct ServeRanges {
+  static constexpr OptionRange<int> kPort{0, 65535};
+  static constexpr OptionRange<std::int64_t> kThreads{0, 1024};
+  static constexpr OptionRange<std::int64_t> kHttpThreads{1, 1024};
+  static constexpr OptionRange<std::int64_t> kMaxBatch{1, 4096};
+  static constexpr OptionRange<double> kMaxDelayMs{0, 10000};
+  static constexpr OptionRange<std::int64_t> kMaxBodyMb{1, 4096};
+  static constexpr OptionRange<std::int64_t> kQueue{1, std::int64_t{1} << 20};
+  static constexpr OptionRange<std::int64_t> kIoTimeoutS{1, 3600};
+};
+
 /// Throws ConfigError naming the option when a value is out of its range.
 void validate_serve_options(const ServeOptions& options);
 
