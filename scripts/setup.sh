@@ -21,6 +21,7 @@ PACKAGES=(
   chromium                        # renders ftl's HTML reports in a test (headless)
   clang libclang-rt-14-dev        # scripts/fuzz.sh: libFuzzer, AddressSanitizer, UBSan
   clang-format                    # .ci/run: every C++ file formatted by .clang-format
+  wrk gunicorn python3-flask      # scripts/bench_serve.sh: the load and the Python server
 )
 
 missing=()
