@@ -43,6 +43,23 @@ std::vector<std::future<torch::Tensor>> Batcher::submit(
   return results;
 }
 
+void Batcher::warm_up(const std::shared_ptr<const ServedModel>& model) {
+  const std::int64_t side = model->checkpoint.metadata.preprocess.image_size;
+  std::future<torch::Tensor> done;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Pending pending{model,
+                    torch::zeros({3, side, side}),
+                    {},
+                    std::chrono::steady_clock::now(),
+                    /*warm_up=*/true};
+    done = pending.result.get_future();
+    queue_.push_front(std::move(pending));
+  }
+  wake_.notify_all();
+  done.get();
+}
+
 std::size_t Batcher::depth() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return queue_.size();
@@ -75,8 +92,15 @@ std::vector<Batcher::Pending> Batcher::next_pass() {
   const auto max_batch = static_cast<std::size_t>(options_.max_batch);
   const auto deadline = queue_.front().queued + options_.max_delay;
   // Stopping runs what is queued at once: nothing more will come to fill the pass.
-  wake_.wait_until(lock, deadline, [&] { return stopping_ || queue_.size() >= max_batch; });
+  wake_.wait_until(lock, deadline, [&] {
+    return stopping_ || queue_.size() >= max_batch || queue_.front().warm_up;
+  });
   std::vector<Pending> pass;
+  if (queue_.front().warm_up) {
+    pass.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+    return pass;
+  }
   const ServedModel* model = queue_.front().model.get();
   while (!queue_.empty() && pass.size() < max_batch && queue_.front().model.get() == model) {
     pass.push_back(std::move(queue_.front()));
@@ -99,7 +123,7 @@ void Batcher::run_pass(std::vector<Pending>& pass) {
     for (Pending& pending : pass) pending.result.set_exception(std::current_exception());
     return;
   }
-  if (options_.on_batch) options_.on_batch(pass.size());
+  if (options_.on_batch && !pass.front().warm_up) options_.on_batch(pass.size());
   for (std::size_t i = 0; i < pass.size(); ++i) {
     pass[i].result.set_value(probabilities[static_cast<std::int64_t>(i)]);
   }

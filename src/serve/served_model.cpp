@@ -1,7 +1,5 @@
 #include "ftl/serve/served_model.h"
 
-#include <torch/csrc/jit/runtime/graph_executor.h>
-
 #include "ftl/util/sha256.h"
 
 namespace ftl {
@@ -13,10 +11,6 @@ std::shared_ptr<const ServedModel> load_served_model(const std::filesystem::path
   model->device = device;
   model->file_name = path.filename().string();
   model->sha256 = sha256_file(path);
-  const std::int64_t side = model->checkpoint.metadata.preprocess.image_size;
-  torch::NoGradGuard no_grad;
-  torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);  // as the batcher runs it
-  model->checkpoint.module.forward({torch::zeros({1, 3, side, side}, torch::Device(device))});
   return model;
 }
 

@@ -14,6 +14,7 @@
 #include "ftl/image/preprocess.h"
 #include "ftl/model/device.h"
 #include "ftl/util/errors.h"
+#include "ftl/util/runtime.h"
 #include "ftl/util/sha256.h"
 #include "ftl/util/text.h"
 
@@ -171,7 +172,10 @@ Service::Service(const ServeOptions& options, spdlog::logger& log)
                         ": the token must be one line without spaces");
     }
   }
-  model_ = load_served_model(options.checkpoint, device_);
+  keep_compute_on_this_thread();  // loading may run parallel operations: the cores are the pass's
+  std::shared_ptr<const ServedModel> model = load_served_model(options.checkpoint, device_);
+  batcher_.warm_up(model);
+  model_ = model;
 }
 
 void configure_listening_socket(socket_t socket) {
@@ -238,8 +242,10 @@ std::shared_ptr<const ServedModel> Service::model() const {
 ReloadOutcome Service::reload() {
   std::lock_guard<std::mutex> reloading(reload_mutex_);
   ReloadOutcome outcome;
+  keep_compute_on_this_thread();
   try {
     std::shared_ptr<const ServedModel> fresh = load_served_model(options_.checkpoint, device_);
+    batcher_.warm_up(fresh);
     {
       std::lock_guard<std::mutex> lock(model_mutex_);
       model_ = fresh;
@@ -355,7 +361,9 @@ Reply Service::predict(const httplib::Request& request) {
                                    uploads.size(), options_.queue));
   }
   // Decoded here, on the connection's thread, so that a bad image fails alone and never
-  // reaches a pass that other requests share.
+  // reaches a pass that other requests share; on this thread alone, so that the cores are the
+  // pass thread's.
+  keep_compute_on_this_thread();
   const Preprocess& preprocess = metadata.preprocess;
   std::vector<ImagePrediction> records(uploads.size());
   std::vector<torch::Tensor> inputs;

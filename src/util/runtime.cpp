@@ -2,6 +2,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
 #include <malloc.h>
 #include <sched.h>
 #include <torch/csrc/jit/python/update_graph_executor_opt.h>
@@ -37,6 +38,19 @@ std::int64_t configure_compute_threads(std::int64_t requested) {
   const std::int64_t threads = requested > 0 ? requested : default_compute_threads();
   at::set_num_threads(static_cast<int>(threads));
   return at::get_num_threads();
+}
+
+void keep_compute_on_this_thread() {
+  // ATen sets a thread's OpenMP thread count from the process's on that thread's first
+  // parallel call: done first, so that it does not undo the count set here.
+  at::internal::lazy_init_num_threads();
+  // The OpenMP runtime LibTorch was built with (Debian's libgomp, or the copy an official
+  // LibTorch bundles), looked up rather than linked, so that it is never a second runtime.
+  // omp_set_num_threads changes the calling thread's count only, unlike at::set_num_threads.
+  using SetNumThreads = void (*)(int);
+  const auto set_num_threads =
+      reinterpret_cast<SetNumThreads>(::dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  if (set_num_threads != nullptr) set_num_threads(1);
 }
 
 void limit_interop_threads() { at::set_num_interop_threads(1); }

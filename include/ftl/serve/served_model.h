@@ -22,8 +22,8 @@ struct ServedModel {
 };
 
 /// Loads and verifies the checkpoint as every ftl command does (CRC, metadata; ModelError
-/// naming the path), hashes the file, and runs one image through the network so that the
-/// first request does not pay for LibTorch's first call.
+/// naming the path) and hashes the file. The network is not run here: Batcher::warm_up runs
+/// its first pass on the pass thread.
 std::shared_ptr<const ServedModel> load_served_model(const std::filesystem::path& path,
                                                      const torch::Device& device);
 

@@ -18,6 +18,13 @@ std::int64_t default_compute_threads();
 /// force.
 std::int64_t configure_compute_threads(std::int64_t requested);
 
+/// Makes LibTorch's operations on the calling thread run on it alone, leaving the process's
+/// setting for every other thread as it is. For threads that prepare inputs beside the one
+/// that runs the network: under OpenMP each thread that calls a parallel operation keeps a
+/// team of workers of its own, and once the workers outnumber the cores libgomp stops spinning
+/// between parallel regions, which slows every forward pass. Without OpenMP it does nothing.
+void keep_compute_on_this_thread();
+
 /// One inter-op thread: ftl runs one graph at a time, so more would only compete with the
 /// intra-op threads for the cores. Call once, before any LibTorch work.
 void limit_interop_threads();

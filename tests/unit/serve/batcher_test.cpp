@@ -13,6 +13,7 @@ std::shared_ptr<const ftl::ServedModel> tiny_model(std::uint64_t seed) {
   auto model = std::make_shared<ftl::ServedModel>();
   model->checkpoint.module = ftl::testing::tiny_net(3, seed);
   model->checkpoint.metadata.classes = {"cat", "dog", "emu"};
+  model->checkpoint.metadata.preprocess.image_size = kTinyNetSide;
   return model;
 }
 
@@ -103,4 +104,27 @@ TEST_CASE("batcher: stopping runs what is queued without waiting out the delay",
   }
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
   for (auto& future : results) CHECK(future.get().size(0) == 3);
+}
+
+TEST_CASE("batcher: a warm-up runs alone ahead of the queue, uncounted, and rethrows",
+          "[batcher]") {
+  Passes passes;
+  const auto model = tiny_model(0);
+  ftl::Batcher batcher({16, std::chrono::seconds(30), /*capacity=*/2, ftl::Tta::kNone,
+                        /*compute_threads=*/2, passes.recorder()});
+  std::vector<std::future<torch::Tensor>> queued = batcher.submit(model, inputs(2));
+  REQUIRE(batcher.full());
+  // Neither the full queue nor the 30 s the queued images wait holds the warm-up back.
+  const auto start = std::chrono::steady_clock::now();
+  batcher.warm_up(tiny_model(1));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+  CHECK(batcher.depth() == 2);
+  {
+    std::lock_guard<std::mutex> lock(passes.mutex);
+    CHECK(passes.sizes.empty());
+  }
+  // A network that cannot run on its image side is refused by the warm-up's exception.
+  auto broken = std::make_shared<ftl::ServedModel>(*tiny_model(2));
+  broken->checkpoint.metadata.preprocess.image_size = 1;
+  CHECK_THROWS(batcher.warm_up(broken));
 }
