@@ -8,6 +8,7 @@
 #include "ftl/image/image.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/random.h"
+#include "ftl/util/runtime.h"
 
 namespace ftl {
 std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, std::int64_t epoch) {
@@ -93,6 +94,9 @@ std::size_t BatchLoader::peak_in_flight() {
 }
 
 void BatchLoader::work() {
+  // The cores' OpenMP workers are the training step's: a team of this thread's own would make
+  // libgomp stop spinning between the step's parallel regions.
+  keep_compute_on_this_thread();
   for (;;) {
     std::size_t batch_index = 0;
     {
