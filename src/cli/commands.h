@@ -59,14 +59,13 @@ struct EvaluateCliOptions {
 
 struct PredictCliOptions {
   PredictOptions core;             // --checkpoint, --top-k, --batch-size, --workers, --threads,
-                                   // --device
+                                   // --device, --tta
   std::vector<std::string> paths;  // image files, folders, "-" for stdin
   std::string format = "jsonl";    // --format: jsonl or csv
 };
 
 struct ServeCliOptions {
-  ServeOptions core;                // every flag but these two
-  std::string tta = "none";         // --tta, parsed into core.tta
+  ServeOptions core;                // every flag but --log-format
   std::string log_format = "text";  // --log-format: text or json lines
 };
 
@@ -80,9 +79,12 @@ struct InspectOptions {
   bool json = false;  // --json
 };
 
-/// --batch-size, --workers, --threads and --device, shared by the commands that run a
+/// --batch-size, --workers, --threads, --device and --tta, shared by the commands that run a
 /// checkpoint over images (evaluate, predict, report), bound to `options`.
 void add_inference_options(CLI::App& command, InferenceOptions& options);
+
+/// --tta none|flip, bound to `tta` (ftl serve's too).
+void add_tta_option(CLI::App& command, Tta& tta);
 
 /// --gallery, shared by the commands that write an evaluation's page (evaluate, report).
 void add_gallery_option(CLI::App& command, std::size_t& gallery);

@@ -4,6 +4,16 @@
 
 namespace ftl::cli {
 
+void add_tta_option(CLI::App& command, Tta& tta) {
+  command
+      .add_option_function<std::string>(
+          "--tta", [&tta](const std::string& text) { tta = parse_tta(text, "--tta"); },
+          "Test-time augmentation: none, or flip (the softmax of each image and of its mirror "
+          "averaged)")
+      ->default_str(tta_name(tta))
+      ->check(CLI::IsMember({"none", "flip"}));
+}
+
 void add_inference_options(CLI::App& command, InferenceOptions& options) {
   command.add_option("--batch-size", options.batch_size, "Images per forward pass")
       ->capture_default_str()
@@ -16,6 +26,7 @@ void add_inference_options(CLI::App& command, InferenceOptions& options) {
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{1024}));
   command.add_option("--device", options.device, "cpu, cuda or cuda:N")->capture_default_str();
+  add_tta_option(command, options.tta);
 }
 
 }  // namespace ftl::cli

@@ -60,9 +60,7 @@ CLI::App* setup_serve(CLI::App& app, ServeCliOptions& options) {
                    "File holding the bearer token that /v1/* and /metrics require")
       ->check(CLI::ExistingFile);
   command->add_option("--device", core.device, "cpu, cuda or cuda:N")->capture_default_str();
-  command->add_option("--tta", options.tta, "Test-time augmentation: none or flip")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"none", "flip"}));
+  add_tta_option(*command, core.tta);
   command->add_option("--log-format", options.log_format, "text, or json (one object per line)")
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "json"}));
@@ -76,7 +74,6 @@ CLI::App* setup_serve(CLI::App& app, ServeCliOptions& options) {
 
 int run_serve(const ServeCliOptions& options, spdlog::logger& log) {
   ServeOptions core = options.core;
-  core.tta = parse_tta(options.tta, "--tta");
   const bool json = options.log_format == "json";
   core.access_log = json ? AccessLogFormat::kJson : AccessLogFormat::kText;
   if (json) use_json_lines(log);

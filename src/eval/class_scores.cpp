@@ -1,5 +1,7 @@
 #include "ftl/eval/class_scores.h"
 
+#include <cmath>
+
 #include "ftl/util/errors.h"
 
 namespace ftl {
@@ -30,6 +32,17 @@ torch::Tensor class_probabilities(torch::jit::Module& module, const torch::Tenso
   const torch::Tensor plain = softmax_of(module, inputs);
   const torch::Tensor mirrored = softmax_of(module, inputs.flip({kWidthDim}));
   return (plain + mirrored) / 2;
+}
+
+torch::Tensor class_scores(torch::jit::Module& module, const torch::Tensor& inputs, Tta tta) {
+  const torch::Tensor plain = module.forward({inputs}).toTensor().to(torch::kFloat32);
+  if (tta == Tta::kNone) return plain;
+  const torch::Tensor mirrored =
+      module.forward({inputs.flip({kWidthDim})}).toTensor().to(torch::kFloat32);
+  // log((p + q) / 2) by logsumexp of the log-probabilities: no log(0) where a probability
+  // underflows, so the loss stays finite.
+  return torch::logsumexp(torch::stack({plain.log_softmax(1), mirrored.log_softmax(1)}), 0) -
+         std::log(2.0);
 }
 
 std::vector<std::vector<ClassScore>> top_classes(const torch::Tensor& probabilities, std::int64_t k,

@@ -47,7 +47,8 @@ MetricsAccumulator evaluate_samples(torch::jit::Module& model, const ImageFolder
                                     const LoaderOptions& loader_options,
                                     const torch::Device& device, std::int64_t top_k,
                                     std::vector<Prediction>* predictions,
-                                    std::vector<BadImage>* bad, MistakeCollector* mistakes) {
+                                    std::vector<BadImage>* bad, MistakeCollector* mistakes,
+                                    Tta tta) {
   torch::NoGradGuard no_grad;
   MetricsAccumulator metrics(static_cast<std::int64_t>(data.classes.size()), top_k);
   BatchLoader loader(data.samples, identity_order(data.samples.size()), loader_options);
@@ -56,8 +57,7 @@ MetricsAccumulator evaluate_samples(torch::jit::Module& model, const ImageFolder
     if (bad != nullptr) bad->insert(bad->end(), batch.bad.begin(), batch.bad.end());
     if (batch.indices.empty()) continue;  // every image of the batch was left out
     // Under bf16 autocast the network answers in bf16; the metrics are computed in fp32.
-    const torch::Tensor logits =
-        model.forward({batch.images.to(device)}).toTensor().to(torch::kFloat32);
+    const torch::Tensor logits = class_scores(model, batch.images.to(device), tta);
     metrics.add(logits, batch.labels);
     if (predictions == nullptr && mistakes == nullptr) continue;
     const auto [probability, predicted] = logits.softmax(/*dim=*/1).max(/*dim=*/1);
@@ -139,8 +139,9 @@ Evaluation evaluate_checkpoint(const EvaluateOptions& options, spdlog::logger& l
   Checkpoint checkpoint = load_checkpoint(options.checkpoint, device);
   ImageFolder data = scan_dataset(options.data);
   relabel_to(data, checkpoint.metadata.classes);
-  log.info("evaluating {} (epoch {}) on {} images, {} compute threads", options.checkpoint.string(),
-           checkpoint.metadata.epoch, data.samples.size(), threads);
+  log.info("evaluating {} (epoch {}) on {} images, {} compute threads, TTA {}",
+           options.checkpoint.string(), checkpoint.metadata.epoch, data.samples.size(), threads,
+           tta_name(options.inference.tta));
 
   LoaderOptions loader_options;
   loader_options.batch_size = options.inference.batch_size;
@@ -152,13 +153,14 @@ Evaluation evaluate_checkpoint(const EvaluateOptions& options, spdlog::logger& l
   MistakeCollector mistakes(options.gallery, loader_options.preprocess);
   const MetricsAccumulator metrics =
       evaluate_samples(checkpoint.module, data, loader_options, device, options.top_k,
-                       &evaluation.predictions, &bad, &mistakes);
+                       &evaluation.predictions, &bad, &mistakes, options.inference.tta);
   if (metrics.count() == 0) {
     throw DataError(options.data.string() + ": no image could be used (" +
                     std::to_string(bad.size()) + " bad)");
   }
   evaluation.report["checkpoint"] = options.checkpoint.string();
   evaluation.report["data"] = options.data.string();
+  evaluation.report["tta"] = tta_name(options.inference.tta);
   evaluation.report.update(metrics_report(metrics, checkpoint.metadata.classes, options.top_k));
   if (!bad.empty()) {
     nlohmann::ordered_json skipped = nlohmann::ordered_json::array();

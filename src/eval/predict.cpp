@@ -75,8 +75,9 @@ PredictSummary Predictor::run(const std::vector<fs::path>& images,
                               const std::function<void(const ImagePrediction&)>& emit) {
   const std::int64_t threads = configure_compute_threads(options_.inference.threads);
   const std::vector<std::string>& classes = checkpoint_.metadata.classes;
-  log_.info("predicting {} images with {} (epoch {}), {} compute threads", images.size(),
-            options_.checkpoint.string(), checkpoint_.metadata.epoch, threads);
+  log_.info("predicting {} images with {} (epoch {}), {} compute threads, TTA {}", images.size(),
+            options_.checkpoint.string(), checkpoint_.metadata.epoch, threads,
+            tta_name(options_.inference.tta));
 
   std::vector<Sample> samples;
   for (const fs::path& path : images) samples.push_back({path, 0});
@@ -99,12 +100,12 @@ PredictSummary Predictor::run(const std::vector<fs::path>& images,
     const std::size_t first = summary.images;
     std::vector<ImagePrediction> records(batch.indices.size() + batch.bad.size());
     if (!batch.indices.empty()) {
-      const torch::Tensor logits =
-          checkpoint_.module.forward({batch.images.to(device_)}).toTensor();
-      std::vector<std::vector<ClassScore>> top =
-          top_classes(logits.softmax(/*dim=*/1), top_k_, classes);
+      const torch::Tensor probabilities =
+          class_probabilities(checkpoint_.module, batch.images.to(device_), options_.inference.tta);
+      std::vector<std::vector<ClassScore>> top = top_classes(probabilities, top_k_, classes);
       for (std::size_t i = 0; i < batch.indices.size(); ++i) {
         records[batch.indices[i] - first].top = std::move(top[i]);
+        records[batch.indices[i] - first].tta = options_.inference.tta;
       }
     }
     for (const BadImage& bad : batch.bad) {
@@ -137,6 +138,7 @@ nlohmann::ordered_json prediction_json(const ImagePrediction& prediction) {
     record["top"].push_back(
         {{"class", score.name}, {"index", score.index}, {"probability", score.probability}});
   }
+  if (prediction.tta != Tta::kNone) record["tta"] = tta_name(prediction.tta);
   return record;
 }
 

@@ -102,9 +102,12 @@ std::string evaluation_section(const nlohmann::ordered_json& report,
   html += figure("images", std::to_string(report.at("num_samples").get<std::int64_t>()));
   html += "</div>\n";
   if (report.contains("checkpoint") && report.contains("data")) {
-    html += fmt::format("<p class=\"note\">{} evaluated on {}</p>\n",
+    // Evaluations written before TTA existed have no "tta": they ran without it.
+    const std::string tta = report.value("tta", std::string("none"));
+    html += fmt::format("<p class=\"note\">{} evaluated on {}{}</p>\n",
                         xml_escape(report.at("checkpoint").get<std::string>()),
-                        xml_escape(report.at("data").get<std::string>()));
+                        xml_escape(report.at("data").get<std::string>()),
+                        tta == "none" ? "" : ", test-time augmentation " + xml_escape(tta));
   }
   html += calibration_section(report);
 

@@ -4,7 +4,9 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <map>
 
+#include "ftl/eval/evaluate.h"
 #include "ftl/image/image.h"
 #include "ftl/model/checkpoint.h"
 #include "ftl/util/runtime.h"
@@ -25,11 +27,13 @@ fs::path write_checkpoint(const ftl::testing::TempDir& dir) {
   return ftl::testing::write_untrained_checkpoint(dir / "best.pt", kPredictSide, /*seed=*/1);
 }
 
-// Softmax probabilities of one image, computed directly.
-torch::Tensor direct_probabilities(const fs::path& checkpoint, const fs::path& image) {
+// Softmax probabilities of one image (or of its left-right mirror), computed directly.
+torch::Tensor direct_probabilities(const fs::path& checkpoint, const fs::path& image,
+                                   bool mirrored = false) {
   ftl::Checkpoint loaded = ftl::load_checkpoint(checkpoint, torch::kCPU);
   torch::Tensor input = torch::empty({1, 3, kPredictSide, kPredictSide});
   ftl::preprocess_into(ftl::read_image(image), loaded.metadata.preprocess, input[0]);
+  if (mirrored) input = input.flip({3});
   torch::NoGradGuard no_grad;
   return loaded.module.forward({input}).toTensor().softmax(1)[0].to(torch::kFloat64);
 }
@@ -103,4 +107,63 @@ TEST_CASE("predict: compute threads follow OMP_NUM_THREADS unless --threads is g
   CHECK(junk.exit_code == 0);
   CHECK_THAT(junk.output,
              Contains(", " + std::to_string(ftl::available_cores()) + " compute threads"));
+}
+
+TEST_CASE("predict and evaluate: --tta flip averages each image with its mirror, alike in both",
+          "[predict][tta]") {
+  ftl::testing::TempDir dir;
+  const fs::path checkpoint = write_checkpoint(dir);
+  ftl::testing::write_shapes(dir / "data", /*per_class=*/2, kPredictSide, /*seed=*/7);
+  const std::vector<fs::path> images = ftl::expand_inputs({dir / "data"});
+  REQUIRE(images.size() == 6);
+
+  ftl::PredictOptions options;
+  options.checkpoint = checkpoint;
+  options.top_k = 3;
+  options.inference.batch_size = 4;  // two passes: one of 4 images, one of 2
+  options.inference.threads = 2;
+  options.inference.tta = ftl::Tta::kFlip;
+  ftl::Predictor predictor(options, ftl::testing::quiet_logger());
+  std::map<std::string, ftl::ClassScore> predicted;  // top-1 by path
+  bool any_changed = false;
+  predictor.run(images, [&](const ftl::ImagePrediction& record) {
+    REQUIRE(record.error.empty());
+    CHECK(record.tta == ftl::Tta::kFlip);
+    CHECK(ftl::prediction_json(record)["tta"] == "flip");
+    const torch::Tensor plain = direct_probabilities(checkpoint, record.path);
+    const torch::Tensor mean = (plain + direct_probabilities(checkpoint, record.path, true)) / 2;
+    for (const ftl::ClassScore& score : record.top) {
+      CHECK(score.probability == Approx(mean[score.index].item<double>()).margin(1e-6));
+    }
+    any_changed = any_changed || !torch::allclose(plain, mean, 0, 1e-4);
+    predicted[record.path] = record.top[0];
+  });
+  CHECK(any_changed);  // the mirror changes this untrained network's answers
+
+  ftl::EvaluateOptions evaluate;
+  evaluate.checkpoint = checkpoint;
+  evaluate.data = dir / "data";
+  evaluate.inference = options.inference;
+  evaluate.inference.batch_size = 5;  // other passes than predict's: the same answers
+  evaluate.gallery = 0;
+  const ftl::Evaluation evaluation =
+      ftl::evaluate_checkpoint(evaluate, ftl::testing::quiet_logger());
+  CHECK(evaluation.report["tta"] == "flip");
+  REQUIRE(evaluation.predictions.size() == images.size());
+  std::int64_t correct = 0;
+  for (const ftl::Prediction& prediction : evaluation.predictions) {
+    const ftl::Sample& sample = evaluation.samples[prediction.index];
+    const ftl::ClassScore& top = predicted.at(sample.path.string());
+    CHECK(prediction.predicted == top.index);
+    CHECK(prediction.confidence == Approx(top.probability).margin(1e-6));
+    correct += prediction.predicted == sample.label ? 1 : 0;
+  }
+  CHECK(evaluation.report["accuracy"].get<double>() ==
+        Approx(static_cast<double>(correct) / static_cast<double>(images.size())));
+  // Without TTA, the report says so and predict's records carry no "tta".
+  evaluate.inference.tta = ftl::Tta::kNone;
+  CHECK(ftl::evaluate_checkpoint(evaluate, ftl::testing::quiet_logger()).report["tta"] == "none");
+  CHECK_FALSE(
+      ftl::prediction_json(ftl::ImagePrediction{"a.png", {{"cat", 0, 1.0}}, "", ftl::Tta::kNone})
+          .contains("tta"));
 }

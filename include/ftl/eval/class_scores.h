@@ -1,6 +1,6 @@
 // From a network's outputs to the classes a person reads: the probabilities of a batch (with
 // test-time augmentation or without) and each image's most probable classes. Shared by
-// `ftl predict` and `ftl serve`, so that both answer alike for the same image.
+// `ftl evaluate`, `ftl predict` and `ftl serve`, so that all answer alike for the same image.
 #pragma once
 
 #include <torch/script.h>
@@ -30,6 +30,11 @@ struct ClassScore {
 /// Softmax probabilities [N, classes] of a batch of network inputs [N, 3, S, S] (on the
 /// module's device; the module in eval mode, the caller under NoGradGuard).
 torch::Tensor class_probabilities(torch::jit::Module& module, const torch::Tensor& inputs, Tta tta);
+
+/// Scores [N, classes] whose softmax is class_probabilities(module, inputs, tta), for the
+/// metrics that read logits (loss, accuracy, calibration): without TTA the logits as the
+/// network gives them, with it the log of the averaged probabilities.
+torch::Tensor class_scores(torch::jit::Module& module, const torch::Tensor& inputs, Tta tta);
 
 /// The k most probable classes of every row of `probabilities` [N, classes], most probable
 /// first: one topk for the batch, read from CPU memory, rather than a tensor op and a device

@@ -29,7 +29,8 @@ struct Prediction {
 };
 
 /// Runs `model` as it is (call it in eval mode) over every image of `data`, without
-/// gradients, and accumulates loss, accuracy, top-k, calibration and the confusion matrix.
+/// gradients, and accumulates loss, accuracy, top-k, calibration and the confusion matrix, of
+/// the TTA prediction when `tta` asks for one (class_scores).
 /// Each image's prediction is appended to `predictions` when given, and each mistake offered to
 /// `mistakes` with its input. With loader_options.skip_bad_images, the images left out are
 /// appended to `bad` when given.
@@ -38,7 +39,7 @@ MetricsAccumulator evaluate_samples(torch::jit::Module& model, const ImageFolder
                                     const torch::Device& device, std::int64_t top_k = kDefaultTopK,
                                     std::vector<Prediction>* predictions = nullptr,
                                     std::vector<BadImage>* bad = nullptr,
-                                    MistakeCollector* mistakes = nullptr);
+                                    MistakeCollector* mistakes = nullptr, Tta tta = Tta::kNone);
 
 struct EvaluateOptions {
   std::filesystem::path checkpoint;       // a best.pt / last.pt written by ftl finetune

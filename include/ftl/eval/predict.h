@@ -29,6 +29,7 @@ struct ImagePrediction {
   std::string path;             // as given, or as found below a given folder
   std::vector<ClassScore> top;  // most probable first; empty when error is set
   std::string error;            // why the image could not be classified; empty on success
+  Tta tta = Tta::kNone;         // the test-time augmentation of `top`; named in the JSON when on
 };
 
 /// Turns the command line's PATHs into the images to classify: a folder becomes its image

@@ -21,6 +21,26 @@ TEST_CASE("class scores: flip TTA is the mean of the two passes' softmax", "[cla
   CHECK(torch::allclose(tta.sum(1), torch::ones({2})));
 }
 
+TEST_CASE("class scores: the scores' softmax is the TTA probabilities, and without TTA the logits",
+          "[class_scores]") {
+  torch::jit::Module net = ftl::testing::tiny_net(3, 5);
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(1);
+  const torch::Tensor images = torch::randn({4, 3, kTinyNetSide, kTinyNetSide});
+  CHECK(torch::equal(ftl::class_scores(net, images, ftl::Tta::kNone),
+                     net.forward({images}).toTensor()));
+  const torch::Tensor scores = ftl::class_scores(net, images, ftl::Tta::kFlip);
+  CHECK(torch::allclose(scores.softmax(1), ftl::class_probabilities(net, images, ftl::Tta::kFlip),
+                        0, 1e-6));
+  // Log-probabilities: already normalised, and finite where a probability would underflow.
+  CHECK(torch::allclose(scores.exp().sum(1), torch::ones({4}), 0, 1e-6));
+  torch::jit::Module sharp = ftl::testing::tiny_net(3, 5);
+  for (const auto& parameter : sharp.named_parameters()) {
+    if (parameter.name == "fc.weight") parameter.value.mul_(1e4);
+  }
+  CHECK(torch::isfinite(ftl::class_scores(sharp, images, ftl::Tta::kFlip)).all().item<bool>());
+}
+
 TEST_CASE("class scores: top classes per row, most probable first", "[class_scores]") {
   const torch::Tensor probabilities = torch::tensor({{0.1f, 0.7f, 0.2f}, {0.5f, 0.2f, 0.3f}});
   const auto top = ftl::top_classes(probabilities, 2, {"cat", "dog", "emu"});
