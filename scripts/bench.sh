@@ -17,4 +17,5 @@ build="${FTL_BUILD_DIR:-build}"
 python="$(scripts/torch_python.sh)"
 "$python" scripts/bench.py --out "$out" --ftl "$build/ftl" \
   --bench-data "$build/tests/ftl_bench_data" --python "$python" "$@" | tee "$out.md"
-echo "machine: $(nproc) cores; $(date -u +%Y-%m-%d)" | tee -a "$out.md"
+echo "machine: $(nproc) cores; BLAS $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3);" \
+  "$(date -u +%Y-%m-%d)" | tee -a "$out.md"

@@ -102,7 +102,8 @@ int main(int argc, char** argv) {
     std::cerr << "ftl: " << error_text(e) << "\n";
     return kExitUsage;
   }
-  log->debug("ftl {}, {} cores available", ftl::kVersion, ftl::available_cores());
+  log->debug("ftl {}, {} cores available, BLAS {}", ftl::kVersion, ftl::available_cores(),
+             ftl::loaded_blas());
   // Process-wide policy belongs to the process: the allocator setting speeds up every command.
   ftl::tune_allocator();
   ftl::limit_interop_threads();

@@ -9,9 +9,26 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <system_error>
 #include <thread>
 
 namespace ftl {
+
+std::string loaded_blas() {
+  // The library dlsym finds sgemm_ in is the one LibTorch's own calls bind to: the first in the
+  // process's lookup order.
+  void* const sgemm = ::dlsym(RTLD_DEFAULT, "sgemm_");
+  Dl_info info{};
+  if (sgemm == nullptr || ::dladdr(sgemm, &info) == 0 || info.dli_fname == nullptr) {
+    return "none found";
+  }
+  std::error_code error;
+  const std::filesystem::path path = std::filesystem::canonical(info.dli_fname, error);
+  const std::string name = error ? std::string(info.dli_fname) : path.string();
+  if (name.find("libtorch") != std::string::npos) return "built into LibTorch (" + name + ")";
+  return name;
+}
 
 std::int64_t available_cores() {
   cpu_set_t set;

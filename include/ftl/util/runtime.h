@@ -3,8 +3,15 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace ftl {
+
+/// The BLAS library that LibTorch's fp32 matrix products run on, as loaded in this process:
+/// the resolved path of the shared library that provides sgemm_ (Debian's libblas.so.3 is the
+/// reference BLAS, about 50x slower than OpenBLAS), or "built into LibTorch" when the symbol is
+/// not from a separate library (an official LibTorch's MKL), or "none found".
+std::string loaded_blas();
 
 /// Cores this process may run on (its CPU affinity mask), at least 1.
 std::int64_t available_cores();

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <thread>
 
 TEST_CASE("runtime: loader workers default to one per 4 cores and at least 1", "[threads]") {
@@ -14,6 +15,16 @@ TEST_CASE("runtime: loader workers default to one per 4 cores and at least 1", "
   CHECK(ftl::resolve_loader_workers(0) >= 1);
   // Decoding alone (ftl data check) takes every core.
   CHECK(ftl::resolve_workers(0) == ftl::available_cores());
+}
+
+TEST_CASE("runtime: the BLAS that sgemm_ comes from is named", "[threads]") {
+  const std::string blas = ftl::loaded_blas();
+  INFO(blas);
+  REQUIRE(blas != "none found");  // LibTorch links a BLAS: sgemm_ is in the process
+  if (blas.rfind("built into", 0) != 0) {
+    CHECK(std::filesystem::exists(blas));
+    CHECK(blas.find("blas") != std::string::npos);
+  }
 }
 
 TEST_CASE("runtime: a thread kept to itself computes alone and leaves the others' count",
