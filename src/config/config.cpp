@@ -25,7 +25,7 @@ struct ChoiceField {
 };
 
 using FieldPtr = std::variant<std::string*, std::int64_t*, double*, bool*, IntList*, Range*,
-                              nlohmann::json*, ChoiceField>;
+                              nlohmann::json*, ChoiceField, ErasingFill*>;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -230,6 +230,20 @@ const std::vector<Option>& options() {
           "data.color_jitter",
           "augment: brightness, contrast and saturation factors drawn from [1-j, 1+j]; 0 = off",
           [](Config& c) -> FieldPtr { return &c.data.augment.color_jitter; }, 0, 1),
+      in_range(
+          "data.random_erasing.p",
+          "augment: the chance that an image gets one random box erased (torchvision's "
+          "RandomErasing); 0 = off",
+          [](Config& c) -> FieldPtr { return &c.data.augment.erasing.p; }, 0, 1),
+      in_range(
+          "data.random_erasing.scale",
+          "random erasing: [min, max] box area as a share of the image",
+          [](Config& c) -> FieldPtr { return &c.data.augment.erasing.scale; }, 0, 1),
+      positive("data.random_erasing.ratio", "random erasing: [min, max] box height / width",
+               [](Config& c) -> FieldPtr { return &c.data.augment.erasing.ratio; }),
+      any_value("data.random_erasing.value",
+                "random erasing: \"random\" (normal noise) or the number written in the box",
+                [](Config& c) -> FieldPtr { return &c.data.augment.erasing.value; }),
       any_value("data.exif_orientation", "turn photos upright by their EXIF orientation tag",
                 [](Config& c) -> FieldPtr { return &c.data.preprocess.exif_orientation; })
           .in_feature_key(FeatureKey::kPreprocess),
@@ -542,6 +556,14 @@ void set_from_json(const Option& option, Config& config, const nlohmann::json& v
   } else if (auto* free_form = std::get_if<nlohmann::json*>(&field)) {
     option.check_json(key, value);
     **free_form = value;
+  } else if (auto* fill = std::get_if<ErasingFill*>(&field)) {
+    if (value == "random") {
+      **fill = ErasingFill{};
+    } else if (value.is_number() && std::isfinite(value.get<double>())) {
+      **fill = ErasingFill{false, value.get<double>()};
+    } else {
+      throw ConfigError(key + " must be \"random\" or a number" + got);
+    }
   }
 }
 
@@ -554,6 +576,9 @@ struct FieldToJson {
     return *value;
   }
   nlohmann::json operator()(const ChoiceField& choice) const { return choice.get(); }
+  nlohmann::json operator()(ErasingFill* fill) const {
+    return fill->random ? nlohmann::json("random") : nlohmann::json(fill->value);
+  }
 };
 
 nlohmann::json field_to_json(const FieldPtr& field) { return std::visit(FieldToJson{}, field); }
@@ -607,6 +632,7 @@ nlohmann::json parse_override_value(const Option& option, const Config& config,
   const std::string bad = std::string(option.key) + " must be ";
   if (std::holds_alternative<std::string*>(field)) return text;
   if (std::holds_alternative<ChoiceField>(field)) return text;
+  if (std::holds_alternative<ErasingFill*>(field) && text == "random") return text;
   if (std::holds_alternative<nlohmann::json*>(field)) {
     // An object is written as JSON (train.class_weights={"cat": 2}); a word as it is.
     if (!text.empty() && text.front() == '{') return parse_json_text(option, text);
@@ -635,7 +661,9 @@ nlohmann::json parse_override_value(const Option& option, const Config& config,
   char* end = nullptr;
   const double value = std::strtod(text.c_str(), &end);
   if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value)) {
-    throw ConfigError(bad + "a number, got \"" + text + "\"");
+    const char* expected =
+        std::holds_alternative<ErasingFill*>(field) ? "\"random\" or a number" : "a number";
+    throw ConfigError(bad + expected + ", got \"" + text + "\"");
   }
   return value;
 }
@@ -709,11 +737,12 @@ void validate_transforms(const DataConfig& data) {
   if (!augment.enabled) {
     const Augment& off = defaults.augment;
     const bool changed = augment.scale != off.scale || augment.ratio != off.ratio ||
-                         augment.hflip != off.hflip || augment.color_jitter != off.color_jitter;
+                         augment.hflip != off.hflip || augment.color_jitter != off.color_jitter ||
+                         augment.erasing != off.erasing;
     if (changed) {
       throw ConfigError(
-          "data.crop_scale, data.crop_ratio, data.hflip and data.color_jitter are used only "
-          "when data.augment is true");
+          "data.crop_scale, data.crop_ratio, data.hflip, data.color_jitter and "
+          "data.random_erasing are used only when data.augment is true");
     }
   }
   if (data.cache != DataCache::kMemory && data.cache_max_bytes != defaults.cache_max_bytes) {

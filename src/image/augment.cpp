@@ -80,6 +80,42 @@ CropBox random_resized_crop_box(std::int64_t width, std::int64_t height, const A
   return {(width - w) / 2, (height - h) / 2, w, h};
 }
 
+CropBox random_erasing_box(std::int64_t width, std::int64_t height, const RandomErasing& erasing,
+                           SplitMix64& random) {
+  const double area = static_cast<double>(width) * static_cast<double>(height);
+  const double log_low = std::log(erasing.ratio[0]);
+  const double log_high = std::log(erasing.ratio[1]);
+  for (int attempt = 0; attempt < kCropAttempts; ++attempt) {
+    const double target_area = area * random.uniform(erasing.scale[0], erasing.scale[1]);
+    const double aspect = std::exp(random.uniform(log_low, log_high));
+    // torchvision's ratio is height / width here, the other way round from the crop's.
+    const std::int64_t h = round_to_int(std::sqrt(target_area * aspect));
+    const std::int64_t w = round_to_int(std::sqrt(target_area / aspect));
+    if (h < height && w < width) {
+      const auto top =
+          static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(height - h + 1)));
+      const auto left =
+          static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(width - w + 1)));
+      return {left, top, w, h};
+    }
+  }
+  return {0, 0, 0, 0};
+}
+
+void erase_randomly(torch::Tensor& input, const RandomErasing& erasing, SplitMix64& random) {
+  if (erasing.p <= 0 || random.uniform() >= erasing.p) return;
+  const CropBox box = random_erasing_box(input.size(2), input.size(1), erasing, random);
+  if (box.width == 0) return;
+  torch::Tensor patch = input.narrow(1, box.top, box.height).narrow(2, box.left, box.width);
+  if (!erasing.value.random) {
+    patch.fill_(erasing.value.value);
+    return;
+  }
+  // The noise comes from this image's own stream, so that it too repeats on resume.
+  torch::Generator noise = at::detail::createCPUGenerator(random.next());
+  patch.copy_(torch::randn(patch.sizes(), noise));
+}
+
 std::uint64_t augment_seed(std::uint64_t run_seed, std::int64_t epoch, std::size_t sample_index) {
   const std::uint64_t epoch_seed =
       mix64(mix64(run_seed ^ kAugmentStream) ^ static_cast<std::uint64_t>(epoch));
@@ -96,7 +132,8 @@ void augment_into(const Image& base, const Preprocess& preprocess, const Augment
       pixels_view(base).narrow(1, box.top, box.height).narrow(2, box.left, box.width), side, side);
   if (flip) pixels = pixels.flip({2});
   if (augment.color_jitter > 0) jitter(pixels, augment.color_jitter, random);
-  normalise_into(pixels, preprocess, std::move(out));
+  normalise_into(pixels, preprocess, out);
+  erase_randomly(out, augment.erasing, random);
 }
 
 }  // namespace ftl

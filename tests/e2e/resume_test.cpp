@@ -49,7 +49,10 @@ nlohmann::json base_config(const fs::path& dir, const fs::path& run) {
             {"val", (dir / "val").string()},
             {"image_size", kResumeSide},
             {"batch_size", 8},
-            {"workers", 2}}},
+            {"workers", 2},
+            // Augmentation and random erasing (noise drawn per image) must repeat on resume.
+            {"augment", true},
+            {"random_erasing", {{"p", 0.5}}}}},
           {"optimizer",
            {{"lr", 0.02},
             {"weight_decay", 1e-4},

@@ -32,6 +32,28 @@ struct Preprocess {
   std::array<float, 3> std = kImageNetStd;    // divided per RGB channel after the mean (likewise)
 };
 
+/// What random erasing writes into its box.
+struct ErasingFill {
+  bool random = true;  // normal noise, one draw per pixel and channel (torchvision's "random")
+  double value = 0;    // when not random: this value, on the normalised input
+  bool operator==(const ErasingFill& other) const {
+    return random == other.random && value == other.value;
+  }
+  bool operator!=(const ErasingFill& other) const { return !(*this == other); }
+};
+
+/// torchvision's RandomErasing, on the normalised input after crop, flip and jitter.
+struct RandomErasing {
+  double p = 0.0;                              // chance that an image gets one box; 0 = off
+  std::array<double, 2> scale = {0.02, 0.33};  // the box's area as a share of the image
+  std::array<double, 2> ratio = {0.3, 3.3};    // the box's height / width, log-uniform
+  ErasingFill value;                           // "random", or a number
+  bool operator==(const RandomErasing& other) const {
+    return p == other.p && scale == other.scale && ratio == other.ratio && value == other.value;
+  }
+  bool operator!=(const RandomErasing& other) const { return !(*this == other); }
+};
+
 /// Random training augmentation: torchvision's ImageNet training recipe.
 struct Augment {
   bool enabled = false;                                  // off: training uses the eval transform
@@ -39,6 +61,7 @@ struct Augment {
   std::array<double, 2> ratio = {3.0 / 4.0, 4.0 / 3.0};  // crop width / height
   bool hflip = true;                                     // mirror half of the images
   double color_jitter = 0.0;  // brightness, contrast and saturation factors in [1-j, 1+j]
+  RandomErasing erasing;      // data.random_erasing.*: off unless its p is above 0
 };
 
 struct DataConfig {
@@ -49,7 +72,8 @@ struct DataConfig {
                               // validation instead (stratified, seeded by train.seed)
   Preprocess preprocess;      // data.image_size, resize, eval_resize, exif_orientation and
                               // jpeg_dct_scaling
-  Augment augment;  // data.augment (enabled), crop_scale, crop_ratio, hflip and color_jitter
+  Augment augment;  // data.augment (enabled), crop_scale, crop_ratio, hflip, color_jitter and
+                    // random_erasing
   DataCache cache = DataCache::kNone;                    // memory: keep decoded images
   std::int64_t cache_max_bytes = std::int64_t{4} << 30;  // the memory cache's budget
   std::int64_t batch_size = 32;                          // images per optimizer step

@@ -1,5 +1,6 @@
 // Random training augmentation, torchvision's ImageNet training recipe: RandomResizedCrop,
-// RandomHorizontalFlip and, optionally, ColorJitter of brightness, contrast and saturation.
+// RandomHorizontalFlip and, optionally, ColorJitter of brightness, contrast and saturation,
+// and RandomErasing of the normalised input.
 // Each image's randomness comes from its own seed (run seed, epoch, sample index), so an epoch
 // is the same whatever the number of workers, and a resumed epoch repeats exactly.
 //
@@ -33,11 +34,21 @@ struct CropBox {
 CropBox random_resized_crop_box(std::int64_t width, std::int64_t height, const Augment& augment,
                                 SplitMix64& random);
 
+/// torchvision's RandomErasing.get_params on an input of `width` x `height`: up to 10 tries at
+/// a box of random area (scale) and log-uniform height / width (ratio) smaller than the image
+/// on both sides; none fits: no box (width 0), and the image is left as it is.
+CropBox random_erasing_box(std::int64_t width, std::int64_t height, const RandomErasing& erasing,
+                           SplitMix64& random);
+
+/// RandomErasing: with probability erasing.p, one random_erasing_box of `input` (float
+/// [3, H, W], normalised) is filled with erasing.value or, when random, with normal noise.
+void erase_randomly(torch::Tensor& input, const RandomErasing& erasing, SplitMix64& random);
+
 /// The seed of one image's augmentation in one epoch.
 std::uint64_t augment_seed(std::uint64_t run_seed, std::int64_t epoch, std::size_t sample_index);
 
 /// Writes one randomly augmented training input into `out` (float [3, S, S]): crop, resize to
-/// S x S, flip, jitter, then scale and normalise as eval_into does.
+/// S x S, flip, jitter, scale and normalise as eval_into does, then random erasing.
 void augment_into(const Image& base, const Preprocess& preprocess, const Augment& augment,
                   std::uint64_t seed, torch::Tensor out);
 

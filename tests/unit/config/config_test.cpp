@@ -361,7 +361,8 @@ TEST_CASE("config: transform keys are typed, ranged and used only where they app
   CHECK(error_for({{"crop_ratio", 1.0}, {"augment", true}}) ==
         "data.crop_ratio must be [min, max], two numbers with min <= max, got 1.0");
   CHECK(error_for({{"color_jitter", 0.4}}) ==
-        "data.crop_scale, data.crop_ratio, data.hflip and data.color_jitter are used only when "
+        "data.crop_scale, data.crop_ratio, data.hflip, data.color_jitter and data.random_erasing "
+        "are used only when "
         "data.augment is true");
   CHECK(error_for({{"hflip", false}}) != "no error");
   CHECK(error_for({{"resize", 200}}) ==
@@ -408,4 +409,50 @@ TEST_CASE("config: bytes that are not UTF-8 and numbers beyond a double are conf
   REQUIRE_THROWS_AS(ftl::load_config_file((dir / "huge.json").string()), ConfigError);
   REQUIRE_THROWS_WITH(ftl::load_config_file((dir / "huge.json").string()),
                       Contains("huge.json: invalid JSON") && Contains("number overflow"));
+}
+
+TEST_CASE("config: data.random_erasing is read, written back and checked by key", "[config]") {
+  auto with_erasing = [](const json& erasing) {
+    json j = minimal();
+    j["data"]["augment"] = true;
+    j["data"]["random_erasing"] = erasing;
+    return j;
+  };
+  auto error_for = [&](const json& erasing) {
+    try {
+      ftl::config_from_json(with_erasing(erasing));
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const ftl::Config noise = ftl::config_from_json(with_erasing(
+      {{"p", 0.25}, {"scale", {0.02, 0.33}}, {"ratio", {0.3, 3.3}}, {"value", "random"}}));
+  CHECK(noise.data.augment.erasing.p == 0.25);
+  CHECK(noise.data.augment.erasing.value.random);
+  const ftl::Config zero = ftl::config_from_json(with_erasing({{"p", 0.5}, {"value", 0}}));
+  CHECK_FALSE(zero.data.augment.erasing.value.random);
+  CHECK(zero.data.augment.erasing.value.value == 0.0);
+  CHECK(ftl::config_to_json(zero)["data"]["random_erasing"]["value"] == 0.0);
+  CHECK(ftl::config_to_json(noise)["data"]["random_erasing"]["value"] == "random");
+
+  CHECK(error_for({{"value", "noise"}}) ==
+        "data.random_erasing.value must be \"random\" or a number, got \"noise\"");
+  CHECK(error_for({{"p", 1.5}}) == "data.random_erasing.p must be in [0, 1], got 1.5");
+  CHECK(error_for({{"ratio", {0.0, 2.0}}}) == "data.random_erasing.ratio must be > 0, got 0");
+  CHECK(error_for({{"pp", 0.5}}) ==
+        "data.random_erasing.pp is not a known key (did you mean data.random_erasing.p?)");
+  json off = minimal();
+  off["data"]["random_erasing"] = {{"p", 0.25}};
+  CHECK_THROWS_WITH(ftl::validate_config(ftl::config_from_json(off)),
+                    Contains("data.random_erasing are used only when data.augment is true"));
+  CHECK_NOTHROW(ftl::validate_config(noise));
+
+  ftl::Config overridden = ftl::config_from_json(with_erasing({{"p", 0.25}}));
+  ftl::apply_override(overridden, "data.random_erasing.value=0.5");
+  CHECK(overridden.data.augment.erasing.value.value == 0.5);
+  ftl::apply_override(overridden, "data.random_erasing.value=random");
+  CHECK(overridden.data.augment.erasing.value.random);
+  CHECK_THROWS_WITH(ftl::apply_override(overridden, "data.random_erasing.value=grey"),
+                    "data.random_erasing.value must be \"random\" or a number, got \"grey\"");
 }

@@ -210,3 +210,108 @@ TEST_CASE("augment: jitter scales grey by brightness and colour by contrast time
 
 }  // namespace
 }  // namespace ftl
+
+namespace ftl {
+
+TEST_CASE("augment: random erasing boxes are smaller than the image, within area and ratio",
+          "[augment]") {
+  RandomErasing erasing;  // torchvision's scale [0.02, 0.33] and ratio [0.3, 3.3]
+  const std::int64_t width = 60;
+  const std::int64_t height = 40;
+  const double area = static_cast<double>(width * height);
+  for (std::uint64_t seed = 0; seed < 300; ++seed) {
+    SplitMix64 random(seed);
+    const CropBox box = random_erasing_box(width, height, erasing, random);
+    if (box.width == 0) continue;  // ten tries missed: allowed, and rare at these settings
+    INFO("seed " << seed);
+    CHECK(box.width < width);
+    CHECK(box.height < height);
+    CHECK(box.left + box.width <= width);
+    CHECK(box.top + box.height <= height);
+    // Rounding each side moves the area by at most about a side's length.
+    const double box_area = static_cast<double>(box.width * box.height);
+    const auto rounding = static_cast<double>(box.width + box.height);
+    CHECK(box_area >= erasing.scale[0] * area - rounding);
+    CHECK(box_area <= erasing.scale[1] * area + rounding);
+    const double ratio = static_cast<double>(box.height) / static_cast<double>(box.width);
+    CHECK(ratio >= erasing.ratio[0] * 0.7);
+    CHECK(ratio <= erasing.ratio[1] / 0.7);
+  }
+  // A box of the whole area never fits (both sides must be smaller): no box after ten tries.
+  erasing.scale = {1.0, 1.0};
+  erasing.ratio = {1.0, 1.0};
+  SplitMix64 random(1);
+  CHECK(random_erasing_box(40, 40, erasing, random).width == 0);
+}
+
+TEST_CASE("augment: random erasing fills one box with the value or with normal noise",
+          "[augment]") {
+  torch::manual_seed(0);
+  const torch::Tensor input = torch::rand({3, 64, 64}) + 5;  // no value of it is 0 or noise-like
+  RandomErasing erasing;
+  erasing.p = 1;
+  erasing.scale = {0.3, 0.33};
+  erasing.value = ErasingFill{false, 0.0};
+  torch::Tensor zeroed = input.clone();
+  SplitMix64 random(7);
+  erase_randomly(zeroed, erasing, random);
+  SplitMix64 same(7);
+  same.uniform();  // the draw against p
+  const CropBox box = random_erasing_box(64, 64, erasing, same);
+  REQUIRE(box.width > 0);
+  const torch::Tensor inside = zeroed.narrow(1, box.top, box.height).narrow(2, box.left, box.width);
+  CHECK(torch::equal(inside, torch::zeros_like(inside)));
+  CHECK((zeroed == 0).sum().item<std::int64_t>() == 3 * box.width * box.height);
+  torch::Tensor outside = zeroed.clone();
+  outside.narrow(1, box.top, box.height)
+      .narrow(2, box.left, box.width)
+      .copy_(input.narrow(1, box.top, box.height).narrow(2, box.left, box.width));
+  CHECK(torch::equal(outside, input));  // nothing but the box changed
+
+  erasing.value = ErasingFill{};  // "random"
+  torch::Tensor noisy = input.clone();
+  SplitMix64 again(7);
+  erase_randomly(noisy, erasing, again);
+  const torch::Tensor noise = noisy.narrow(1, box.top, box.height).narrow(2, box.left, box.width);
+  CHECK(std::abs(noise.mean().item<double>()) < 0.1);
+  CHECK(std::abs(noise.std().item<double>() - 1.0) < 0.1);
+  // The same seed erases the same box with the same noise: a resumed epoch repeats.
+  torch::Tensor repeat = input.clone();
+  SplitMix64 seed_again(7);
+  erase_randomly(repeat, erasing, seed_again);
+  CHECK(torch::equal(repeat, noisy));
+}
+
+TEST_CASE("augment: the training input is erased after normalisation when random erasing is on",
+          "[augment]") {
+  Augment augment;
+  augment.enabled = true;
+  augment.scale = {1.0, 1.0};
+  augment.ratio = {1.0, 1.0};
+  augment.hflip = false;  // the eval input itself, then the box
+  augment.erasing.p = 1;
+  augment.erasing.value = ErasingFill{false, -7.0};  // below any normalised level
+  const Preprocess preprocess = plain(12);
+  const Image base = ramp(12, 12);
+  torch::Tensor expected = torch::empty({3, 12, 12});
+  eval_into(base, preprocess, expected);
+  torch::Tensor out = torch::empty({3, 12, 12});
+  augment_into(base, preprocess, augment, /*seed=*/5, out);
+  const std::int64_t erased = (out == -7.0).sum().item<std::int64_t>();
+  CHECK(erased > 0);
+  CHECK(erased % 3 == 0);  // the same box in each channel
+  CHECK(torch::equal(torch::where(out == -7.0, expected, out), expected));
+}
+
+TEST_CASE("augment: random erasing at p 0 changes nothing and draws nothing", "[augment]") {
+  const torch::Tensor input = torch::rand({3, 16, 16});
+  torch::Tensor kept = input.clone();
+  RandomErasing off;  // p = 0
+  SplitMix64 random(3);
+  erase_randomly(kept, off, random);
+  CHECK(torch::equal(kept, input));
+  SplitMix64 fresh(3);
+  CHECK(random.next() == fresh.next());  // augmentation without it keeps its exact stream
+}
+
+}  // namespace ftl
