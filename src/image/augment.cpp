@@ -47,25 +47,41 @@ void jitter(torch::Tensor& pixels, double strength, SplitMix64& random) {
   }
 }
 
+/// The two sides of one try at a random box, as torchvision draws them: an area share uniform
+/// in `scale` and an aspect ratio log-uniform in `ratio`; `along` = sqrt(area x aspect) and
+/// `across` = sqrt(area / aspect), each rounded.
+struct BoxSides {
+  std::int64_t along = 0;
+  std::int64_t across = 0;
+};
+
+BoxSides random_sides(double area, const std::array<double, 2>& scale,
+                      const std::array<double, 2>& ratio, SplitMix64& random) {
+  const double target_area = area * random.uniform(scale[0], scale[1]);
+  const double aspect = std::exp(random.uniform(std::log(ratio[0]), std::log(ratio[1])));
+  return {round_to_int(std::sqrt(target_area * aspect)),
+          round_to_int(std::sqrt(target_area / aspect))};
+}
+
+// A w x h box at a uniform position inside the image: top drawn first, as torchvision does.
+CropBox placed(std::int64_t w, std::int64_t h, std::int64_t width, std::int64_t height,
+               SplitMix64& random) {
+  const auto top =
+      static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(height - h + 1)));
+  const auto left =
+      static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(width - w + 1)));
+  return {left, top, w, h};
+}
+
 }  // namespace
 
 CropBox random_resized_crop_box(std::int64_t width, std::int64_t height, const Augment& augment,
                                 SplitMix64& random) {
   const double area = static_cast<double>(width) * static_cast<double>(height);
-  const double log_low = std::log(augment.ratio[0]);
-  const double log_high = std::log(augment.ratio[1]);
   for (int attempt = 0; attempt < kCropAttempts; ++attempt) {
-    const double target_area = area * random.uniform(augment.scale[0], augment.scale[1]);
-    const double aspect = std::exp(random.uniform(log_low, log_high));
-    const std::int64_t w = round_to_int(std::sqrt(target_area * aspect));
-    const std::int64_t h = round_to_int(std::sqrt(target_area / aspect));
-    if (w > 0 && w <= width && h > 0 && h <= height) {
-      const auto top =
-          static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(height - h + 1)));
-      const auto left =
-          static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(width - w + 1)));
-      return {left, top, w, h};
-    }
+    // The crop's ratio is width / height.
+    const auto [w, h] = random_sides(area, augment.scale, augment.ratio, random);
+    if (w > 0 && w <= width && h > 0 && h <= height) return placed(w, h, width, height, random);
   }
   // Fallback: the whole image, narrowed to the nearest allowed ratio.
   const double ratio = static_cast<double>(width) / static_cast<double>(height);
@@ -83,21 +99,10 @@ CropBox random_resized_crop_box(std::int64_t width, std::int64_t height, const A
 CropBox random_erasing_box(std::int64_t width, std::int64_t height, const RandomErasing& erasing,
                            SplitMix64& random) {
   const double area = static_cast<double>(width) * static_cast<double>(height);
-  const double log_low = std::log(erasing.ratio[0]);
-  const double log_high = std::log(erasing.ratio[1]);
   for (int attempt = 0; attempt < kCropAttempts; ++attempt) {
-    const double target_area = area * random.uniform(erasing.scale[0], erasing.scale[1]);
-    const double aspect = std::exp(random.uniform(log_low, log_high));
-    // torchvision's ratio is height / width here, the other way round from the crop's.
-    const std::int64_t h = round_to_int(std::sqrt(target_area * aspect));
-    const std::int64_t w = round_to_int(std::sqrt(target_area / aspect));
-    if (h < height && w < width) {
-      const auto top =
-          static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(height - h + 1)));
-      const auto left =
-          static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(width - w + 1)));
-      return {left, top, w, h};
-    }
+    // torchvision's erasing ratio is height / width, the other way round from the crop's.
+    const auto [h, w] = random_sides(area, erasing.scale, erasing.ratio, random);
+    if (h < height && w < width) return placed(w, h, width, height, random);
   }
   return {0, 0, 0, 0};
 }
