@@ -8,6 +8,8 @@ namespace {
 
 /// RandomResizedCrop's tries at a random box before it falls back to a centred one.
 constexpr int kCropAttempts = 10;
+/// RandomErasing's tries at a box smaller than the image before it erases nothing.
+constexpr int kErasingAttempts = 10;
 /// A fixed offset that keeps augmentation seeds apart from the shuffle's seeds.
 constexpr std::uint64_t kAugmentStream = 0xA0C3E7A5D1B2F489ULL;
 /// ITU-R 601 luma weights, as torchvision's rgb_to_grayscale.
@@ -99,7 +101,7 @@ CropBox random_resized_crop_box(std::int64_t width, std::int64_t height, const A
 CropBox random_erasing_box(std::int64_t width, std::int64_t height, const RandomErasing& erasing,
                            SplitMix64& random) {
   const double area = static_cast<double>(width) * static_cast<double>(height);
-  for (int attempt = 0; attempt < kCropAttempts; ++attempt) {
+  for (int attempt = 0; attempt < kErasingAttempts; ++attempt) {
     // torchvision's erasing ratio is height / width, the other way round from the crop's.
     const auto [h, w] = random_sides(area, erasing.scale, erasing.ratio, random);
     if (h < height && w < width) return placed(w, h, width, height, random);

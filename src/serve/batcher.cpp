@@ -54,7 +54,7 @@ void Batcher::warm_up(const std::shared_ptr<const ServedModel>& model) {
                     std::chrono::steady_clock::now(),
                     /*warm_up=*/true};
     done = pending.result.get_future();
-    queue_.push_front(std::move(pending));
+    warm_ups_.push_back(std::move(pending));
   }
   wake_.notify_all();
   done.get();
@@ -87,18 +87,20 @@ void Batcher::loop() {
 
 std::vector<Batcher::Pending> Batcher::next_pass() {
   std::unique_lock<std::mutex> lock(mutex_);
-  wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-  if (queue_.empty()) return {};
-  const auto max_batch = static_cast<std::size_t>(options_.max_batch);
-  const auto deadline = queue_.front().queued + options_.max_delay;
-  // Stopping runs what is queued at once: nothing more will come to fill the pass.
-  wake_.wait_until(lock, deadline, [&] {
-    return stopping_ || queue_.size() >= max_batch || queue_.front().warm_up;
-  });
+  wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || !warm_ups_.empty(); });
   std::vector<Pending> pass;
-  if (queue_.front().warm_up) {
-    pass.push_back(std::move(queue_.front()));
-    queue_.pop_front();
+  if (queue_.empty() && warm_ups_.empty()) return pass;
+  const auto max_batch = static_cast<std::size_t>(options_.max_batch);
+  if (!queue_.empty()) {
+    const auto deadline = queue_.front().queued + options_.max_delay;
+    // Stopping runs what is queued at once: nothing more will come to fill the pass.
+    wake_.wait_until(lock, deadline,
+                     [&] { return stopping_ || queue_.size() >= max_batch || !warm_ups_.empty(); });
+  }
+  // A warm-up goes first and alone: its caller (start-up, a reload) waits for it.
+  if (!warm_ups_.empty()) {
+    pass.push_back(std::move(warm_ups_.front()));
+    warm_ups_.pop_front();
     return pass;
   }
   const ServedModel* model = queue_.front().model.get();

@@ -41,6 +41,8 @@ int bind_server(httplib::Server& server, const ServeOptions& options) {
   }
   // listen() again on a listening socket sets its backlog anew (Linux and the BSDs).
   if (bound && ::listen(listening, kListenBacklog) != 0) bound = false;
+  // The callback above holds a reference to this frame: the server keeps the plain one.
+  server.set_socket_options(configure_listening_socket);
   if (!bound) {
     const int error = errno;
     throw IoError("cannot listen on " + options.host + ":" + std::to_string(options.port) +

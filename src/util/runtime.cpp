@@ -26,7 +26,9 @@ std::string loaded_blas() {
   std::error_code error;
   const std::filesystem::path path = std::filesystem::canonical(info.dli_fname, error);
   const std::string name = error ? std::string(info.dli_fname) : path.string();
-  if (name.find("libtorch") != std::string::npos) return "built into LibTorch (" + name + ")";
+  if (std::filesystem::path(name).filename().string().rfind("libtorch", 0) == 0) {
+    return "built into LibTorch (" + name + ")";
+  }
   return name;
 }
 

@@ -60,7 +60,7 @@ class Batcher {
   /// Runs one blank image through `model` on the pass thread, ahead of the queue and alone,
   /// and waits for it: the first request does not pay for LibTorch's first call, and a network
   /// that fails to run is refused (its exception rethrown) before it serves. Not counted by
-  /// on_batch, and not refused when the queue is full.
+  /// on_batch, depth() or full(), and not refused when the queue is full.
   void warm_up(const std::shared_ptr<const ServedModel>& model);
 
   /// Images queued and not yet in a pass.
@@ -86,6 +86,7 @@ class Batcher {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Pending> queue_;
+  std::deque<Pending> warm_ups_;  // apart from the queue: never counted against its capacity
   bool stopping_ = false;
   std::thread thread_;  // last: started once the rest exists
 };

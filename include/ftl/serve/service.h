@@ -51,7 +51,9 @@ void configure_listening_socket(socket_t socket);
 class Service {
  public:
   /// Loads the checkpoint and the token; throws ConfigError (a bad option or token file) or
-  /// ModelError (a bad checkpoint) before anything listens.
+  /// ModelError (a bad checkpoint) before anything listens. The calling thread (and reload()'s)
+  /// keeps its LibTorch operations to itself from then on (keep_compute_on_this_thread): the
+  /// cores are the pass thread's.
   Service(const ServeOptions& options, spdlog::logger& log);
 
   /// Registers the routes and the error handlers on `server`, and gives it the options' I/O

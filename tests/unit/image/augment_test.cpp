@@ -237,6 +237,13 @@ TEST_CASE("augment: random erasing boxes are smaller than the image, within area
     CHECK(ratio >= erasing.ratio[0] * 0.7);
     CHECK(ratio <= erasing.ratio[1] / 0.7);
   }
+  // The ratio is height / width (the crop's is width / height): a tall ratio gives tall boxes.
+  erasing.ratio = {2.0, 3.0};
+  for (std::uint64_t seed = 0; seed < 50; ++seed) {
+    SplitMix64 tall(seed);
+    const CropBox box = random_erasing_box(width, height, erasing, tall);
+    if (box.width > 0) CHECK(box.height > box.width);
+  }
   // A box of the whole area never fits (both sides must be smaller): no box after ten tries.
   erasing.scale = {1.0, 1.0};
   erasing.ratio = {1.0, 1.0};

@@ -178,7 +178,10 @@ TEST_CASE("serve: a full queue answers 503 with Retry-After, and readiness says 
                                          {"b", image, "b.png", "image/png"}};
   auto first = std::async(std::launch::async,
                           [&] { return server.client().Post("/v1/predict", two)->status; });
-  while (server.service().answered() == 0 && server.client().Get("/readyz")->status == 200) {
+  // Until the first request's two images are queued (answered() would count these probes).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (server.client().Get("/readyz")->status == 200 &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   httplib::Client client = server.client();

@@ -21,10 +21,7 @@ TEST_CASE("runtime: the BLAS that sgemm_ comes from is named", "[threads]") {
   const std::string blas = ftl::loaded_blas();
   INFO(blas);
   REQUIRE(blas != "none found");  // LibTorch links a BLAS: sgemm_ is in the process
-  if (blas.rfind("built into", 0) != 0) {
-    CHECK(std::filesystem::exists(blas));
-    CHECK(blas.find("blas") != std::string::npos);
-  }
+  if (blas.rfind("built into", 0) != 0) CHECK(std::filesystem::exists(blas));
 }
 
 TEST_CASE("runtime: a thread kept to itself computes alone and leaves the others' count",
