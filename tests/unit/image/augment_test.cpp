@@ -291,11 +291,7 @@ TEST_CASE("augment: random erasing fills one box with the value or with normal n
 
 TEST_CASE("augment: the training input is erased after normalisation when random erasing is on",
           "[augment]") {
-  Augment augment;
-  augment.enabled = true;
-  augment.scale = {1.0, 1.0};
-  augment.ratio = {1.0, 1.0};
-  augment.hflip = false;  // the eval input itself, then the box
+  Augment augment = jitter_only(0.0);  // the eval input itself (jitter 0 = off), then the box
   augment.erasing.p = 1;
   augment.erasing.value = ErasingFill{false, -7.0};  // below any normalised level
   const Preprocess preprocess = plain(12);
