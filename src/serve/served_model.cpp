@@ -1,5 +1,6 @@
 #include "ftl/serve/served_model.h"
 
+#include "ftl/model/inference_network.h"
 #include "ftl/util/sha256.h"
 
 namespace ftl {
@@ -8,6 +9,12 @@ std::shared_ptr<const ServedModel> load_served_model(const std::filesystem::path
                                                      const torch::Device& device) {
   auto model = std::make_shared<ServedModel>();
   model->checkpoint = load_checkpoint(path, device);
+  // The frozen network takes the loaded one's place, so that one copy of the weights stays
+  // in memory: a server only ever runs it.
+  InferenceNetwork network = inference_network(model->checkpoint.module);
+  model->checkpoint.module = network.module;
+  model->frozen = network.frozen;
+  model->not_frozen_reason = network.not_frozen_reason;
   model->device = device;
   model->file_name = path.filename().string();
   model->sha256 = sha256_file(path);

@@ -173,9 +173,21 @@ Service::Service(const ServeOptions& options, spdlog::logger& log)
     }
   }
   keep_compute_on_this_thread();  // loading may run parallel operations: the cores are the pass's
-  std::shared_ptr<const ServedModel> model = load_served_model(options.checkpoint, device_);
+  model_ = load_and_warm_up();
+}
+
+std::shared_ptr<const ServedModel> Service::load_and_warm_up() {
+  std::shared_ptr<const ServedModel> model = load_served_model(options_.checkpoint, device_);
+  if (model->frozen) {
+    log_.debug("{}: network frozen for inference (BatchNorm folded into the convolutions)",
+               options_.checkpoint.string());
+  } else {
+    log_.warn("{}: the network could not be frozen for inference, so it runs as loaded, "
+              "slower: {}",
+              options_.checkpoint.string(), model->not_frozen_reason);
+  }
   batcher_.warm_up(model);
-  model_ = model;
+  return model;
 }
 
 void configure_listening_socket(socket_t socket) {
@@ -244,8 +256,7 @@ ReloadOutcome Service::reload() {
   ReloadOutcome outcome;
   keep_compute_on_this_thread();
   try {
-    std::shared_ptr<const ServedModel> fresh = load_served_model(options_.checkpoint, device_);
-    batcher_.warm_up(fresh);
+    std::shared_ptr<const ServedModel> fresh = load_and_warm_up();
     {
       std::lock_guard<std::mutex> lock(model_mutex_);
       model_ = fresh;

@@ -15,15 +15,17 @@
 namespace ftl {
 
 struct ServedModel {
-  Checkpoint checkpoint;  // the network (eval mode, on `device`) and its metadata
+  Checkpoint checkpoint;  // the network to run (frozen for inference, on `device`), metadata
+  bool frozen = false;    // whether inference_network froze it
+  std::string not_frozen_reason;  // why not, when it did not (it then runs as loaded)
   torch::Device device = torch::kCPU;
   std::string file_name;  // the checkpoint's file name, without its folder
   std::string sha256;     // of the file's bytes, as `sha256sum` prints it
 };
 
 /// Loads and verifies the checkpoint as every ftl command does (CRC, metadata; ModelError
-/// naming the path) and hashes the file. The network is not run here: Batcher::warm_up runs
-/// its first pass on the pass thread.
+/// naming the path), freezes its network for inference and hashes the file. The network is not
+/// run here: Batcher::warm_up runs its first pass on the pass thread.
 std::shared_ptr<const ServedModel> load_served_model(const std::filesystem::path& path,
                                                      const torch::Device& device);
 

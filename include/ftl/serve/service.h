@@ -81,6 +81,10 @@ class Service {
     Reply (Service::*handler)(const httplib::Request&);
   };
 
+  // The checkpoint file loaded, verified and frozen (logged when freezing fails), its first
+  // pass run: what start-up and reload() both swap in.
+  std::shared_ptr<const ServedModel> load_and_warm_up();
+
   Reply predict(const httplib::Request& request);
   Reply describe_model(const httplib::Request& request);
   Reply reload_route(const httplib::Request& request);

