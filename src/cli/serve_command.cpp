@@ -1,5 +1,8 @@
 // `ftl serve --checkpoint FILE [--host H] [--port P] ...`: the checkpoint behind HTTP until
 // SIGTERM or SIGINT, reloaded on SIGHUP. The flags fill ServeOptions; the core does the rest.
+#include <map>
+#include <string>
+
 #include "commands.h"
 #include "ftl/serve/server.h"
 #include "json_log_format.h"
@@ -44,6 +47,16 @@ CLI::App* setup_serve(CLI::App& app, ServeCliOptions& options) {
                    "How long the first queued image waits for others to join its pass")
       ->capture_default_str()
       ->check(range_of(ServeRanges::kMaxDelayMs));
+  const std::map<std::string, BatchWait> batch_waits{{"arrivals", BatchWait::kArrivals},
+                                                     {"delay", BatchWait::kDelay}};
+  command
+      ->add_option_function<std::string>(
+          "--batch-wait",
+          [&core, batch_waits](const std::string& text) { core.batch_wait = batch_waits.at(text); },
+          "What a pass short of --max-batch waits for, up to --max-delay-ms: arrivals (the "
+          "requests already being decoded; none when idle) or delay (always the whole delay)")
+      ->check(CLI::IsMember({"arrivals", "delay"}))
+      ->default_str("arrivals");
   command->add_option("--max-body-mb", core.max_body_mb, "Largest request body, MiB (413 above)")
       ->capture_default_str()
       ->check(range_of(ServeRanges::kMaxBodyMb));

@@ -22,8 +22,43 @@ Batcher::~Batcher() {
   thread_.join();
 }
 
+Batcher::Arrival::Arrival(Arrival&& other) noexcept
+    : batcher_(std::exchange(other.batcher_, nullptr)) {}
+
+Batcher::Arrival::~Arrival() {
+  if (batcher_ != nullptr) batcher_->depart();
+}
+
+std::vector<std::future<torch::Tensor>> Batcher::Arrival::submit(
+    const std::shared_ptr<const ServedModel>& model, std::vector<torch::Tensor> inputs) {
+  std::vector<std::future<torch::Tensor>> results =
+      batcher_->enqueue(model, std::move(inputs), /*arrived=*/true);
+  batcher_ = nullptr;
+  return results;
+}
+
+Batcher::Arrival Batcher::arrive() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++arriving_;
+  return Arrival(*this);
+}
+
+void Batcher::depart() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    --arriving_;
+  }
+  wake_.notify_all();
+}
+
 std::vector<std::future<torch::Tensor>> Batcher::submit(
     const std::shared_ptr<const ServedModel>& model, std::vector<torch::Tensor> inputs) {
+  return enqueue(model, std::move(inputs), /*arrived=*/false);
+}
+
+std::vector<std::future<torch::Tensor>> Batcher::enqueue(
+    const std::shared_ptr<const ServedModel>& model, std::vector<torch::Tensor> inputs,
+    bool arrived) {
   std::vector<std::future<torch::Tensor>> results;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -38,6 +73,9 @@ std::vector<std::future<torch::Tensor>> Batcher::submit(
       results.push_back(pending.result.get_future());
       queue_.push_back(std::move(pending));
     }
+    // In the same step as its images join the queue: a pass never sees the request neither
+    // arriving nor queued, and so never starts without it for want of company.
+    if (arrived) --arriving_;
   }
   wake_.notify_all();
   return results;
@@ -93,9 +131,12 @@ std::vector<Batcher::Pending> Batcher::next_pass() {
   const auto max_batch = static_cast<std::size_t>(options_.max_batch);
   if (!queue_.empty()) {
     const auto deadline = queue_.front().queued + options_.max_delay;
+    const bool for_arrivals = options_.wait == BatchWait::kArrivals;
     // Stopping runs what is queued at once: nothing more will come to fill the pass.
-    wake_.wait_until(lock, deadline,
-                     [&] { return stopping_ || queue_.size() >= max_batch || !warm_ups_.empty(); });
+    wake_.wait_until(lock, deadline, [&] {
+      return stopping_ || queue_.size() >= max_batch || !warm_ups_.empty() ||
+             (for_arrivals && arriving_ == 0);
+    });
   }
   // A warm-up goes first and alone: its caller (start-up, a reload) waits for it.
   if (!warm_ups_.empty()) {

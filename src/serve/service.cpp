@@ -156,7 +156,7 @@ Service::Service(const ServeOptions& options, spdlog::logger& log)
       batcher_(BatcherOptions{
           options.max_batch,
           std::chrono::microseconds(static_cast<std::int64_t>(options.max_delay_ms * 1000)),
-          static_cast<std::size_t>(options.queue), options.tta, options.threads,
+          options.batch_wait, static_cast<std::size_t>(options.queue), options.tta, options.threads,
           [this](std::size_t images) { metrics_.record_batch(images); }}) {
   if (!options.token_file.empty()) {
     token_ = read_text_file(options.token_file);
@@ -360,6 +360,8 @@ void Service::finish(const httplib::Request& request, const Reply& reply,
 
 Reply Service::predict(const httplib::Request& request) {
   if (draining_) return unavailable("the server is stopping");
+  // From here until its images are queued, a pass short of max_batch waits for this request.
+  Batcher::Arrival arrival = batcher_.arrive();
   const std::shared_ptr<const ServedModel> model = this->model();
   const CheckpointMetadata& metadata = model->checkpoint.metadata;
   const std::int64_t k = top_k_of(request, metadata.classes.size());
@@ -408,7 +410,7 @@ Reply Service::predict(const httplib::Request& request) {
     }
     return reply;
   }
-  std::vector<std::future<torch::Tensor>> results = batcher_.submit(model, inputs);
+  std::vector<std::future<torch::Tensor>> results = arrival.submit(model, inputs);
   std::vector<torch::Tensor> rows;
   for (std::future<torch::Tensor>& result : results) rows.push_back(result.get());
   std::vector<std::vector<ClassScore>> top = top_classes(torch::stack(rows), k, metadata.classes);

@@ -136,7 +136,7 @@ TEST_CASE("serve e2e: 32 concurrent clients are all answered, in shared passes",
   ftl::testing::write_shapes(dir / "data", 1, 40, 3);
   const std::string image = read_file(dir / "data/circle/0.png");
   ServeProcess server;
-  start_serve(server, {"--checkpoint", checkpoint.string(), "--max-delay-ms", "200"},
+  start_serve(server, {"--checkpoint", checkpoint.string(), "--max-delay-ms", "200", "--batch-wait", "delay"},
               dir / "serve.log");
   constexpr int kClients = 32;
   // Each client's status, or why it got none, so that a failure says what the client saw.
@@ -171,7 +171,7 @@ TEST_CASE("serve e2e: SIGHUP reloads a new checkpoint and SIGTERM drains in-flig
   ftl::testing::write_shapes(dir / "data", 1, 40, 3);
   const std::string image = read_file(dir / "data/circle/0.png");
   ServeProcess server;
-  start_serve(server, {"--checkpoint", checkpoint.string(), "--max-delay-ms", "2000"},
+  start_serve(server, {"--checkpoint", checkpoint.string(), "--max-delay-ms", "2000", "--batch-wait", "delay"},
               dir / "serve.log");
 
   ftl::testing::write_untrained_checkpoint(dir / "next.pt", kServeSide, /*seed=*/2);
@@ -271,6 +271,10 @@ TEST_CASE("serve e2e: a taken port, a bad checkpoint and a bad flag", "[serve_e2
       ftl::testing::ftl_command("serve --checkpoint " + ckpt + " --max-batch 0"));
   CHECK(flag.exit_code == 2);
   CHECK_THAT(flag.output, Contains("--max-batch"));
+  ftl::testing::CommandResult wait = ftl::testing::run_command(
+      ftl::testing::ftl_command("serve --checkpoint " + ckpt + " --batch-wait soon"));
+  CHECK(wait.exit_code == 2);
+  CHECK_THAT(wait.output, Contains("--batch-wait: soon not in {arrivals,delay}"));
   ::kill(first.pid, SIGTERM);
   CHECK(first.wait() == 0);
 }

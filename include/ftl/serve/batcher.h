@@ -1,6 +1,8 @@
 // Dynamic batching: the images of concurrent requests are run through the network together.
-// A forward pass takes up to max_batch queued images, and starts when it has them or when the
-// oldest has waited max_delay, whichever comes first. One thread runs every pass, warm-ups
+// A forward pass takes up to max_batch queued images, and starts when it has them, when the
+// oldest has waited max_delay, or (BatchWait::kArrivals) when no other request is on its way:
+// a lone request then never waits for company that is not coming, while the requests that
+// arrive during a pass are still gathered into the next. One thread runs every pass, warm-ups
 // included, so the network is only ever called from one thread: under OpenMP each calling
 // thread keeps its own team of workers, and with more workers than cores libgomp stops
 // spinning between parallel regions, which made a pass 1.3x-1.6x slower. Each image's answer
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "ftl/eval/class_scores.h"
+#include "ftl/serve/serve_options.h"
 #include "ftl/serve/served_model.h"
 #include "ftl/util/errors.h"
 
@@ -36,6 +39,7 @@ class QueueFull : public Error {
 struct BatcherOptions {
   std::int64_t max_batch = 16;                       // images per forward pass at most
   std::chrono::microseconds max_delay{5000};         // the oldest image's wait for others
+  BatchWait wait = BatchWait::kArrivals;             // what that wait is for
   std::size_t capacity = 256;                        // images queued at most
   Tta tta = Tta::kNone;                              // test-time augmentation of each pass
   std::int64_t compute_threads = 0;                  // of the passes; 0 = available cores
@@ -44,6 +48,27 @@ struct BatcherOptions {
 
 class Batcher {
  public:
+  /// A request on its way to the queue, from arrive() until it submits its images or ends
+  /// without any (all bad, refused): under BatchWait::kArrivals a pass short of max_batch
+  /// waits for it, up to max_delay.
+  class Arrival {
+   public:
+    Arrival(Arrival&& other) noexcept;
+    Arrival& operator=(Arrival&&) = delete;
+    Arrival(const Arrival&) = delete;
+    Arrival& operator=(const Arrival&) = delete;
+    /// Gives up the request's place when it submitted nothing.
+    ~Arrival();
+    /// Batcher::submit, and the request is no longer on its way (QueueFull leaves it so).
+    std::vector<std::future<torch::Tensor>> submit(const std::shared_ptr<const ServedModel>& model,
+                                                   std::vector<torch::Tensor> inputs);
+
+   private:
+    friend class Batcher;
+    explicit Arrival(Batcher& batcher) : batcher_(&batcher) {}
+    Batcher* batcher_;  // null once submitted or moved from
+  };
+
   explicit Batcher(BatcherOptions options);
   /// Runs what is queued, then stops its thread.
   ~Batcher();
@@ -56,6 +81,9 @@ class Batcher {
   /// pass, so a reload in between answers each with the model that prepared it.
   std::vector<std::future<torch::Tensor>> submit(const std::shared_ptr<const ServedModel>& model,
                                                  std::vector<torch::Tensor> inputs);
+
+  /// A request has arrived and will submit its images once they are decoded.
+  Arrival arrive();
 
   /// Runs one blank image through `model` on the pass thread, ahead of the queue and alone,
   /// and waits for it: the first request does not pay for LibTorch's first call, and a network
@@ -77,6 +105,10 @@ class Batcher {
     bool warm_up = false;  // a blank image of warm_up(): its pass runs at once, uncounted
   };
 
+  // Queues the inputs (all or none, QueueFull) and, when `arrived`, ends one arrival.
+  std::vector<std::future<torch::Tensor>> enqueue(const std::shared_ptr<const ServedModel>& model,
+                                                  std::vector<torch::Tensor> inputs, bool arrived);
+  void depart();  // an arrival that submitted nothing
   void loop();
   // Waits for the next pass's images; empty only when stopping with nothing queued.
   std::vector<Pending> next_pass();
@@ -87,6 +119,7 @@ class Batcher {
   std::condition_variable wake_;
   std::deque<Pending> queue_;
   std::deque<Pending> warm_ups_;  // apart from the queue: never counted against its capacity
+  std::size_t arriving_ = 0;      // requests that arrived and have not yet submitted
   bool stopping_ = false;
   std::thread thread_;  // last: started once the rest exists
 };

@@ -16,6 +16,12 @@ enum class AccessLogFormat {
   kJson,  // {"method":"POST","path":"/v1/predict","status":200,"images":3,"ms":12.4}
 };
 
+/// What a forward pass that has fewer than max_batch images waits for, up to max_delay.
+enum class BatchWait {
+  kArrivals,  // only the requests already arriving (being parsed and decoded): none when idle
+  kDelay,     // the whole max_delay, whatever is arriving: larger passes, longer waits
+};
+
 struct ServeOptions {
   std::filesystem::path checkpoint;  // a best.pt / last.pt written by ftl finetune
   std::string host = "127.0.0.1";    // the address to listen on: loopback only by default
@@ -24,6 +30,7 @@ struct ServeOptions {
   std::int64_t http_threads = 32;    // connections served at once (each holds one thread)
   std::int64_t max_batch = 16;       // images per forward pass at most
   double max_delay_ms = 5;           // how long the first queued image waits for others
+  BatchWait batch_wait = BatchWait::kArrivals;  // what a pass short of max_batch waits for
   std::int64_t max_body_mb = 20;     // largest request body, in MiB (413 above it)
   std::int64_t queue = 256;          // images waiting for a forward pass at most (503 above it)
   std::int64_t io_timeout_s = 10;    // a read or write that makes no progress this long fails

@@ -44,7 +44,7 @@ TEST_CASE("batcher: images queued within max_delay share one pass of at most max
   std::vector<torch::Tensor> queued = inputs(5);
   std::vector<std::future<torch::Tensor>> results;
   {
-    ftl::Batcher batcher({/*max_batch=*/4, std::chrono::milliseconds(500), 64, ftl::Tta::kNone,
+    ftl::Batcher batcher({/*max_batch=*/4, std::chrono::milliseconds(500), ftl::BatchWait::kDelay, 64, ftl::Tta::kNone,
                           /*compute_threads=*/2, passes.recorder()});
     // Three "requests" of 2, 2 and 1 images, well within the 500 ms the first one waits.
     for (int request = 0; request < 3; ++request) {
@@ -67,6 +67,7 @@ TEST_CASE("batcher: images queued within max_delay share one pass of at most max
 TEST_CASE("batcher: a full queue refuses the whole request", "[batcher]") {
   ftl::Batcher batcher({16,
                         std::chrono::milliseconds(300),
+                        ftl::BatchWait::kDelay,
                         /*capacity=*/3,
                         ftl::Tta::kNone,
                         /*compute_threads=*/2,
@@ -85,7 +86,7 @@ TEST_CASE("batcher: a full queue refuses the whole request", "[batcher]") {
 TEST_CASE("batcher: images prepared for two models never share a pass", "[batcher]") {
   Passes passes;
   {
-    ftl::Batcher batcher({16, std::chrono::milliseconds(200), 64, ftl::Tta::kNone,
+    ftl::Batcher batcher({16, std::chrono::milliseconds(200), ftl::BatchWait::kDelay, 64, ftl::Tta::kNone,
                           /*compute_threads=*/2, passes.recorder()});
     auto old_answers = batcher.submit(tiny_model(0), inputs(2));
     auto new_answers = batcher.submit(tiny_model(1), inputs(3));
@@ -99,7 +100,7 @@ TEST_CASE("batcher: stopping runs what is queued without waiting out the delay",
   const auto start = std::chrono::steady_clock::now();
   {
     ftl::Batcher batcher(
-        {16, std::chrono::seconds(30), 64, ftl::Tta::kNone, /*compute_threads=*/2, {}});
+        {16, std::chrono::seconds(30), ftl::BatchWait::kDelay, 64, ftl::Tta::kNone, /*compute_threads=*/2, {}});
     results = batcher.submit(tiny_model(0), inputs(2));
   }
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
@@ -110,7 +111,7 @@ TEST_CASE("batcher: a warm-up runs alone ahead of the queue, uncounted, and reth
           "[batcher]") {
   Passes passes;
   const auto model = tiny_model(0);
-  ftl::Batcher batcher({16, std::chrono::seconds(30), /*capacity=*/2, ftl::Tta::kNone,
+  ftl::Batcher batcher({16, std::chrono::seconds(30), ftl::BatchWait::kDelay, /*capacity=*/2, ftl::Tta::kNone,
                         /*compute_threads=*/2, passes.recorder()});
   std::vector<std::future<torch::Tensor>> queued = batcher.submit(model, inputs(2));
   REQUIRE(batcher.full());
@@ -127,4 +128,49 @@ TEST_CASE("batcher: a warm-up runs alone ahead of the queue, uncounted, and reth
   auto broken = std::make_shared<ftl::ServedModel>(*tiny_model(2));
   broken->checkpoint.metadata.preprocess.image_size = 1;
   CHECK_THROWS(batcher.warm_up(broken));
+}
+
+TEST_CASE("batcher: waiting for arrivals, a lone image runs at once and an arriving request "
+          "is waited for",
+          "[batcher]") {
+  Passes passes;
+  const auto model = tiny_model(0);
+  std::vector<std::future<torch::Tensor>> alone, queued, arrived;
+  {
+    ftl::Batcher batcher({16, std::chrono::seconds(30), ftl::BatchWait::kArrivals, 64,
+                          ftl::Tta::kNone, /*compute_threads=*/2, passes.recorder()});
+    // Nothing else is on its way, so the pass does not wait out its 30 s.
+    const auto start = std::chrono::steady_clock::now();
+    alone = batcher.submit(model, inputs(1));
+    alone[0].wait();
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+    // A request is being decoded: the queued image waits for it, and they share one pass.
+    ftl::Batcher::Arrival arrival = batcher.arrive();
+    queued = batcher.submit(model, inputs(1));
+    CHECK(queued[0].wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout);
+    arrived = arrival.submit(model, inputs(2));
+    for (auto& future : arrived) future.wait();
+  }
+  CHECK(passes.sizes == std::vector<std::size_t>{1, 3});
+  CHECK(queued[0].get().size(0) == 3);
+}
+
+TEST_CASE("batcher: an arrival that submits nothing, or is refused, stops holding the pass",
+          "[batcher]") {
+  Passes passes;
+  const auto model = tiny_model(0);
+  ftl::Batcher batcher({16, std::chrono::seconds(30), ftl::BatchWait::kArrivals,
+                        /*capacity=*/2, ftl::Tta::kNone, /*compute_threads=*/2,
+                        passes.recorder()});
+  std::vector<std::future<torch::Tensor>> queued;
+  {
+    ftl::Batcher::Arrival all_bad = batcher.arrive();  // its images fail to decode
+    ftl::Batcher::Arrival too_big = batcher.arrive();
+    CHECK_THROWS_AS(too_big.submit(model, inputs(3)), ftl::QueueFull);
+    queued = batcher.submit(model, inputs(1));
+    CHECK(queued[0].wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout);
+  }
+  // Both ended without images: the queued one runs without waiting out its 30 s.
+  CHECK(queued[0].wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK(queued[0].get().size(0) == 3);
 }

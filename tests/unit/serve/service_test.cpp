@@ -172,6 +172,7 @@ TEST_CASE("serve: a full queue answers 503 with Retry-After, and readiness says 
   ServeFixture fixture;
   fixture.options.queue = 2;
   fixture.options.max_delay_ms = 1500;  // the first request's images wait in the queue
+  fixture.options.batch_wait = ftl::BatchWait::kDelay;
   TestServer server(fixture.options);
   const std::string image = png_bytes(8, 8, 1);
   httplib::MultipartFormDataItems two = {{"a", image, "a.png", "image/png"},
