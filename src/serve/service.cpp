@@ -182,9 +182,10 @@ std::shared_ptr<const ServedModel> Service::load_and_warm_up() {
     log_.debug("{}: network frozen for inference (BatchNorm folded into the convolutions)",
                options_.checkpoint.string());
   } else {
-    log_.warn("{}: the network could not be frozen for inference, so it runs as loaded, "
-              "slower: {}",
-              options_.checkpoint.string(), model->not_frozen_reason);
+    log_.warn(
+        "{}: the network could not be frozen for inference, so it runs as loaded, "
+        "slower: {}",
+        options_.checkpoint.string(), model->not_frozen_reason);
   }
   batcher_.warm_up(model);
   return model;

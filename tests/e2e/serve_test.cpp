@@ -136,8 +136,10 @@ TEST_CASE("serve e2e: 32 concurrent clients are all answered, in shared passes",
   ftl::testing::write_shapes(dir / "data", 1, 40, 3);
   const std::string image = read_file(dir / "data/circle/0.png");
   ServeProcess server;
-  start_serve(server, {"--checkpoint", checkpoint.string(), "--max-delay-ms", "200", "--batch-wait", "delay"},
-              dir / "serve.log");
+  start_serve(
+      server,
+      {"--checkpoint", checkpoint.string(), "--max-delay-ms", "200", "--batch-wait", "delay"},
+      dir / "serve.log");
   constexpr int kClients = 32;
   // Each client's status, or why it got none, so that a failure says what the client saw.
   std::vector<std::future<std::string>> clients;
@@ -171,8 +173,10 @@ TEST_CASE("serve e2e: SIGHUP reloads a new checkpoint and SIGTERM drains in-flig
   ftl::testing::write_shapes(dir / "data", 1, 40, 3);
   const std::string image = read_file(dir / "data/circle/0.png");
   ServeProcess server;
-  start_serve(server, {"--checkpoint", checkpoint.string(), "--max-delay-ms", "2000", "--batch-wait", "delay"},
-              dir / "serve.log");
+  start_serve(
+      server,
+      {"--checkpoint", checkpoint.string(), "--max-delay-ms", "2000", "--batch-wait", "delay"},
+      dir / "serve.log");
 
   ftl::testing::write_untrained_checkpoint(dir / "next.pt", kServeSide, /*seed=*/2);
   fs::rename(dir / "next.pt", checkpoint);

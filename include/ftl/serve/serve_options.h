@@ -31,7 +31,7 @@ struct ServeOptions {
   std::int64_t max_batch = 16;       // images per forward pass at most
   double max_delay_ms = 5;           // how long the first queued image waits for others
   BatchWait batch_wait = BatchWait::kArrivals;  // what a pass short of max_batch waits for
-  std::int64_t max_body_mb = 20;     // largest request body, in MiB (413 above it)
+  std::int64_t max_body_mb = 20;                // largest request body, in MiB (413 above it)
   std::int64_t queue = 256;          // images waiting for a forward pass at most (503 above it)
   std::int64_t io_timeout_s = 10;    // a read or write that makes no progress this long fails
   std::filesystem::path token_file;  // holds the bearer token that requests must send; empty =

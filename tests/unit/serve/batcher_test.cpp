@@ -44,7 +44,8 @@ TEST_CASE("batcher: images queued within max_delay share one pass of at most max
   std::vector<torch::Tensor> queued = inputs(5);
   std::vector<std::future<torch::Tensor>> results;
   {
-    ftl::Batcher batcher({/*max_batch=*/4, std::chrono::milliseconds(500), ftl::BatchWait::kDelay, 64, ftl::Tta::kNone,
+    ftl::Batcher batcher({/*max_batch=*/4, std::chrono::milliseconds(500), ftl::BatchWait::kDelay,
+                          64, ftl::Tta::kNone,
                           /*compute_threads=*/2, passes.recorder()});
     // Three "requests" of 2, 2 and 1 images, well within the 500 ms the first one waits.
     for (int request = 0; request < 3; ++request) {
@@ -86,7 +87,8 @@ TEST_CASE("batcher: a full queue refuses the whole request", "[batcher]") {
 TEST_CASE("batcher: images prepared for two models never share a pass", "[batcher]") {
   Passes passes;
   {
-    ftl::Batcher batcher({16, std::chrono::milliseconds(200), ftl::BatchWait::kDelay, 64, ftl::Tta::kNone,
+    ftl::Batcher batcher({16, std::chrono::milliseconds(200), ftl::BatchWait::kDelay, 64,
+                          ftl::Tta::kNone,
                           /*compute_threads=*/2, passes.recorder()});
     auto old_answers = batcher.submit(tiny_model(0), inputs(2));
     auto new_answers = batcher.submit(tiny_model(1), inputs(3));
@@ -99,8 +101,13 @@ TEST_CASE("batcher: stopping runs what is queued without waiting out the delay",
   std::vector<std::future<torch::Tensor>> results;
   const auto start = std::chrono::steady_clock::now();
   {
-    ftl::Batcher batcher(
-        {16, std::chrono::seconds(30), ftl::BatchWait::kDelay, 64, ftl::Tta::kNone, /*compute_threads=*/2, {}});
+    ftl::Batcher batcher({16,
+                          std::chrono::seconds(30),
+                          ftl::BatchWait::kDelay,
+                          64,
+                          ftl::Tta::kNone,
+                          /*compute_threads=*/2,
+                          {}});
     results = batcher.submit(tiny_model(0), inputs(2));
   }
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
@@ -111,7 +118,8 @@ TEST_CASE("batcher: a warm-up runs alone ahead of the queue, uncounted, and reth
           "[batcher]") {
   Passes passes;
   const auto model = tiny_model(0);
-  ftl::Batcher batcher({16, std::chrono::seconds(30), ftl::BatchWait::kDelay, /*capacity=*/2, ftl::Tta::kNone,
+  ftl::Batcher batcher({16, std::chrono::seconds(30), ftl::BatchWait::kDelay, /*capacity=*/2,
+                        ftl::Tta::kNone,
                         /*compute_threads=*/2, passes.recorder()});
   std::vector<std::future<torch::Tensor>> queued = batcher.submit(model, inputs(2));
   REQUIRE(batcher.full());
@@ -130,9 +138,10 @@ TEST_CASE("batcher: a warm-up runs alone ahead of the queue, uncounted, and reth
   CHECK_THROWS(batcher.warm_up(broken));
 }
 
-TEST_CASE("batcher: waiting for arrivals, a lone image runs at once and an arriving request "
-          "is waited for",
-          "[batcher]") {
+TEST_CASE(
+    "batcher: waiting for arrivals, a lone image runs at once and an arriving request "
+    "is waited for",
+    "[batcher]") {
   Passes passes;
   const auto model = tiny_model(0);
   std::vector<std::future<torch::Tensor>> alone, queued, arrived;
@@ -160,8 +169,7 @@ TEST_CASE("batcher: an arrival that submits nothing, or is refused, stops holdin
   Passes passes;
   const auto model = tiny_model(0);
   ftl::Batcher batcher({16, std::chrono::seconds(30), ftl::BatchWait::kArrivals,
-                        /*capacity=*/2, ftl::Tta::kNone, /*compute_threads=*/2,
-                        passes.recorder()});
+                        /*capacity=*/2, ftl::Tta::kNone, /*compute_threads=*/2, passes.recorder()});
   std::vector<std::future<torch::Tensor>> queued;
   {
     ftl::Batcher::Arrival all_bad = batcher.arrive();  // its images fail to decode
