@@ -337,6 +337,21 @@ const std::vector<Option>& options() {
           "\"none\", \"balanced\" (from training counts) or {\"class\": weight}",
           [](Config& c) -> FieldPtr { return &c.train.class_weights; }, check_class_weights),
       in_range(
+          "train.mixup.mixup_alpha",
+          "mixup: the blend's lambda ~ Beta(a, a) (timm's Mixup; 0.8 in its recipe); 0 = off",
+          [](Config& c) -> FieldPtr { return &c.train.mixup.mixup_alpha; }, 0, kInf),
+      in_range(
+          "train.mixup.cutmix_alpha",
+          "CutMix: the kept area's lambda ~ Beta(a, a) (1.0 in timm's recipe); 0 = off",
+          [](Config& c) -> FieldPtr { return &c.train.mixup.cutmix_alpha; }, 0, kInf),
+      in_range(
+          "train.mixup.prob", "mixup/CutMix: the chance that a batch is mixed",
+          [](Config& c) -> FieldPtr { return &c.train.mixup.prob; }, 0, 1),
+      in_range(
+          "train.mixup.switch_prob",
+          "mixup/CutMix: with both alphas above 0, the chance that a batch takes CutMix",
+          [](Config& c) -> FieldPtr { return &c.train.mixup.switch_prob; }, 0, 1),
+      in_range(
           "train.grad_clip_norm", "clip the gradients' total L2 norm to this; 0 = off",
           [](Config& c) -> FieldPtr { return &c.train.grad_clip_norm; }, 0, kInf),
       choice("train.early_stopping.metric", "early stopping watches val_loss or val_acc",
@@ -750,6 +765,22 @@ void validate_transforms(const DataConfig& data) {
   }
 }
 
+// The mixing keys that only some settings use, as validate_transforms does for augmentation.
+void validate_mixup(const MixupConfig& mixup) {
+  const MixupConfig off;
+  if (!mixup.enabled() && (mixup.prob != off.prob || mixup.switch_prob != off.switch_prob)) {
+    throw ConfigError(
+        "train.mixup.prob and train.mixup.switch_prob are used only when "
+        "train.mixup.mixup_alpha or train.mixup.cutmix_alpha is above 0");
+  }
+  const bool both = mixup.mixup_alpha > 0 && mixup.cutmix_alpha > 0;
+  if (!both && mixup.switch_prob != off.switch_prob) {
+    throw ConfigError(
+        "train.mixup.switch_prob is used only when both train.mixup.mixup_alpha and "
+        "train.mixup.cutmix_alpha are above 0");
+  }
+}
+
 }  // namespace
 
 Config config_from_json(const nlohmann::json& json) {
@@ -834,6 +865,7 @@ void validate_config(const Config& config) {
   }
   validate_schedule(config.optimizer.schedule, config.optimizer.lr, config.train.epochs);
   validate_transforms(config.data);
+  validate_mixup(config.train.mixup);
 }
 
 nlohmann::json config_to_json(const Config& config) {

@@ -2,6 +2,7 @@
 #include <spdlog/fmt/fmt.h>
 
 #include "finetune_run.h"
+#include "ftl/train/mixup.h"
 
 namespace fs = std::filesystem;
 
@@ -137,7 +138,7 @@ double FinetuneRun::train_epoch(std::int64_t epoch) {
   if (!features_->considered()) {
     const auto features_start = Clock::now();
     features_->prepare(
-        model_->module(), !model_->frozen().empty(), config_.data.augment.enabled, data_,
+        model_->module(), !model_->frozen().empty(), varying_inputs(config_), data_,
         loader_options_, *ranks_,
         [this](const auto& bad, const auto& data) { note_bad_images(bad, data); }, log_);
     timing_.epochs.back().features_seconds = seconds_since(features_start);
@@ -206,6 +207,9 @@ StepTotals FinetuneRun::take_step(const Batch& batch, bool trains, std::int64_t 
   settings.class_weights = class_weights_;
   settings.label_smoothing = config_.train.label_smoothing;
   settings.grad_clip_norm = config_.train.grad_clip_norm;
+  settings.mixup = config_.train.mixup;
+  settings.mix_seed = mix_seed(seed(), epoch, step, ranks_->rank());
+  settings.classes = static_cast<std::int64_t>(data_.train.classes.size());
   settings.device = device_;
   settings.stop_signal = poll_stop();
   const StepResult result =

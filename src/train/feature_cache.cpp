@@ -48,8 +48,18 @@ void add_tensor(Fnv1a& first, Fnv1a& second, const std::string& name, const torc
 
 }  // namespace
 
-std::string feature_cache_obstacle(const torch::jit::Module& model, bool augment) {
-  if (augment) return "data.augment is on: every epoch sees other crops of each image";
+std::string varying_inputs(const Config& config) {
+  if (config.data.augment.enabled) {
+    return "data.augment is on: every epoch sees other crops of each image";
+  }
+  if (config.train.mixup.enabled()) {
+    return "train.mixup is on: every step mixes the images of its batch";
+  }
+  return "";
+}
+
+std::string feature_cache_obstacle(const torch::jit::Module& model, const std::string& varying) {
+  if (!varying.empty()) return varying;
   for (const torch::jit::NameTensor& parameter : model.named_parameters(/*recurse=*/true)) {
     if (!is_head_parameter(parameter.name) && parameter.value.requires_grad()) {
       return "the backbone trains (" + parameter.name + " is not frozen)";

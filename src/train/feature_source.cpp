@@ -24,12 +24,13 @@ void FeatureSource::drop() {
   val_.reset();
 }
 
-void FeatureSource::prepare(const torch::jit::Module& model, bool frozen, bool augment,
-                            const RunData& data, const LoaderOptions& options, Ranks& ranks,
-                            const NoteBadImages& note, spdlog::logger& log) {
+void FeatureSource::prepare(const torch::jit::Module& model, bool frozen,
+                            const std::string& varying, const RunData& data,
+                            const LoaderOptions& options, Ranks& ranks, const NoteBadImages& note,
+                            spdlog::logger& log) {
   considered_ = true;
   if (config_.train.feature_cache == FeatureCacheMode::kOff) return;
-  const std::string obstacle = feature_cache_obstacle(model, augment);
+  const std::string obstacle = feature_cache_obstacle(model, varying);
   if (!obstacle.empty()) {
     // Worth a line only when something is frozen or the cache was asked for by name.
     if (config_.train.feature_cache == FeatureCacheMode::kDisk) {

@@ -24,6 +24,23 @@ std::string describe_transforms(const Preprocess& preprocess, const Augment& aug
       preprocess.jpeg_dct_scaling ? "; large JPEGs decoded at reduced DCT scale" : "");
 }
 
+std::string describe_mixup(const MixupConfig& mixup) {
+  if (!mixup.enabled()) return "";
+  std::string kinds;
+  if (mixup.mixup_alpha > 0 && mixup.cutmix_alpha > 0) {
+    kinds = fmt::format("mixup alpha {:g} or CutMix alpha {:g} (CutMix {:g}%)", mixup.mixup_alpha,
+                        mixup.cutmix_alpha, mixup.switch_prob * 100);
+  } else if (mixup.mixup_alpha > 0) {
+    kinds = fmt::format("mixup alpha {:g}", mixup.mixup_alpha);
+  } else {
+    kinds = fmt::format("CutMix alpha {:g}", mixup.cutmix_alpha);
+  }
+  return fmt::format(
+      "batches mixed: {}, {:g}% of the batches; training accuracy is measured against each "
+      "image's dominant label",
+      kinds, mixup.prob * 100);
+}
+
 std::string describe_groups(const std::vector<ParamGroup>& groups) {
   std::vector<std::string> described;
   for (const ParamGroup& group : groups) {

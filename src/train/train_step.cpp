@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "ftl/train/loss.h"
+#include "ftl/train/mixup.h"
 
 namespace ftl {
 
@@ -28,19 +29,33 @@ void clear_gradients(const std::vector<torch::Tensor>& parameters) {
 // The forward and backward pass of this process's batch.
 StepTotals local_pass(const Forward& forward, const Batch& batch, const StepSettings& settings) {
   StepTotals local;
-  const torch::Tensor labels = batch.labels.to(settings.device);
-  const torch::Tensor logits = forward(batch.images.to(settings.device));
-  const torch::Tensor loss =
-      training_loss(logits, labels, settings.class_weights, settings.label_smoothing);
+  torch::Tensor labels = batch.labels.to(settings.device);
+  torch::Tensor images = batch.images.to(settings.device);
+  torch::Tensor loss;
+  torch::Tensor logits;
+  if (settings.mixup.enabled()) {
+    const MixDraw draw =
+        draw_mix(settings.mixup, images.size(2), images.size(3), settings.mix_seed);
+    const MixedBatch mixed =
+        mix_batch(images, labels, settings.classes, settings.label_smoothing, draw);
+    logits = forward(mixed.images);
+    loss = soft_target_loss(logits, mixed.targets, settings.class_weights);
+    labels = mixed.dominant;  // what training accuracy is measured against
+    // With probability targets cross_entropy's mean divides by the images, weighted or not.
+    local.weight = static_cast<double>(labels.size(0));
+  } else {
+    logits = forward(images);
+    loss = training_loss(logits, labels, settings.class_weights, settings.label_smoothing);
+    // cross_entropy's mean divides by the class weights of the batch's labels, summed.
+    local.weight = settings.class_weights.defined()
+                       ? settings.class_weights.index_select(0, labels).sum().item<double>()
+                       : static_cast<double>(labels.size(0));
+  }
   local.loss = loss.item<double>();
   // A non-finite loss is reported after the ranks' collective, so that they all stop alike.
   if (std::isfinite(local.loss)) loss.backward();
   local.count = labels.size(0);
   local.correct = logits.detach().argmax(1).eq(labels).sum().item<std::int64_t>();
-  // cross_entropy's mean divides by the class weights of the batch's labels, summed.
-  local.weight = settings.class_weights.defined()
-                     ? settings.class_weights.index_select(0, labels).sum().item<double>()
-                     : static_cast<double>(local.count);
   return local;
 }
 

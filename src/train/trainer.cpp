@@ -82,6 +82,7 @@ std::optional<Checkpoint> FinetuneRun::start() {
             to_string(config_.train.memory_format),
             config_.train.deterministic ? ", deterministic" : "");
   log_.info("{}", describe_transforms(loader_options_.preprocess, config_.data.augment));
+  if (config_.train.mixup.enabled()) log_.info("{}", describe_mixup(config_.train.mixup));
   return last;
 }
 

@@ -135,16 +135,22 @@ TEST_CASE("feature cache: what keeps it from applying", "[feature_cache]") {
   const std::set<std::string> backbone = ftl::frozen_modules(model, "backbone");
   ftl::configure_trainable(model, backbone);
   ftl::set_training(model, true, backbone, ftl::BatchNormPolicy::kFollow);
-  CHECK(ftl::feature_cache_obstacle(model, false).empty());
-  CHECK(ftl::feature_cache_obstacle(model, true) ==
+  CHECK(ftl::feature_cache_obstacle(model, "").empty());
+  ftl::Config config;
+  CHECK(ftl::varying_inputs(config).empty());
+  config.train.mixup.cutmix_alpha = 1.0;
+  CHECK(ftl::varying_inputs(config) ==
+        "train.mixup is on: every step mixes the images of its batch");
+  config.data.augment.enabled = true;
+  CHECK(ftl::feature_cache_obstacle(model, ftl::varying_inputs(config)) ==
         "data.augment is on: every epoch sees other crops of each image");
   ftl::set_training(model, true, backbone, ftl::BatchNormPolicy::kTrain);
-  CHECK_THAT(ftl::feature_cache_obstacle(model, false),
+  CHECK_THAT(ftl::feature_cache_obstacle(model, ""),
              Contains("BatchNorm layer") && Contains("trains: its output depends on the batch"));
   const std::set<std::string> partly = ftl::frozen_modules(model, "up_to:layer2");
   ftl::configure_trainable(model, partly);
   ftl::set_training(model, true, partly, ftl::BatchNormPolicy::kFollow);
-  CHECK_THAT(ftl::feature_cache_obstacle(model, false),
+  CHECK_THAT(ftl::feature_cache_obstacle(model, ""),
              Contains("the backbone trains (layer3.") && Contains(" is not frozen)"));
 }
 

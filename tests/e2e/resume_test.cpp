@@ -60,6 +60,8 @@ nlohmann::json base_config(const fs::path& dir, const fs::path& run) {
           {"train",
            {{"epochs", 3},
             {"threads", 2},
+            // Each step's mixup or CutMix draw must repeat on resume too.
+            {"mixup", {{"mixup_alpha", 0.8}, {"cutmix_alpha", 1.0}}},
             {"deterministic", true},
             {"keep_top_k", 2},
             {"checkpoint_every_steps", 1}}},
@@ -108,6 +110,10 @@ TEST_CASE(
                   " --set output.dir=" + shell_quote(reference.string()) + " 2>&1");
   INFO(uninterrupted.output);
   REQUIRE(uninterrupted.exit_code == 0);
+  CHECK_THAT(uninterrupted.output,
+             Contains("batches mixed: mixup alpha 0.8 or CutMix alpha 1 (CutMix 50%), 100% of "
+                      "the batches; training accuracy is measured against each image's dominant "
+                      "label"));
 
   const fs::path log = dir / "interrupted.log";
   const fs::path last = run / "checkpoints/last.pt";

@@ -48,6 +48,17 @@ struct EarlyStoppingConfig {
   double min_delta = 0.0;            // smallest change that counts as an improvement
 };
 
+/// timm's Mixup in "batch" mode: each training batch blended with itself reversed (mixup) or
+/// given a box of it (CutMix), and the targets mixed in the same proportion. Off unless an
+/// alpha is above 0; timm's ImageNet recipe is mixup_alpha 0.8, cutmix_alpha 1.0.
+struct MixupConfig {
+  double mixup_alpha = 0.0;   // lambda ~ Beta(a, a) of the blend; 0 = no mixup
+  double cutmix_alpha = 0.0;  // lambda ~ Beta(a, a) of the kept area; 0 = no CutMix
+  double prob = 1.0;          // the chance that a batch is mixed at all
+  double switch_prob = 0.5;   // with both alphas above 0: the chance of CutMix over mixup
+  bool enabled() const { return mixup_alpha > 0 || cutmix_alpha > 0; }
+};
+
 struct TrainConfig {
   std::int64_t epochs = 10;                 // passes over the training set
   std::int64_t seed = 0;                    // seeds the head initialisation and the shuffle
@@ -56,6 +67,7 @@ struct TrainConfig {
   std::string device = "cpu";               // "cpu", "cuda" or "cuda:N"
   double label_smoothing = 0.0;             // cross-entropy label smoothing, in [0, 1)
   nlohmann::json class_weights = "none";    // "none", "balanced" or {"class name": weight}
+  MixupConfig mixup;                        // train.mixup.*: off unless an alpha is above 0
   double grad_clip_norm = 0.0;              // clip the gradients' total L2 norm; 0 = off
   EarlyStoppingConfig early_stopping;       // stop when validation stops improving
   Metric best_metric = Metric::kValAcc;     // what best.pt and keep_top_k rank by

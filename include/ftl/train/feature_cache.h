@@ -27,9 +27,13 @@ struct CachedFeatures {
   std::vector<BadImage> bad;  // the images left out (data.on_bad_image "skip")
 };
 
+/// Why the network's inputs differ from epoch to epoch (augmentation, mixing), or "" when
+/// every epoch sees the same images: the first obstacle to the cache.
+std::string varying_inputs(const Config& config);
+
 /// Why the cache cannot stand in for `model` as it is now (its training flags and frozen
-/// parameters) with this augmentation, or "" when it can.
-std::string feature_cache_obstacle(const torch::jit::Module& model, bool augment);
+/// parameters) with inputs that vary as `varying` says (varying_inputs), or "" when it can.
+std::string feature_cache_obstacle(const torch::jit::Module& model, const std::string& varying);
 
 /// Runs `model` (a copy whose head `fc` is the identity, with the training flags as they are)
 /// over every image of `data` in order, without gradients, and returns the head's inputs.

@@ -42,11 +42,12 @@ class FeatureSource {
   void drop();
 
   /// Decides whether the cache stands in for `model` as it is now (its frozen parameters and
-  /// modes) with this augmentation, and if so computes or reads the features of both datasets.
+  /// modes) with inputs that vary as `varying` says (varying_inputs), and if so computes or
+  /// reads the features of both datasets.
   /// `frozen`: whether part of the network is frozen (an unused cache is then worth a line).
-  void prepare(const torch::jit::Module& model, bool frozen, bool augment, const RunData& data,
-               const LoaderOptions& options, Ranks& ranks, const NoteBadImages& note,
-               spdlog::logger& log);
+  void prepare(const torch::jit::Module& model, bool frozen, const std::string& varying,
+               const RunData& data, const LoaderOptions& options, Ranks& ranks,
+               const NoteBadImages& note, spdlog::logger& log);
 
  private:
   CachedFeatures features_of(const torch::jit::Module& model, const ImageFolder& data,

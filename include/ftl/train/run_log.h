@@ -16,6 +16,10 @@ namespace ftl {
 /// The input transforms of validation and of training ("images: ...; training: ...").
 std::string describe_transforms(const Preprocess& preprocess, const Augment& augment);
 
+/// train.mixup when on ("mixup alpha 0.8 or CutMix alpha 1 (CutMix 50%), 100% of the batches;
+/// training accuracy is measured against each image's dominant label"), else "".
+std::string describe_mixup(const MixupConfig& mixup);
+
 /// The optimizer's parameter groups: "head (2 tensors, lr x 1), ...".
 std::string describe_groups(const std::vector<ParamGroup>& groups);
 

@@ -456,3 +456,35 @@ TEST_CASE("config: data.random_erasing is read, written back and checked by key"
   CHECK_THROWS_WITH(ftl::apply_override(overridden, "data.random_erasing.value=grey"),
                     "data.random_erasing.value must be \"random\" or a number, got \"grey\"");
 }
+
+TEST_CASE("config: train.mixup, timm's Mixup keys, and where they apply", "[config]") {
+  auto error_for = [](const json& mixup) {
+    json j = minimal();
+    j["train"]["mixup"] = mixup;
+    try {
+      ftl::validate_config(ftl::config_from_json(j));
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  json j = minimal();
+  j["train"]["mixup"] = {{"mixup_alpha", 0.8}, {"cutmix_alpha", 1.0}, {"switch_prob", 0.4}};
+  const ftl::Config both = ftl::config_from_json(j);
+  CHECK(both.train.mixup.enabled());
+  CHECK(both.train.mixup.switch_prob == 0.4);
+  CHECK(both.train.mixup.prob == 1.0);
+  CHECK_FALSE(ftl::Config{}.train.mixup.enabled());
+  CHECK(error_for({{"cutmix_alpha", 1.0}, {"prob", 0.5}}) == "no error");
+  CHECK(error_for({{"mixup_alpha", -0.1}}) == "train.mixup.mixup_alpha must be >= 0, got -0.1");
+  CHECK(error_for({{"mixup_alpha", 0.8}, {"prob", 1.5}}) ==
+        "train.mixup.prob must be in [0, 1], got 1.5");
+  CHECK(error_for({{"prob", 0.5}}) ==
+        "train.mixup.prob and train.mixup.switch_prob are used only when "
+        "train.mixup.mixup_alpha or train.mixup.cutmix_alpha is above 0");
+  CHECK(error_for({{"mixup_alpha", 0.8}, {"switch_prob", 0.2}}) ==
+        "train.mixup.switch_prob is used only when both train.mixup.mixup_alpha and "
+        "train.mixup.cutmix_alpha are above 0");
+  CHECK(error_for({{"mixup_alpah", 0.8}}) ==
+        "train.mixup.mixup_alpah is not a known key (did you mean train.mixup.mixup_alpha?)");
+}

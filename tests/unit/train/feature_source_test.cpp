@@ -42,10 +42,10 @@ struct FrozenShapes {
     model.trainable();
     model.set_mode(true);
   }
-  ftl::FeatureSource prepared(ftl::FeatureCacheMode mode, bool augment = false) {
+  ftl::FeatureSource prepared(ftl::FeatureCacheMode mode, const std::string& varying = "") {
     config.train.feature_cache = mode;
     ftl::FeatureSource source(config, torch::kCPU, ftl::ComputeMode{});
-    source.prepare(model.module(), true, augment, data, options, ranks, note,
+    source.prepare(model.module(), true, varying, data, options, ranks, note,
                    ftl::testing::quiet_logger());
     return source;
   }
@@ -53,12 +53,19 @@ struct FrozenShapes {
 
 }  // namespace
 
-TEST_CASE("feature source: off, or an augmented run, trains on images", "[feature_source]") {
+TEST_CASE("feature source: off, or an augmented or mixed run, trains on images",
+          "[feature_source]") {
   FrozenShapes fixture;
   const ftl::FeatureSource off = fixture.prepared(ftl::FeatureCacheMode::kOff);
   CHECK(off.considered());
   CHECK_FALSE(off.active());
-  CHECK_FALSE(fixture.prepared(ftl::FeatureCacheMode::kAuto, /*augment=*/true).active());
+  ftl::Config augmented;
+  augmented.data.augment.enabled = true;
+  CHECK_FALSE(
+      fixture.prepared(ftl::FeatureCacheMode::kAuto, ftl::varying_inputs(augmented)).active());
+  ftl::Config mixed;
+  mixed.train.mixup.mixup_alpha = 0.8;
+  CHECK_FALSE(fixture.prepared(ftl::FeatureCacheMode::kAuto, ftl::varying_inputs(mixed)).active());
 }
 
 TEST_CASE("feature source: a frozen backbone's features, as extract_features gives them",

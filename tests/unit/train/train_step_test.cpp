@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "ftl/config/config.h"
+#include "ftl/train/mixup.h"
 #include "support/tiny_net.h"
 
 namespace {
@@ -153,4 +154,37 @@ TEST_CASE("train step: class weights make the step's weight the labels' weights 
   const ftl::StepResult result =
       ftl::train_step(fixture.forward, *fixture.optimizer, random_batch(), true, settings, ranks);
   CHECK(result.totals.weight == Approx(2.0 + 1.0 + 0.5 + 2.0));
+}
+
+TEST_CASE("train step: with mixup the loss is on the batch's mixed images and targets",
+          "[train_step]") {
+  TrainableNet fixture;
+  ftl::SingleProcess ranks;
+  ftl::StepSettings settings;
+  settings.lr = 0.1;
+  settings.mixup.mixup_alpha = 0.8;
+  settings.mixup.cutmix_alpha = 1.0;
+  settings.label_smoothing = 0.1;
+  settings.classes = kClassCount;
+  settings.class_weights = torch::tensor({1.0f, 2.0f, 0.5f});
+  const ftl::Batch batch = random_batch();
+  // A step whose draw mixes the batch: the loss must be the mixed batch's, not the plain one's.
+  std::uint64_t seed = 0;
+  ftl::MixDraw draw;
+  for (; draw.lam == 1.0; ++seed) {
+    draw =
+        ftl::draw_mix(settings.mixup, ftl::testing::kTinyNetSide, ftl::testing::kTinyNetSide, seed);
+  }
+  settings.mix_seed = seed - 1;
+  const ftl::MixedBatch mixed =
+      ftl::mix_batch(batch.images, batch.labels, kClassCount, settings.label_smoothing, draw);
+  const torch::Tensor logits = fixture.forward(mixed.images);
+  const double expected =
+      ftl::soft_target_loss(logits, mixed.targets, settings.class_weights).item<double>();
+  const std::int64_t correct = logits.argmax(1).eq(mixed.dominant).sum().item<std::int64_t>();
+  const ftl::StepResult result =
+      ftl::train_step(fixture.forward, *fixture.optimizer, batch, true, settings, ranks);
+  CHECK(result.totals.loss == Approx(expected).epsilon(1e-6));
+  CHECK(result.totals.correct == correct);
+  CHECK(result.totals.weight == kBatch);  // probability targets: the mean is over the images
 }
