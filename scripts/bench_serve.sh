@@ -63,8 +63,9 @@ wait_ready() {
   return 1
 }
 
-read -r floor loaded_floor < <("$build/tests/ftl_bench_serve_floor" --checkpoint "$checkpoint" \
-  --threads $threads | awk '{ v[$1] = $2 } END { print v["forward_ms_p50"], v["loaded_forward_ms_p50"] }')
+read -r floor loaded_floor difference < <("$build/tests/ftl_bench_serve_floor" \
+  --checkpoint "$checkpoint" --threads $threads | awk '{ v[$1] = $2 }
+  END { print v["forward_ms_p50"], v["loaded_forward_ms_p50"], v["max_probability_difference"] }')
 
 "$ftl" -q serve --checkpoint "$checkpoint" --port 18081 --threads $threads &
 ftl_pid=$!
@@ -114,7 +115,7 @@ printf '%-28s %10s %10s %10s\n' "flask+gunicorn, c=8" "$py_p50_8" "$py_p99_8" "$
 printf '%-28s %10s %10s %10s\n' "ftl serve wait delay, c=1" "$ftl0_p50_1" "$ftl0_p99_1" "$ftl0_rps_1"
 printf '%-28s %10s %10s %10s\n' "ftl serve wait delay, c=8" "$ftl0_p50_8" "$ftl0_p99_8" "$ftl0_rps_8"
 echo "floor: one image's forward pass in process: $floor ms (frozen, as ftl serve runs it;" \
-  "$loaded_floor ms as loaded, as ftl predict runs it)"
+  "$loaded_floor ms as loaded, as ftl predict runs it; probabilities apart by $difference at most)"
 echo "ftl evaluate (wall time, process start included): $eval_ips images/s"
 awk -v f="$floor" -v a="$ftl_p50_1" -v b="$py_p50_1" -v r="$ftl_rps_8" -v q="$py_rps_8" \
     -v e="$eval_ips" -v a0="$ftl0_p50_1" -v r0="$ftl0_rps_8" 'BEGIN {
