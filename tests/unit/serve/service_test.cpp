@@ -5,10 +5,12 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
@@ -253,6 +255,37 @@ TEST_CASE("serve: draining refuses new predictions with 503", "[serve]") {
   CHECK(error_of(late) == "the server is stopping");
   CHECK(client.Get("/readyz")->status == 503);
   CHECK(client.Get("/healthz")->status == 200);
+}
+
+TEST_CASE("serve: each connection has Nagle's algorithm off, so no answer waits for an ACK",
+          "[serve]") {
+  ServeFixture fixture;
+  TestServer server(fixture.options);
+  httplib::Client client = server.client();
+  client.set_keep_alive(true);  // the server's end stays open after the answer
+  REQUIRE(client.Get("/healthz")->status == 200);
+  // The server's end of that connection: a socket of this process on the server's port that
+  // is not the listening one.
+  int server_ends = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    const int fd = std::stoi(entry.path().filename().string());
+    sockaddr_in address{};
+    socklen_t length = sizeof address;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
+        address.sin_family != AF_INET || ntohs(address.sin_port) != server.port()) {
+      continue;
+    }
+    int listening = 0;
+    socklen_t size = sizeof listening;
+    REQUIRE(::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) == 0);
+    if (listening != 0) continue;
+    int nodelay = 0;
+    size = sizeof nodelay;
+    REQUIRE(::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &size) == 0);
+    CHECK(nodelay != 0);
+    ++server_ends;
+  }
+  CHECK(server_ends == 1);
 }
 
 TEST_CASE("serve: a client that stops sending is cut off after the I/O timeout", "[serve]") {
