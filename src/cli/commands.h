@@ -65,8 +65,7 @@ struct PredictCliOptions {
 };
 
 struct ServeCliOptions {
-  ServeOptions core;                // every flag but --log-format
-  std::string log_format = "text";  // --log-format: text or json lines
+  ServeOptions core;  // every flag; --log-format json also makes every log line JSON
 };
 
 struct DataCheckCliOptions {

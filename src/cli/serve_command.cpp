@@ -2,6 +2,7 @@
 // SIGTERM or SIGINT, reloaded on SIGHUP. The flags fill ServeOptions; the core does the rest.
 #include <map>
 #include <string>
+#include <vector>
 
 #include "commands.h"
 #include "ftl/serve/server.h"
@@ -16,6 +17,20 @@ namespace {
 template <typename T>
 CLI::Range range_of(OptionRange<T> range) {
   return CLI::Range(range.low, range.high);
+}
+
+// A flag whose words name a typed choice: CLI11 checks the word, and the field gets its value.
+template <typename Choice>
+void add_choice(CLI::App& command, const std::string& flag, Choice& field,
+                const std::map<std::string, Choice>& words, const std::string& default_word,
+                const std::string& help) {
+  std::vector<std::string> names;
+  for (const auto& [word, value] : words) names.push_back(word);
+  command
+      .add_option_function<std::string>(
+          flag, [&field, words](const std::string& word) { field = words.at(word); }, help)
+      ->check(CLI::IsMember(names))
+      ->default_str(default_word);
 }
 
 }  // namespace
@@ -47,16 +62,10 @@ CLI::App* setup_serve(CLI::App& app, ServeCliOptions& options) {
                    "How long the first queued image waits for others to join its pass")
       ->capture_default_str()
       ->check(range_of(ServeRanges::kMaxDelayMs));
-  const std::map<std::string, BatchWait> batch_waits{{"arrivals", BatchWait::kArrivals},
-                                                     {"delay", BatchWait::kDelay}};
-  command
-      ->add_option_function<std::string>(
-          "--batch-wait",
-          [&core, batch_waits](const std::string& text) { core.batch_wait = batch_waits.at(text); },
-          "What a pass short of --max-batch waits for, up to --max-delay-ms: arrivals (the "
-          "requests already being decoded; none when idle) or delay (always the whole delay)")
-      ->check(CLI::IsMember({"arrivals", "delay"}))
-      ->default_str("arrivals");
+  add_choice(*command, "--batch-wait", core.batch_wait,
+             {{"arrivals", BatchWait::kArrivals}, {"delay", BatchWait::kDelay}}, "arrivals",
+             "What a pass short of --max-batch waits for, up to --max-delay-ms: arrivals (the "
+             "requests already being decoded; none when idle) or delay (always the whole delay)");
   command->add_option("--max-body-mb", core.max_body_mb, "Largest request body, MiB (413 above)")
       ->capture_default_str()
       ->check(range_of(ServeRanges::kMaxBodyMb));
@@ -74,9 +83,9 @@ CLI::App* setup_serve(CLI::App& app, ServeCliOptions& options) {
       ->check(CLI::ExistingFile);
   command->add_option("--device", core.device, "cpu, cuda or cuda:N")->capture_default_str();
   add_tta_option(*command, core.tta);
-  command->add_option("--log-format", options.log_format, "text, or json (one object per line)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"text", "json"}));
+  add_choice(*command, "--log-format", core.access_log,
+             {{"text", AccessLogFormat::kText}, {"json", AccessLogFormat::kJson}}, "text",
+             "text, or json (one object per line)");
   command->footer(
       "SIGTERM or SIGINT: stop accepting, answer what is queued, exit 0. SIGHUP or POST "
       "/v1/reload: load the checkpoint file again; a bad file leaves the old model serving. "
@@ -86,10 +95,8 @@ CLI::App* setup_serve(CLI::App& app, ServeCliOptions& options) {
 }
 
 int run_serve(const ServeCliOptions& options, spdlog::logger& log) {
-  ServeOptions core = options.core;
-  const bool json = options.log_format == "json";
-  core.access_log = json ? AccessLogFormat::kJson : AccessLogFormat::kText;
-  if (json) use_json_lines(log);
+  const ServeOptions& core = options.core;
+  if (core.access_log == AccessLogFormat::kJson) use_json_lines(log);
   StopSignals stop;
   ReloadSignal reload;
   ServeHooks hooks;
