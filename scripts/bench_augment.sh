@@ -16,7 +16,8 @@ epochs="${2:-10}"
 ftl="${FTL_BUILD_DIR:-build}/ftl"
 seeds=(0 1 2)
 [ -f "$demo/pretrain/checkpoints/best.pt" ] || scripts/demo.sh "$demo" >/dev/null
-work="$demo/bench_augment"
+# One folder per EPOCHS, so that another EPOCHS never reuses these runs.
+work="$demo/bench_augment_${epochs}ep"
 mkdir -p "$work"
 
 augment=(--set data.augment=true --set 'data.crop_scale=[0.35,1.0]')

@@ -63,9 +63,14 @@ wait_ready() {
   return 1
 }
 
-read -r floor loaded_floor difference < <("$build/tests/ftl_bench_serve_floor" \
-  --checkpoint "$checkpoint" --threads $threads | awk '{ v[$1] = $2 }
-  END { print v["forward_ms_p50"], v["loaded_forward_ms_p50"], v["max_probability_difference"] }')
+# A command substitution, so that a failing floor bench stops the script (set -e).
+floor_out=$("$build/tests/ftl_bench_serve_floor" --checkpoint "$checkpoint" --threads $threads)
+value_of() { awk -v key="$1" '$1 == key { print $2 }' <<<"$floor_out"; }
+floor=$(value_of forward_ms_p50)
+loaded_floor=$(value_of loaded_forward_ms_p50)
+difference=$(value_of max_probability_difference)
+[ -n "$floor" ] && [ -n "$loaded_floor" ] && [ -n "$difference" ] ||
+  { echo "bench_serve: unexpected floor bench output: $floor_out" >&2; exit 1; }
 
 "$ftl" -q serve --checkpoint "$checkpoint" --port 18081 --threads $threads &
 ftl_pid=$!

@@ -9,8 +9,8 @@ InferenceNetwork inference_network(const torch::jit::Module& network) {
   result.module = network;
   try {
     // Freezing inlines each submodule's forward into one graph, which needs the graph
-    // optimizer on: under the plain interpreter's guard (ftl serve's pass thread) the frozen
-    // graph would still call the methods that freezing removed.
+    // optimizer on: under a caller's plain-interpreter guard (as ftl serve's pass thread and
+    // the floor bench hold) the frozen graph would still call the methods freezing removed.
     torch::jit::GraphOptimizerEnabledGuard optimizer(true);
     torch::jit::Module frozen = torch::jit::freeze(network);
     // Optimises `frozen` in place and returns it: only the returned module is used.
@@ -18,6 +18,8 @@ InferenceNetwork inference_network(const torch::jit::Module& network) {
     result.frozen = true;
   } catch (const c10::Error& failure) {
     result.not_frozen_reason = failure.what_without_backtrace();
+  } catch (const std::exception& failure) {  // the script compiler's ErrorReport, among others
+    result.not_frozen_reason = failure.what();
   }
   return result;
 }

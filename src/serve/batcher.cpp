@@ -3,6 +3,7 @@
 #include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include <exception>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -31,6 +32,7 @@ Batcher::Arrival::~Arrival() {
 
 std::vector<std::future<torch::Tensor>> Batcher::Arrival::submit(
     const std::shared_ptr<const ServedModel>& model, std::vector<torch::Tensor> inputs) {
+  if (batcher_ == nullptr) throw std::logic_error("an arrival submits once, and not once moved");
   std::vector<std::future<torch::Tensor>> results =
       batcher_->enqueue(model, std::move(inputs), /*arrived=*/true);
   batcher_ = nullptr;

@@ -13,7 +13,8 @@ namespace {
 // Beta(alpha, alpha) as X / (X + Y) of two Gamma(alpha) draws: LibTorch's gamma sampler, on
 // a generator seeded from the batch's draw.
 double beta_draw(double alpha, std::uint64_t seed) {
-  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  // Its mt19937 keeps 32 bits of a seed: both halves of the 64 folded in.
+  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed ^ (seed >> 32U));
   const torch::Tensor shapes = torch::full({2}, alpha, torch::kFloat64);
   const torch::Tensor gammas = at::_standard_gamma(shapes, generator);
   const double x = gammas[0].item<double>();

@@ -1,8 +1,8 @@
 // A network made ready to answer and nothing else, as torch.jit.optimize_for_inference makes
 // it: frozen (parameters become constants, submodule calls inlined), each BatchNorm folded
 // into the convolution before it, and on the CPU the convolutions in oneDNN's layout with
-// their weights packed once. A ResNet-18 at 224 px here: 32.4 ms -> 23.4 ms for one image,
-// 193 -> 161 ms for eight; probabilities within 2e-7 of the loaded network's.
+// their weights packed once. A ResNet-18 at 224 px here: 28.4 ms -> 21.1 ms for one image
+// (the floor of scripts/bench_serve.sh), probabilities within 2e-7 of the loaded network's.
 // The frozen module cannot be trained or saved as a checkpoint: ftl serve runs it.
 #pragma once
 

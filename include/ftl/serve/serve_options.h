@@ -18,7 +18,7 @@ enum class AccessLogFormat {
 
 /// What a forward pass that has fewer than max_batch images waits for, up to max_delay.
 enum class BatchWait {
-  kArrivals,  // only the requests already arriving (being parsed and decoded): none when idle
+  kArrivals,  // only the requests already arriving (read, and being decoded): none when idle
   kDelay,     // the whole max_delay, whatever is arriving: larger passes, longer waits
 };
 

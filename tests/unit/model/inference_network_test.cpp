@@ -40,14 +40,15 @@ bool has_node(torch::jit::Module& module, const char* kind) {
 TEST_CASE("inference network: frozen with BatchNorm folded, the same answers, the original kept",
           "[inference]") {
   torch::jit::Module loaded = conv_then_batchnorm(/*training=*/false);
+  // As ftl serve's pass thread and the floor bench call it: under the plain interpreter,
+  // which freezing must turn off for itself.
+  torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);
   ftl::InferenceNetwork network = ftl::inference_network(loaded);
   REQUIRE(network.frozen);
   CHECK(network.not_frozen_reason.empty());
   CHECK(has_node(loaded, "aten::batch_norm"));
   CHECK_FALSE(has_node(network.module, "aten::batch_norm"));
   torch::NoGradGuard no_grad;
-  // As ftl serve's pass thread runs it: under the plain interpreter.
-  torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);
   for (std::int64_t batch : {1, 3}) {
     const torch::Tensor x = torch::randn({batch, 3, 6, 6});
     const torch::Tensor expected = loaded.forward({x}).toTensor();

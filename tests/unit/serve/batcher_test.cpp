@@ -178,7 +178,9 @@ TEST_CASE("batcher: an arrival that submits nothing, or is refused, stops holdin
     queued = batcher.submit(model, inputs(1));
     CHECK(queued[0].wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout);
   }
-  // Both ended without images: the queued one runs without waiting out its 30 s.
+  // Both ended without images: the queued one runs without waiting out its 30 s, alone.
   CHECK(queued[0].wait_for(std::chrono::seconds(10)) == std::future_status::ready);
-  CHECK(queued[0].get().size(0) == 3);
+  CHECK(queued[0].get().size(0) == 3);  // the three classes' probabilities
+  std::lock_guard<std::mutex> lock(passes.mutex);
+  CHECK(passes.sizes == std::vector<std::size_t>{1});
 }

@@ -257,6 +257,18 @@ TEST_CASE("serve: draining refuses new predictions with 503", "[serve]") {
   CHECK(client.Get("/healthz")->status == 200);
 }
 
+TEST_CASE("serve: waiting for arrivals, a lone request is not held for the delay", "[serve]") {
+  ServeFixture fixture;
+  fixture.options.max_delay_ms = 5000;  // what a pass would wait under --batch-wait delay
+  REQUIRE(fixture.options.batch_wait == ftl::BatchWait::kArrivals);
+  TestServer server(fixture.options);
+  httplib::Client client = server.client();
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(client.Post("/v1/predict", png_bytes(8, 8, 1), "image/png")->status == 200);
+  // Its own arrival ends as its image is queued: nothing holds the pass after that.
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(2500));
+}
+
 TEST_CASE("serve: each connection has Nagle's algorithm off, so no answer waits for an ACK",
           "[serve]") {
   ServeFixture fixture;
