@@ -15,7 +15,6 @@ InferenceNetwork inference_network(const torch::jit::Module& network) {
     torch::jit::Module frozen = torch::jit::freeze(network);
     // Optimises `frozen` in place and returns it: only the returned module is used.
     result.module = torch::jit::optimize_for_inference(frozen);
-    result.frozen = true;
   } catch (const c10::Error& failure) {
     result.not_frozen_reason = failure.what_without_backtrace();
   } catch (const std::exception& failure) {  // the script compiler's ErrorReport, among others

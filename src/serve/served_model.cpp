@@ -13,7 +13,6 @@ std::shared_ptr<const ServedModel> load_served_model(const std::filesystem::path
   // in memory: a server only ever runs it.
   InferenceNetwork network = inference_network(model->checkpoint.module);
   model->checkpoint.module = network.module;
-  model->frozen = network.frozen;
   model->not_frozen_reason = network.not_frozen_reason;
   model->device = device;
   model->file_name = path.filename().string();

@@ -178,7 +178,7 @@ Service::Service(const ServeOptions& options, spdlog::logger& log)
 
 std::shared_ptr<const ServedModel> Service::load_and_warm_up() {
   std::shared_ptr<const ServedModel> model = load_served_model(options_.checkpoint, device_);
-  if (model->frozen) {
+  if (model->not_frozen_reason.empty()) {
     log_.debug("{}: network frozen for inference (BatchNorm folded into the convolutions)",
                options_.checkpoint.string());
   } else {

@@ -14,8 +14,8 @@ namespace ftl {
 
 struct InferenceNetwork {
   torch::jit::Module module;      // the network to run: the frozen one, or the given one
-  bool frozen = false;            // whether freezing succeeded
-  std::string not_frozen_reason;  // LibTorch's reason when it did not; empty when frozen
+  std::string not_frozen_reason;  // LibTorch's reason when freezing failed; empty when frozen
+  bool frozen() const { return not_frozen_reason.empty(); }
 };
 
 /// Freezes and optimises a copy of `network`, which must be in eval mode (as checkpoints load)

@@ -16,8 +16,8 @@ namespace ftl {
 
 struct ServedModel {
   Checkpoint checkpoint;  // the network to run (frozen for inference, on `device`), metadata
-  bool frozen = false;    // whether inference_network froze it
-  std::string not_frozen_reason;  // why not, when it did not (it then runs as loaded)
+  std::string not_frozen_reason;  // why inference_network could not freeze it (it then runs
+                                  // as loaded); empty when frozen
   torch::Device device = torch::kCPU;
   std::string file_name;  // the checkpoint's file name, without its folder
   std::string sha256;     // of the file's bytes, as `sha256sum` prints it

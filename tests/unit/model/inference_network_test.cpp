@@ -44,7 +44,7 @@ TEST_CASE("inference network: frozen with BatchNorm folded, the same answers, th
   // which freezing must turn off for itself.
   torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);
   ftl::InferenceNetwork network = ftl::inference_network(loaded);
-  REQUIRE(network.frozen);
+  REQUIRE(network.frozen());
   CHECK(network.not_frozen_reason.empty());
   CHECK(has_node(loaded, "aten::batch_norm"));
   CHECK_FALSE(has_node(network.module, "aten::batch_norm"));
@@ -62,7 +62,7 @@ TEST_CASE("inference network: a network that cannot be frozen runs as it is, wit
           "[inference]") {
   torch::jit::Module training = conv_then_batchnorm(/*training=*/true);
   ftl::InferenceNetwork network = ftl::inference_network(training);
-  CHECK_FALSE(network.frozen);
+  CHECK_FALSE(network.frozen());
   CHECK_THAT(network.not_frozen_reason, Contains("eval mode"));
   CHECK(has_node(network.module, "aten::batch_norm"));
   torch::NoGradGuard no_grad;
