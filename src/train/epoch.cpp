@@ -209,7 +209,6 @@ StepTotals FinetuneRun::take_step(const Batch& batch, bool trains, std::int64_t 
   settings.grad_clip_norm = config_.train.grad_clip_norm;
   settings.mixup = config_.train.mixup;
   settings.mix_seed = mix_seed(seed(), epoch, step, ranks_->rank());
-  settings.classes = static_cast<std::int64_t>(data_.train.classes.size());
   settings.device = device_;
   settings.stop_signal = poll_stop();
   const StepResult result =

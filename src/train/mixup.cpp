@@ -72,30 +72,27 @@ std::uint64_t mix_seed(std::uint64_t train_seed, std::int64_t epoch, std::int64_
   return value;
 }
 
-MixedBatch mix_batch(const torch::Tensor& images, const torch::Tensor& labels, std::int64_t classes,
-                     double label_smoothing, const MixDraw& draw) {
+torch::Tensor mix_images(const torch::Tensor& images, const MixDraw& draw) {
+  if (draw.lam == 1.0) return images;
+  if (!draw.cutmix) return images * draw.lam + images.flip(0) * (1.0 - draw.lam);
+  torch::Tensor mixed = images.clone();
+  using torch::indexing::Slice;
+  const auto rows = Slice(draw.box.y0, draw.box.y1);
+  const auto columns = Slice(draw.box.x0, draw.box.x1);
+  mixed.index_put_({Slice(), Slice(), rows, columns},
+                   images.flip(0).index({Slice(), Slice(), rows, columns}));
+  return mixed;
+}
+
+MixedTargets mix_targets(const torch::Tensor& labels, std::int64_t classes, double label_smoothing,
+                         const MixDraw& draw) {
   const double off = label_smoothing / static_cast<double>(classes);
   const double on = 1.0 - label_smoothing + off;
   const torch::Tensor one_hot =
-      torch::full({labels.size(0), classes}, off, images.options().dtype(torch::kFloat32))
+      torch::full({labels.size(0), classes}, off, labels.options().dtype(torch::kFloat32))
           .scatter_(1, labels.view({-1, 1}), on);
-  MixedBatch mixed;
-  mixed.targets = one_hot * draw.lam + one_hot.flip(0) * (1.0 - draw.lam);
-  mixed.dominant = draw.lam >= 0.5 ? labels : labels.flip(0);
-  if (draw.lam == 1.0) {
-    mixed.images = images;
-  } else if (draw.cutmix) {
-    mixed.images = images.clone();
-    using torch::indexing::Slice;
-    const CutMixBox& box = draw.box;
-    const auto rows = Slice(box.y0, box.y1);
-    const auto columns = Slice(box.x0, box.x1);
-    mixed.images.index_put_({Slice(), Slice(), rows, columns},
-                            images.flip(0).index({Slice(), Slice(), rows, columns}));
-  } else {
-    mixed.images = images * draw.lam + images.flip(0) * (1.0 - draw.lam);
-  }
-  return mixed;
+  return {one_hot * draw.lam + one_hot.flip(0) * (1.0 - draw.lam),
+          draw.lam >= 0.5 ? labels : labels.flip(0)};
 }
 
 torch::Tensor soft_target_loss(const torch::Tensor& logits, const torch::Tensor& targets,

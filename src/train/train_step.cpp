@@ -36,9 +36,9 @@ StepTotals local_pass(const Forward& forward, const Batch& batch, const StepSett
   if (settings.mixup.enabled()) {
     const MixDraw draw =
         draw_mix(settings.mixup, images.size(2), images.size(3), settings.mix_seed);
-    const MixedBatch mixed =
-        mix_batch(images, labels, settings.classes, settings.label_smoothing, draw);
-    logits = forward(mixed.images);
+    logits = forward(mix_images(images, draw));
+    // The head's width is the number of classes.
+    const MixedTargets mixed = mix_targets(labels, logits.size(1), settings.label_smoothing, draw);
     loss = soft_target_loss(logits, mixed.targets, settings.class_weights);
     labels = mixed.dominant;  // what training accuracy is measured against
     // With probability targets cross_entropy's mean divides by the images, weighted or not.

@@ -39,17 +39,19 @@ MixDraw draw_mix(const MixupConfig& mixup, std::int64_t height, std::int64_t wid
 /// The seed of one batch's draw.
 std::uint64_t mix_seed(std::uint64_t train_seed, std::int64_t epoch, std::int64_t step, int rank);
 
-struct MixedBatch {
-  torch::Tensor images;    // [n, 3, h, w]
+/// `images` [n, 3, h, w] (not changed) mixed as `draw` says: a blend lam x image + (1 - lam) x
+/// reversed image, or the reversed batch's box pasted in.
+torch::Tensor mix_images(const torch::Tensor& images, const MixDraw& draw);
+
+struct MixedTargets {
   torch::Tensor targets;   // [n, classes]: each row's class probabilities, summing to 1
   torch::Tensor dominant;  // [n]: the label of the larger share (its own when lam >= 0.5)
 };
 
-/// Mixes `images` (not changed) and one-hot `labels` as `draw` says: a blend lam x image +
-/// (1 - lam) x reversed image, or the reversed batch's box pasted in; targets lam x y +
-/// (1 - lam) x reversed y, where y is 1 - s + s/classes on the label and s/classes elsewhere.
-MixedBatch mix_batch(const torch::Tensor& images, const torch::Tensor& labels, std::int64_t classes,
-                     double label_smoothing, const MixDraw& draw);
+/// The targets of the mixed images: lam x y + (1 - lam) x reversed y, where y is
+/// 1 - s + s/classes on the label and s/classes elsewhere (s = label_smoothing).
+MixedTargets mix_targets(const torch::Tensor& labels, std::int64_t classes, double label_smoothing,
+                         const MixDraw& draw);
 
 /// torch cross-entropy with class-probability targets: -sum_c w_c t_c log softmax(logits)_c
 /// per image, averaged over the n images (PyTorch's mean for probability targets); `weights`

@@ -26,7 +26,6 @@ struct StepSettings {
   double grad_clip_norm = 0;    // train.grad_clip_norm; 0 = off
   MixupConfig mixup;            // train.mixup: off unless an alpha is above 0
   std::uint64_t mix_seed = 0;   // this step's draw of mixup/CutMix (mix_seed())
-  std::int64_t classes = 0;     // the targets' width, with mixup
   torch::Device device = torch::kCPU;
   int stop_signal = 0;  // a stop signal this process has received, for the ranks to agree on
 };

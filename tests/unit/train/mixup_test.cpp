@@ -36,12 +36,13 @@ TEST_CASE("mixup: CutMix pastes the reversed batch's box, targets mixed by the a
   const torch::Tensor images =
       torch::stack({torch::full({1, 4, 4}, 1.0), torch::full({1, 4, 4}, 2.0)});
   const torch::Tensor labels = torch::tensor({0, 1}, torch::kLong);
-  const ftl::MixedBatch mixed =
-      ftl::mix_batch(images, labels, 3, /*label_smoothing=*/0.3, cutmix_of(0.75, {0, 2, 0, 2}));
+  const ftl::MixDraw draw = cutmix_of(0.75, {0, 2, 0, 2});
+  const torch::Tensor mixed_images = ftl::mix_images(images, draw);
+  const ftl::MixedTargets mixed = ftl::mix_targets(labels, 3, /*label_smoothing=*/0.3, draw);
   const torch::Tensor expected_first = torch::tensor(
       {2.0, 2.0, 1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0});
-  CHECK(mixed.images[0].flatten().equal(expected_first.to(torch::kFloat32)));
-  CHECK(mixed.images[1].flatten().equal((3.0 - expected_first).to(torch::kFloat32)));
+  CHECK(mixed_images[0].flatten().equal(expected_first.to(torch::kFloat32)));
+  CHECK(mixed_images[1].flatten().equal((3.0 - expected_first).to(torch::kFloat32)));
   CHECK(images[0].eq(1.0).all().item<bool>());  // the input is left as it was
   // Smoothing 0.3 over 3 classes: 0.8 on the label, 0.1 elsewhere; then 0.75 / 0.25.
   const torch::Tensor targets = torch::tensor({{0.625, 0.275, 0.1}, {0.275, 0.625, 0.1}});
@@ -55,17 +56,17 @@ TEST_CASE("mixup: the blend is lam x image + (1 - lam) x the reversed one", "[mi
   const torch::Tensor labels = torch::tensor({2, 0, 1}, torch::kLong);
   ftl::MixDraw blend;
   blend.lam = 0.3;
-  const ftl::MixedBatch mixed = ftl::mix_batch(images, labels, 3, 0.0, blend);
-  CHECK(torch::allclose(mixed.images[0], 0.3 * images[0] + 0.7 * images[2], 0, 1e-6));
-  CHECK(torch::allclose(mixed.images[1], images[1], 0, 1e-6));  // the middle meets itself
+  const torch::Tensor mixed_images = ftl::mix_images(images, blend);
+  const ftl::MixedTargets mixed = ftl::mix_targets(labels, 3, 0.0, blend);
+  CHECK(torch::allclose(mixed_images[0], 0.3 * images[0] + 0.7 * images[2], 0, 1e-6));
+  CHECK(torch::allclose(mixed_images[1], images[1], 0, 1e-6));  // the middle meets itself
   CHECK(torch::allclose(mixed.targets[0], torch::tensor({0.0f, 0.7f, 0.3f}), 0, 1e-6));
   CHECK(torch::allclose(mixed.targets[1], torch::tensor({1.0f, 0.0f, 0.0f}), 0, 1e-6));
   // Below one half the reversed image's label dominates.
   CHECK(mixed.dominant.equal(torch::tensor({1, 0, 2}, torch::kLong)));
   // lam 1: the batch as it is, the one-hot (smoothed) targets.
-  const ftl::MixedBatch unmixed = ftl::mix_batch(images, labels, 3, 0.0, ftl::MixDraw{});
-  CHECK(unmixed.images.equal(images));
-  CHECK(unmixed.targets.argmax(1).equal(labels));
+  CHECK(ftl::mix_images(images, ftl::MixDraw{}).equal(images));
+  CHECK(ftl::mix_targets(labels, 3, 0.0, ftl::MixDraw{}).targets.argmax(1).equal(labels));
 }
 
 TEST_CASE("mixup: the draws follow prob, switch_prob and Beta(alpha, alpha), seeded per batch",

@@ -165,7 +165,6 @@ TEST_CASE("train step: with mixup the loss is on the batch's mixed images and ta
   settings.mixup.mixup_alpha = 0.8;
   settings.mixup.cutmix_alpha = 1.0;
   settings.label_smoothing = 0.1;
-  settings.classes = kClassCount;
   settings.class_weights = torch::tensor({1.0f, 2.0f, 0.5f});
   const ftl::Batch batch = random_batch();
   // A step whose draw mixes the batch: the loss must be the mixed batch's, not the plain one's.
@@ -176,9 +175,9 @@ TEST_CASE("train step: with mixup the loss is on the batch's mixed images and ta
         ftl::draw_mix(settings.mixup, ftl::testing::kTinyNetSide, ftl::testing::kTinyNetSide, seed);
   }
   settings.mix_seed = seed - 1;
-  const ftl::MixedBatch mixed =
-      ftl::mix_batch(batch.images, batch.labels, kClassCount, settings.label_smoothing, draw);
-  const torch::Tensor logits = fixture.forward(mixed.images);
+  const ftl::MixedTargets mixed =
+      ftl::mix_targets(batch.labels, kClassCount, settings.label_smoothing, draw);
+  const torch::Tensor logits = fixture.forward(ftl::mix_images(batch.images, draw));
   const double expected =
       ftl::soft_target_loss(logits, mixed.targets, settings.class_weights).item<double>();
   const std::int64_t correct = logits.argmax(1).eq(mixed.dominant).sum().item<std::int64_t>();
