@@ -69,7 +69,8 @@ value_of() { awk -v key="$1" '$1 == key { print $2 }' <<<"$floor_out"; }
 floor=$(value_of forward_ms_p50)
 loaded_floor=$(value_of loaded_forward_ms_p50)
 difference=$(value_of max_probability_difference)
-[ -n "$floor" ] && [ -n "$loaded_floor" ] && [ -n "$difference" ] ||
+batch8=$(value_of batch8_forward_ms_p50)
+[ -n "$floor" ] && [ -n "$loaded_floor" ] && [ -n "$difference" ] && [ -n "$batch8" ] ||
   { echo "bench_serve: unexpected floor bench output: $floor_out" >&2; exit 1; }
 
 "$ftl" -q serve --checkpoint "$checkpoint" --port 18081 --threads $threads &
@@ -121,6 +122,7 @@ printf '%-28s %10s %10s %10s\n' "ftl serve wait delay, c=1" "$ftl0_p50_1" "$ftl0
 printf '%-28s %10s %10s %10s\n' "ftl serve wait delay, c=8" "$ftl0_p50_8" "$ftl0_p99_8" "$ftl0_rps_8"
 echo "floor: one image's forward pass in process: $floor ms (frozen, as ftl serve runs it;" \
   "$loaded_floor ms as loaded, as ftl predict runs it; probabilities apart by $difference at most)"
+echo "one frozen pass of 8 images: $batch8 ms"
 echo "ftl evaluate (wall time, process start included): $eval_ips images/s"
 awk -v f="$floor" -v a="$ftl_p50_1" -v b="$py_p50_1" -v r="$ftl_rps_8" -v q="$py_rps_8" \
     -v e="$eval_ips" -v a0="$ftl0_p50_1" -v r0="$ftl0_rps_8" 'BEGIN {
