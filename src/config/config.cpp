@@ -230,6 +230,27 @@ const std::vector<Option>& options() {
           "data.color_jitter",
           "augment: brightness, contrast and saturation factors drawn from [1-j, 1+j]; 0 = off",
           [](Config& c) -> FieldPtr { return &c.data.augment.color_jitter; }, 0, 1),
+      choice("data.auto_augment",
+             "augment: \"none\", \"trivial_wide\" (torchvision's TrivialAugmentWide) or \"rand\" "
+             "(RandAugment, see data.rand_augment), after the crop and flip",
+             [](Config& c) -> FieldPtr {
+               return choice_field(&c.data.augment.auto_augment,
+                                   {AutoAugmentPolicy::kNone, AutoAugmentPolicy::kTrivialWide,
+                                    AutoAugmentPolicy::kRand});
+             }),
+      in_range(
+          "data.rand_augment.num_ops", "RandAugment: operations applied to each image",
+          [](Config& c) -> FieldPtr { return &c.data.augment.rand_augment.num_ops; }, 1, 16),
+      in_range(
+          "data.rand_augment.magnitude",
+          "RandAugment: the operations' strength, a bin of 0..30 over each one's range",
+          [](Config& c) -> FieldPtr { return &c.data.augment.rand_augment.magnitude; }, 0, 30),
+      in_range(
+          "data.rand_augment.magnitude_std",
+          "RandAugment: each draw's magnitude ~ N(magnitude, this), clipped (timm's mstd); 0 = "
+          "fixed",
+          [](Config& c) -> FieldPtr { return &c.data.augment.rand_augment.magnitude_std; }, 0,
+          30),
       in_range(
           "data.random_erasing.p",
           "augment: the chance that an image gets one random box erased (torchvision's "
@@ -753,12 +774,18 @@ void validate_transforms(const DataConfig& data) {
     const Augment& off = defaults.augment;
     const bool changed = augment.scale != off.scale || augment.ratio != off.ratio ||
                          augment.hflip != off.hflip || augment.color_jitter != off.color_jitter ||
-                         augment.erasing != off.erasing;
+                         augment.auto_augment != off.auto_augment ||
+                         augment.rand_augment != off.rand_augment || augment.erasing != off.erasing;
     if (changed) {
       throw ConfigError(
-          "data.crop_scale, data.crop_ratio, data.hflip, data.color_jitter and "
-          "data.random_erasing are used only when data.augment is true");
+          "data.crop_scale, data.crop_ratio, data.hflip, data.color_jitter, data.auto_augment, "
+          "data.rand_augment and data.random_erasing are used only when data.augment is true");
     }
+  }
+  if (augment.auto_augment != AutoAugmentPolicy::kRand &&
+      augment.rand_augment != defaults.augment.rand_augment) {
+    throw ConfigError("data.rand_augment is used only by data.auto_augment \"rand\", not by \"" +
+                      std::string(to_string(augment.auto_augment)) + "\"");
   }
   if (data.cache != DataCache::kMemory && data.cache_max_bytes != defaults.cache_max_bytes) {
     throw ConfigError("data.cache_max_bytes is used only by data.cache \"memory\"");

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ftl/image/auto_augment.h"
+
 namespace ftl {
 namespace {
 
@@ -138,6 +140,9 @@ void augment_into(const Image& base, const Preprocess& preprocess, const Augment
   torch::Tensor pixels = resize_levels(
       pixels_view(base).narrow(1, box.top, box.height).narrow(2, box.left, box.width), side, side);
   if (flip) pixels = pixels.flip({2});
+  // On the whole levels of the crop, as torchvision's policies take uint8 images; under policy
+  // none it draws nothing, so the stream of the steps after it is unchanged.
+  apply_auto_augment(pixels, augment, random);
   if (augment.color_jitter > 0) jitter(pixels, augment.color_jitter, random);
   normalise_into(pixels, preprocess, out);
   erase_randomly(out, augment.erasing, random);

@@ -5,6 +5,24 @@
 #include "ftl/util/text.h"
 
 namespace ftl {
+namespace {
+
+// The policy of data.auto_augment as the log names it, with a leading ", "; "" when none.
+std::string describe_auto_augment(const Augment& augment) {
+  const RandAugment& rand = augment.rand_augment;
+  switch (augment.auto_augment) {
+    case AutoAugmentPolicy::kNone:
+      return "";
+    case AutoAugmentPolicy::kTrivialWide:
+      return ", TrivialAugmentWide";
+    case AutoAugmentPolicy::kRand:
+      return fmt::format(", RandAugment ({} ops, magnitude {} of 30, std {:g})", rand.num_ops,
+                         rand.magnitude, rand.magnitude_std);
+  }
+  return "";
+}
+
+}  // namespace
 
 std::string describe_transforms(const Preprocess& preprocess, const Augment& augment) {
   const std::string input = preprocess.eval_resize == EvalResize::kStretch
@@ -14,8 +32,9 @@ std::string describe_transforms(const Preprocess& preprocess, const Augment& aug
   std::string training = "as validation";
   if (augment.enabled) {
     training = fmt::format(
-        "random-resized crop (scale {:g}-{:g}, ratio {:.3g}-{:.3g}){}{}", augment.scale[0],
+        "random-resized crop (scale {:g}-{:g}, ratio {:.3g}-{:.3g}){}{}{}", augment.scale[0],
         augment.scale[1], augment.ratio[0], augment.ratio[1], augment.hflip ? ", flip" : "",
+        describe_auto_augment(augment),
         augment.color_jitter > 0 ? fmt::format(", colour jitter {:g}", augment.color_jitter) : "");
   }
   return fmt::format(

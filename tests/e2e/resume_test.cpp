@@ -50,8 +50,10 @@ nlohmann::json base_config(const fs::path& dir, const fs::path& run) {
             {"image_size", kResumeSide},
             {"batch_size", 8},
             {"workers", 2},
-            // Augmentation and random erasing (noise drawn per image) must repeat on resume.
+            // Augmentation, RandAugment (its magnitudes drawn per image) and random erasing
+            // (noise drawn per image) must repeat on resume.
             {"augment", true},
+            {"auto_augment", "rand"},
             {"random_erasing", {{"p", 0.5}}}}},
           {"optimizer",
            {{"lr", 0.02},

@@ -18,6 +18,14 @@ enum class EvalResize {
   kStretch,     // both sides straight to image_size
 };
 
+/// data.auto_augment: the policy of random image operations applied after the crop and flip
+/// (image/auto_augment.h), torchvision's.
+enum class AutoAugmentPolicy {
+  kNone,
+  kTrivialWide,  // TrivialAugmentWide: one operation, at a uniformly drawn magnitude
+  kRand,         // RandAugment: data.rand_augment.num_ops operations at one magnitude
+};
+
 /// data.cache: whether decoded, resized images are kept across epochs.
 enum class DataCache { kNone, kMemory };
 
@@ -71,6 +79,18 @@ inline const char* to_string(EvalResize value) {
       return "center_crop";
     case EvalResize::kStretch:
       return "stretch";
+  }
+  return "";
+}
+
+inline const char* to_string(AutoAugmentPolicy value) {
+  switch (value) {
+    case AutoAugmentPolicy::kNone:
+      return "none";
+    case AutoAugmentPolicy::kTrivialWide:
+      return "trivial_wide";
+    case AutoAugmentPolicy::kRand:
+      return "rand";
   }
   return "";
 }

@@ -54,6 +54,19 @@ struct RandomErasing {
   bool operator!=(const RandomErasing& other) const { return !(*this == other); }
 };
 
+/// RandAugment's settings (data.rand_augment.*). Magnitudes are bins of torchvision's 31
+/// (0..30) over each operation's range; magnitude_std adds timm's noise (mstd) to each draw.
+struct RandAugment {
+  std::int64_t num_ops = 2;    // operations applied to each image, drawn with replacement
+  std::int64_t magnitude = 9;  // the bin of every operation's strength, 0..30
+  double magnitude_std = 0.5;  // > 0: each magnitude ~ N(magnitude, this), clipped to 0..30
+  bool operator==(const RandAugment& other) const {
+    return num_ops == other.num_ops && magnitude == other.magnitude &&
+           magnitude_std == other.magnitude_std;
+  }
+  bool operator!=(const RandAugment& other) const { return !(*this == other); }
+};
+
 /// Random training augmentation: torchvision's ImageNet training recipe.
 struct Augment {
   bool enabled = false;                                  // off: training uses the eval transform
@@ -61,6 +74,8 @@ struct Augment {
   std::array<double, 2> ratio = {3.0 / 4.0, 4.0 / 3.0};  // crop width / height
   bool hflip = true;                                     // mirror half of the images
   double color_jitter = 0.0;  // brightness, contrast and saturation factors in [1-j, 1+j]
+  AutoAugmentPolicy auto_augment = AutoAugmentPolicy::kNone;  // none, trivial_wide or rand
+  RandAugment rand_augment;   // data.rand_augment.*: used when auto_augment is rand
   RandomErasing erasing;      // data.random_erasing.*: off unless its p is above 0
 };
 
@@ -72,11 +87,11 @@ struct DataConfig {
                               // validation instead (stratified, seeded by train.seed)
   Preprocess preprocess;      // data.image_size, resize, eval_resize, exif_orientation and
                               // jpeg_dct_scaling
-  Augment augment;  // data.augment (enabled), crop_scale, crop_ratio, hflip, color_jitter and
-                    // random_erasing
+  Augment augment;  // data.augment (enabled), crop_scale, crop_ratio, hflip, color_jitter,
+                    // auto_augment, rand_augment and random_erasing
   DataCache cache = DataCache::kNone;                    // memory: keep decoded images
   std::int64_t cache_max_bytes = std::int64_t{4} << 30;  // the memory cache's budget
-  std::int64_t batch_size = 32;                          // images per optimizer step
+  std::int64_t batch_size = 32;                          // images per batch (forward pass)
   std::int64_t workers = 0;   // image-decoding threads; 0 = one per 4 cores, at least 1
   std::int64_t prefetch = 0;  // batches decoded ahead at most; 0 = 2 x workers
   BadImagePolicy on_bad_image = BadImagePolicy::kError;  // stop the run, or skip and list it

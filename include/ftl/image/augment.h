@@ -1,6 +1,7 @@
 // Random training augmentation, torchvision's ImageNet training recipe: RandomResizedCrop,
-// RandomHorizontalFlip and, optionally, ColorJitter of brightness, contrast and saturation,
-// and RandomErasing of the normalised input.
+// RandomHorizontalFlip and, optionally, an automatic augmentation policy (TrivialAugmentWide or
+// RandAugment, auto_augment.h), ColorJitter of brightness, contrast and saturation, and
+// RandomErasing of the normalised input.
 // Each image's randomness comes from its own seed (run seed, epoch, sample index), so an epoch
 // is the same whatever the number of workers, and a resumed epoch repeats exactly.
 //
@@ -48,7 +49,9 @@ void erase_randomly(torch::Tensor& input, const RandomErasing& erasing, SplitMix
 std::uint64_t augment_seed(std::uint64_t run_seed, std::int64_t epoch, std::size_t sample_index);
 
 /// Writes one randomly augmented training input into `out` (float [3, S, S]): crop, resize to
-/// S x S, flip, jitter, scale and normalise as eval_into does, then random erasing.
+/// S x S, flip, the auto-augment policy's operations, jitter, scale and normalise as eval_into
+/// does, then random erasing. All draw from one stream seeded by `seed`, in that order; policy
+/// none draws nothing, so its output is the same as before the policies existed.
 void augment_into(const Image& base, const Preprocess& preprocess, const Augment& augment,
                   std::uint64_t seed, torch::Tensor out);
 

@@ -488,3 +488,126 @@ TEST_CASE("config: train.mixup, timm's Mixup keys, and where they apply", "[conf
   CHECK(error_for({{"mixup_alpah", 0.8}}) ==
         "train.mixup.mixup_alpah is not a known key (did you mean train.mixup.mixup_alpha?)");
 }
+
+TEST_CASE("config: AdamW's keys and SGD's are each refused for the other optimizer",
+          "[config]") {
+  json j = minimal();
+  j["optimizer"] = {{"type", "adamw"}, {"betas", {0.95, 0.9}}, {"eps", 1e-6}};
+  ftl::Config config = ftl::config_from_json(j);
+  CHECK(config.optimizer.type == ftl::OptimizerType::kAdamW);
+  CHECK(config.optimizer.betas == std::array<double, 2>{0.95, 0.9});  // either order
+  CHECK_NOTHROW(ftl::validate_config(config));
+  CHECK(ftl::config_to_json(config)["optimizer"]["type"] == "adamw");
+
+  j["optimizer"]["betas"] = {0.9, 1.0};
+  REQUIRE_THROWS_WITH(ftl::config_from_json(j), "optimizer.betas must be in [0, 1), got 1");
+  j["optimizer"]["betas"] = {0.9};
+  REQUIRE_THROWS_WITH(ftl::config_from_json(j),
+                      "optimizer.betas must be two numbers, got [0.9]");
+  j["optimizer"]["betas"] = {0.9, 0.999};
+  j["optimizer"]["type"] = "adam";
+  REQUIRE_THROWS_WITH(ftl::config_from_json(j),
+                      "optimizer.type must be one of \"sgd\", \"adamw\", got \"adam\"");
+
+  config = ftl::config_from_json(minimal());
+  config.optimizer.type = ftl::OptimizerType::kAdamW;
+  config.optimizer.momentum = 0.5;
+  REQUIRE_THROWS_WITH(ftl::validate_config(config),
+                      "optimizer.momentum and optimizer.nesterov are used only by optimizer.type "
+                      "\"sgd\", not by optimizer.type \"adamw\" (its momentum is "
+                      "optimizer.betas[0])");
+  config.optimizer.momentum = 0.9;
+  config.optimizer.nesterov = true;
+  REQUIRE_THROWS_WITH(ftl::validate_config(config), Contains("optimizer.nesterov are used only"));
+
+  config = ftl::config_from_json(minimal());
+  config.optimizer.eps = 1e-6;
+  REQUIRE_THROWS_WITH(ftl::validate_config(config),
+                      "optimizer.betas and optimizer.eps are used only by optimizer.type "
+                      "\"adamw\", not by optimizer.type \"sgd\"");
+}
+
+TEST_CASE("config: onecycle's keys, and what it replaces", "[config]") {
+  ftl::Config config = ftl::config_from_json(minimal());
+  config.optimizer.schedule.pct_start = 0.3;
+  REQUIRE_THROWS_WITH(ftl::validate_config(config),
+                      "optimizer.schedule.max_lr, pct_start, div, div_final and momentum_range "
+                      "are used only by type \"onecycle\", not by optimizer.schedule.type "
+                      "\"constant\"");
+  config.optimizer.schedule.type = ftl::ScheduleType::kOneCycle;
+  CHECK_NOTHROW(ftl::validate_config(config));
+  config.optimizer.schedule.warmup_epochs = 1;
+  REQUIRE_THROWS_WITH(ftl::validate_config(config),
+                      "optimizer.schedule.warmup_epochs is not used by optimizer.schedule.type "
+                      "\"onecycle\", whose lr already rises from max_lr / div over pct_start of "
+                      "the steps");
+  config.optimizer.schedule.warmup_epochs = 0;
+  config.optimizer.momentum = 0.8;
+  REQUIRE_THROWS_WITH(ftl::validate_config(config),
+                      "optimizer.momentum is not used with optimizer.schedule.type \"onecycle\", "
+                      "which moves the momentum along optimizer.schedule.momentum_range");
+  config.optimizer.momentum = 0.9;
+  config.optimizer.type = ftl::OptimizerType::kAdamW;
+  config.optimizer.betas = {0.8, 0.999};
+  REQUIRE_THROWS_WITH(ftl::validate_config(config),
+                      "optimizer.betas[0] is not used with optimizer.schedule.type \"onecycle\", "
+                      "which moves beta1 along optimizer.schedule.momentum_range");
+  config.optimizer.betas = {0.9, 0.99};  // beta2 still applies
+  CHECK_NOTHROW(ftl::validate_config(config));
+
+  json j = minimal();
+  j["optimizer"]["schedule"] = {{"type", "onecycle"}, {"pct_start", 0}};
+  REQUIRE_THROWS_WITH(ftl::config_from_json(j),
+                      "optimizer.schedule.pct_start must be in (0, 1], got 0");
+  j["optimizer"]["schedule"] = {{"type", "onecycle"}, {"div", 0.5}};
+  REQUIRE_THROWS_WITH(ftl::config_from_json(j), "optimizer.schedule.div must be >= 1, got 0.5");
+  j["optimizer"]["schedule"] = {{"type", "onecycle"}, {"momentum_range", {0.95, 0.85}}};
+  REQUIRE_THROWS_WITH(ftl::config_from_json(j),
+                      "optimizer.schedule.momentum_range must be [min, max], two numbers with "
+                      "min <= max, got [0.95,0.85]");
+  j["optimizer"]["schedule"] = {{"type", "onecycle"}, {"max_lr", -1}};
+  REQUIRE_THROWS_WITH(ftl::config_from_json(j), "optimizer.schedule.max_lr must be >= 0, got -1");
+}
+
+TEST_CASE("config: train.accumulate_steps is a count of batches", "[config]") {
+  json j = minimal();
+  j["train"]["accumulate_steps"] = 4;
+  CHECK(ftl::config_from_json(j).train.accumulate_steps == 4);
+  j["train"]["accumulate_steps"] = 0;
+  REQUIRE_THROWS_WITH(ftl::config_from_json(j),
+                      "train.accumulate_steps must be in [1, 65536], got 0");
+  j["train"]["accumulate_steps"] = 1.5;
+  REQUIRE_THROWS_WITH(ftl::config_from_json(j), Contains("train.accumulate_steps must be an integer"));
+}
+
+TEST_CASE("config: data.auto_augment and data.rand_augment", "[config]") {
+  json j = minimal();
+  j["data"]["augment"] = true;
+  j["data"]["auto_augment"] = "rand";
+  j["data"]["rand_augment"] = {{"num_ops", 3}, {"magnitude", 12}, {"magnitude_std", 0}};
+  const ftl::Config config = ftl::config_from_json(j);
+  CHECK(config.data.augment.auto_augment == ftl::AutoAugmentPolicy::kRand);
+  CHECK(config.data.augment.rand_augment.num_ops == 3);
+  CHECK(config.data.augment.rand_augment.magnitude == 12);
+  CHECK(config.data.augment.rand_augment.magnitude_std == 0);
+  CHECK_NOTHROW(ftl::validate_config(config));
+
+  j["data"]["auto_augment"] = "trivial_wide";
+  REQUIRE_THROWS_WITH(ftl::validate_config(ftl::config_from_json(j)),
+                      "data.rand_augment is used only by data.auto_augment \"rand\", not by "
+                      "\"trivial_wide\"");
+  j["data"].erase("rand_augment");
+  CHECK_NOTHROW(ftl::validate_config(ftl::config_from_json(j)));
+  j["data"]["augment"] = false;
+  REQUIRE_THROWS_WITH(ftl::validate_config(ftl::config_from_json(j)),
+                      Contains("data.auto_augment, data.rand_augment and data.random_erasing are "
+                               "used only when data.augment is true"));
+  j["data"]["auto_augment"] = "auto";
+  REQUIRE_THROWS_WITH(ftl::config_from_json(j),
+                      "data.auto_augment must be one of \"none\", \"trivial_wide\", \"rand\", got "
+                      "\"auto\"");
+  j["data"]["auto_augment"] = "rand";
+  j["data"]["rand_augment"] = {{"magnitude", 31}};
+  REQUIRE_THROWS_WITH(ftl::config_from_json(j),
+                      "data.rand_augment.magnitude must be in [0, 30], got 31");
+}
