@@ -48,6 +48,7 @@ struct Option {
   bool min_exclusive = false;
   bool max_exclusive = false;
   bool required = false;
+  bool any_order = false;  // a pair of numbers that need not be [low, high] (AdamW's betas)
   const char* pattern = nullptr;
   JsonCheck check_json = nullptr;
   OnResume on_resume = OnResume::kFixed;
@@ -118,6 +119,13 @@ Option positive(const char* key, const char* help, FieldOf field) {
 Option below(const char* key, const char* help, FieldOf field, double min, double max) {
   Option option = in_range(key, help, field, min, max);
   option.max_exclusive = true;
+  return option;
+}
+
+// A pair of numbers, each in [min, max), in either order.
+Option pair_below(const char* key, const char* help, FieldOf field, double min, double max) {
+  Option option = below(key, help, field, min, max);
+  option.any_order = true;
   return option;
 }
 
@@ -249,8 +257,7 @@ const std::vector<Option>& options() {
           "data.rand_augment.magnitude_std",
           "RandAugment: each draw's magnitude ~ N(magnitude, this), clipped (timm's mstd); 0 = "
           "fixed",
-          [](Config& c) -> FieldPtr { return &c.data.augment.rand_augment.magnitude_std; }, 0,
-          30),
+          [](Config& c) -> FieldPtr { return &c.data.augment.rand_augment.magnitude_std; }, 0, 30),
       in_range(
           "data.random_erasing.p",
           "augment: the chance that an image gets one random box erased (torchvision's "
@@ -284,7 +291,7 @@ const std::vector<Option>& options() {
           "every epoch",
           [](Config& c) -> FieldPtr { return &c.data.cache_max_bytes; }, 0, kMaxExactInteger),
       in_range(
-          "data.batch_size", "images per optimizer step",
+          "data.batch_size", "images per batch: per optimizer step unless train.accumulate_steps",
           [](Config& c) -> FieldPtr { return &c.data.batch_size; }, 1, 65536),
       in_range(
           "data.workers", "image-decoding threads; 0 = one per 4 cores, at least 1",
@@ -301,23 +308,36 @@ const std::vector<Option>& options() {
                return choice_field(&c.data.on_bad_image,
                                    {BadImagePolicy::kError, BadImagePolicy::kSkip});
              }),
-      positive("optimizer.lr", "SGD learning rate",
+      choice("optimizer.type",
+             "\"sgd\" (SGD with momentum) or \"adamw\" (Adam with decoupled weight decay)",
+             [](Config& c) -> FieldPtr {
+               return choice_field(&c.optimizer.type, {OptimizerType::kSgd, OptimizerType::kAdamW});
+             }),
+      positive("optimizer.lr", "learning rate (of the head; see model.backbone_lr_mult)",
                [](Config& c) -> FieldPtr { return &c.optimizer.lr; }),
       in_range(
           "optimizer.momentum", "SGD momentum",
           [](Config& c) -> FieldPtr { return &c.optimizer.momentum; }, 0, 1),
+      pair_below(
+          "optimizer.betas", "AdamW: [beta1, beta2], the decay rates of the gradient's moments",
+          [](Config& c) -> FieldPtr { return &c.optimizer.betas; }, 0, 1),
+      positive("optimizer.eps", "AdamW: added to the root of the second moment",
+               [](Config& c) -> FieldPtr { return &c.optimizer.eps; }),
       in_range(
-          "optimizer.weight_decay", "L2 penalty added to the gradient by SGD",
+          "optimizer.weight_decay",
+          "SGD: L2 penalty added to the gradient; AdamW: decoupled decay (w -= lr x this x w)",
           [](Config& c) -> FieldPtr { return &c.optimizer.weight_decay; }, 0, kInf),
       any_value("optimizer.no_decay_bn_bias", "no weight decay on biases and BatchNorm weights",
                 [](Config& c) -> FieldPtr { return &c.optimizer.no_decay_bn_bias; }),
-      any_value("optimizer.nesterov", "Nesterov momentum (needs momentum > 0)",
+      any_value("optimizer.nesterov", "SGD: Nesterov momentum (needs momentum > 0)",
                 [](Config& c) -> FieldPtr { return &c.optimizer.nesterov; }),
-      choice("optimizer.schedule.type", "lr schedule: constant, step, multistep or cosine",
+      choice("optimizer.schedule.type",
+             "lr schedule: constant, step, multistep, cosine or onecycle",
              [](Config& c) -> FieldPtr {
-               return choice_field(&c.optimizer.schedule.type,
-                                   {ScheduleType::kConstant, ScheduleType::kStep,
-                                    ScheduleType::kMultistep, ScheduleType::kCosine});
+               return choice_field(
+                   &c.optimizer.schedule.type,
+                   {ScheduleType::kConstant, ScheduleType::kStep, ScheduleType::kMultistep,
+                    ScheduleType::kCosine, ScheduleType::kOneCycle});
              }),
       in_range(
           "optimizer.schedule.step_size", "step: lr x gamma every this many epochs",
@@ -335,9 +355,31 @@ const std::vector<Option>& options() {
           "linear warmup from 0, updated every step; may be fractional",
           [](Config& c) -> FieldPtr { return &c.optimizer.schedule.warmup_epochs; }, 0, 1000000),
       in_range(
+          "optimizer.schedule.max_lr", "onecycle: the peak lr; 0 = optimizer.lr",
+          [](Config& c) -> FieldPtr { return &c.optimizer.schedule.max_lr; }, 0, kInf),
+      open_low(
+          "optimizer.schedule.pct_start", "onecycle: the share of the steps over which lr rises",
+          [](Config& c) -> FieldPtr { return &c.optimizer.schedule.pct_start; }, 0, 1),
+      in_range(
+          "optimizer.schedule.div", "onecycle: the first lr is max_lr / div",
+          [](Config& c) -> FieldPtr { return &c.optimizer.schedule.div; }, 1, kInf),
+      in_range(
+          "optimizer.schedule.div_final", "onecycle: the last lr is max_lr / div_final",
+          [](Config& c) -> FieldPtr { return &c.optimizer.schedule.div_final; }, 1, kInf),
+      below(
+          "optimizer.schedule.momentum_range",
+          "onecycle: [low, high]: SGD's momentum (AdamW's beta1) falls from high to low while lr "
+          "rises, then climbs back",
+          [](Config& c) -> FieldPtr { return &c.optimizer.schedule.momentum_range; }, 0, 1),
+      in_range(
           "train.epochs", "passes over the training set",
           [](Config& c) -> FieldPtr { return &c.train.epochs; }, 1, 1000000)
           .resumable(OnResume::kMayGrow),
+      in_range(
+          "train.accumulate_steps",
+          "batches whose gradients are summed into one optimizer step (an effective batch of "
+          "data.batch_size x this)",
+          [](Config& c) -> FieldPtr { return &c.train.accumulate_steps; }, 1, 65536),
       in_range(
           "train.seed", "seeds the head initialisation and the per-epoch shuffle",
           [](Config& c) -> FieldPtr { return &c.train.seed; }, 0, kMaxExactInteger),
@@ -372,13 +414,27 @@ const std::vector<Option>& options() {
           "train.mixup.switch_prob",
           "mixup/CutMix: with both alphas above 0, the chance that a batch takes CutMix",
           [](Config& c) -> FieldPtr { return &c.train.mixup.switch_prob; }, 0, 1),
+      below(
+          "train.ema.decay",
+          "moving average of the weights, validated beside them (timm's ModelEmaV3): its decay "
+          "per optimizer step; 0 = off",
+          [](Config& c) -> FieldPtr { return &c.train.ema.decay; }, 0, 1),
+      any_value("train.ema.warmup",
+                "EMA: ramp the decay up from 0 over the first steps (timm's model_ema_warmup)",
+                [](Config& c) -> FieldPtr { return &c.train.ema.warmup; }),
+      choice("train.ema.buffers",
+             "EMA: BatchNorm's running statistics \"average\"d like the weights, or \"copy\"-ed",
+             [](Config& c) -> FieldPtr {
+               return choice_field(&c.train.ema.buffers, {EmaBuffers::kAverage, EmaBuffers::kCopy});
+             }),
       in_range(
           "train.grad_clip_norm", "clip the gradients' total L2 norm to this; 0 = off",
           [](Config& c) -> FieldPtr { return &c.train.grad_clip_norm; }, 0, kInf),
       choice("train.early_stopping.metric", "early stopping watches val_loss or val_acc",
              [](Config& c) -> FieldPtr {
-               return choice_field(&c.train.early_stopping.metric,
-                                   {Metric::kValLoss, Metric::kValAcc});
+               return choice_field(
+                   &c.train.early_stopping.metric,
+                   {Metric::kValLoss, Metric::kValAcc, Metric::kValLossEma, Metric::kValAccEma});
              }),
       in_range(
           "train.early_stopping.patience",
@@ -389,7 +445,8 @@ const std::vector<Option>& options() {
           [](Config& c) -> FieldPtr { return &c.train.early_stopping.min_delta; }, 0, kInf),
       choice("train.best_metric", "best.pt and keep_top_k rank epochs by val_acc or val_loss",
              [](Config& c) -> FieldPtr {
-               return choice_field(&c.train.best_metric, {Metric::kValAcc, Metric::kValLoss});
+               return choice_field(&c.train.best_metric, {Metric::kValAcc, Metric::kValLoss,
+                                                          Metric::kValAccEma, Metric::kValLossEma});
              }),
       in_range(
           "train.keep_top_k", "also keep the k best epochs as checkpoints/epoch_NNN.pt",
@@ -581,13 +638,17 @@ void set_from_json(const Option& option, Config& config, const nlohmann::json& v
     }
     **list = items;
   } else if (auto* range = std::get_if<Range*>(&field)) {
-    const std::string expected = key + " must be [min, max], two numbers with min <= max" + got;
+    const std::string expected =
+        key +
+        (option.any_order ? " must be two numbers"
+                          : " must be [min, max], two numbers with min <= max") +
+        got;
     if (!value.is_array() || value.size() != 2 || !value[0].is_number() || !value[1].is_number()) {
       throw ConfigError(expected);
     }
     const Range items = {value[0].get<double>(), value[1].get<double>()};
     for (double item : items) check_number(option, item);
-    if (items[0] > items[1]) throw ConfigError(expected);
+    if (!option.any_order && items[0] > items[1]) throw ConfigError(expected);
     **range = items;
   } else if (auto* free_form = std::get_if<nlohmann::json*>(&field)) {
     option.check_json(key, value);
@@ -712,6 +773,66 @@ bool batchnorm_ever_trains(const ModelConfig& model) {
   return model.freeze != "backbone" || model.unfreeze_at_epoch > 0;
 }
 
+// onecycle's own keys, as validate_schedule checks the others'; `type` names the schedule.
+void validate_one_cycle(const ScheduleConfig& schedule, const std::string& type) {
+  const ScheduleConfig defaults;
+  if (schedule.type != ScheduleType::kOneCycle) {
+    const bool changed = schedule.max_lr != defaults.max_lr ||
+                         schedule.pct_start != defaults.pct_start || schedule.div != defaults.div ||
+                         schedule.div_final != defaults.div_final ||
+                         schedule.momentum_range != defaults.momentum_range;
+    if (changed) {
+      throw ConfigError(
+          "optimizer.schedule.max_lr, pct_start, div, div_final and momentum_range are used "
+          "only by type \"onecycle\", not by " +
+          type);
+    }
+    return;
+  }
+  if (schedule.warmup_epochs > 0) {
+    throw ConfigError("optimizer.schedule.warmup_epochs is not used by " + type +
+                      ", whose lr already rises from max_lr / div over pct_start of the steps");
+  }
+}
+
+// Each optimizer's own keys must be set for it and only for it, as the schedules' are.
+void validate_optimizer(const OptimizerConfig& optimizer) {
+  const OptimizerConfig defaults;
+  const std::string type = std::string("optimizer.type \"") + to_string(optimizer.type) + "\"";
+  const bool one_cycle = optimizer.schedule.type == ScheduleType::kOneCycle;
+  if (optimizer.type == OptimizerType::kAdamW) {
+    if (optimizer.momentum != defaults.momentum || optimizer.nesterov != defaults.nesterov) {
+      throw ConfigError(
+          "optimizer.momentum and optimizer.nesterov are used only by optimizer.type \"sgd\", "
+          "not by " +
+          type + " (its momentum is optimizer.betas[0])");
+    }
+    if (one_cycle && optimizer.betas[0] != defaults.betas[0]) {
+      throw ConfigError(
+          "optimizer.betas[0] is not used with optimizer.schedule.type \"onecycle\", which "
+          "moves beta1 along optimizer.schedule.momentum_range");
+    }
+    return;
+  }
+  if (optimizer.betas != defaults.betas || optimizer.eps != defaults.eps) {
+    throw ConfigError(
+        "optimizer.betas and optimizer.eps are used only by optimizer.type "
+        "\"adamw\", not by " +
+        type);
+  }
+  if (one_cycle && optimizer.momentum != defaults.momentum) {
+    throw ConfigError(
+        "optimizer.momentum is not used with optimizer.schedule.type \"onecycle\", which "
+        "moves the momentum along optimizer.schedule.momentum_range");
+  }
+  const double momentum = one_cycle ? optimizer.schedule.momentum_range[0] : optimizer.momentum;
+  if (optimizer.nesterov && momentum <= 0) {
+    throw ConfigError(std::string("optimizer.nesterov needs ") +
+                      (one_cycle ? "optimizer.schedule.momentum_range" : "optimizer.momentum") +
+                      " > 0, got " + format_number(momentum));
+  }
+}
+
 // Each schedule's own keys must be set for it and only for it, so that a typo such as
 // {"type": "cosine", "step_size": 3} is reported instead of silently ignored.
 void validate_schedule(const ScheduleConfig& schedule, double lr, std::int64_t epochs) {
@@ -740,6 +861,7 @@ void validate_schedule(const ScheduleConfig& schedule, double lr, std::int64_t e
         "\"multistep\", not by " +
         type);
   }
+  validate_one_cycle(schedule, type);
   const bool cosine = schedule.type == ScheduleType::kCosine;
   if (!cosine && schedule.min_lr != defaults.min_lr) {
     throw ConfigError("optimizer.schedule.min_lr is used only by type \"cosine\", not by " + type);
@@ -789,6 +911,26 @@ void validate_transforms(const DataConfig& data) {
   }
   if (data.cache != DataCache::kMemory && data.cache_max_bytes != defaults.cache_max_bytes) {
     throw ConfigError("data.cache_max_bytes is used only by data.cache \"memory\"");
+  }
+}
+
+// The EMA keys are used only with an average, and so are the metrics of it.
+void validate_ema(const TrainConfig& train) {
+  const EmaConfig off;
+  if (!train.ema.enabled() &&
+      (train.ema.warmup != off.warmup || train.ema.buffers != off.buffers)) {
+    throw ConfigError(
+        "train.ema.warmup and train.ema.buffers are used only when train.ema.decay "
+        "is above 0");
+  }
+  for (const auto& [key, metric] :
+       {std::pair{"train.best_metric", train.best_metric},
+        std::pair{"train.early_stopping.metric", train.early_stopping.metric}}) {
+    if (is_ema_metric(metric) && !train.ema.enabled()) {
+      throw ConfigError(std::string(key) + " \"" + to_string(metric) +
+                        "\" needs a moving average of the weights: set train.ema.decay "
+                        "(e.g. 0.999)");
+    }
   }
 }
 
@@ -875,10 +1017,7 @@ void validate_config(const Config& config) {
         "\"frozen\" to train with batches of one), got " +
         std::to_string(config.data.batch_size));
   }
-  if (config.optimizer.nesterov && config.optimizer.momentum <= 0) {
-    throw ConfigError("optimizer.nesterov needs optimizer.momentum > 0, got " +
-                      format_number(config.optimizer.momentum));
-  }
+  validate_optimizer(config.optimizer);
   const ModelConfig& model = config.model;
   if (model.unfreeze_at_epoch > 0 && model.freeze == "none") {
     throw ConfigError(
@@ -893,6 +1032,7 @@ void validate_config(const Config& config) {
   validate_schedule(config.optimizer.schedule, config.optimizer.lr, config.train.epochs);
   validate_transforms(config.data);
   validate_mixup(config.train.mixup);
+  validate_ema(config.train);
 }
 
 nlohmann::json config_to_json(const Config& config) {

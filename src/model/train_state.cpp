@@ -65,7 +65,8 @@ torch::jit::ExtraFilesMap encode_train_state(const TrainState& state) {
                                {"phase", state.phase},
                                {"train_samples", state.train_samples},
                                {"train_fingerprint", state.train_fingerprint},
-                               {"optimizer", state.optimizer}};
+                               {"optimizer", state.optimizer},
+                               {"accumulation", state.accumulation}};
   c10::Dict<std::string, torch::Tensor> tensors;
   for (const auto& [name, tensor] : state.tensors) tensors.insert(name, tensor);
   const std::vector<char> pickled = torch::pickle_save(tensors);
@@ -93,7 +94,7 @@ TrainState decode_train_state(const torch::jit::ExtraFilesMap& extra, const std:
     refuse_unknown_keys(json,
                         {"format_version", "epochs_done", "steps_done", "world_size", "partial",
                          "ranking", "early_stopping", "stop_reason", "stop_message", "phase",
-                         "train_samples", "train_fingerprint", "optimizer"},
+                         "train_samples", "train_fingerprint", "optimizer", "accumulation"},
                         where);
     state.epochs_done = json.at("epochs_done").get<std::int64_t>();
     state.steps_done = json.at("steps_done").get<std::int64_t>();
@@ -112,6 +113,8 @@ TrainState decode_train_state(const torch::jit::ExtraFilesMap& extra, const std:
     state.train_samples = json.at("train_samples").get<std::int64_t>();
     state.train_fingerprint = json.at("train_fingerprint").get<std::string>();
     state.optimizer = json.at("optimizer");
+    // Absent in states written before gradient accumulation: no step in progress.
+    state.accumulation = json.value("accumulation", nlohmann::json());
   } catch (const nlohmann::json::exception& error) {
     throw ModelError(where + error.what());
   }

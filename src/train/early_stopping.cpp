@@ -5,8 +5,8 @@
 namespace ftl {
 
 bool improves(Metric metric, double value, double best, double min_delta) {
-  const bool lower_is_better = metric == Metric::kValLoss;
-  return lower_is_better ? value < best - min_delta : value > best + min_delta;
+  const bool lower = lower_is_better(metric);
+  return lower ? value < best - min_delta : value > best + min_delta;
 }
 
 bool EarlyStopping::update(std::int64_t epoch, double value) {

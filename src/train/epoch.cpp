@@ -20,9 +20,14 @@ bool FinetuneRun::run_epoch(std::int64_t epoch) {
   timing.train_seconds = seconds_since(start) - timing.features_seconds;
   model_->set_mode(false);
   std::optional<MetricsAccumulator> validated;
+  std::optional<MetricsAccumulator> validated_average;
   if (validates(epoch)) {
     const auto validate_start = Clock::now();
     validated = validate();
+    if (average_) {
+      AveragedWeightsScope averaged(*average_, model_->module());
+      validated_average = validate();
+    }
     timing.validate_seconds = seconds_since(validate_start);
   }
   share_bad_images();
@@ -34,7 +39,8 @@ bool FinetuneRun::run_epoch(std::int64_t epoch) {
                     epoch, state_.partial.count == 0 ? "training" : "validation",
                     (run_dir_ / kBadImagesName).string()));
   }
-  EpochMetrics metrics = epoch_metrics(epoch, validated ? &*validated : nullptr);
+  EpochMetrics metrics = epoch_metrics(epoch, validated ? &*validated : nullptr,
+                                       validated_average ? &*validated_average : nullptr);
   metrics.seconds = seconds_since(start);
   metrics.images_per_s = images_per_s;
   if ((metrics.validated && !std::isfinite(metrics.val_loss)) ||
@@ -68,9 +74,13 @@ bool FinetuneRun::run_epoch(std::int64_t epoch) {
   for (const char* key : {"train_loss", "train_acc", "val_loss", "val_acc"}) {
     writer_->metadata().metrics[key] = line.at(key);
   }
+  if (average_) {
+    for (const char* key : {"val_loss_ema", "val_acc_ema"}) {
+      writer_->metadata().metrics[key] = line.at(key);
+    }
+  }
   const auto save_start = Clock::now();
-  save_last();
-  writer_->write_kept(update, epoch, ranking_, log_);
+  save_kept(update, epoch, line);
   timing.save_seconds = seconds_since(save_start);
   if (stop_early) log_.info("{}", state_.stop_message);
   const int signal = ranks_->agree_on_stop(poll_stop());
@@ -80,9 +90,35 @@ bool FinetuneRun::run_epoch(std::int64_t epoch) {
   return stop_early;
 }
 
-// `validated`: null where train.val_every skipped the validation.
-EpochMetrics FinetuneRun::epoch_metrics(std::int64_t epoch,
-                                        const MetricsAccumulator* validated) const {
+// last.pt, then best.pt and the kept epochs as links to it; or, when they rank the moving
+// average of the weights, those files first, each holding the average.
+void FinetuneRun::save_kept(const CheckpointRanking::Update& update, std::int64_t epoch,
+                            const nlohmann::ordered_json& line) {
+  if (!average_ || !is_ema_metric(config_.train.best_metric)) {
+    save_last();
+    writer_->write_kept(update, epoch, ranking_, log_);
+    return;
+  }
+  {
+    const nlohmann::json metrics = {{"train_loss", line.at("train_loss")},
+                                    {"train_acc", line.at("train_acc")},
+                                    {"val_loss", line.at("val_loss_ema")},
+                                    {"val_acc", line.at("val_acc_ema")}};
+    const nlohmann::json what = {{"decay", config_.train.ema.decay},
+                                 {"warmup", config_.train.ema.warmup},
+                                 {"buffers", to_string(config_.train.ema.buffers)},
+                                 {"updates", average_->updates()}};
+    AveragedWeightsScope averaged(*average_, model_->module());
+    writer_->write_kept_average(update, epoch, ranking_, *model_, optimizer_->num_parameters(),
+                                metrics, what, log_);
+  }
+  save_last();
+}
+
+// `validated`, `validated_average`: null where train.val_every skipped the validation, and
+// the second without train.ema.
+EpochMetrics FinetuneRun::epoch_metrics(std::int64_t epoch, const MetricsAccumulator* validated,
+                                        const MetricsAccumulator* validated_average) const {
   EpochMetrics metrics;
   metrics.epoch = epoch;
   metrics.train_loss = state_.partial.loss_sum / static_cast<double>(state_.partial.count);
@@ -92,6 +128,11 @@ EpochMetrics FinetuneRun::epoch_metrics(std::int64_t epoch,
   if (validated != nullptr) {
     metrics.val_loss = validated->mean_loss();
     metrics.val_acc = validated->accuracy();
+  }
+  metrics.has_ema = average_ != nullptr;
+  if (validated_average != nullptr) {
+    metrics.val_loss_ema = validated_average->mean_loss();
+    metrics.val_acc_ema = validated_average->accuracy();
   }
   metrics.lr = lr_at(epoch, 0);
   metrics.lr_end = lr_at(epoch, steps_per_epoch() - 1);
@@ -163,9 +204,17 @@ double FinetuneRun::train_epoch(std::int64_t epoch) {
     // images still joins the step's all-reduce.
     const std::int64_t size = batch.labels.defined() ? batch.labels.size(0) : 0;
     const bool trains = size > 1 || (size == 1 && !batchnorm_trains);
+    if (trains) {
+      accumulate_batch([this](const torch::Tensor& input) { return forward(input); }, *optimizer_,
+                       batch, step_settings(epoch, step), accumulation_);
+    }
     int signal = 0;
-    if (trains || ranks_->world_size() > 1) {
-      const StepTotals total = take_step(batch, trains, epoch, step);
+    if (!closes_step(step)) {
+      // Between the batches of one optimizer step the ranks hold no collective to agree on a
+      // stop in, so only a single process stops there (saving the step's gradients so far).
+      if (ranks_->world_size() == 1) signal = poll_stop();
+    } else if (accumulation_.batches > 0 || ranks_->world_size() > 1) {
+      const StepTotals total = finish_optimizer_step(epoch, step);
       images += total.count;
       signal = total.signal;
     } else {
@@ -189,32 +238,41 @@ bool FinetuneRun::after_step(std::int64_t epoch, std::int64_t step, std::int64_t
   }
   writer_->check();  // a checkpoint that failed to write stops the run now
   if (step + 1 == batches) return false;
+  // train.checkpoint_every_steps counts optimizer steps, whose ends all ranks share.
   const std::int64_t every = config_.train.checkpoint_every_steps;
-  const std::int64_t global_step = (epoch - 1) * batches + step + 1;
-  if (signal != 0 || (every > 0 && global_step % every == 0)) save_last();
+  const SchedulePoint point = schedule_point(epoch, step);
+  const std::int64_t global_step = (epoch - 1) * point.steps_per_epoch + point.step + 1;
+  if (signal != 0 || (every > 0 && closes_step(step) && global_step % every == 0)) save_last();
   if (signal != 0) {
     throw_interrupted(signal, fmt::format("at epoch {}, step {} of {}", epoch, step + 1, batches));
   }
   return true;
 }
 
-// One optimizer step, with the epoch's totals updated. Returns what it trained on: this
-// process's images, or all ranks' together, and the stop signal the ranks agreed on.
-StepTotals FinetuneRun::take_step(const Batch& batch, bool trains, std::int64_t epoch,
-                                  std::int64_t step) {
+// The settings of batch `step`'s part in its optimizer step.
+StepSettings FinetuneRun::step_settings(std::int64_t epoch, std::int64_t step) const {
   StepSettings settings;
   settings.lr = lr_at(epoch, step);
+  settings.momentum = scheduled_momentum(config_.optimizer.schedule, config_.train.epochs,
+                                         schedule_point(epoch, step));
   settings.class_weights = class_weights_;
   settings.label_smoothing = config_.train.label_smoothing;
   settings.grad_clip_norm = config_.train.grad_clip_norm;
   settings.mixup = config_.train.mixup;
   settings.mix_seed = mix_seed(seed(), epoch, step, ranks_->rank());
   settings.device = device_;
+  return settings;
+}
+
+// The optimizer step that batch `step` closes, with the epoch's totals updated. Returns what it
+// trained on: this process's images, or all ranks' together, and the stop signal the ranks
+// agreed on.
+StepTotals FinetuneRun::finish_optimizer_step(std::int64_t epoch, std::int64_t step) {
+  StepSettings settings = step_settings(epoch, step);
   settings.stop_signal = poll_stop();
-  const StepResult result =
-      train_step([this](const torch::Tensor& input) { return forward(input); }, *optimizer_, batch,
-                 trains, settings, *ranks_);
+  const StepResult result = finish_step(*optimizer_, accumulation_, settings, *ranks_);
   if (result.diverged) throw_diverged(*result.diverged, epoch, step, settings.lr);
+  if (average_ && result.totals.count > 0) average_->update(model_->module());
   const StepTotals& total = result.totals;
   if (total.count > 0) {
     state_.partial.loss_sum += total.loss * static_cast<double>(total.count);
@@ -269,6 +327,12 @@ void FinetuneRun::save_last() {
     state_.phase = model_->phase();
     state_.optimizer = optimizer_->state_json();
     state_.tensors = optimizer_->state_tensors();
+    state_.accumulation = nlohmann::json();
+    if (accumulation_.batches > 0) {  // a stop between the batches of one optimizer step
+      state_.accumulation = to_json(accumulation_);
+      state_.tensors.merge(optimizer_->gradient_tensors());
+    }
+    if (average_) state_.tensors.merge(average_->state_tensors());
     save_rng_states(state_.tensors);
     return encode_train_state(state_);
   });

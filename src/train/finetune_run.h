@@ -34,6 +34,7 @@
 #include "ftl/train/train_step.h"
 #include "ftl/train/trainer.h"
 #include "ftl/train/training_model.h"
+#include "ftl/train/weight_average.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/runtime.h"
 #include "ftl/util/text.h"
@@ -56,7 +57,17 @@ inline std::string signal_name(int signal_number) {
 }
 
 inline double metric_value(const EpochMetrics& metrics, Metric metric) {
-  return metric == Metric::kValLoss ? metrics.val_loss : metrics.val_acc;
+  switch (metric) {
+    case Metric::kValLoss:
+      return metrics.val_loss;
+    case Metric::kValAcc:
+      return metrics.val_acc;
+    case Metric::kValLossEma:
+      return metrics.val_loss_ema;
+    case Metric::kValAccEma:
+      return metrics.val_acc_ema;
+  }
+  return metrics.val_acc;  // not reached: -Wswitch checks that every metric is named
 }
 
 // One call of finetune: the parts of a run and what they share. Each epoch trains (train_epoch,
@@ -86,12 +97,16 @@ class FinetuneRun {
   void setup_optimizer(const std::optional<Checkpoint>& last);
   void unfreeze(std::int64_t epoch);
   bool run_epoch(std::int64_t epoch);
-  EpochMetrics epoch_metrics(std::int64_t epoch, const MetricsAccumulator* validated) const;
+  EpochMetrics epoch_metrics(std::int64_t epoch, const MetricsAccumulator* validated,
+                             const MetricsAccumulator* validated_average) const;
+  void save_kept(const CheckpointRanking::Update& update, std::int64_t epoch,
+                 const nlohmann::ordered_json& line);
   bool decide_stop(std::int64_t epoch, const EpochMetrics& metrics);
   void log_epoch(const EpochMetrics& metrics);
   double train_epoch(std::int64_t epoch);
   bool after_step(std::int64_t epoch, std::int64_t step, std::int64_t batches, int signal);
-  StepTotals take_step(const Batch& batch, bool trains, std::int64_t epoch, std::int64_t step);
+  StepSettings step_settings(std::int64_t epoch, std::int64_t step) const;
+  StepTotals finish_optimizer_step(std::int64_t epoch, std::int64_t step);
   MetricsAccumulator validate();
   torch::Tensor forward(const torch::Tensor& input);
   void save_last();
@@ -102,13 +117,25 @@ class FinetuneRun {
                                    std::int64_t step, double lr);
   [[noreturn]] void throw_interrupted(int signal, const std::string& where);
 
+  // Batches in an epoch; `step` below is always the 0-based index of a batch.
   std::int64_t steps_per_epoch() const {
     return ftl::steps_per_epoch(data_.train.samples.size(), config_.data.batch_size,
                                 ranks_->world_size());
   }
+  // The schedules count optimizer steps: train.accumulate_steps batches each, the epoch's last
+  // one possibly fewer.
+  SchedulePoint schedule_point(std::int64_t epoch, std::int64_t step) const {
+    const std::int64_t batches_per_step = config_.train.accumulate_steps;
+    return {epoch - 1, step / batches_per_step,
+            (steps_per_epoch() + batches_per_step - 1) / batches_per_step};
+  }
+  // Whether batch `step` is the last of its optimizer step.
+  bool closes_step(std::int64_t step) const {
+    return (step + 1) % config_.train.accumulate_steps == 0 || step + 1 == steps_per_epoch();
+  }
   double lr_at(std::int64_t epoch, std::int64_t step) const {
     return scheduled_lr(config_.optimizer.schedule, config_.optimizer.lr, config_.train.epochs,
-                        {epoch - 1, step, steps_per_epoch()});
+                        schedule_point(epoch, step));
   }
   // train.val_every: every N-th epoch is scored, and the run's last.
   bool validates(std::int64_t epoch) const {
@@ -136,6 +163,8 @@ class FinetuneRun {
   torch::Tensor class_weights_;
   std::optional<TrainingModel> model_;
   std::unique_ptr<TrainingOptimizer> optimizer_;
+  Accumulation accumulation_;               // the batches of the optimizer step in progress
+  std::unique_ptr<WeightAverage> average_;  // train.ema: the moving average of the weights
   std::unique_ptr<FeatureSource> features_;
   CheckpointRanking ranking_;
   EarlyStopping early_stopping_;

@@ -60,6 +60,31 @@ std::string describe_mixup(const MixupConfig& mixup) {
       kinds, mixup.prob * 100);
 }
 
+std::string describe_ema(const EmaConfig& ema, Metric best_metric) {
+  return fmt::format(
+      "moving average of the weights: decay {:g}{}, BatchNorm statistics {}; each epoch "
+      "validates it too (val_loss_ema, val_acc_ema); best.pt holds {} by {}",
+      ema.decay, ema.warmup ? " after a warmup" : "",
+      ema.buffers == EmaBuffers::kAverage ? "averaged" : "copied",
+      is_ema_metric(best_metric) ? "the average" : "the trained weights", to_string(best_metric));
+}
+
+std::string describe_optimizer(const OptimizerConfig& optimizer, std::int64_t accumulate_steps,
+                               std::int64_t batch_size, int world_size) {
+  std::string text = "SGD";
+  if (optimizer.type == OptimizerType::kAdamW) {
+    text = fmt::format("AdamW (betas {:g}, {:g}, eps {:g})", optimizer.betas[0], optimizer.betas[1],
+                       optimizer.eps);
+  }
+  if (accumulate_steps > 1) {
+    text += fmt::format(", {} batches of {} per step{} (an effective batch of {})",
+                        accumulate_steps, batch_size,
+                        world_size > 1 ? fmt::format(" on each of {} ranks", world_size) : "",
+                        accumulate_steps * batch_size * world_size);
+  }
+  return text;
+}
+
 std::string describe_groups(const std::vector<ParamGroup>& groups) {
   std::vector<std::string> described;
   for (const ParamGroup& group : groups) {

@@ -30,7 +30,7 @@ void RunWriter::init_metadata(const std::vector<std::string>& classes, const Pre
 }
 
 void RunWriter::prepare(RunMode mode, const nlohmann::json& resolved_config, const RunData& data,
-                        std::int64_t keep_epochs, spdlog::logger& log) {
+                        std::int64_t keep_epochs, bool ema, spdlog::logger& log) {
   if (!writes_) return;
   if (mode == RunMode::kOverwrite && holds_run(run_dir_)) {
     log.warn("overwrite: replacing the run in {}", run_dir_.string());
@@ -48,7 +48,7 @@ void RunWriter::prepare(RunMode mode, const nlohmann::json& resolved_config, con
     write_manifest(data.train, run_dir_ / kTrainSplitName);
     write_manifest(data.val, run_dir_ / kValSplitName);
   }
-  metrics_log_ = std::make_unique<MetricsLog>(run_dir_, keep_epochs);
+  metrics_log_ = std::make_unique<MetricsLog>(run_dir_, keep_epochs, ema);
 }
 
 void RunWriter::save_last(TrainingModel& model, std::size_t trainable_tensors,
@@ -98,12 +98,39 @@ void RunWriter::write_kept(const CheckpointRanking::Update& update, std::int64_t
              checkpoint_path(kBestName).string());
   }
   if (update.kept) copy_last_behind(checkpoint_path(epoch_checkpoint_name(epoch)));
+  remove_dropped(update);
+}
+
+void RunWriter::remove_dropped(const CheckpointRanking::Update& update) {
   for (const std::int64_t dropped : update.dropped) {
     writer_.add([path = checkpoint_path(epoch_checkpoint_name(dropped))] {
       std::error_code error;
       fs::remove(path, error);
     });
   }
+}
+
+void RunWriter::write_kept_average(const CheckpointRanking::Update& update, std::int64_t epoch,
+                                   const CheckpointRanking& ranking, TrainingModel& model,
+                                   std::size_t trainable_tensors, const nlohmann::json& metrics,
+                                   const nlohmann::json& ema, spdlog::logger& log) {
+  if (!writes_ || (!update.new_best && !update.kept)) return;
+  const CheckpointMetadata trained = metadata_;
+  metadata_.metrics = metrics;
+  metadata_.training = model.training_json(trainable_tensors);
+  metadata_.training["ema"] = ema;
+  const bool training = model.module().is_training();
+  model.set_mode(false);
+  if (update.new_best) {
+    save_behind(model.module(), checkpoint_path(kBestName), {});
+    log.info("new best {} {:.4f}: {} (the moving average of the weights)",
+             to_string(ranking.metric()), ranking.best().value,
+             checkpoint_path(kBestName).string());
+  }
+  if (update.kept) save_behind(model.module(), checkpoint_path(epoch_checkpoint_name(epoch)), {});
+  if (training) model.set_mode(true);
+  metadata_ = trained;
+  remove_dropped(update);
 }
 
 void RunWriter::repair_kept(const CheckpointRanking& ranking, const TrainState& state,
@@ -118,6 +145,7 @@ void RunWriter::repair_kept(const CheckpointRanking& ranking, const TrainState& 
   }
   const std::int64_t epoch = state.epochs_done;
   if (state.steps_done != 0 || epoch == 0 || last.metadata.epoch != epoch) return;
+  if (is_ema_metric(ranking.metric())) return;
   CheckpointRanking::Update update;
   update.new_best = ranking.has_best() && ranking.best().epoch == epoch;
   update.kept = kept.count(epoch_checkpoint_name(epoch)) > 0;
@@ -182,7 +210,8 @@ FinetuneResult RunWriter::result(const CheckpointRanking& ranking, const TrainSt
   result.resumed = resumed;
   if (metrics_log_) {
     for (const auto& line : metrics_log_->lines()) {
-      if (line.at("epoch") == result.best_epoch) result.best_val_acc = line.at("val_acc");
+      if (line.at("epoch") != result.best_epoch) continue;
+      result.best_val_acc = line.at(is_ema_metric(ranking.metric()) ? "val_acc_ema" : "val_acc");
     }
   } else if (writes_ && fs::exists(result.best_checkpoint)) {
     result.best_val_acc =

@@ -4,6 +4,7 @@
 
 #include "ftl/train/loss.h"
 #include "ftl/train/mixup.h"
+#include "ftl/util/errors.h"
 
 namespace ftl {
 
@@ -26,8 +27,9 @@ void clear_gradients(const std::vector<torch::Tensor>& parameters) {
   }
 }
 
-// The forward and backward pass of this process's batch.
-StepTotals local_pass(const Forward& forward, const Batch& batch, const StepSettings& settings) {
+// The forward and backward pass of this process's batch, its loss's gradient x `gradient_scale`.
+StepTotals local_pass(const Forward& forward, const Batch& batch, const StepSettings& settings,
+                      const std::function<double(double)>& gradient_scale) {
   StepTotals local;
   torch::Tensor labels = batch.labels.to(settings.device);
   torch::Tensor images = batch.images.to(settings.device);
@@ -53,20 +55,94 @@ StepTotals local_pass(const Forward& forward, const Batch& batch, const StepSett
   }
   local.loss = loss.item<double>();
   // A non-finite loss is reported after the ranks' collective, so that they all stop alike.
-  if (std::isfinite(local.loss)) loss.backward();
+  if (std::isfinite(local.loss)) {
+    const double scale = gradient_scale(local.weight);
+    // The first batch of a step (scale 1) keeps the graph of a step without accumulation.
+    (scale == 1.0 ? loss : loss * scale).backward();
+  }
   local.count = labels.size(0);
   local.correct = logits.detach().argmax(1).eq(labels).sum().item<std::int64_t>();
   return local;
 }
 
+void scale_gradients(const std::vector<torch::Tensor>& parameters, double factor) {
+  for (const torch::Tensor& parameter : parameters) {
+    if (parameter.grad().defined()) parameter.mutable_grad().mul_(factor);
+  }
+}
+
+// This process's totals of the accumulated step: its loss is the mean over its batches.
+StepTotals local_totals(const Accumulation& accumulation, int stop_signal) {
+  StepTotals local;
+  local.signal = stop_signal;
+  if (accumulation.batches == 0) return local;
+  local.weight = accumulation.weight;
+  local.loss = accumulation.batches == 1 ? accumulation.first_loss
+                                         : accumulation.weighted_loss / accumulation.weight;
+  local.correct = accumulation.correct;
+  local.count = accumulation.count;
+  return local;
+}
+
 }  // namespace
 
-StepResult train_step(const Forward& forward, TrainingOptimizer& optimizer, const Batch& batch,
-                      bool trains, const StepSettings& settings, Ranks& ranks) {
+nlohmann::json to_json(const Accumulation& accumulation) {
+  return {{"batches", accumulation.batches},
+          {"scale", accumulation.scale},
+          {"weight", accumulation.weight},
+          {"weighted_loss", accumulation.weighted_loss},
+          {"first_loss", accumulation.first_loss},
+          {"correct", accumulation.correct},
+          {"count", accumulation.count}};
+}
+
+Accumulation accumulation_from_json(const nlohmann::json& json, const std::string& source) {
+  try {
+    Accumulation accumulation;
+    accumulation.batches = json.at("batches").get<std::int64_t>();
+    accumulation.scale = json.at("scale").get<double>();
+    accumulation.weight = json.at("weight").get<double>();
+    accumulation.weighted_loss = json.at("weighted_loss").get<double>();
+    accumulation.first_loss = json.at("first_loss").get<double>();
+    accumulation.correct = json.at("correct").get<std::int64_t>();
+    accumulation.count = json.at("count").get<std::int64_t>();
+    return accumulation;
+  } catch (const nlohmann::json::exception& error) {
+    throw ModelError(source + ": the resume state's accumulated step is damaged: " + error.what());
+  }
+}
+
+void accumulate_batch(const Forward& forward, TrainingOptimizer& optimizer, const Batch& batch,
+                      const StepSettings& settings, Accumulation& accumulation) {
+  // A new step starts from no gradients, whatever ran before it.
+  if (accumulation.batches == 0) clear_gradients(optimizer.parameters());
+  // Gradients relative to the first batch's weight: sum_k (w_k / w_1) g_k, which finish_step
+  // turns into the gradient of the mean over all the step's images, sum_k w_k g_k / sum_k w_k.
+  const auto scale = [&accumulation](double weight) {
+    if (accumulation.batches == 0) accumulation.scale = weight;
+    return weight / accumulation.scale;
+  };
+  const StepTotals local = local_pass(forward, batch, settings, scale);
+  if (accumulation.batches == 0) accumulation.first_loss = local.loss;
+  ++accumulation.batches;
+  accumulation.weight += local.weight;
+  accumulation.weighted_loss += local.loss * local.weight;
+  accumulation.correct += local.correct;
+  accumulation.count += local.count;
+}
+
+StepResult finish_step(TrainingOptimizer& optimizer, Accumulation& accumulation,
+                       const StepSettings& settings, Ranks& ranks) {
   optimizer.set_lr(settings.lr);
-  clear_gradients(optimizer.parameters());
-  StepTotals local = trains ? local_pass(forward, batch, settings) : StepTotals{};
-  local.signal = settings.stop_signal;
+  if (settings.momentum) optimizer.set_momentum(*settings.momentum);
+  const StepTotals local = local_totals(accumulation, settings.stop_signal);
+  // A rank without images in this step joins with no gradients, not with the last step's.
+  if (accumulation.batches == 0) clear_gradients(optimizer.parameters());
+  // The gradients to this process's mean loss gradient, as all_reduce_step expects them.
+  if (accumulation.batches > 0 && accumulation.scale != accumulation.weight) {
+    scale_gradients(optimizer.parameters(), accumulation.scale / accumulation.weight);
+  }
+  accumulation = {};
   StepResult result;
   result.totals = ranks.all_reduce_step(optimizer.parameters(), local);
   const StepTotals& total = result.totals;
@@ -86,8 +162,15 @@ StepResult train_step(const Forward& forward, TrainingOptimizer& optimizer, cons
     result.diverged = Divergence{clips ? "gradient norm" : "sum of the gradients", gradients};
     return result;
   }
-  optimizer.sgd().step();
+  optimizer.optimizer().step();
   return result;
+}
+
+StepResult train_step(const Forward& forward, TrainingOptimizer& optimizer, const Batch& batch,
+                      bool trains, const StepSettings& settings, Ranks& ranks) {
+  Accumulation accumulation;
+  if (trains) accumulate_batch(forward, optimizer, batch, settings, accumulation);
+  return finish_step(optimizer, accumulation, settings, ranks);
 }
 
 }  // namespace ftl

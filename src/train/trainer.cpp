@@ -25,7 +25,8 @@ FinetuneResult FinetuneRun::run() {
   }
   state_.stop_reason.clear();
   state_.stop_message.clear();
-  writer_->prepare(mode_, resolved_config_, data_, state_.epochs_done, log_);
+  writer_->prepare(mode_, resolved_config_, data_, state_.epochs_done, config_.train.ema.enabled(),
+                   log_);
   writer_->init_metadata(data_.train.classes, loader_options_.preprocess, checkpoint_config_,
                          last ? &*last : nullptr);
   if (last) writer_->repair_kept(ranking_, state_, *last, log_);
@@ -133,9 +134,21 @@ void FinetuneRun::setup_optimizer(const std::optional<Checkpoint>& last) {
   optimizer_ = std::make_unique<TrainingOptimizer>(model_->trainable(), config_);
   if (last) {
     if (state_.phase == "full" && !model_->frozen().empty()) unfreeze(state_.epochs_done + 1);
-    restore_optimizer_state(*optimizer_, state_, last_checkpoint_path(run_dir_).string());
+    const std::string source = last_checkpoint_path(run_dir_).string();
+    restore_optimizer_state(*optimizer_, state_, source);
+    if (!state_.accumulation.is_null()) {
+      accumulation_ = accumulation_from_json(state_.accumulation, source);
+      optimizer_->restore_gradients(state_.tensors, source);
+    }
   }
-  log_.info("optimizer: SGD, parameter groups {}; frozen: {}",
+  if (config_.train.ema.enabled()) {
+    average_ = std::make_unique<WeightAverage>(model_->module(), config_.train.ema);
+    if (last) average_->load_state(state_.tensors, last_checkpoint_path(run_dir_).string());
+    log_.info("{}", describe_ema(config_.train.ema, config_.train.best_metric));
+  }
+  log_.info("optimizer: {}, parameter groups {}; frozen: {}",
+            describe_optimizer(config_.optimizer, config_.train.accumulate_steps,
+                               config_.data.batch_size, ranks_->world_size()),
             describe_groups(optimizer_->groups()),
             model_->frozen().empty() ? std::string("nothing") : join(model_->frozen()));
 }

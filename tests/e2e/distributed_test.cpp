@@ -207,6 +207,33 @@ TEST_CASE(
         ftl::testing::read_file(dir / "single/bad_images.txt"));
 }
 
+TEST_CASE(
+    "distributed: 2 ranks accumulating 2 batches a step end with the weights of 1 process on "
+    "the whole step's batch",
+    "[distributed][e2e]") {
+  skip_without_distributed();
+  ftl::testing::TempDir dir;
+  ftl::testing::write_shapes_data(dir.path(), 10, 3, 43);
+  // Each step is two global batches of 4 x 2 images: the epoch order's first 16 images, as the
+  // single process's batch of 16 (the last step: the 14 left).
+  run_alone(write_config(dir / "single.json", equivalence_config(dir.path(), "single", 16)));
+  ftl::Config pair = equivalence_config(dir.path(), "pair", 4);
+  pair.train.accumulate_steps = 2;
+  const fs::path file = write_config(dir / "pair.json", pair);
+  const std::vector<pid_t> ranks =
+      start_two_ranks(dir.path(), {"finetune", "--config", file.string()});
+  const int rank0 = ftl::testing::wait_exit_code(ranks[0]);
+  const int rank1 = ftl::testing::wait_exit_code(ranks[1]);
+  const std::string log = ftl::testing::read_file(dir / "rank0.log");
+  INFO(log);
+  REQUIRE(rank0 == 0);
+  REQUIRE(rank1 == 0);
+  CHECK_THAT(log,
+             Contains("2 batches of 4 per step on each of 2 ranks (an effective batch of 16)"));
+  CHECK(max_weight_difference(dir / "single/checkpoints/last.pt",
+                              dir / "pair/checkpoints/last.pt") <= 1e-4);
+}
+
 TEST_CASE("distributed: a feature cache file is used only when every rank can read it",
           "[distributed][e2e]") {
   skip_without_distributed();

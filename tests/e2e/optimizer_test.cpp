@@ -1,5 +1,5 @@
-// Parameter groups (discriminative lr, no decay on biases and BatchNorm) and the optimizer state
-// saved and restored by parameter name.
+// Parameter groups (discriminative lr, no decay on biases and BatchNorm), the optimizer state
+// saved and restored by parameter name, and AdamW against torch.optim.AdamW.
 #include "ftl/train/optimizer.h"
 
 #include <catch2/catch.hpp>
@@ -31,9 +31,9 @@ void step_once(torch::jit::Module& module, ftl::TrainingOptimizer& optimizer) {
   torch::manual_seed(1);
   module.train();
   const auto logits = module.forward({torch::randn({2, 3, 32, 32})}).toTensor();
-  optimizer.sgd().zero_grad();
+  optimizer.optimizer().zero_grad();
   logits.sum().backward();
-  optimizer.sgd().step();
+  optimizer.optimizer().step();
 }
 
 }  // namespace
@@ -55,7 +55,7 @@ TEST_CASE("optimizer: head and backbone groups, no decay on biases and BatchNorm
   CHECK(optimizer.num_parameters() == module.parameters().size());
 
   optimizer.set_lr(0.05);
-  auto& sgd_groups = optimizer.sgd().param_groups();
+  auto& sgd_groups = optimizer.optimizer().param_groups();
   auto options = [&](std::size_t i) {
     return static_cast<torch::optim::SGDOptions&>(sgd_groups[i].options());
   };
@@ -124,4 +124,86 @@ TEST_CASE("optimizer: state round-trips by name and a different network is refus
       ftl::configure_trainable(same, ftl::frozen_modules(same, "backbone")), config);
   REQUIRE_THROWS_WITH(fewer.load_state(state, tensors, "last.pt"),
                       Contains("4 parameter groups saved, 2 here"));
+}
+
+namespace {
+
+// The weight [3, 4] and bias [3] of tests/python/adamw_steps.py, as a head's parameters.
+std::vector<torch::jit::NameTensor> adamw_parameters() {
+  torch::Tensor weight = torch::arange(12, torch::kFloat32).reshape({3, 4}) * 0.1 - 0.5;
+  torch::Tensor bias = torch::arange(3, torch::kFloat32) * 0.2;
+  weight.requires_grad_(true);
+  bias.requires_grad_(true);
+  return {{"fc.weight", weight}, {"fc.bias", bias}};
+}
+
+ftl::Config adamw_config() {
+  ftl::Config config;
+  config.optimizer.type = ftl::OptimizerType::kAdamW;
+  config.optimizer.lr = 0.01;
+  config.optimizer.betas = {0.9, 0.99};
+  config.optimizer.eps = 1e-6;
+  config.optimizer.weight_decay = 0.05;  // the bias is kept out of it (no_decay_bn_bias)
+  return config;
+}
+
+// Step `step` (0-based) of adamw_steps.py: its gradients, then the update.
+void adamw_step(const std::vector<torch::jit::NameTensor>& parameters,
+                ftl::TrainingOptimizer& optimizer, int step) {
+  const double factor = step + 1;
+  parameters[0].value.mutable_grad() =
+      torch::sin(torch::arange(12, torch::kFloat32).reshape({3, 4}) * factor);
+  parameters[1].value.mutable_grad() = torch::cos(torch::arange(3, torch::kFloat32) * factor);
+  optimizer.optimizer().step();
+}
+
+}  // namespace
+
+TEST_CASE("optimizer: AdamW steps as torch.optim.AdamW does, and resumes exactly",
+          "[optimizer][python]") {
+  const auto python = ftl::testing::run_command(
+      ftl::testing::kPython + " " + ftl::testing::kSourceDir + "/tests/python/adamw_steps.py 2>&1");
+  INFO(python.output);
+  REQUIRE(python.exit_code == 0);
+  const auto expected = nlohmann::json::parse(python.output);
+
+  const auto parameters = adamw_parameters();
+  ftl::TrainingOptimizer optimizer(parameters, adamw_config());
+  REQUIRE(optimizer.groups().size() == 2);  // head (decayed) and head_no_decay
+  for (int step = 0; step < 3; ++step) adamw_step(parameters, optimizer, step);
+  const auto weight = parameters[0].value.flatten();
+  const auto bias = parameters[1].value;
+  for (std::size_t i = 0; i < 12; ++i) {
+    INFO("weight " << i);
+    CHECK(weight[static_cast<std::int64_t>(i)].item<double>() ==
+          Approx(expected["weight"][i].get<double>()).margin(1e-7));
+  }
+  for (std::size_t i = 0; i < 3; ++i) {
+    INFO("bias " << i);
+    CHECK(bias[static_cast<std::int64_t>(i)].item<double>() ==
+          Approx(expected["bias"][i].get<double>()).margin(1e-7));
+  }
+
+  // Two steps, the state saved and loaded into a new optimizer, the third step: bit for bit.
+  const auto resumed = adamw_parameters();
+  ftl::TrainingOptimizer first(resumed, adamw_config());
+  for (int step = 0; step < 2; ++step) adamw_step(resumed, first, step);
+  const auto tensors = first.state_tensors();
+  CHECK(tensors.at("adamw/step/fc.weight").item<std::int64_t>() == 2);
+  CHECK(tensors.count("adamw/exp_avg/fc.bias") == 1);
+  CHECK(tensors.count("adamw/exp_avg_sq/fc.bias") == 1);
+  ftl::TrainingOptimizer second(resumed, adamw_config());
+  second.load_state(first.state_json(), tensors, "last.pt");
+  adamw_step(resumed, second, 2);
+  CHECK(torch::equal(resumed[0].value, parameters[0].value));
+  CHECK(torch::equal(resumed[1].value, parameters[1].value));
+
+  // An SGD state is not an AdamW one.
+  ftl::Config sgd = adamw_config();
+  sgd.optimizer.type = ftl::OptimizerType::kSgd;
+  sgd.optimizer.betas = ftl::OptimizerConfig{}.betas;
+  sgd.optimizer.eps = ftl::OptimizerConfig{}.eps;
+  ftl::TrainingOptimizer other(resumed, sgd);
+  CHECK_THROWS_WITH(other.load_state(first.state_json(), tensors, "last.pt"),
+                    "last.pt: the optimizer state is adamw's, not sgd's");
 }

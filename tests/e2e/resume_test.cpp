@@ -441,3 +441,54 @@ TEST_CASE("resume: a run recorded before a config key existed resumes at that ke
   CHECK_THROWS_WITH(ftl::finetune(config, ftl::testing::quiet_logger(), {}, ftl::RunMode::kResume),
                     Contains("data.from_the_future"));
 }
+
+TEST_CASE(
+    "resume: AdamW with onecycle, accumulated steps and an EMA ranked for best.pt, stopped "
+    "between the batches of one step, ends bit for bit where the uninterrupted run does",
+    "[resume][e2e]") {
+  ftl::testing::TempDir dir;
+  ftl::testing::write_shapes(dir / "train", 10, kResumeSide, 21);  // 30 images
+  ftl::testing::write_shapes(dir / "val", 3, kResumeSide, 22);
+  ftl::Config config = core_config(dir.path(), "stopped");
+  config.data.batch_size = 4;  // 8 batches an epoch: optimizer steps of 3, 3 and 2 batches
+  config.train.accumulate_steps = 3;
+  config.train.epochs = 2;
+  config.optimizer.type = ftl::OptimizerType::kAdamW;
+  config.optimizer.momentum = ftl::OptimizerConfig{}.momentum;
+  config.optimizer.weight_decay = 0.05;
+  config.optimizer.lr = 0.002;
+  config.optimizer.schedule.type = ftl::ScheduleType::kOneCycle;
+  config.train.ema.decay = 0.99;
+  config.train.best_metric = ftl::Metric::kValAccEma;
+
+  ftl::Config straight = config;
+  straight.output.dir = (dir / "straight").string();
+  ftl::finetune(straight, ftl::testing::quiet_logger());
+
+  // Stop after the 5th batch of epoch 2: the second of its second step's three batches.
+  std::int64_t batches_done = 0;
+  ftl::FinetuneHooks hooks;
+  hooks.on_batch = [&](const ftl::BatchProgress& progress) {
+    batches_done = (progress.epoch - 1) * static_cast<std::int64_t>(progress.batches) +
+                   static_cast<std::int64_t>(progress.batch);
+  };
+  hooks.stop_requested = [&] { return batches_done == 8 + 4 ? SIGINT : 0; };
+  REQUIRE_THROWS_AS(ftl::finetune(config, ftl::testing::quiet_logger(), hooks), ftl::Interrupted);
+  const fs::path last = fs::path(config.output.dir) / "checkpoints/last.pt";
+  const ftl::TrainState stopped = state_of(last);
+  CHECK(stopped.epochs_done == 1);
+  CHECK(stopped.steps_done == 5);
+  REQUIRE_FALSE(stopped.accumulation.is_null());
+  CHECK(stopped.accumulation["batches"] == 2);  // batches 4 and 5 of the step of 3 to 5
+  CHECK(stopped.tensors.count("gradient/fc.weight") == 1);
+  CHECK(stopped.tensors.count("adamw/exp_avg_sq/fc.weight") == 1);
+  CHECK(stopped.optimizer["type"] == "adamw");
+  CHECK(stopped.tensors.at("ema/updates").item<std::int64_t>() == 3 + 1);  // steps taken
+
+  ftl::finetune(config, ftl::testing::quiet_logger(), {}, ftl::RunMode::kResume);
+  CHECK(read_file(last) == read_file(fs::path(straight.output.dir) / "checkpoints/last.pt"));
+  CHECK(read_file(fs::path(config.output.dir) / "checkpoints/best.pt") ==
+        read_file(fs::path(straight.output.dir) / "checkpoints/best.pt"));
+  CHECK(metrics_without_timing(config.output.dir) == metrics_without_timing(straight.output.dir));
+  CHECK(state_of(last).accumulation.is_null());
+}

@@ -35,11 +35,34 @@ enum class BadImagePolicy {
   kSkip,   // is left out and listed in the run's bad_images.txt
 };
 
-/// optimizer.schedule.type: how the lr changes over the run (see train/schedule.h).
-enum class ScheduleType { kConstant, kStep, kMultistep, kCosine };
+/// optimizer.type: the update rule of every optimizer step (see train/optimizer.h).
+enum class OptimizerType {
+  kSgd,    // SGD with momentum and L2 weight decay added to the gradient
+  kAdamW,  // Adam with decoupled weight decay (Loshchilov and Hutter)
+};
 
-/// train.early_stopping.metric and train.best_metric: an epoch's validation metric.
-enum class Metric { kValLoss, kValAcc };
+/// optimizer.schedule.type: how the lr changes over the run (see train/schedule.h).
+enum class ScheduleType { kConstant, kStep, kMultistep, kCosine, kOneCycle };
+
+/// train.early_stopping.metric and train.best_metric: an epoch's validation metric, of the
+/// trained weights or of their moving average (train.ema).
+enum class Metric { kValLoss, kValAcc, kValLossEma, kValAccEma };
+
+/// Whether a smaller value of `metric` is the better one.
+inline bool lower_is_better(Metric metric) {
+  return metric == Metric::kValLoss || metric == Metric::kValLossEma;
+}
+
+/// Whether `metric` is of the weights' moving average.
+inline bool is_ema_metric(Metric metric) {
+  return metric == Metric::kValLossEma || metric == Metric::kValAccEma;
+}
+
+/// train.ema.buffers: what the moving average does with BatchNorm's running statistics.
+enum class EmaBuffers {
+  kAverage,  // averaged like the weights (timm's ModelEmaV2/V3 default)
+  kCopy,     // copied from the trained network (timm's exclude_buffers)
+};
 
 /// train.feature_cache: whether the head trains on cached backbone features where it can.
 enum class FeatureCacheMode {
@@ -125,6 +148,18 @@ inline const char* to_string(ScheduleType value) {
       return "multistep";
     case ScheduleType::kCosine:
       return "cosine";
+    case ScheduleType::kOneCycle:
+      return "onecycle";
+  }
+  return "";
+}
+
+inline const char* to_string(OptimizerType value) {
+  switch (value) {
+    case OptimizerType::kSgd:
+      return "sgd";
+    case OptimizerType::kAdamW:
+      return "adamw";
   }
   return "";
 }
@@ -135,6 +170,20 @@ inline const char* to_string(Metric value) {
       return "val_loss";
     case Metric::kValAcc:
       return "val_acc";
+    case Metric::kValLossEma:
+      return "val_loss_ema";
+    case Metric::kValAccEma:
+      return "val_acc_ema";
+  }
+  return "";
+}
+
+inline const char* to_string(EmaBuffers value) {
+  switch (value) {
+    case EmaBuffers::kAverage:
+      return "average";
+    case EmaBuffers::kCopy:
+      return "copy";
   }
   return "";
 }

@@ -25,20 +25,31 @@ struct ModelConfig {
 };
 
 struct ScheduleConfig {
-  ScheduleType type = ScheduleType::kConstant;  // constant, step, multistep or cosine
+  ScheduleType type = ScheduleType::kConstant;  // constant, step, multistep, cosine or onecycle
   std::int64_t step_size = 0;                   // step: epochs between decays (required by step)
   std::vector<std::int64_t> milestones;         // multistep: decay after these many epochs
   double gamma = 0.1;                           // step, multistep: the decay factor
   double min_lr = 0.0;                          // cosine: the lr it anneals to
   double warmup_epochs = 0.0;                   // linear warmup from 0, per step; may be fractional
+  // onecycle (fastai's fit_one_cycle): the lr rises from max_lr / div to max_lr over pct_start
+  // of the steps, then falls to max_lr / div_final, both by half a cosine; the momentum (SGD)
+  // or beta1 (AdamW) moves the other way, from momentum_range's high end to its low end and back.
+  double max_lr = 0.0;      // onecycle: the peak lr; 0 = optimizer.lr
+  double pct_start = 0.25;  // onecycle: the share of steps that rise
+  double div = 25.0;        // onecycle: the first lr is max_lr / div
+  double div_final = 1e5;   // onecycle: the last lr is max_lr / div_final
+  std::array<double, 2> momentum_range = {0.85, 0.95};  // onecycle: [at the peak, at the ends]
 };
 
 struct OptimizerConfig {
-  double lr = 0.001;             // SGD learning rate (of the head; see model.backbone_lr_mult)
-  double momentum = 0.9;         // SGD momentum
-  double weight_decay = 0.0;     // L2 penalty added by SGD
+  OptimizerType type = OptimizerType::kSgd;  // sgd or adamw
+  double lr = 0.001;      // learning rate (of the head; see model.backbone_lr_mult)
+  double momentum = 0.9;  // SGD momentum
+  std::array<double, 2> betas = {0.9, 0.999};  // AdamW: the moments' decay rates
+  double eps = 1e-8;                           // AdamW: added to the second moment's root
+  double weight_decay = 0.0;     // SGD: L2 penalty added to the gradient; AdamW: decoupled decay
   bool no_decay_bn_bias = true;  // no weight decay on biases and BatchNorm weights
-  bool nesterov = false;         // Nesterov momentum
+  bool nesterov = false;         // SGD: Nesterov momentum
   ScheduleConfig schedule;       // how lr changes over the run
 };
 
@@ -59,8 +70,19 @@ struct MixupConfig {
   bool enabled() const { return mixup_alpha > 0 || cutmix_alpha > 0; }
 };
 
+/// An exponential moving average of the weights (timm's ModelEmaV3), validated beside them each
+/// epoch. After optimizer step t: ema = d_t x ema + (1 - d_t) x weights, with d_t = decay or,
+/// with warmup, min(decay, 1 - (1 + t - 1)^(-2/3)) (d_1 = 0: the average starts as a copy).
+struct EmaConfig {
+  double decay = 0.0;  // the average's decay per optimizer step, in [0, 1); 0 = off
+  bool warmup = true;  // ramp the decay up over the first steps (timm's model_ema_warmup)
+  EmaBuffers buffers = EmaBuffers::kAverage;  // BatchNorm statistics averaged, or copied
+  bool enabled() const { return decay > 0; }
+};
+
 struct TrainConfig {
   std::int64_t epochs = 10;                 // passes over the training set
+  std::int64_t accumulate_steps = 1;        // batches whose gradients make one optimizer step
   std::int64_t seed = 0;                    // seeds the head initialisation and the shuffle
   std::int64_t threads = 0;                 // intra-op threads; 0 = OMP_NUM_THREADS or the cores
                                             // available to the process
@@ -68,9 +90,11 @@ struct TrainConfig {
   double label_smoothing = 0.0;             // cross-entropy label smoothing, in [0, 1)
   nlohmann::json class_weights = "none";    // "none", "balanced" or {"class name": weight}
   MixupConfig mixup;                        // train.mixup.*: off unless an alpha is above 0
+  EmaConfig ema;                            // train.ema.*: off unless its decay is above 0
   double grad_clip_norm = 0.0;              // clip the gradients' total L2 norm; 0 = off
   EarlyStoppingConfig early_stopping;       // stop when validation stops improving
-  Metric best_metric = Metric::kValAcc;     // what best.pt and keep_top_k rank by
+  Metric best_metric = Metric::kValAcc;     // what best.pt and keep_top_k rank by (an _ema
+                                            // metric: they hold the averaged weights)
   std::int64_t keep_top_k = 0;              // also keep the k best epochs' checkpoints
   bool deterministic = false;               // repeatable runs and bit-exact resume
   std::int64_t checkpoint_every_steps = 0;  // also save resume state every N steps; 0 = epochs

@@ -75,8 +75,8 @@ struct Augment {
   bool hflip = true;                                     // mirror half of the images
   double color_jitter = 0.0;  // brightness, contrast and saturation factors in [1-j, 1+j]
   AutoAugmentPolicy auto_augment = AutoAugmentPolicy::kNone;  // none, trivial_wide or rand
-  RandAugment rand_augment;   // data.rand_augment.*: used when auto_augment is rand
-  RandomErasing erasing;      // data.random_erasing.*: off unless its p is above 0
+  RandAugment rand_augment;  // data.rand_augment.*: used when auto_augment is rand
+  RandomErasing erasing;     // data.random_erasing.*: off unless its p is above 0
 };
 
 struct DataConfig {

@@ -39,7 +39,10 @@ struct TrainState {
   std::int64_t train_samples = 0;  // training images, and a fingerprint of their paths and
   std::string train_fingerprint;   // labels: a resume must see the same training set
   nlohmann::json optimizer;        // TrainingOptimizer::state_json
-  std::map<std::string, torch::Tensor> tensors;  // momentum buffers and RNG states, on the CPU
+  nlohmann::json accumulation;     // a stop between the batches of one optimizer step: the
+                                   // step's totals (train/train_step.h); null when none
+  std::map<std::string, torch::Tensor> tensors;  // optimizer state, the gradients of a step in
+                                                 // progress and RNG states, on the CPU
 };
 
 /// The two archive entries that carry the state.

@@ -23,6 +23,9 @@ struct EpochMetrics {
   double images_per_s = 0;  // training images per second
   std::string stop;         // on the run's last epoch: "completed" or "early_stopping"
   bool validated = true;    // false where train.val_every skipped it: val_* are written null
+  bool has_ema = false;     // train.ema is on: val_loss_ema and val_acc_ema are columns too
+  double val_loss_ema = 0;  // the moving average of the weights, validated (train.ema)
+  double val_acc_ema = 0;
 };
 
 /// One epoch as a JSON object, keys in column order.
@@ -30,10 +33,11 @@ nlohmann::ordered_json to_json(const EpochMetrics& metrics);
 
 class MetricsLog {
  public:
-  /// Creates metrics.jsonl and metrics.csv in run_dir. A resumed run keeps the first
-  /// `keep_epochs` lines of its earlier part (lines after them were written by epochs that the
-  /// resume state does not include); IoError when fewer are there.
-  explicit MetricsLog(const std::filesystem::path& run_dir, std::int64_t keep_epochs = 0);
+  /// Creates metrics.jsonl and metrics.csv in run_dir, with the EMA's columns when `ema`. A
+  /// resumed run keeps the first `keep_epochs` lines of its earlier part (lines after them were
+  /// written by epochs that the resume state does not include); IoError when fewer are there.
+  explicit MetricsLog(const std::filesystem::path& run_dir, std::int64_t keep_epochs = 0,
+                      bool ema = false);
   /// Appends one epoch to both files and flushes; throws IoError naming the file on failure.
   void append(const EpochMetrics& metrics);
 
@@ -43,6 +47,7 @@ class MetricsLog {
  private:
   void write_line(const nlohmann::ordered_json& line);
 
+  std::vector<std::string> columns_;  // of both files, in to_json's order
   std::filesystem::path jsonl_path_;
   std::filesystem::path csv_path_;
   std::ofstream jsonl_;

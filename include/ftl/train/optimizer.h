@@ -1,13 +1,15 @@
-// The optimizer: SGD over named parameter groups, so that the head and the backbone can learn at
-// different rates (model.backbone_lr_mult) and biases and BatchNorm weights can be kept out of
-// weight decay. Its state (momentum buffers and each group's lr) is saved and restored by
-// parameter name, so a resumed run continues exactly and a mismatched network is an error.
+// The optimizer: SGD or AdamW (optimizer.type) over named parameter groups, so that the head and
+// the backbone can learn at different rates (model.backbone_lr_mult) and biases and BatchNorm
+// weights can be kept out of weight decay. Its state (SGD's momentum buffers, AdamW's step counts
+// and moments, and each group's lr) is saved and restored by parameter name, so a resumed run
+// continues exactly and a mismatched network is an error.
 #pragma once
 
 #include <torch/script.h>
 #include <torch/torch.h>
 
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -34,17 +36,25 @@ class TrainingOptimizer {
 
   /// Sets every group's lr to lr x its lr_mult.
   void set_lr(double lr);
+  /// Sets every group's SGD momentum, or AdamW's beta1 (onecycle moves it step by step).
+  void set_momentum(double momentum);
 
-  torch::optim::SGD& sgd() { return sgd_; }
+  torch::optim::Optimizer& optimizer() { return *optimizer_; }
   const std::vector<ParamGroup>& groups() const { return groups_; }
   std::size_t num_parameters() const;
   /// Every parameter in group order (for gradient clipping).
   std::vector<torch::Tensor> parameters() const;
 
-  /// The groups (names, lr, parameter names and shapes) as JSON, and the momentum buffers
-  /// (on the CPU) by parameter name.
+  /// The optimizer's type and groups (names, lr, parameter names and shapes) as JSON, and the
+  /// per-parameter state (on the CPU) by parameter name.
   nlohmann::json state_json() const;
   std::map<std::string, torch::Tensor> state_tensors() const;
+
+  /// The gradients that the parameters hold (on the CPU) by parameter name: those of an
+  /// optimizer step whose batches are not all done yet (train.accumulate_steps), and back.
+  std::map<std::string, torch::Tensor> gradient_tensors() const;
+  void restore_gradients(const std::map<std::string, torch::Tensor>& tensors,
+                         const std::string& source);
 
   /// Restores what state_json/state_tensors saved. The layout must match this optimizer's
   /// exactly, parameter by parameter (name and shape); otherwise throws ModelError naming
@@ -55,9 +65,12 @@ class TrainingOptimizer {
  private:
   void add_groups(const std::vector<torch::jit::NameTensor>& parameters, const std::string& prefix,
                   double lr_mult);
+  void restore_parameter_state(const std::map<std::string, torch::Tensor>& tensors,
+                               const std::string& name, const torch::Tensor& parameter,
+                               const std::string& where);
 
   Config config_;
-  torch::optim::SGD sgd_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<ParamGroup> groups_;
   std::vector<std::vector<torch::Tensor>> tensors_;  // per group, parallel to its names
 };

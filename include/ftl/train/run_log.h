@@ -23,6 +23,15 @@ std::string describe_mixup(const MixupConfig& mixup);
 /// The optimizer's parameter groups: "head (2 tensors, lr x 1), ...".
 std::string describe_groups(const std::vector<ParamGroup>& groups);
 
+/// The moving average of the weights (train.ema) as the log describes it, with what best.pt
+/// holds.
+std::string describe_ema(const EmaConfig& ema, Metric best_metric);
+
+/// The optimizer as the log names it: "SGD", or "AdamW (betas 0.9, 0.999, eps 1e-08)", and the
+/// effective batch (over the ranks) when train.accumulate_steps is above 1.
+std::string describe_optimizer(const OptimizerConfig& optimizer, std::int64_t accumulate_steps,
+                               std::int64_t batch_size, int world_size);
+
 /// What the memory cache holds after the first epoch ("memory cache: N images, X MiB").
 std::string describe_cache(const CacheStats& stats);
 

@@ -42,9 +42,10 @@ class RunWriter {
 
   /// Makes the folder ready for training: replaces the run there (kOverwrite), creates it and
   /// checkpoints/, removes a killed write's temporaries, writes config.json, data.json and a
-  /// split's manifests, and opens the metrics log keeping `keep_epochs` lines.
+  /// split's manifests, and opens the metrics log keeping `keep_epochs` lines (with the EMA's
+  /// columns when `ema`).
   void prepare(RunMode mode, const nlohmann::json& resolved_config, const RunData& data,
-               std::int64_t keep_epochs, spdlog::logger& log);
+               std::int64_t keep_epochs, bool ema, spdlog::logger& log);
 
   /// Writes last.pt in eval mode (as every checkpoint is saved), with the entries that
   /// `resume_state` makes (called only where this writer writes), by one atomic rename: a kill
@@ -56,9 +57,18 @@ class RunWriter {
   /// removal of dropped epochs' files.
   void write_kept(const CheckpointRanking::Update& update, std::int64_t epoch,
                   const CheckpointRanking& ranking, spdlog::logger& log);
+  /// The same files when the ranking is of the weights' moving average (train.best_metric
+  /// val_*_ema): each saved from `model`, which the caller makes hold the average, with
+  /// `metrics` and `ema` (what the average is) in its metadata. Called before save_last, so
+  /// that the kept files land before the last.pt that records them.
+  void write_kept_average(const CheckpointRanking::Update& update, std::int64_t epoch,
+                          const CheckpointRanking& ranking, TrainingModel& model,
+                          std::size_t trainable_tensors, const nlohmann::json& metrics,
+                          const nlohmann::json& ema, spdlog::logger& log);
   /// A run killed after saving last.pt at an epoch end, but before writing best.pt or that
   /// epoch's epoch_NNN.pt, is completed here from last.pt, which holds that very epoch's
-  /// weights. Kept files that the ranking has since dropped are removed.
+  /// weights. Kept files that the ranking has since dropped are removed. A ranking of the
+  /// moving average has nothing to complete: its files land before last.pt.
   void repair_kept(const CheckpointRanking& ranking, const TrainState& state,
                    const Checkpoint& last, spdlog::logger& log);
 
@@ -82,6 +92,7 @@ class RunWriter {
   void save_behind(const torch::jit::Module& module, const std::filesystem::path& path,
                    const torch::jit::ExtraFilesMap& entries);
   void copy_last_behind(const std::filesystem::path& path);
+  void remove_dropped(const CheckpointRanking::Update& update);
 
   const std::filesystem::path run_dir_;
   const bool writes_;

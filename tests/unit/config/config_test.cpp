@@ -105,7 +105,7 @@ TEST_CASE("config: every validation error names the key and the value", "[config
   CHECK(error_for("/train/label_smoothing", 1) == "train.label_smoothing must be in [0, 1), got 1");
   CHECK(error_for("/optimizer/schedule/type", "linear") ==
         "optimizer.schedule.type must be one of \"constant\", \"step\", \"multistep\", "
-        "\"cosine\", got \"linear\"");
+        "\"cosine\", \"onecycle\", got \"linear\"");
   CHECK(error_for("/optimizer/schedule/milestones", json({3, 2})) ==
         "optimizer.schedule.milestones must be strictly increasing, got [3,2]");
   CHECK(error_for("/optimizer/schedule/milestones", json({0})) ==
@@ -124,7 +124,8 @@ TEST_CASE("config: every validation error names the key and the value", "[config
   CHECK(error_for("/train/feature_cache", true) ==
         "train.feature_cache must be a string, got true");
   CHECK(error_for("/train/early_stopping/metric", "loss") ==
-        "train.early_stopping.metric must be one of \"val_loss\", \"val_acc\", got \"loss\"");
+        "train.early_stopping.metric must be one of \"val_loss\", \"val_acc\", \"val_loss_ema\", "
+        "\"val_acc_ema\", got \"loss\"");
   CHECK(error_for("/train/class_weights", "equal") ==
         "train.class_weights must be \"none\", \"balanced\" or an object of class weights "
         "({\"cat\": 2.0}), got \"equal\"");
@@ -361,9 +362,8 @@ TEST_CASE("config: transform keys are typed, ranged and used only where they app
   CHECK(error_for({{"crop_ratio", 1.0}, {"augment", true}}) ==
         "data.crop_ratio must be [min, max], two numbers with min <= max, got 1.0");
   CHECK(error_for({{"color_jitter", 0.4}}) ==
-        "data.crop_scale, data.crop_ratio, data.hflip, data.color_jitter and data.random_erasing "
-        "are used only when "
-        "data.augment is true");
+        "data.crop_scale, data.crop_ratio, data.hflip, data.color_jitter, data.auto_augment, "
+        "data.rand_augment and data.random_erasing are used only when data.augment is true");
   CHECK(error_for({{"hflip", false}}) != "no error");
   CHECK(error_for({{"resize", 200}}) ==
         "data.resize must be >= data.image_size (224) or 0, got 200");
@@ -444,8 +444,10 @@ TEST_CASE("config: data.random_erasing is read, written back and checked by key"
         "data.random_erasing.pp is not a known key (did you mean data.random_erasing.p?)");
   json off = minimal();
   off["data"]["random_erasing"] = {{"p", 0.25}};
-  CHECK_THROWS_WITH(ftl::validate_config(ftl::config_from_json(off)),
-                    Contains("data.random_erasing are used only when data.augment is true"));
+  CHECK_THROWS_WITH(
+      ftl::validate_config(ftl::config_from_json(off)),
+      Contains(
+          "data.rand_augment and data.random_erasing are used only when data.augment is true"));
   CHECK_NOTHROW(ftl::validate_config(noise));
 
   ftl::Config overridden = ftl::config_from_json(with_erasing({{"p", 0.25}}));
@@ -489,8 +491,7 @@ TEST_CASE("config: train.mixup, timm's Mixup keys, and where they apply", "[conf
         "train.mixup.mixup_alpah is not a known key (did you mean train.mixup.mixup_alpha?)");
 }
 
-TEST_CASE("config: AdamW's keys and SGD's are each refused for the other optimizer",
-          "[config]") {
+TEST_CASE("config: AdamW's keys and SGD's are each refused for the other optimizer", "[config]") {
   json j = minimal();
   j["optimizer"] = {{"type", "adamw"}, {"betas", {0.95, 0.9}}, {"eps", 1e-6}};
   ftl::Config config = ftl::config_from_json(j);
@@ -502,8 +503,7 @@ TEST_CASE("config: AdamW's keys and SGD's are each refused for the other optimiz
   j["optimizer"]["betas"] = {0.9, 1.0};
   REQUIRE_THROWS_WITH(ftl::config_from_json(j), "optimizer.betas must be in [0, 1), got 1");
   j["optimizer"]["betas"] = {0.9};
-  REQUIRE_THROWS_WITH(ftl::config_from_json(j),
-                      "optimizer.betas must be two numbers, got [0.9]");
+  REQUIRE_THROWS_WITH(ftl::config_from_json(j), "optimizer.betas must be two numbers, got [0.9]");
   j["optimizer"]["betas"] = {0.9, 0.999};
   j["optimizer"]["type"] = "adam";
   REQUIRE_THROWS_WITH(ftl::config_from_json(j),
@@ -577,7 +577,8 @@ TEST_CASE("config: train.accumulate_steps is a count of batches", "[config]") {
   REQUIRE_THROWS_WITH(ftl::config_from_json(j),
                       "train.accumulate_steps must be in [1, 65536], got 0");
   j["train"]["accumulate_steps"] = 1.5;
-  REQUIRE_THROWS_WITH(ftl::config_from_json(j), Contains("train.accumulate_steps must be an integer"));
+  REQUIRE_THROWS_WITH(ftl::config_from_json(j),
+                      Contains("train.accumulate_steps must be an integer"));
 }
 
 TEST_CASE("config: data.auto_augment and data.rand_augment", "[config]") {

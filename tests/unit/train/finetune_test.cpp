@@ -9,6 +9,7 @@
 
 #include "ftl/model/checkpoint.h"
 #include "ftl/train/trainer.h"
+#include "ftl/util/errors.h"
 #include "support/common.h"
 #include "support/shapes.h"
 #include "support/temp_dir.h"
@@ -208,4 +209,62 @@ TEST_CASE("finetune loop: timing.json tells where each epoch of the process went
   CHECK(ftl::holds_run(fixture.dir / "timed"));
   ftl::remove_run_outputs(fixture.dir / "timed");
   CHECK_FALSE(fs::exists(file));
+}
+
+TEST_CASE("finetune loop: the moving average is validated each epoch and best.pt can hold it",
+          "[finetune_loop]") {
+  TinyRun fixture;
+  ftl::Config config = fixture.config("ema", 3);
+  config.train.ema.decay = 0.9;
+  config.train.best_metric = ftl::Metric::kValAccEma;
+  config.train.keep_top_k = 1;
+  const ftl::FinetuneResult result = ftl::finetune(config, ftl::testing::quiet_logger());
+  const fs::path run = fixture.dir / "ema";
+  const auto lines = metrics_of(run);
+  REQUIRE(lines.size() == 3);
+  for (const auto& line : lines) {
+    CHECK(line.contains("val_acc_ema"));
+    CHECK(line.contains("val_loss_ema"));
+  }
+  CHECK(result.best_metric == "val_acc_ema");
+  const auto best_line = lines.at(static_cast<std::size_t>(result.best_epoch - 1));
+  CHECK(result.best_val_acc == best_line.at("val_acc_ema").get<double>());
+  std::ifstream csv(run / "metrics.csv");
+  std::string header;
+  std::getline(csv, header);
+  CHECK(header ==
+        "epoch,train_loss,train_acc,val_loss,val_acc,val_loss_ema,val_acc_ema,lr,lr_end,seconds,"
+        "images_per_s,stop");
+
+  // best.pt holds the average of its epoch, not the trained weights of last.pt.
+  const ftl::Checkpoint best = ftl::load_checkpoint(result.best_checkpoint, torch::kCPU);
+  CHECK(best.metadata.training.at("ema").at("decay") == 0.9);
+  CHECK(best.metadata.metrics.at("val_acc") == best_line.at("val_acc_ema"));
+  const ftl::Checkpoint last = ftl::load_checkpoint(run / "checkpoints/last.pt", torch::kCPU);
+  const auto fc = [](const ftl::Checkpoint& checkpoint) {
+    return checkpoint.module.attr("fc").toModule().attr("weight").toTensor();
+  };
+  CHECK_FALSE(fc(best).equal(fc(last)));
+  CHECK(fs::exists(run / "checkpoints" / ("epoch_00" + std::to_string(result.best_epoch) + ".pt")));
+}
+
+TEST_CASE("finetune loop: EMA metrics need an average, and its keys need it too",
+          "[finetune_loop]") {
+  TinyRun fixture;
+  ftl::Config config = fixture.config("refused", 1);
+  config.train.best_metric = ftl::Metric::kValAccEma;
+  CHECK_THROWS_WITH(ftl::finetune(config, ftl::testing::quiet_logger()),
+                    "train.best_metric \"val_acc_ema\" needs a moving average of the weights: "
+                    "set train.ema.decay (e.g. 0.999)");
+  config.train.best_metric = ftl::Metric::kValAcc;
+  config.train.early_stopping.metric = ftl::Metric::kValLossEma;
+  CHECK_THROWS_WITH(ftl::finetune(config, ftl::testing::quiet_logger()),
+                    "train.early_stopping.metric \"val_loss_ema\" needs a moving average of the "
+                    "weights: set train.ema.decay (e.g. 0.999)");
+  config.train.early_stopping.metric = ftl::Metric::kValLoss;
+  config.train.ema.warmup = false;
+  CHECK_THROWS_WITH(ftl::finetune(config, ftl::testing::quiet_logger()),
+                    "train.ema.warmup and train.ema.buffers are used only when train.ema.decay "
+                    "is above 0");
+  CHECK_FALSE(fs::exists(fixture.dir / "refused"));
 }

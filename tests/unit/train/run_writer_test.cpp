@@ -37,7 +37,7 @@ struct PreparedWriter {
 
   PreparedWriter() {
     writer.prepare(ftl::RunMode::kNew, {{"train", {{"epochs", 2}}}}, two_folders(dir.path()), 0,
-                   ftl::testing::quiet_logger());
+                   /*ema=*/false, ftl::testing::quiet_logger());
     writer.init_metadata(kWriterClasses, ftl::Preprocess{}, nlohmann::json::object(), nullptr);
   }
   void save_last() {
@@ -118,7 +118,8 @@ TEST_CASE("run writer: the summary names the best epoch and the kept checkpoints
 TEST_CASE("run writer: a rank other than 0 writes nothing", "[run_writer]") {
   ftl::testing::TempDir dir;
   ftl::RunWriter writer(dir / "run", /*writes=*/false);
-  writer.prepare(ftl::RunMode::kNew, {}, two_folders(dir.path()), 0, ftl::testing::quiet_logger());
+  writer.prepare(ftl::RunMode::kNew, {}, two_folders(dir.path()), 0, /*ema=*/false,
+                 ftl::testing::quiet_logger());
   ftl::TrainingModel model(ftl::testing::tiny_net(3), ftl::ModelConfig{});
   writer.save_last(model, 2, []() -> torch::jit::ExtraFilesMap {
     FAIL("the resume state is made only where it is written");
@@ -136,7 +137,7 @@ TEST_CASE("run writer: an overwrite replaces the earlier run's results", "[run_w
   fixture.save_last();
   fixture.writer.wait();
   ftl::RunWriter again(fixture.dir / "run", /*writes=*/true);
-  again.prepare(ftl::RunMode::kOverwrite, {}, two_folders(fixture.dir.path()), 0,
+  again.prepare(ftl::RunMode::kOverwrite, {}, two_folders(fixture.dir.path()), 0, /*ema=*/false,
                 ftl::testing::quiet_logger());
   CHECK_FALSE(fs::exists(fixture.dir / "run" / "checkpoints" / "last.pt"));
   CHECK(text_of(fixture.dir / "run" / "config.json") == "null\n");

@@ -1,8 +1,11 @@
 // Every schedule's lr, step by step, against its formula written out independently here.
 #include "ftl/train/schedule.h"
 
+#include <array>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <optional>
+#include <vector>
 
 namespace {
 
@@ -89,4 +92,37 @@ TEST_CASE("schedule: warmup rises linearly per step, then the schedule takes ove
   CHECK(lr(step_warm, 0, 0) == Approx(kBase / 2));
   CHECK(lr(step_warm, 0, 1) == Approx(kBase));
   CHECK(lr(step_warm, 3, 0) == Approx(kBase * 0.1));
+}
+
+TEST_CASE("schedule: onecycle rises and falls along half cosines, momentum the other way",
+          "[schedule]") {
+  ftl::ScheduleConfig one_cycle;
+  one_cycle.type = ftl::ScheduleType::kOneCycle;
+  // fastai's fit_one_cycle over the 24 steps of the run (pct_start 0.25: the peak at step 6),
+  // its SchedCos phases evaluated in Python: {step of the run, lr, momentum}.
+  const std::vector<std::array<double, 3>> expected = {
+      {0, 0.004, 0.95},
+      {1, 0.010430780618346942, 0.9433012701892219},
+      {3, 0.052000000000000005, 0.9},
+      {6, 0.1, 0.85},
+      {7, 0.0992403952467339, 0.8507596123493896},
+      {12, 0.07500025000000002, 0.875},
+      {23, 0.0007606047532661003, 0.9492403876506104},
+  };
+  for (const auto& [run_step, expected_lr, expected_momentum] : expected) {
+    const auto epoch = static_cast<std::int64_t>(run_step) / kSteps;
+    const auto step = static_cast<std::int64_t>(run_step) % kSteps;
+    INFO("step " << run_step);
+    CHECK(lr(one_cycle, epoch, step) == Approx(expected_lr).epsilon(1e-12));
+    const std::optional<double> momentum =
+        ftl::scheduled_momentum(one_cycle, kEpochs, {epoch, step, kSteps});
+    REQUIRE(momentum);
+    CHECK(*momentum == Approx(expected_momentum).epsilon(1e-12));
+  }
+  // max_lr replaces the base lr as the peak.
+  one_cycle.max_lr = 0.5;
+  CHECK(lr(one_cycle, 1, 2) == Approx(0.5).epsilon(1e-12));
+  CHECK(lr(one_cycle, 0, 0) == Approx(0.5 / 25).epsilon(1e-12));
+  // Other schedules leave the momentum to the optimizer.
+  CHECK_FALSE(ftl::scheduled_momentum(ftl::ScheduleConfig{}, kEpochs, {0, 0, kSteps}));
 }

@@ -187,3 +187,73 @@ TEST_CASE("train step: with mixup the loss is on the batch's mixed images and ta
   CHECK(result.totals.correct == correct);
   CHECK(result.totals.weight == kBatch);  // probability targets: the mean is over the images
 }
+
+TEST_CASE("train step: accumulated batches step as one batch of them all", "[train_step]") {
+  // Two batches of 4 accumulated against one batch of 8 made of them, with class weights (so
+  // that the two batches weigh differently) and BatchNorm in eval mode (training BatchNorm
+  // normalises each batch by its own statistics, which no accumulation can repeat).
+  const ftl::Batch first = random_batch();
+  torch::manual_seed(4);
+  ftl::Batch second =
+      batch_of(torch::randn({kBatch, 3, ftl::testing::kTinyNetSide, ftl::testing::kTinyNetSide}));
+  second.labels = torch::tensor({1, 1, 2, 2}, torch::kInt64);
+  ftl::Batch whole;
+  whole.images = torch::cat({first.images, second.images});
+  whole.labels = torch::cat({first.labels, second.labels});
+  ftl::StepSettings settings;
+  settings.lr = 0.1;
+  settings.class_weights = torch::tensor({2.0f, 1.0f, 0.5f});
+  ftl::SingleProcess ranks;
+
+  TrainableNet accumulated;
+  TrainableNet reference;
+  for (TrainableNet* fixture : {&accumulated, &reference}) {
+    fixture->net.attr("bn1").toModule().eval();
+  }
+  ftl::Accumulation accumulation;
+  ftl::accumulate_batch(accumulated.forward, *accumulated.optimizer, first, settings, accumulation);
+  ftl::accumulate_batch(accumulated.forward, *accumulated.optimizer, second, settings,
+                        accumulation);
+  CHECK(accumulation.batches == 2);
+  CHECK(accumulation.scale == Approx(2.0 + 1.0 + 0.5 + 2.0));  // the first batch's weight
+  CHECK(accumulation.weight == Approx(5.5 + 1.0 + 1.0 + 0.5 + 0.5));
+  const ftl::StepResult stepped =
+      ftl::finish_step(*accumulated.optimizer, accumulation, settings, ranks);
+  CHECK(accumulation.batches == 0);  // reset for the next step
+  const ftl::StepResult expected =
+      ftl::train_step(reference.forward, *reference.optimizer, whole, true, settings, ranks);
+
+  CHECK(stepped.totals.count == 2 * kBatch);
+  CHECK(stepped.totals.weight == Approx(expected.totals.weight));
+  CHECK(stepped.totals.loss == Approx(expected.totals.loss).epsilon(1e-6));
+  CHECK(stepped.totals.correct == expected.totals.correct);
+  const auto ours = accumulated.net.named_parameters(/*recurse=*/true);
+  const auto theirs = reference.net.named_parameters(/*recurse=*/true);
+  REQUIRE(ours.size() == theirs.size());
+  auto their = theirs.begin();
+  for (const auto& parameter : ours) {
+    INFO(parameter.name);
+    CHECK(parameter.value.allclose((*their).value, /*rtol=*/0, /*atol=*/1e-5));
+    ++their;
+  }
+  // The step moved the weights: the comparison is not between two untouched networks.
+  CHECK_FALSE(accumulated.fc_weight().equal(TrainableNet().fc_weight()));
+}
+
+TEST_CASE("train step: an accumulated step survives its JSON record", "[train_step]") {
+  ftl::Accumulation accumulation;
+  accumulation.batches = 2;
+  accumulation.scale = 4;
+  accumulation.weight = 7.5;
+  accumulation.weighted_loss = 9.25;
+  accumulation.first_loss = 1.5;
+  accumulation.correct = 3;
+  accumulation.count = 8;
+  const ftl::Accumulation back = ftl::accumulation_from_json(ftl::to_json(accumulation), "last.pt");
+  CHECK(ftl::to_json(back) == ftl::to_json(accumulation));
+  nlohmann::json damaged = ftl::to_json(accumulation);
+  damaged.erase("scale");
+  CHECK_THROWS_WITH(
+      ftl::accumulation_from_json(damaged, "last.pt"),
+      Catch::Matchers::StartsWith("last.pt: the resume state's accumulated step is damaged: "));
+}
