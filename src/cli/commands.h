@@ -17,6 +17,7 @@
 #include "ftl/eval/predict.h"
 #include "ftl/report/report.h"
 #include "ftl/serve/serve_options.h"
+#include "ftl/train/lr_find.h"
 
 namespace ftl::cli {
 
@@ -44,6 +45,13 @@ struct FinetuneOptions {
   // started by hand); unset ones come from torchrun's or SLURM's environment. Its names are
   // the flags' (launch_flag_names), so that resolve_launch's messages quote them.
   LaunchFlags launch;
+};
+
+struct LrFindCliOptions {
+  std::string config_path;                // --config (required)
+  std::vector<std::string> overrides;     // --set key=value, applied in order
+  LrFindOptions core;                     // --start, --end, --steps
+  std::string output_prefix = "lr_find";  // --output-prefix: PREFIX.csv and PREFIX.svg
 };
 
 struct EvaluateCliOptions {
@@ -93,6 +101,13 @@ LaunchNames launch_flag_names();
 
 CLI::App* setup_finetune(CLI::App& app, FinetuneOptions& options);
 int run_finetune(const FinetuneOptions& options, spdlog::logger& log);
+
+/// Throws ConfigError naming the flag when ftl lr-find's --start, --end, --steps or
+/// --output-prefix is out of range.
+void check_lr_find_arguments(const LrFindCliOptions& options);
+
+CLI::App* setup_lr_find(CLI::App& app, LrFindCliOptions& options);
+int run_lr_find(const LrFindCliOptions& options, spdlog::logger& log);
 
 /// A missed quality gate as the log says it, naming the flag that set the limit:
 /// "accuracy 0.8 < --min-accuracy 0.85".

@@ -55,8 +55,8 @@ int main(int argc, char** argv) {
   using namespace ftl::cli;
   CLI::App app{
       "ftl: fine-tune a torchvision ResNet-18 TorchScript file on a folder of labelled "
-      "images, evaluate the result, classify new images, report on runs, check datasets, "
-      "and inspect models and checkpoints.",
+      "images, find a learning rate for it, evaluate the result, classify new images, report "
+      "on runs, check datasets, and inspect models and checkpoints.",
       "ftl"};
   app.footer(kExitCodeHelp);
   app.set_version_flag("--version", std::string("ftl ") + ftl::kVersion);
@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-file", log_options.file, "Also append the log to this file");
 
   FinetuneOptions finetune_options;
+  LrFindCliOptions lr_find_options;
   EvaluateCliOptions evaluate_options;
   PredictCliOptions predict_options;
   ftl::ReportOptions report_options;
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
   InspectOptions inspect_options;
   ServeCliOptions serve_options;
   CLI::App* finetune = setup_finetune(app, finetune_options);
+  CLI::App* lr_find = setup_lr_find(app, lr_find_options);
   CLI::App* evaluate = setup_evaluate(app, evaluate_options);
   CLI::App* predict = setup_predict(app, predict_options);
   CLI::App* report = setup_report(app, report_options);
@@ -112,6 +114,7 @@ int main(int argc, char** argv) {
   std::signal(SIGXFSZ, SIG_IGN);
   try {
     if (finetune->parsed()) return run_finetune(finetune_options, *log);
+    if (lr_find->parsed()) return run_lr_find(lr_find_options, *log);
     if (evaluate->parsed()) return run_evaluate(evaluate_options, *log);
     if (predict->parsed()) return run_predict(predict_options, *log);
     if (report->parsed()) return run_report(report_options, *log);
