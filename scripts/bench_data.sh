@@ -6,7 +6,9 @@
 # Makes three image folders (28x28 PNG for a 32px input; 500x375 JPEG and 3000x2000 JPEG for
 # 224px), then prints a Markdown table: images/s delivered by the loader alone with 1 and 2
 # workers, with DCT scaling off and on, without and with the memory cache (epochs 2-4),
-# and ResNet-18's training images/s at the same input size (forward, backward, SGD step).
+# and ResNet-18's training images/s at the same input size (forward, backward, SGD step); at
+# 224px also the loader with each training augmentation (data.augment's crop and flip, then
+# TrivialAugmentWide, RandAugment, random erasing, and all but RandAugment), 2 workers.
 # The table is also written to OUTDIR/bench_data.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +36,11 @@ table="$out/bench_data.md"
     --model "$model" --train-steps 10
   "$build/tests/ftl_bench_data" --data "$out/jpeg_500x375" --label "500x375 JPEG" \
     --image-size 224 --model "$model" --train-steps 3
+  # The loader with each training augmentation, against the training rate just above.
+  for augment in crop_flip trivial_wide rand erasing all; do
+    "$build/tests/ftl_bench_data" --data "$out/jpeg_500x375" --label "500x375 JPEG" \
+      --image-size 224 --augment "$augment"
+  done
   "$build/tests/ftl_bench_data" --data "$out/jpeg_3000x2000" --label "3000x2000 JPEG" \
     --image-size 224 --batch-size 8
 } | tee "$table"

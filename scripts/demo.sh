@@ -9,11 +9,13 @@
 # 4. pretrains it with ftl on the source task: classes 0-4, all 30,000 training images;
 # 5. fine-tunes on the target task, classes 5-9 with 100 images per class, three ways:
 #    pretrained and fully fine-tuned, pretrained with a frozen backbone, from random weights;
+#    each with train.seed 0 (OUTDIR/<run>) and again with seeds 1 and 2 (OUTDIR/seeds/);
 # 6. evaluates all three with ftl evaluate on the 5,000 test images of classes 5-9 (and the
 #    pretrained network on the source task's 5,000 val images);
 # 7. writes each run's report (OUTDIR/<run>/report.html), the three target runs compared
 #    (OUTDIR/comparison.html) and their learning curves (OUTDIR/learning_curves.svg);
-# 8. prints a comparison table and writes it as OUTDIR/results.json.
+# 8. prints a comparison table (mean and min-max over the 3 seeds) and writes it as
+#    OUTDIR/results.json.
 # A second run reuses every finished step (delete OUTDIR to start over).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,9 +54,11 @@ else
   echo "reusing $model"
 fi
 
-# Runs one ftl finetune step unless it finished before; paths follow OUTDIR.
+# Runs one ftl finetune step unless it finished before; paths follow OUTDIR. Arguments after
+# the first five go to ftl (--set ...).
 finetune() {
   local name="$1" config="$2" model_path="$3" train="$4" val="$5"
+  shift 5
   local run="$out/$name"
   if [ -f "$run/.done" ]; then
     echo "reusing $run"
@@ -62,7 +66,7 @@ finetune() {
   fi
   rm -rf "$run"
   "$ftl" finetune --config "$config" --set model.path="$model_path" \
-    --set data.train="$train" --set data.val="$val" --set output.dir="$run" >/dev/null
+    --set data.train="$train" --set data.val="$val" --set output.dir="$run" "$@" >/dev/null
   touch "$run/.done"
 }
 
@@ -77,6 +81,15 @@ finetune pretrained_frozen configs/demo_target_frozen.json "$pretrained" \
   "$data/target_train" "$data/target_val"
 finetune scratch configs/demo_target_scratch.json "$model" \
   "$data/target_train" "$data/target_val"
+# The same three with two more seeds (head initialisation and shuffle): a few seconds each.
+for seed in 1 2; do
+  finetune "seeds/pretrained_full_seed$seed" configs/demo_target_full.json "$pretrained" \
+    "$data/target_train" "$data/target_val" --set train.seed="$seed"
+  finetune "seeds/pretrained_frozen_seed$seed" configs/demo_target_frozen.json "$pretrained" \
+    "$data/target_train" "$data/target_val" --set train.seed="$seed"
+  finetune "seeds/scratch_seed$seed" configs/demo_target_scratch.json "$model" \
+    "$data/target_train" "$data/target_val" --set train.seed="$seed"
+done
 
 step "6. evaluate on the 5,000 target test images (and pretraining on its 5,000 val images)"
 evaluate() {
@@ -88,6 +101,7 @@ evaluate() {
 evaluate pretrain "$data/source_val"
 for name in pretrained_full pretrained_frozen scratch; do
   evaluate "$name" "$data/target_test"
+  for seed in 1 2; do evaluate "seeds/${name}_seed$seed" "$data/target_test"; done
 done
 
 step "7. reports (each evaluates best.pt on the test images again, to picture its mistakes)"

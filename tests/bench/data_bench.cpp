@@ -4,7 +4,8 @@
 // (workers, DCT scaling, memory cache): images per second delivered by BatchLoader alone, no
 // model attached. Workers build whole batches, so a dataset needs several batches to use two. With
 // --model it then times ResNet-18 training steps (forward, backward, SGD) on batches of that size,
-// so the two can be compared on the same machine in one process.
+// so the two can be compared on the same machine in one process. With --augment it times the
+// loader with one training augmentation instead (2 workers, no cache), as one row.
 #include <spdlog/fmt/fmt.h>
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -67,6 +68,20 @@ double training_rate(const std::string& model_path, std::int64_t side, std::int6
   return static_cast<double>(steps * batch_size) / seconds_since(start);
 }
 
+// The training augmentation that --augment names: "crop_flip" is data.augment's random-resized
+// crop and flip; the others add TrivialAugmentWide, RandAugment, random erasing, or all but
+// RandAugment.
+ftl::Augment bench_augment(const std::string& name) {
+  ftl::Augment augment;
+  augment.enabled = true;
+  if (name == "trivial_wide" || name == "all") {
+    augment.auto_augment = ftl::AutoAugmentPolicy::kTrivialWide;
+  }
+  if (name == "rand") augment.auto_augment = ftl::AutoAugmentPolicy::kRand;
+  if (name == "erasing" || name == "all") augment.erasing.p = 0.25;
+  return augment;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -79,6 +94,7 @@ int main(int argc, char** argv) {
   std::int64_t threads = 0;
   int train_steps = 5;
   std::string memory_format = "channels_last";
+  std::string augment;
   app.add_option("--data", data_dir, "ImageFolder root")->required();
   app.add_option("--label", label, "the dataset's name in the table")->required();
   app.add_option("--image-size", image_size, "network input side");
@@ -88,12 +104,26 @@ int main(int argc, char** argv) {
   app.add_option("--train-steps", train_steps, "timed training steps");
   app.add_option("--memory-format", memory_format, "of the training steps, as train.memory_format")
       ->check(CLI::IsMember({"channels_last", "contiguous"}));
+  app.add_option("--augment", augment, "time the loader with this training augmentation only")
+      ->check(CLI::IsMember({"crop_flip", "trivial_wide", "rand", "erasing", "all"}));
   CLI11_PARSE(app, argc, argv);
 
   ftl::tune_allocator();  // as ftl itself runs
   const ftl::ImageFolder data = ftl::scan_image_folder(data_dir);
   // Decoding is the loader's work: one intra-op thread per worker, as in training.
   ftl::configure_compute_threads(1);
+  if (!augment.empty()) {
+    constexpr std::int64_t kAugmentWorkers = 2;
+    ftl::LoaderOptions options;
+    options.batch_size = batch_size;
+    options.workers = kAugmentWorkers;
+    options.preprocess.image_size = image_size;
+    options.augment = bench_augment(augment);
+    std::printf("| %s | %lld | %lld, augment %s | on | off | %.0f |\n", label.c_str(),
+                static_cast<long long>(image_size), static_cast<long long>(kAugmentWorkers),
+                augment.c_str(), loader_pass(data, options));
+    return 0;
+  }
   for (std::int64_t workers : {1, 2}) {
     for (bool dct : {false, true}) {
       for (bool cache : {false, true}) {
