@@ -1,6 +1,7 @@
 #include "ftl/config/config.h"
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 
 #include "ftl/util/errors.h"
@@ -611,4 +612,16 @@ TEST_CASE("config: data.auto_augment and data.rand_augment", "[config]") {
   j["data"]["rand_augment"] = {{"magnitude", 31}};
   REQUIRE_THROWS_WITH(ftl::config_from_json(j),
                       "data.rand_augment.magnitude must be in [0, 30], got 31");
+}
+
+TEST_CASE("config: every config in configs/ parses and validates", "[config]") {
+  std::size_t read = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(ftl::testing::kSourceDir + "/configs")) {
+    if (entry.path().extension() != ".json") continue;
+    INFO(entry.path().string());
+    CHECK_NOTHROW(ftl::validate_config(ftl::load_config_file(entry.path().string())));
+    ++read;
+  }
+  CHECK(read >= 6);  // example, the four demo steps and the small-data recipe
 }
