@@ -251,16 +251,11 @@ bool FinetuneRun::after_step(std::int64_t epoch, std::int64_t step, std::int64_t
 
 // The settings of batch `step`'s part in its optimizer step.
 StepSettings FinetuneRun::step_settings(std::int64_t epoch, std::int64_t step) const {
-  StepSettings settings;
+  StepSettings settings = config_step_settings(config_.train, class_weights_, device_);
   settings.lr = lr_at(epoch, step);
   settings.momentum = scheduled_momentum(config_.optimizer.schedule, config_.train.epochs,
                                          schedule_point(epoch, step));
-  settings.class_weights = class_weights_;
-  settings.label_smoothing = config_.train.label_smoothing;
-  settings.grad_clip_norm = config_.train.grad_clip_norm;
-  settings.mixup = config_.train.mixup;
   settings.mix_seed = mix_seed(seed(), epoch, step, ranks_->rank());
-  settings.device = device_;
   return settings;
 }
 

@@ -131,7 +131,7 @@ class FinetuneRun {
   }
   // Whether batch `step` is the last of its optimizer step.
   bool closes_step(std::int64_t step) const {
-    return (step + 1) % config_.train.accumulate_steps == 0 || step + 1 == steps_per_epoch();
+    return closes_optimizer_step(step, steps_per_epoch(), config_.train.accumulate_steps);
   }
   double lr_at(std::int64_t epoch, std::int64_t step) const {
     return scheduled_lr(config_.optimizer.schedule, config_.optimizer.lr, config_.train.epochs,

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
-#include <set>
 #include <stdexcept>
 
 #include "ftl/data/image_cache.h"
@@ -17,6 +16,7 @@
 #include "ftl/model/device.h"
 #include "ftl/model/model.h"
 #include "ftl/model/train_state.h"
+#include "ftl/train/bad_images.h"
 #include "ftl/train/mixup.h"
 #include "ftl/train/optimizer.h"
 #include "ftl/train/run_data.h"
@@ -37,22 +37,6 @@ void check_lr_find_options(const LrFindOptions& options) {
                     "{}",
                     kLrFindMinSteps, options.start_lr, options.end_lr, options.steps));
   }
-}
-
-// The loader settings of finetune's training epochs (configure_loading, train_epoch).
-LoaderOptions lr_find_loader_options(const Config& config, const ComputeMode& compute,
-                                     ImageCache* cache) {
-  LoaderOptions options;
-  options.workers = resolve_loader_workers(config.data.workers);
-  options.batch_size = config.data.batch_size;
-  options.prefetch = config.data.prefetch;
-  options.preprocess = config.data.preprocess;
-  options.augment = config.data.augment;
-  options.seed = static_cast<std::uint64_t>(config.train.seed);
-  options.skip_bad_images = config.data.on_bad_image == BadImagePolicy::kSkip;
-  options.channels_last = compute.channels_last;
-  options.cache = cache;
-  return options;
 }
 
 // The range test's loop over optimizer steps, with what the steps share.
@@ -93,7 +77,7 @@ class RangeTest {
   std::vector<double> lrs_;
   LossSmoother smoother_;
   DivergenceRule divergence_;
-  std::set<std::string> bad_seen_;  // bad images already logged
+  BadImageLog bad_images_;  // the images left out, each logged when first seen
   LrFindResult result_;
 };
 
@@ -123,7 +107,10 @@ void RangeTest::set_up() {
   if (config_.data.cache == DataCache::kMemory) {
     cache_ = std::make_unique<ImageCache>(static_cast<std::uint64_t>(config_.data.cache_max_bytes));
   }
-  loader_options_ = lr_find_loader_options(config_, compute_, cache_.get());
+  // The loader of finetune's training epochs (configure_loading, train_epoch).
+  loader_options_ = run_loader_options(config_, compute_.channels_last, cache_.get());
+  loader_options_.augment = config_.data.augment;
+  loader_options_.seed = seed_;
   data_ = load_run_data(config_.data, seed_, log_);
   class_weights_ = run_class_weights(config_.train.class_weights, data_, device_, log_);
   torch::jit::Module module =
@@ -156,23 +143,19 @@ bool RangeTest::run_epoch(std::int64_t epoch) {
     if (!loader.next(batch)) throw std::logic_error("the loader ended before the epoch's end");
     note_bad_images(batch.bad);
     const double lr = lrs_[result_.curve.size()];
-    StepSettings settings;
+    StepSettings settings = config_step_settings(config_.train, class_weights_, device_);
     settings.lr = lr;
-    settings.class_weights = class_weights_;
-    settings.label_smoothing = config_.train.label_smoothing;
-    settings.grad_clip_norm = config_.train.grad_clip_norm;
-    settings.mixup = config_.train.mixup;
     settings.mix_seed = mix_seed(seed_, epoch, batch_index, /*rank=*/0);
-    settings.device = device_;
     // As in finetune: training BatchNorm cannot normalise one image, so a trailing batch of one
     // is left out, as is a batch whose images were all skipped.
     const std::int64_t size = batch.labels.defined() ? batch.labels.size(0) : 0;
     if (size > 1 || (size == 1 && !batchnorm_trains)) {
       accumulate_batch(forward, *optimizer_, batch, settings, accumulation_);
     }
-    const bool closes_step =
-        (batch_index + 1) % batches_per_step == 0 || batch_index + 1 == batches;
-    if (!closes_step || accumulation_.batches == 0) continue;
+    if (!closes_optimizer_step(batch_index, batches, batches_per_step) ||
+        accumulation_.batches == 0) {
+      continue;
+    }
     ++steps;
     if (record(finish_step(*optimizer_, accumulation_, settings, ranks_), lr)) return true;
   }
@@ -228,11 +211,8 @@ bool RangeTest::record(const StepResult& step, double lr) {
 // Each image left out (data.on_bad_image skip) is logged once; no list is written, as there is
 // no run folder to write it in.
 void RangeTest::note_bad_images(const std::vector<BadImage>& bad) {
-  for (const BadImage& image : bad) {
-    const std::string path = data_.train.samples.at(image.index).path.string();
-    if (bad_seen_.insert(path).second) {
-      log_.warn("skipping a bad image: {}: {}", path, image.reason);
-    }
+  for (const auto& [path, reason] : bad_images_.add(bad, data_.train)) {
+    log_.warn("skipping a bad image: {}: {}", path, reason);
   }
 }
 

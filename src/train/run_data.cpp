@@ -6,6 +6,7 @@
 #include "ftl/model/run_layout.h"
 #include "ftl/train/loss.h"
 #include "ftl/util/errors.h"
+#include "ftl/util/runtime.h"
 #include "ftl/util/text.h"
 
 namespace ftl {
@@ -90,6 +91,18 @@ nlohmann::ordered_json data_summary(const RunData& data, const std::filesystem::
         {"path", path.string()}, {"images", folder->samples.size()}, {"classes", classes}};
   }
   return summary;
+}
+
+LoaderOptions run_loader_options(const Config& config, bool channels_last, ImageCache* cache) {
+  LoaderOptions options;
+  options.workers = resolve_loader_workers(config.data.workers);
+  options.batch_size = config.data.batch_size;
+  options.prefetch = config.data.prefetch;
+  options.preprocess = config.data.preprocess;
+  options.skip_bad_images = config.data.on_bad_image == BadImagePolicy::kSkip;
+  options.channels_last = channels_last;
+  options.cache = cache;
+  return options;
 }
 
 }  // namespace ftl

@@ -86,6 +86,17 @@ StepTotals local_totals(const Accumulation& accumulation, int stop_signal) {
 
 }  // namespace
 
+StepSettings config_step_settings(const TrainConfig& train, const torch::Tensor& class_weights,
+                                  const torch::Device& device) {
+  StepSettings settings;
+  settings.class_weights = class_weights;
+  settings.label_smoothing = train.label_smoothing;
+  settings.grad_clip_norm = train.grad_clip_norm;
+  settings.mixup = train.mixup;
+  settings.device = device;
+  return settings;
+}
+
 nlohmann::json to_json(const Accumulation& accumulation) {
   return {{"batches", accumulation.batches},
           {"scale", accumulation.scale},

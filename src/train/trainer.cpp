@@ -88,16 +88,10 @@ std::optional<Checkpoint> FinetuneRun::start() {
 }
 
 void FinetuneRun::configure_loading() {
-  loader_options_.workers = resolve_loader_workers(config_.data.workers);
-  loader_options_.batch_size = config_.data.batch_size;
-  loader_options_.prefetch = config_.data.prefetch;
-  loader_options_.preprocess = config_.data.preprocess;
-  loader_options_.skip_bad_images = config_.data.on_bad_image == BadImagePolicy::kSkip;
-  loader_options_.channels_last = compute_.channels_last;
   if (config_.data.cache == DataCache::kMemory) {
     cache_ = std::make_unique<ImageCache>(static_cast<std::uint64_t>(config_.data.cache_max_bytes));
-    loader_options_.cache = cache_.get();
   }
+  loader_options_ = run_loader_options(config_, compute_.channels_last, cache_.get());
 }
 
 void FinetuneRun::load_data() {

@@ -14,6 +14,8 @@
 
 #include "ftl/config/config.h"
 #include "ftl/data/dataset.h"
+#include "ftl/data/image_cache.h"
+#include "ftl/data/loader.h"
 
 namespace ftl {
 
@@ -28,6 +30,11 @@ struct RunData {
 /// Scans (or splits) the datasets and logs what they hold. Throws DataError naming the path
 /// when a dataset is unusable, the two have different classes, or fewer than 2 images train.
 RunData load_run_data(const DataConfig& data, std::uint64_t seed, spdlog::logger& log);
+
+/// The loader settings of a run's validation from the config: workers, batches, prefetch,
+/// preprocessing, the bad-image policy, the memory layout and `cache` (null: none). Training
+/// adds the augmentation, the seed and the epoch.
+LoaderOptions run_loader_options(const Config& config, bool channels_last, ImageCache* cache);
 
 /// train.class_weights for these images, on `device` (undefined for "none"), logged when set.
 torch::Tensor run_class_weights(const nlohmann::json& setting, const RunData& data,

@@ -33,6 +33,19 @@ struct StepSettings {
   int stop_signal = 0;  // a stop signal this process has received, for the ranks to agree on
 };
 
+/// The settings of a training step that the config fixes (class weights, label smoothing,
+/// clipping, mixup) and the device; the caller adds what changes per step: lr, momentum, the
+/// mixup draw's seed and the stop signal.
+StepSettings config_step_settings(const TrainConfig& train, const torch::Tensor& class_weights,
+                                  const torch::Device& device);
+
+/// Whether batch `step` (0-based) of an epoch of `batches` is the last of its optimizer step of
+/// `batches_per_step` batches (train.accumulate_steps; the epoch's last step may have fewer).
+inline bool closes_optimizer_step(std::int64_t step, std::int64_t batches,
+                                  std::int64_t batches_per_step) {
+  return (step + 1) % batches_per_step == 0 || step + 1 == batches;
+}
+
 /// A value that shows training diverged: what it is and its value.
 struct Divergence {
   std::string what;  // "training loss", "gradient norm" or "sum of the gradients"
