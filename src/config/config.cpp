@@ -25,7 +25,7 @@ struct ChoiceField {
 };
 
 using FieldPtr = std::variant<std::string*, std::int64_t*, double*, bool*, IntList*, Range*,
-                              nlohmann::json*, ChoiceField, ErasingFill*>;
+                              nlohmann::json*, ChoiceField, ErasingFill*, FreezePolicy*>;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -162,6 +162,10 @@ void check_class_weights(const std::string& key, const nlohmann::json& value) {
                     value.dump());
 }
 
+/// model.head: "auto" or a dotted module path; model.freeze: a policy or up_to: a path.
+constexpr const char* kHeadPattern = "auto|[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)*";
+constexpr const char* kFreezePattern = "none|backbone|up_to:[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)*";
+
 /// Largest integer that JSON numbers (doubles) carry exactly.
 constexpr double kMaxExactInteger = 9007199254740991.0;
 constexpr double kSecondsPerDay = 86400.0;
@@ -170,13 +174,18 @@ constexpr double kSecondsPerDay = 86400.0;
 const std::vector<Option>& options() {
   static const std::vector<Option> kOptions = {
       required_text("model.path",
-                    "TorchScript ResNet-18 file (torch.jit.script of a torchvision model)",
+                    "TorchScript classifier file (torch.jit.script of a torchvision model)",
                     [](Config& c) -> FieldPtr { return &c.model.path; }),
       matching(
+          "model.head",
+          "\"auto\" (the family's head: fc, classifier's last Linear, heads.head, head, "
+          "SqueezeNet's last conv) or a module path (\"classifier.3\")",
+          [](Config& c) -> FieldPtr { return &c.model.head; }, kHeadPattern),
+      matching(
           "model.freeze",
-          "\"none\", \"backbone\" (only fc trains) or \"up_to:layerN\" (conv1, bn1, "
-          "layer1..layerN frozen)",
-          [](Config& c) -> FieldPtr { return &c.model.freeze; }, "none|backbone|up_to:layer[1-4]"),
+          "\"none\", \"backbone\" (all but the head) or \"up_to:NAME\" (the modules from the "
+          "first to NAME, a child or a dotted path such as layer2 or features.6)",
+          [](Config& c) -> FieldPtr { return &c.model.freeze; }, kFreezePattern),
       in_range(
           "model.unfreeze_at_epoch",
           "from this epoch on the whole network trains (staged fine-tuning); 0 = never",
@@ -653,6 +662,10 @@ void set_from_json(const Option& option, Config& config, const nlohmann::json& v
   } else if (auto* free_form = std::get_if<nlohmann::json*>(&field)) {
     option.check_json(key, value);
     **free_form = value;
+  } else if (auto* freeze = std::get_if<FreezePolicy*>(&field)) {
+    if (!value.is_string()) throw ConfigError(key + " must be a string" + got);
+    check_string(option, value.get<std::string>());
+    **freeze = FreezePolicy::parse(value.get<std::string>());
   } else if (auto* fill = std::get_if<ErasingFill*>(&field)) {
     if (value == "random") {
       **fill = ErasingFill{};
@@ -673,6 +686,7 @@ struct FieldToJson {
     return *value;
   }
   nlohmann::json operator()(const ChoiceField& choice) const { return choice.get(); }
+  nlohmann::json operator()(FreezePolicy* freeze) const { return freeze->to_string(); }
   nlohmann::json operator()(ErasingFill* fill) const {
     return fill->random ? nlohmann::json("random") : nlohmann::json(fill->value);
   }
@@ -728,6 +742,7 @@ nlohmann::json parse_override_value(const Option& option, const Config& config,
   FieldPtr field = option.field(scratch);
   const std::string bad = std::string(option.key) + " must be ";
   if (std::holds_alternative<std::string*>(field)) return text;
+  if (std::holds_alternative<FreezePolicy*>(field)) return text;
   if (std::holds_alternative<ChoiceField>(field)) return text;
   if (std::holds_alternative<ErasingFill*>(field) && text == "random") return text;
   if (std::holds_alternative<nlohmann::json*>(field)) {
@@ -770,7 +785,7 @@ nlohmann::json parse_override_value(const Option& option, const Config& config,
 bool batchnorm_ever_trains(const ModelConfig& model) {
   if (model.batchnorm == BatchNormPolicy::kFrozen) return false;
   if (model.batchnorm == BatchNormPolicy::kTrain) return true;
-  return model.freeze != "backbone" || model.unfreeze_at_epoch > 0;
+  return model.freeze.kind != FreezePolicy::Kind::kBackbone || model.unfreeze_at_epoch > 0;
 }
 
 // onecycle's own keys, as validate_schedule checks the others'; `type` names the schedule.
@@ -952,6 +967,36 @@ void validate_mixup(const MixupConfig& mixup) {
 
 }  // namespace
 
+FreezePolicy FreezePolicy::parse(const std::string& text) {
+  constexpr const char* kUpToPrefix = "up_to:";
+  const std::size_t prefix = std::string(kUpToPrefix).size();
+  FreezePolicy policy;
+  if (text == "none") return policy;
+  if (text == "backbone") {
+    policy.kind = Kind::kBackbone;
+    return policy;
+  }
+  if (text.rfind(kUpToPrefix, 0) == 0 && text.size() > prefix) {
+    policy.kind = Kind::kUpTo;
+    policy.up_to = text.substr(prefix);
+    return policy;
+  }
+  throw ConfigError("model.freeze must be \"none\", \"backbone\" or \"up_to:NAME\", got \"" + text +
+                    "\"");
+}
+
+std::string FreezePolicy::to_string() const {
+  switch (kind) {
+    case Kind::kNone:
+      return "none";
+    case Kind::kBackbone:
+      return "backbone";
+    case Kind::kUpTo:
+      return "up_to:" + up_to;
+  }
+  return "";
+}
+
 Config config_from_json(const nlohmann::json& json) {
   if (!json.is_object()) throw ConfigError("the config must be a JSON object, got " + json.dump());
   Config config;
@@ -1019,10 +1064,10 @@ void validate_config(const Config& config) {
   }
   validate_optimizer(config.optimizer);
   const ModelConfig& model = config.model;
-  if (model.unfreeze_at_epoch > 0 && model.freeze == "none") {
+  if (model.unfreeze_at_epoch > 0 && model.freeze.kind == FreezePolicy::Kind::kNone) {
     throw ConfigError(
         "model.unfreeze_at_epoch needs a frozen part (model.freeze \"backbone\" or "
-        "\"up_to:layerN\"), but model.freeze is \"none\"");
+        "\"up_to:NAME\"), but model.freeze is \"none\"");
   }
   if (model.unfreeze_at_epoch == 1) {
     throw ConfigError(

@@ -5,6 +5,8 @@
 
 #include "ftl/model/archive.h"
 #include "ftl/model/checkpoint.h"
+#include "ftl/model/family.h"
+#include "ftl/model/head.h"
 #include "ftl/model/model.h"
 #include "ftl/model/train_state.h"
 #include "ftl/util/errors.h"
@@ -14,14 +16,31 @@ namespace fs = std::filesystem;
 namespace ftl {
 namespace {
 
-nlohmann::ordered_json head_of(const torch::jit::Module& module) {
-  if (!module.hasattr(kHeadName) || !module.attr(kHeadName).isModule()) return nullptr;
-  const torch::jit::Module head = module.attr(kHeadName).toModule();
-  if (!head.hasattr("weight") || !head.attr("weight").isTensor() ||
-      head.attr("weight").toTensor().dim() != 2) {
+// The head as finetune would find it (a checkpoint: where its metadata says), or null with the
+// reason in `why`.
+nlohmann::ordered_json head_of(const torch::jit::Module& module, const std::string& choice,
+                               const std::string& source, std::string& why) {
+  try {
+    const Head head = find_head(module, choice, source);
+    return {{"path", head.path},
+            {"block", head.block},
+            {"kind", head.kind == HeadKind::kLinear ? "Linear" : "Conv2d"},
+            {"in_features", head.in_features},
+            {"out_features", head.out_features}};
+  } catch (const Error& error) {  // a refused family or no head found (ModelError), a bad path
+    why = error.what();
     return nullptr;
   }
-  return {{"in_features", head_in_features(module)}, {"out_features", head_out_features(module)}};
+}
+
+std::string head_choice(const std::string& metadata_text) {
+  if (metadata_text.empty()) return "auto";
+  const nlohmann::json json = nlohmann::json::parse(metadata_text, nullptr, false);
+  if (!json.is_object() || !json.contains("training") || !json["training"].is_object()) {
+    return "auto";
+  }
+  const nlohmann::json& head = json["training"].value("head", nlohmann::json());
+  return head.is_string() ? head.get<std::string>() : "auto";
 }
 
 std::string with_commas(std::int64_t value) {
@@ -59,7 +78,13 @@ nlohmann::ordered_json inspect_file(const fs::path& path) {
   description["path"] = path.string();
   description["kind"] = is_traced(module) ? "traced" : "scripted";
   description["ftl_checkpoint"] = !extra[kMetadataName].empty();
-  description["head"] = head_of(module);
+  const Family* family = find_family(module);
+  description["family"] =
+      family != nullptr ? nlohmann::ordered_json(family->name) : nlohmann::ordered_json(nullptr);
+  description["class"] = network_class(module);
+  std::string why;
+  description["head"] = head_of(module, head_choice(extra[kMetadataName]), path.string(), why);
+  if (!why.empty()) description["head_error"] = why;
   description["parameters"] = {
       {"total", total}, {"trainable", trainable}, {"frozen", total - trainable}};
   description["tensors"] = tensors;
@@ -86,11 +111,17 @@ std::string inspect_text(const nlohmann::ordered_json& d) {
   std::string text = fmt::format("{:<14}{}\n", "file", d.at("path").get<std::string>());
   text += fmt::format("{:<14}{} TorchScript{}\n", "kind", d.at("kind").get<std::string>(),
                       d.at("ftl_checkpoint").get<bool>() ? ", ftl checkpoint" : "");
+  text += fmt::format("{:<14}{}\n", "family",
+                      d.at("family").is_null()
+                          ? "none of torchvision's (class " + d.at("class").get<std::string>() + ")"
+                          : d.at("family").get<std::string>());
   const auto& head = d.at("head");
-  text += fmt::format("{:<14}{}\n", "head",
-                      head.is_null() ? std::string("no Linear fc")
-                                     : fmt::format("fc {} -> {}", head.at("in_features").dump(),
-                                                   head.at("out_features").dump()));
+  text += fmt::format(
+      "{:<14}{}\n", "head",
+      head.is_null() ? "none found: " + d.at("head_error").get<std::string>()
+                     : fmt::format("{} ({} {} -> {})", head.at("path").get<std::string>(),
+                                   head.at("kind").get<std::string>(),
+                                   head.at("in_features").dump(), head.at("out_features").dump()));
   const auto& p = d.at("parameters");
   text += fmt::format("{:<14}{} in {} tensors (trainable {}, frozen {})\n", "parameters",
                       with_commas(p.at("total").get<std::int64_t>()), d.at("tensors").dump(),

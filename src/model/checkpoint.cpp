@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "ftl/model/archive.h"
-#include "ftl/model/model.h"
+#include "ftl/model/head.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/files.h"
 #include "ftl/util/strict_json.h"
@@ -171,6 +171,19 @@ void save_checkpoint(const torch::jit::Module& module, const CheckpointMetadata&
   commit_temporary(temp, path);
 }
 
+Head checkpoint_head(const Checkpoint& checkpoint, const std::string& source) {
+  const nlohmann::json& training = checkpoint.metadata.training;
+  const std::string choice =
+      training.is_object() && training.contains("head") && training.at("head").is_string()
+          ? training.at("head").get<std::string>()
+          : "auto";
+  try {
+    return find_head(checkpoint.module, choice, source);
+  } catch (const ConfigError& error) {
+    throw ModelError(source + ": " + error.what());
+  }
+}
+
 Checkpoint load_checkpoint(const fs::path& path, const torch::Device& device,
                            const std::vector<std::string>& extra_names) {
   std::error_code error;
@@ -201,10 +214,9 @@ Checkpoint load_checkpoint(const fs::path& path, const torch::Device& device,
                      " inside); checkpoints are written by `ftl finetune`");
   }
   checkpoint.metadata = parse_metadata(extra[kMetadataName], path.string());
-  if (!checkpoint.module.hasattr(kHeadName) ||
-      head_out_features(checkpoint.module) !=
-          static_cast<std::int64_t>(checkpoint.metadata.classes.size())) {
-    throw ModelError(path.string() + ": the network's fc outputs do not match the " +
+  const Head head = checkpoint_head(checkpoint, path.string());
+  if (head.out_features != static_cast<std::int64_t>(checkpoint.metadata.classes.size())) {
+    throw ModelError(path.string() + ": the network's " + head.path + " outputs do not match the " +
                      std::to_string(checkpoint.metadata.classes.size()) + " classes in " +
                      kMetadataName);
   }

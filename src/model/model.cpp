@@ -5,15 +5,17 @@
 #include <system_error>
 
 #include "ftl/model/archive.h"
+#include "ftl/model/family.h"
 #include "ftl/util/errors.h"
+#include "ftl/util/text.h"
 
 namespace ftl {
 namespace {
 
 const char* const kExportHint =
     "export a trainable file in Python with "
-    "torch.jit.script(torchvision.models.resnet18(weights=...)).save(PATH), "
-    "or use scripts/export_resnet18.py";
+    "torch.jit.script(torchvision.models.resnet18(weights=...)).save(PATH) (or another "
+    "torchvision classifier), or with scripts/export_model.py";
 
 bool has_batchnorm_training_attr(const torch::jit::Module& module) {
   for (const torch::jit::Node* node : module.get_method("forward").graph()->nodes()) {
@@ -33,7 +35,8 @@ bool is_traced(const torch::jit::Module& module) {
   return false;
 }
 
-LoadedModel load_model(const std::string& path, const torch::Device& device) {
+LoadedModel load_model(const std::string& path, const torch::Device& device,
+                       const std::string& head_choice, std::int64_t probe_side) {
   std::error_code ignored;
   if (!std::filesystem::is_regular_file(path, ignored)) {
     throw ModelError(path + ": no such model file");
@@ -51,84 +54,123 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
                      "inference); " +
                      kExportHint);
   }
-  if (!loaded.module.hasattr(kHeadName) || !loaded.module.attr(kHeadName).isModule()) {
-    throw ModelError(path + ": the model has no 'fc' submodule (expected a torchvision ResNet); " +
-                     kExportHint);
-  }
-  const torch::jit::Module head = loaded.module.attr(kHeadName).toModule();
-  if (!head.hasattr("weight") || !head.attr("weight").isTensor() || !head.hasattr("bias") ||
-      !head.attr("bias").isTensor() || head.attr("weight").toTensor().dim() != 2) {
-    throw ModelError(path + ": 'fc' is not a Linear layer with a weight and a bias");
-  }
+  loaded.head = find_head(loaded.module, head_choice, path, probe_side);
   loaded.traced = is_traced(loaded.module);
   return loaded;
 }
 
-std::int64_t head_in_features(const torch::jit::Module& module) {
-  return module.attr(kHeadName).toModule().attr("weight").toTensor().size(1);
-}
+namespace {
 
-std::int64_t head_out_features(const torch::jit::Module& module) {
-  return module.attr(kHeadName).toModule().attr("weight").toTensor().size(0);
-}
+// A Dropout layer whose probability TorchScript does not expose drops as torch.nn.Dropout does.
+constexpr double kDefaultDropout = 0.5;
 
-void replace_head(torch::jit::Module& module, std::int64_t num_classes, std::uint64_t seed) {
-  torch::jit::Module head = module.attr(kHeadName).toModule();
-  const torch::Tensor old_weight = head.attr("weight").toTensor();
-  const std::int64_t in_features = old_weight.size(1);
-  // torch.nn.Linear.reset_parameters: kaiming_uniform_(a=sqrt(5)) on the weight and
-  // uniform(+-1/sqrt(fan_in)) on the bias both come down to this bound.
-  const double bound = 1.0 / std::sqrt(static_cast<double>(in_features));
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
-  torch::Tensor weight = torch::empty({num_classes, in_features}, torch::kFloat32);
-  torch::Tensor bias = torch::empty({num_classes}, torch::kFloat32);
-  weight.uniform_(-bound, bound, generator);
-  bias.uniform_(-bound, bound, generator);
-  const auto options = old_weight.options();
-  head.register_parameter("weight", weight.to(options).requires_grad_(true), /*is_buffer=*/false);
-  head.register_parameter("bias", bias.to(options).requires_grad_(true), /*is_buffer=*/false);
-
-  // Linear declares out_features in __constants__, so it lives in the class type, which the
-  // saved code prints as `out_features : Final[int] = N`.
-  const c10::ClassTypePtr type = head.type();
-  if (type->hasConstant("out_features")) {
-    type->unsafeRemoveConstant("out_features");
-    type->addConstant("out_features", c10::IValue(num_classes));
-  } else if (type->hasAttribute("out_features")) {
-    head.setattr("out_features", num_classes);
+// The parameters and buffers a container holds itself, outside its children (ViT's
+// class_token, its encoder's pos_embedding): they freeze with the part they feed.
+void add_own_tensors(const torch::jit::Module& module, const std::string& prefix,
+                     std::set<std::string>& frozen) {
+  for (const torch::jit::NameTensor& parameter : module.named_parameters(/*recurse=*/false)) {
+    frozen.insert(prefix + parameter.name);
+  }
+  for (const torch::jit::NameTensor& buffer : module.named_buffers(/*recurse=*/false)) {
+    frozen.insert(prefix + buffer.name);
   }
 }
 
-bool is_head_parameter(const std::string& name) {
-  return name.rfind(std::string(kHeadName) + ".", 0) == 0;
+// Everything under `module` (at `prefix`) but the head's block, its Dropout and the containers
+// on the way to the block, whose other children are added instead.
+void add_all_but_head(const torch::jit::Module& module, const std::string& prefix, const Head& head,
+                      std::set<std::string>& frozen) {
+  add_own_tensors(module, prefix, frozen);
+  for (const torch::jit::NameModule& child : module.named_children()) {
+    const std::string path = prefix + child.name;
+    if (path == head.block || path == head.path || path == head.dropout) continue;
+    if (under_path(head.block, path)) {
+      add_all_but_head(child.value, path + ".", head, frozen);
+    } else {
+      frozen.insert(path);
+    }
+  }
 }
 
-std::set<std::string> frozen_modules(const torch::jit::Module& module, const std::string& freeze) {
+std::string child_names(const torch::jit::Module& module) {
+  std::vector<std::string> names;
+  for (const torch::jit::NameModule& child : module.named_children()) names.push_back(child.name);
+  return names.empty() ? std::string("none") : join(names);
+}
+
+// Whether the head lies in a child of `module` that comes before `segment`.
+bool head_before(const torch::jit::Module& module, const std::string& prefix,
+                 const std::string& segment, const Head& head) {
+  for (const torch::jit::NameModule& child : module.named_children()) {
+    if (child.name == segment) return false;
+    if (under_path(head.path, prefix + child.name)) return true;
+  }
+  return false;
+}
+
+std::set<std::string> frozen_up_to(const torch::jit::Module& network, const Head& head,
+                                   const FreezePolicy& freeze) {
+  const std::string& target = freeze.up_to;
+  const std::string where = "model.freeze \"" + freeze.to_string() + "\": ";
   std::set<std::string> frozen;
-  if (freeze == "backbone") {
+  torch::jit::Module module = network;
+  std::string prefix;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t dot = std::min(target.find('.', start), target.size());
+    const std::string segment = target.substr(start, dot - start);
+    const std::string path = prefix + segment;
+    if (!module.hasattr(segment) || !module.attr(segment).isModule()) {
+      throw ConfigError(
+          where + "the network has no module '" + path + "'; the modules " +
+          (prefix.empty() ? "at its top" : "in " + prefix.substr(0, prefix.size() - 1)) +
+          " are: " + child_names(module));
+    }
+    add_own_tensors(module, prefix, frozen);
     for (const torch::jit::NameModule& child : module.named_children()) {
-      if (child.name != kHeadName) frozen.insert(child.name);
+      if (child.name == segment) break;
+      if (under_path(head.path, prefix + child.name)) break;
+      frozen.insert(prefix + child.name);
     }
-    return frozen;
+    if (head_before(module, prefix, segment, head) || under_path(head.path, path)) {
+      throw ConfigError(where + "it would freeze the head " + head.path +
+                        "; name a module before it");
+    }
+    if (dot == target.size()) {
+      frozen.insert(path);
+      return frozen;
+    }
+    module = module.attr(segment).toModule();
+    prefix = path + ".";
+    start = dot + 1;
   }
-  const std::string up_to = "up_to:layer";
-  if (freeze.rfind(up_to, 0) != 0) return frozen;
-  const int last = std::stoi(freeze.substr(up_to.size()));
-  frozen = {"conv1", "bn1"};
-  for (int layer = 1; layer <= last; ++layer) frozen.insert("layer" + std::to_string(layer));
-  for (const std::string& name : frozen) {
-    if (!module.hasattr(name) || !module.attr(name).isModule()) {
-      throw ModelError("model.freeze \"" + freeze + "\": the network has no module '" + name +
-                       "' (expected a torchvision ResNet)");
-    }
+}
+
+}  // namespace
+
+std::set<std::string> frozen_modules(const torch::jit::Module& module, const Head& head,
+                                     const FreezePolicy& freeze) {
+  std::set<std::string> frozen;
+  switch (freeze.kind) {
+    case FreezePolicy::Kind::kNone:
+      return frozen;
+    case FreezePolicy::Kind::kBackbone:
+      add_all_but_head(module, "", head, frozen);
+      return frozen;
+    case FreezePolicy::Kind::kUpTo:
+      return frozen_up_to(module, head, freeze);
   }
   return frozen;
 }
 
 namespace {
 
-// The top-level module a dotted parameter or module name lies in ("layer1.0.conv1.weight").
-std::string top_level(const std::string& name) { return name.substr(0, name.find('.')); }
+bool is_frozen(const std::string& name, const std::set<std::string>& frozen) {
+  for (const std::string& path : frozen) {
+    if (under_path(name, path)) return true;
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -136,7 +178,7 @@ std::vector<torch::jit::NameTensor> configure_trainable(torch::jit::Module& modu
                                                         const std::set<std::string>& frozen) {
   std::vector<torch::jit::NameTensor> trainable;
   for (const torch::jit::NameTensor& parameter : module.named_parameters(/*recurse=*/true)) {
-    const bool trains = frozen.count(top_level(parameter.name)) == 0;
+    const bool trains = !is_frozen(parameter.name, frozen);
     parameter.value.requires_grad_(trains);
     if (trains) trainable.push_back(parameter);
   }
@@ -155,14 +197,41 @@ bool any_batchnorm_training(const torch::jit::Module& module) {
   return false;
 }
 
+double drop_probability(const torch::jit::Module& layer) {
+  const std::string name = network_class(layer);
+  if (name.find("Dropout") == std::string::npos && name != "StochasticDepth") return 0.0;
+  // torch.nn.Dropout declares p in __constants__; torchvision's StochasticDepth keeps it as an
+  // attribute.
+  const c10::ClassTypePtr type = layer.type();
+  if (type->hasConstant("p")) return type->getConstant("p").toDouble();
+  if (layer.hasattr("p")) return layer.attr("p").toDouble();
+  return kDefaultDropout;
+}
+
+bool has_batchnorm(const torch::jit::Module& module) {
+  for (const torch::jit::NameModule& child : module.named_modules()) {
+    if (is_batchnorm(child.value)) return true;
+  }
+  return false;
+}
+
 void set_training(torch::jit::Module& module, bool training, const std::set<std::string>& frozen,
                   BatchNormPolicy batchnorm) {
   module.train(training);
   if (!training || batchnorm == BatchNormPolicy::kTrain) return;
+  if (batchnorm == BatchNormPolicy::kFollow) {
+    for (const std::string& path : frozen) {
+      try {
+        submodule(module, path).train(false);  // a handle to the same submodule
+      } catch (const std::out_of_range&) {
+        // a parameter held outside any child module: it has no mode
+      }
+    }
+    return;
+  }
   for (const torch::jit::NameModule& child : module.named_modules()) {
-    const bool in_frozen_part = frozen.count(top_level(child.name)) > 0;
-    if (batchnorm == BatchNormPolicy::kFrozen ? is_batchnorm(child.value) : in_frozen_part) {
-      torch::jit::Module handle = child.value;  // a handle to the same submodule
+    if (is_batchnorm(child.value)) {
+      torch::jit::Module handle = child.value;
       handle.train(false);
     }
   }

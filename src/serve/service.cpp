@@ -35,7 +35,7 @@ constexpr int kUnavailable = 503;
 /// Seconds a client is told to wait before it tries again after a 503.
 constexpr const char* kRetryAfterSeconds = "1";
 /// Most probable classes per image unless ?top_k says otherwise: ftl predict's default.
-constexpr std::int64_t kDefaultTopK = 5;
+constexpr std::int64_t kDefaultRequestTopK = 5;
 /// The largest ?top_k, as ftl predict's.
 constexpr std::int64_t kMaxTopK = 1000;
 /// The path of a record whose image was the request's body rather than a form part.
@@ -92,7 +92,7 @@ std::string dump(const nlohmann::ordered_json& json) {
 
 // ?top_k=K, the only query parameter predictions take.
 std::int64_t top_k_of(const httplib::Request& request, std::size_t classes) {
-  std::int64_t k = kDefaultTopK;
+  std::int64_t k = kDefaultRequestTopK;
   for (const auto& [name, value] : request.params) {
     if (name != "top_k") {
       throw ConfigError("unknown query parameter '" + name + "' (known: top_k)");

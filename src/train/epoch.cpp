@@ -179,8 +179,7 @@ double FinetuneRun::train_epoch(std::int64_t epoch) {
   if (!features_->considered()) {
     const auto features_start = Clock::now();
     features_->prepare(
-        model_->module(), !model_->frozen().empty(), varying_inputs(config_), data_,
-        loader_options_, *ranks_,
+        *model_, varying_inputs(config_), data_, loader_options_, *ranks_,
         [this](const auto& bad, const auto& data) { note_bad_images(bad, data); }, log_);
     timing_.epochs.back().features_seconds = seconds_since(features_start);
   }
@@ -278,14 +277,12 @@ StepTotals FinetuneRun::finish_optimizer_step(std::int64_t epoch, std::int64_t s
 }
 
 // The logits in fp32, under autocast when train.precision is bf16: the network's, or with the
-// feature cache the head's alone, fc applied to the cached features exactly as in the network.
+// feature cache the head's alone, applied to the cached features exactly as in the network.
 torch::Tensor FinetuneRun::forward(const torch::Tensor& input) {
   AutocastScope autocast(compute_, device_);
   torch::jit::Module& module = model_->module();
   if (!features_->active()) return module.forward({input}).toTensor().to(torch::kFloat32);
-  torch::jit::Module head = module.attr(kHeadName).toModule();
-  return torch::linear(input, head.attr("weight").toTensor(), head.attr("bias").toTensor())
-      .to(torch::kFloat32);
+  return head_logits(module, model_->head(), input).to(torch::kFloat32);
 }
 
 // Scores this process's share of the validation images; every rank's share, merged.

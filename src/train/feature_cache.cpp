@@ -5,10 +5,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <system_error>
 
 #include "ftl/image/preprocess.h"
+#include "ftl/model/family.h"
 #include "ftl/model/model.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/files.h"
@@ -27,14 +29,21 @@ constexpr double kHeadCheckTolerance = 1e-4;
 // A second, independent basis for the key's upper 64 bits.
 constexpr std::uint64_t kSecondBasis = 0x9e3779b97f4a7c15ULL;
 
-bool is_dropout(const torch::jit::Module& module) {
-  const auto type = module.type()->name();
-  return type && type->name().find("Dropout") != std::string::npos;
-}
+// Sets a submodule in eval mode for a scope, and back.
+class EvalScope {
+ public:
+  explicit EvalScope(torch::jit::Module module) : module_(std::move(module)) {
+    training_ = module_.is_training();
+    module_.train(false);
+  }
+  ~EvalScope() { module_.train(training_); }
+  EvalScope(const EvalScope&) = delete;
+  EvalScope& operator=(const EvalScope&) = delete;
 
-bool under_head(const std::string& name) {
-  return name == kHeadName || name.rfind(std::string(kHeadName) + ".", 0) == 0;
-}
+ private:
+  torch::jit::Module module_;
+  bool training_ = false;
+};
 
 void add_tensor(Fnv1a& first, Fnv1a& second, const std::string& name, const torch::Tensor& value) {
   const torch::Tensor bytes = value.detach().to(torch::kCPU).contiguous();
@@ -43,6 +52,23 @@ void add_tensor(Fnv1a& first, Fnv1a& second, const std::string& name, const torc
   for (Fnv1a* hash : {&first, &second}) {
     hash->add(header + "\n");
     hash->add(bytes.data_ptr(), bytes.nbytes());
+  }
+}
+
+// The network's logits against its head applied to `features`, on one batch, both with the
+// head's Dropout off.
+void check_head(torch::jit::Module& network, const Head& head, const torch::Tensor& images,
+                const torch::Tensor& features) {
+  // The head's Dropout is off for the check: the cached path applies it at each step.
+  std::optional<EvalScope> dropout_off;
+  if (!head.dropout.empty()) dropout_off.emplace(submodule(network, head.dropout));
+  const torch::Tensor logits = network.forward({images}).toTensor().to(torch::kFloat32);
+  const torch::Tensor from_features = head_logits(network, head, features).to(torch::kFloat32);
+  if (!torch::allclose(logits, from_features, kHeadCheckTolerance, kHeadCheckTolerance)) {
+    throw ModelError(fmt::format(
+        "the feature cache cannot stand in for this network: its output is not its head {} "
+        "applied to {}'s input (max difference {}); set train.feature_cache \"off\"",
+        head.path, head.path, (logits - from_features).abs().max().item<double>()));
   }
 }
 
@@ -58,78 +84,100 @@ std::string varying_inputs(const Config& config) {
   return "";
 }
 
-std::string feature_cache_obstacle(const torch::jit::Module& model, const std::string& varying) {
+std::string feature_cache_obstacle(const torch::jit::Module& model, const Head& head,
+                                   const std::string& varying) {
   if (!varying.empty()) return varying;
+  if (head.kind == HeadKind::kConv && head.input_module.empty()) {
+    return "the head " + head.path +
+           " is a convolution in a network that is not SqueezeNet: its input cannot be taken "
+           "from the network";
+  }
   for (const torch::jit::NameTensor& parameter : model.named_parameters(/*recurse=*/true)) {
-    if (!is_head_parameter(parameter.name) && parameter.value.requires_grad()) {
-      return "the backbone trains (" + parameter.name + " is not frozen)";
+    if (head.holds(parameter.name) || !parameter.value.requires_grad()) continue;
+    if (head.in_block(parameter.name)) {
+      return parameter.name + " trains with the head in " + head.block +
+             ", and the cache holds only the head's input";
     }
+    return "the backbone trains (" + parameter.name + " is not frozen)";
   }
   for (const torch::jit::NameModule& child : model.named_modules()) {
-    if (under_head(child.name) || !child.value.is_training()) continue;
+    if (head.holds(child.name) || child.name == head.dropout || !child.value.is_training()) {
+      continue;
+    }
     if (is_batchnorm(child.value)) {
       return "BatchNorm layer " + child.name + " trains: its output depends on the batch";
     }
-    if (is_dropout(child.value)) return "Dropout layer " + child.name + " is in training mode";
+    if (drop_probability(child.value) > 0.0) {
+      return network_class(child.value) + " layer " + child.name +
+             " is in training mode: its output is random";
+    }
   }
   return "";
 }
 
-CachedFeatures extract_features(const torch::jit::Module& model, const ImageFolder& data,
-                                const LoaderOptions& options, const torch::Device& device,
-                                const ComputeMode& mode) {
+CachedFeatures extract_features(const torch::jit::Module& model, const Head& head,
+                                const ImageFolder& data, const LoaderOptions& options,
+                                const torch::Device& device, const ComputeMode& mode) {
   torch::NoGradGuard no_grad;
   torch::jit::Module original = model;  // shares the module: forward is not const
   torch::jit::Module backbone = model.deepcopy();
-  torch::jit::Module head = original.attr(kHeadName).toModule();
-  const torch::Tensor weight = head.attr("weight").toTensor();
-  const torch::Tensor bias = head.attr("bias").toTensor();
-  const std::int64_t dim = weight.size(1);
-  torch::jit::Module identity = backbone.attr(kHeadName).toModule();
-  identity.setattr("weight", torch::eye(dim, weight.options().requires_grad(false)));
-  identity.setattr("bias", torch::zeros({dim}, bias.options().requires_grad(false)));
+  if (!head.dropout.empty()) submodule(backbone, head.dropout).train(false);
+  torch::jit::Module input_of = backbone;
+  if (head.kind == HeadKind::kConv) {
+    input_of = submodule(backbone, head.input_module);
+  } else {
+    torch::jit::Module identity = submodule(backbone, head.path);
+    const torch::Tensor weight = identity.attr("weight").toTensor();
+    identity.setattr("weight", torch::eye(head.in_features, weight.options().requires_grad(false)));
+    if (head.bias) {
+      identity.setattr("bias",
+                       torch::zeros({head.in_features}, weight.options().requires_grad(false)));
+    }
+  }
 
+  const auto rows = static_cast<std::int64_t>(data.samples.size());
   CachedFeatures cached;
-  cached.features = torch::zeros({static_cast<std::int64_t>(data.samples.size()), dim});
   BatchLoader loader(data.samples, identity_order(data.samples.size()), options);
   Batch batch;
-  bool checked = false;
   while (loader.next(batch)) {
     cached.bad.insert(cached.bad.end(), batch.bad.begin(), batch.bad.end());
     if (batch.indices.empty()) continue;
     const torch::Tensor images = batch.images.to(device);
     AutocastScope autocast(mode, device);
-    const torch::Tensor features = backbone.forward({images}).toTensor();
-    if (!checked) {
-      const torch::Tensor logits = original.forward({images}).toTensor().to(torch::kFloat32);
-      const torch::Tensor from_features = torch::linear(features, weight, bias).to(torch::kFloat32);
-      if (!torch::allclose(logits, from_features, kHeadCheckTolerance, kHeadCheckTolerance)) {
-        throw ModelError(
-            "the feature cache cannot stand in for this network: its output is not its head "
-            "fc applied to fc's input (max difference " +
-            std::to_string((logits - from_features).abs().max().item<double>()) +
-            "); set train.feature_cache \"off\"");
-      }
-      checked = true;
+    const torch::Tensor features = input_of.forward({images}).toTensor();
+    if (!cached.features.defined()) {
+      check_head(original, head, images, features);
+      std::vector<std::int64_t> shape = features.sizes().vec();
+      shape[0] = rows;
+      cached.features = torch::zeros(shape);
     }
-    std::vector<std::int64_t> rows(batch.indices.begin(), batch.indices.end());
-    cached.features.index_copy_(0, torch::tensor(rows, torch::kInt64),
+    std::vector<std::int64_t> indices(batch.indices.begin(), batch.indices.end());
+    cached.features.index_copy_(0, torch::tensor(indices, torch::kInt64),
                                 features.to(torch::kCPU, torch::kFloat32));
   }
+  if (!cached.features.defined()) cached.features = torch::zeros({rows, head.in_features});
   return cached;
 }
 
-std::string backbone_fingerprint(const torch::jit::Module& model) {
+std::string backbone_fingerprint(const torch::jit::Module& model, const Head& head) {
   Fnv1a first;
   Fnv1a second(kSecondBasis);
   for (const torch::jit::NameTensor& parameter : model.named_parameters(/*recurse=*/true)) {
-    if (!is_head_parameter(parameter.name))
-      add_tensor(first, second, parameter.name, parameter.value);
+    if (!head.holds(parameter.name)) add_tensor(first, second, parameter.name, parameter.value);
   }
   for (const torch::jit::NameTensor& buffer : model.named_buffers(/*recurse=*/true)) {
-    if (!is_head_parameter(buffer.name)) add_tensor(first, second, buffer.name, buffer.value);
+    if (!head.holds(buffer.name)) add_tensor(first, second, buffer.name, buffer.value);
   }
   return fmt::format("{:016x}{:016x}", first.value(), second.value());
+}
+
+std::string feature_shape(const CachedFeatures& cached) {
+  std::string text;
+  for (std::int64_t dim = 1; dim < cached.features.dim(); ++dim) {
+    text += (text.empty() ? "" : "x") + std::to_string(cached.features.size(dim));
+  }
+  // "512-d" for vectors, "512x13x13" for SqueezeNet's feature maps.
+  return cached.features.dim() == 2 ? text + "-d" : text;
 }
 
 nlohmann::json feature_cache_settings(const Config& config, const std::string& backbone,
@@ -185,16 +233,26 @@ CachedFeatures read_feature_file(const fs::path& path, const std::string& key, s
     throw DataError(path.string() + ": not an ftl feature cache file");
   }
   CachedFeatures cached;
-  std::int64_t dim = 0;
+  std::vector<std::int64_t> shape = {static_cast<std::int64_t>(rows)};
   try {
     const nlohmann::json header = nlohmann::json::parse(header_text);
-    refuse_unknown_keys(header, {"key", "rows", "dim", "bad"}, "header: ");
+    refuse_unknown_keys(header, {"key", "rows", "dim", "row_shape", "bad"}, "header: ");
     if (header.at("key").get<std::string>() != key) throw DataError("it holds another key");
     if (header.at("rows").get<std::size_t>() != rows) {
       throw DataError(fmt::format("it holds {} rows, not {}", header.at("rows").dump(), rows));
     }
-    dim = header.at("dim").get<std::int64_t>();
+    const auto dim = header.at("dim").get<std::int64_t>();
     if (dim < 1) throw DataError("dim " + std::to_string(dim));
+    // A map per image (SqueezeNet's) has its shape; a vector has only its length.
+    std::int64_t product = 1;
+    for (const std::int64_t size : header.value("row_shape", std::vector<std::int64_t>{dim})) {
+      if (size < 1 || size > dim / product) {
+        throw DataError("row_shape does not hold dim " + std::to_string(dim));
+      }
+      shape.push_back(size);
+      product *= size;
+    }
+    if (product != dim) throw DataError("row_shape does not hold dim " + std::to_string(dim));
     for (const nlohmann::json& entry : header.at("bad")) {
       const auto index = entry.at(0).get<std::size_t>();
       if (index >= rows) throw DataError("bad image index " + std::to_string(index));
@@ -205,7 +263,7 @@ CachedFeatures read_feature_file(const fs::path& path, const std::string& key, s
   } catch (const std::runtime_error& error) {  // DataError above, ModelError for a key
     throw DataError(path.string() + ": " + error.what());
   }
-  cached.features = torch::empty({static_cast<std::int64_t>(rows), dim}, torch::kFloat32);
+  cached.features = torch::empty(shape, torch::kFloat32);
   const auto bytes = static_cast<std::streamsize>(cached.features.nbytes());
   in.read(static_cast<char*>(cached.features.data_ptr()), bytes);
   if (in.gcount() != bytes || in.peek() != std::char_traits<char>::eof()) {
@@ -220,8 +278,10 @@ void write_feature_file(const fs::path& path, const std::string& key,
   const torch::Tensor features = cached.features.to(torch::kCPU, torch::kFloat32).contiguous();
   nlohmann::json bad = nlohmann::json::array();
   for (const BadImage& image : cached.bad) bad.push_back({image.index, image.reason});
-  const nlohmann::json header = {
-      {"key", key}, {"rows", features.size(0)}, {"dim", features.size(1)}, {"bad", bad}};
+  const std::int64_t rows = features.size(0);
+  nlohmann::json header = {
+      {"key", key}, {"rows", rows}, {"dim", rows > 0 ? features.numel() / rows : 0}, {"bad", bad}};
+  if (features.dim() > 2) header["row_shape"] = features.sizes().slice(1).vec();
   std::string contents = std::string(kMagic) + "\n" +
                          header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
                          "\n";

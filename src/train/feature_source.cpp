@@ -24,13 +24,13 @@ void FeatureSource::drop() {
   val_.reset();
 }
 
-void FeatureSource::prepare(const torch::jit::Module& model, bool frozen,
-                            const std::string& varying, const RunData& data,
-                            const LoaderOptions& options, Ranks& ranks, const NoteBadImages& note,
-                            spdlog::logger& log) {
+void FeatureSource::prepare(const TrainingModel& model, const std::string& varying,
+                            const RunData& data, const LoaderOptions& options, Ranks& ranks,
+                            const NoteBadImages& note, spdlog::logger& log) {
   considered_ = true;
   if (config_.train.feature_cache == FeatureCacheMode::kOff) return;
-  const std::string obstacle = feature_cache_obstacle(model, varying);
+  const bool frozen = !model.frozen().empty();
+  const std::string obstacle = feature_cache_obstacle(model.module(), model.head(), varying);
   if (!obstacle.empty()) {
     // Worth a line only when something is frozen or the cache was asked for by name.
     if (config_.train.feature_cache == FeatureCacheMode::kDisk) {
@@ -41,22 +41,24 @@ void FeatureSource::prepare(const torch::jit::Module& model, bool frozen,
     return;
   }
   const auto start = std::chrono::steady_clock::now();
-  const nlohmann::json settings = feature_cache_settings(
-      config_,
-      config_.train.feature_cache == FeatureCacheMode::kDisk ? backbone_fingerprint(model) : "",
-      device_);
+  const nlohmann::json settings =
+      feature_cache_settings(config_,
+                             config_.train.feature_cache == FeatureCacheMode::kDisk
+                                 ? backbone_fingerprint(model.module(), model.head())
+                                 : "",
+                             device_);
   train_ = features_of(model, data.train, settings, options, ranks, log);
   val_ = features_of(model, data.val, settings, options, ranks, log);
   note(train_->bad, data.train);
   note(val_->bad, data.val);
   log.info(
-      "feature cache: the backbone's {}-d features of {} training and {} validation images "
+      "feature cache: the backbone's {} features of {} training and {} validation images "
       "ready in {:.1f}s; the head trains on them",
-      train_->features.size(1), data.train.samples.size(), data.val.samples.size(),
+      feature_shape(*train_), data.train.samples.size(), data.val.samples.size(),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }
 
-CachedFeatures FeatureSource::features_of(const torch::jit::Module& model, const ImageFolder& data,
+CachedFeatures FeatureSource::features_of(const TrainingModel& model, const ImageFolder& data,
                                           const nlohmann::json& settings,
                                           const LoaderOptions& options, Ranks& ranks,
                                           spdlog::logger& log) {
@@ -105,16 +107,17 @@ std::optional<CachedFeatures> FeatureSource::read(const fs::path& file, const st
 // Each rank runs the backbone over its round-robin share of the images, and the shares are
 // summed into place: every rank then holds every image's features, since its training shard
 // changes every epoch. A single process's share is every image.
-CachedFeatures FeatureSource::extract_on_ranks(const torch::jit::Module& model,
-                                               const ImageFolder& data,
+CachedFeatures FeatureSource::extract_on_ranks(const TrainingModel& model, const ImageFolder& data,
                                                const LoaderOptions& options, Ranks& ranks) {
   const std::vector<std::size_t> mine =
       shard_positions(data.samples.size(), ranks.rank(), ranks.world_size());
-  const CachedFeatures local = extract_features(
-      model, rank_share(data, ranks.rank(), ranks.world_size()), options, device_, compute_);
+  const CachedFeatures local = extract_features(model.module(), model.head(),
+                                                rank_share(data, ranks.rank(), ranks.world_size()),
+                                                options, device_, compute_);
   CachedFeatures all;
-  all.features =
-      torch::zeros({static_cast<std::int64_t>(data.samples.size()), local.features.size(1)});
+  std::vector<std::int64_t> shape = local.features.sizes().vec();
+  shape[0] = static_cast<std::int64_t>(data.samples.size());
+  all.features = torch::zeros(shape);
   const std::vector<std::int64_t> rows(mine.begin(), mine.end());
   all.features.index_copy_(0, torch::tensor(rows, torch::kInt64), local.features);
   ranks.all_reduce({all.features}, "the backbone features");

@@ -113,11 +113,11 @@ void RangeTest::set_up() {
   loader_options_.seed = seed_;
   data_ = load_run_data(config_.data, seed_, log_);
   class_weights_ = run_class_weights(config_.train.class_weights, data_, device_, log_);
-  torch::jit::Module module =
+  StartingNetwork start =
       starting_network(config_, data_.train.classes, nullptr, TrainState{}, device_, log_);
-  apply_memory_format(module, compute_);
-  model_.emplace(module, config_.model);
-  optimizer_ = std::make_unique<TrainingOptimizer>(model_->trainable(), config_);
+  apply_memory_format(start.module, compute_);
+  model_.emplace(start.module, std::move(start.head), config_.model);
+  optimizer_ = std::make_unique<TrainingOptimizer>(model_->trainable(), model_->head(), config_);
   model_->set_mode(/*training=*/true);
   log_.info("device {}, {} compute threads, {} loader workers, deterministic; frozen: {}",
             device_.str(), threads, loader_options_.workers,

@@ -83,12 +83,12 @@ torch::Tensor saved_like(const std::map<std::string, torch::Tensor>& tensors,
 }  // namespace
 
 TrainingOptimizer::TrainingOptimizer(const std::vector<torch::jit::NameTensor>& trainable,
-                                     const Config& config)
+                                     const Head& classifier, const Config& config)
     : config_(config), optimizer_(make_optimizer(config.optimizer)) {
   std::vector<torch::jit::NameTensor> head;
   std::vector<torch::jit::NameTensor> backbone;
   for (const torch::jit::NameTensor& parameter : trainable) {
-    (is_head_parameter(parameter.name) ? head : backbone).push_back(parameter);
+    (classifier.in_block(parameter.name) ? head : backbone).push_back(parameter);
   }
   add_groups(head, "head", 1.0);
   add_groups(backbone, "backbone", config.model.backbone_lr_mult);

@@ -111,8 +111,9 @@ void FinetuneRun::load_data() {
 }
 
 void FinetuneRun::setup_model(const std::optional<Checkpoint>& last) {
-  torch::jit::Module module = starting_network(config_, data_.train.classes,
-                                               last ? &*last : nullptr, state_, device_, log_);
+  StartingNetwork start = starting_network(config_, data_.train.classes, last ? &*last : nullptr,
+                                           state_, device_, log_);
+  torch::jit::Module& module = start.module;
   apply_memory_format(module, compute_);
   // Every rank starts from rank 0's weights and BatchNorm statistics.
   std::vector<torch::Tensor> tensors;
@@ -121,11 +122,11 @@ void FinetuneRun::setup_model(const std::optional<Checkpoint>& last) {
   }
   for (const torch::Tensor& buffer : module.buffers(/*recurse=*/true)) tensors.push_back(buffer);
   ranks_->broadcast(tensors, "the initial weights");
-  model_.emplace(module, config_.model);
+  model_.emplace(module, std::move(start.head), config_.model);
 }
 
 void FinetuneRun::setup_optimizer(const std::optional<Checkpoint>& last) {
-  optimizer_ = std::make_unique<TrainingOptimizer>(model_->trainable(), config_);
+  optimizer_ = std::make_unique<TrainingOptimizer>(model_->trainable(), model_->head(), config_);
   if (last) {
     if (state_.phase == "full" && !model_->frozen().empty()) unfreeze(state_.epochs_done + 1);
     const std::string source = last_checkpoint_path(run_dir_).string();

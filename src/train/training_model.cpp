@@ -2,16 +2,22 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include "ftl/model/family.h"
 #include "ftl/model/model.h"
+#include "ftl/model/run_layout.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/text.h"
 
 namespace ftl {
 
-TrainingModel::TrainingModel(torch::jit::Module module, const ModelConfig& config)
+TrainingModel::TrainingModel(torch::jit::Module module, Head head, const ModelConfig& config)
     : module_(std::move(module)),
-      frozen_(frozen_modules(module_, config.freeze)),
+      head_(std::move(head)),
+      frozen_(frozen_modules(module_, head_, config.freeze)),
       batchnorm_(config.batchnorm) {}
+
+TrainingModel::TrainingModel(const torch::jit::Module& module, const ModelConfig& config)
+    : TrainingModel(module, find_head(module, config.head, config.path), config) {}
 
 void TrainingModel::set_mode(bool training) {
   set_training(module_, training, frozen_, batchnorm_);
@@ -32,15 +38,83 @@ std::vector<torch::jit::NameTensor> TrainingModel::unfreeze() {
 }
 
 nlohmann::json TrainingModel::training_json(std::size_t trainable_tensors) const {
-  return {{"phase", phase()},
-          {"frozen_modules", frozen_},
-          {"batchnorm", to_string(batchnorm_)},
-          {"trainable_tensors", trainable_tensors}};
+  nlohmann::json json = {{"phase", phase()},
+                         {"frozen_modules", frozen_},
+                         {"batchnorm", to_string(batchnorm_)},
+                         {"trainable_tensors", trainable_tensors}};
+  json.update(head_.to_json());
+  return json;
 }
 
-torch::jit::Module starting_network(const Config& config, const std::vector<std::string>& classes,
-                                    const Checkpoint* last, const TrainState& state,
-                                    const torch::Device& device, spdlog::logger& log) {
+namespace {
+
+// ViT and MaxViT are built for one input size: another fails deep inside their forward.
+void check_input_size(const torch::jit::Module& network, const Config& config) {
+  const Family* family = find_family(network);
+  if (family == nullptr) return;
+  const std::int64_t side = fixed_input_size(network, *family);
+  const std::int64_t configured = config.data.preprocess.image_size;
+  if (side == 0 || side == configured) return;
+  throw ConfigError(
+      fmt::format("data.image_size {}: model.path {} is a {}, which takes {}x{} inputs only; set "
+                  "data.image_size {}",
+                  configured, config.model.path, family->name, side, side, side));
+}
+
+constexpr std::int64_t kProbeChannels = 3;  // RGB, as the loader gives
+
+// The TorchScript error's last line ("RuntimeError: Given input size: ..."), without the
+// interpreter's traceback above it.
+std::string last_line(const std::string& text) {
+  const std::size_t end = text.find_last_not_of("\n ");
+  if (end == std::string::npos) return text;
+  const std::size_t start = text.rfind('\n', end);
+  return text.substr(start == std::string::npos ? 0 : start + 1, end + 1 - (start + 1));
+}
+
+// A network that cannot take data.image_size (AlexNet under 63 px, VGG under 32) fails deep in
+// its first training step; one image of zeros at start-up, in eval mode so that no BatchNorm
+// statistic moves, turns that into an error that names the key.
+void check_forward(torch::jit::Module& network, const Config& config, std::int64_t classes,
+                   const torch::Device& device) {
+  const std::int64_t side = config.data.preprocess.image_size;
+  std::vector<std::pair<torch::jit::Module, bool>> modes;
+  for (const torch::jit::NameModule& child : network.named_modules()) {
+    modes.emplace_back(child.value, child.value.is_training());
+  }
+  network.eval();
+  std::string failure;
+  try {
+    torch::NoGradGuard no_grad;
+    const c10::IValue output = network.forward(
+        {torch::zeros({1, kProbeChannels, side, side}, torch::TensorOptions(device))});
+    if (!output.isTensor() || output.toTensor().sizes() != torch::IntArrayRef({1, classes})) {
+      failure = "its output is not the expected 1x" + std::to_string(classes) + " logits";
+    }
+  } catch (const c10::Error& error) {
+    failure = last_line(error.what_without_backtrace());
+  } catch (const std::runtime_error& error) {  // the interpreter's, with its traceback
+    failure = last_line(error.what());
+  }
+  // Pre-order: each parent's recursive train() comes before its children's own flags.
+  for (std::pair<torch::jit::Module, bool>& mode : modes) mode.first.train(mode.second);
+  if (failure.empty()) return;
+  throw ConfigError(fmt::format("data.image_size {}: model.path {} fails on a {}x{} image: {}",
+                                side, config.model.path, side, side, failure));
+}
+
+bool has_layer_norm(const torch::jit::Module& network) {
+  for (const torch::jit::NameModule& child : network.named_modules()) {
+    if (network_class(child.value).find("LayerNorm") != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+StartingNetwork starting_network(const Config& config, const std::vector<std::string>& classes,
+                                 const Checkpoint* last, const TrainState& state,
+                                 const torch::Device& device, spdlog::logger& log) {
   if (last != nullptr) {
     if (last->metadata.classes != classes) {
       throw DataError(config.data.train + ": classes (" + join(classes) +
@@ -51,20 +125,37 @@ torch::jit::Module starting_network(const Config& config, const std::vector<std:
              state.steps_done > 0
                  ? fmt::format(" and {} steps of epoch {}", state.steps_done, state.epochs_done + 1)
                  : "");
-    return last->module;
+    check_input_size(last->module, config);
+    return {last->module, checkpoint_head(*last, kLastName)};
   }
-  LoadedModel loaded = load_model(config.model.path, device);
+  LoadedModel loaded =
+      load_model(config.model.path, device, config.model.head, config.data.preprocess.image_size);
   if (loaded.traced) {
     log.warn(
         "{} was made by torch.jit.trace: its BatchNorm layers keep the mode they were "
         "traced in and will not train as expected; export with torch.jit.script",
         config.model.path);
   }
-  log.info("model: {} (fc {} -> {} classes)", config.model.path, head_out_features(loaded.module),
-           classes.size());
-  replace_head(loaded.module, static_cast<std::int64_t>(classes.size()),
-               static_cast<std::uint64_t>(config.train.seed));
-  return loaded.module;
+  check_input_size(loaded.module, config);
+  const Head head =
+      replace_head(loaded.module, loaded.head, static_cast<std::int64_t>(classes.size()),
+                   static_cast<std::uint64_t>(config.train.seed));
+  check_forward(loaded.module, config, static_cast<std::int64_t>(classes.size()), device);
+  log.info(
+      "model: {}: {}, head {}, was {} outputs{}", config.model.path,
+      head.family.empty() ? "network of class " + network_class(loaded.module) : head.family,
+      head.describe(), loaded.head.out_features,
+      head.dropout.empty() ? "" : fmt::format("; its Dropout {} trains with it", head.dropout));
+  if (config.model.freeze.kind == FreezePolicy::Kind::kBackbone) {
+    log.info("model.freeze \"backbone\": all but {} is frozen; it trains whole, as in Python: {}",
+             head.block, block_layers(loaded.module, head));
+  }
+  if (!has_batchnorm(loaded.module)) {
+    log.info("model.batchnorm \"{}\" has nothing to hold: the network has no BatchNorm layer{}",
+             to_string(config.model.batchnorm),
+             has_layer_norm(loaded.module) ? " (it normalises with LayerNorm)" : "");
+  }
+  return {loaded.module, head};
 }
 
 }  // namespace ftl

@@ -25,7 +25,7 @@ namespace {
 // The ResNet-18 fixture with a 3-class head, as finetune prepares it.
 ftl::LoadedModel three_class_model() {
   ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, torch::kCPU);
-  ftl::replace_head(loaded.module, 3, 1);
+  ftl::replace_head(loaded.module, loaded.head, 3, 1);
   return loaded;
 }
 

@@ -78,20 +78,6 @@ double max_weight_difference(const fs::path& a, const fs::path& b) {
   return largest;
 }
 
-// Ranks 0 and 1 of `command` (finetune and its arguments) started by hand on loopback, each
-// logging to dir/rankN.log.
-std::vector<pid_t> start_two_ranks(const fs::path& dir, std::vector<std::string> command) {
-  const std::string port = std::to_string(free_port());
-  command.insert(command.end(), {"--world-size", "2", "--master-port", port, "--rank"});
-  std::vector<pid_t> ranks;
-  for (const std::string rank : {"0", "1"}) {
-    command.push_back(rank);
-    ranks.push_back(ftl::testing::spawn_ftl(command, dir / ("rank" + rank + ".log")));
-    command.pop_back();
-  }
-  return ranks;
-}
-
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -183,7 +169,7 @@ TEST_CASE(
   // circle/0.png, so rank 1 decodes it.
   std::ofstream(dir / "train/circle/0a_bad.png") << "not an image";
   ftl::Config config = equivalence_config(dir.path(), "single", 16);
-  config.model.freeze = "backbone";
+  config.model.freeze = ftl::FreezePolicy::parse("backbone");
   config.data.on_bad_image = ftl::BadImagePolicy::kSkip;
   config.train.epochs = 4;
   const fs::path single = write_config(dir / "single.json", config);
@@ -191,7 +177,8 @@ TEST_CASE(
   config.data.batch_size = 8;
   config.output.dir = (dir / "pair").string();
   const fs::path pair = write_config(dir / "pair.json", config);
-  for (const pid_t rank : start_two_ranks(dir.path(), {"finetune", "--config", pair.string()})) {
+  for (const pid_t rank :
+       ftl::testing::spawn_two_ranks(dir.path(), {"finetune", "--config", pair.string()})) {
     CHECK(ftl::testing::wait_exit_code(rank) == 0);
   }
   const std::string log = ftl::testing::read_file(dir / "rank1.log");
@@ -221,7 +208,7 @@ TEST_CASE(
   pair.train.accumulate_steps = 2;
   const fs::path file = write_config(dir / "pair.json", pair);
   const std::vector<pid_t> ranks =
-      start_two_ranks(dir.path(), {"finetune", "--config", file.string()});
+      ftl::testing::spawn_two_ranks(dir.path(), {"finetune", "--config", file.string()});
   const int rank0 = ftl::testing::wait_exit_code(ranks[0]);
   const int rank1 = ftl::testing::wait_exit_code(ranks[1]);
   const std::string log = ftl::testing::read_file(dir / "rank0.log");
@@ -240,7 +227,7 @@ TEST_CASE("distributed: a feature cache file is used only when every rank can re
   ftl::testing::TempDir dir;
   ftl::testing::write_shapes_data(dir.path(), 4, 2, 81);
   ftl::Config config = equivalence_config(dir.path(), "run", 8);
-  config.model.freeze = "backbone";
+  config.model.freeze = ftl::FreezePolicy::parse("backbone");
   config.train.feature_cache =
       ftl::FeatureCacheMode::kDisk;  // in $XDG_CACHE_HOME/ftl/features: one per machine
   config.train.epochs = 1;
@@ -292,7 +279,7 @@ TEST_CASE(
   config.dist.timeout_s = timeout;
   const fs::path file = write_config(dir / "run.json", config);
   const std::vector<pid_t> ranks =
-      start_two_ranks(dir.path(), {"finetune", "--config", file.string()});
+      ftl::testing::spawn_two_ranks(dir.path(), {"finetune", "--config", file.string()});
   // Once rank 0 has saved an epoch both ranks are deep in training.
   REQUIRE(ftl::testing::wait_for_new_file(ranks[0], dir / "run/checkpoints/last.pt") == -1);
   ::kill(ranks[1], hung ? SIGSTOP : SIGKILL);
@@ -327,7 +314,7 @@ TEST_CASE(
   // without the feature cache keeps the steps slow enough to land the signal mid-epoch, and
   // the run exact enough to compare with one process.
   ftl::Config config = equivalence_config(dir.path(), "single", 2);
-  config.model.freeze = "backbone";
+  config.model.freeze = ftl::FreezePolicy::parse("backbone");
   config.train.feature_cache = ftl::FeatureCacheMode::kOff;
   run_alone(write_config(dir / "single.json", config));
   config.data.batch_size = 1;
@@ -336,7 +323,7 @@ TEST_CASE(
   const fs::path pair = write_config(dir / "pair.json", config);
   const fs::path last = dir / "pair/checkpoints/last.pt";
   const std::vector<pid_t> ranks =
-      start_two_ranks(dir.path(), {"finetune", "--config", pair.string()});
+      ftl::testing::spawn_two_ranks(dir.path(), {"finetune", "--config", pair.string()});
   REQUIRE(ftl::testing::wait_for_new_file(ranks[0], last) == -1);
   ::kill(ranks[1], SIGTERM);  // as a scheduler preempting one task would
   for (const pid_t rank : ranks) CHECK(ftl::testing::wait_exit_code(rank) == 128 + SIGTERM);
@@ -355,8 +342,8 @@ TEST_CASE(
                                     " with a world size of 1: " + last.string() +
                                     " was saved at step " + std::to_string(state.steps_done) +
                                     " of epoch 1 by a world size of 2; resume with 2 processes"));
-  for (const pid_t rank :
-       start_two_ranks(dir.path(), {"finetune", "--resume", (dir / "pair").string()})) {
+  for (const pid_t rank : ftl::testing::spawn_two_ranks(
+           dir.path(), {"finetune", "--resume", (dir / "pair").string()})) {
     CHECK(ftl::testing::wait_exit_code(rank) == 0);
   }
   CHECK_THAT(ftl::testing::read_file(dir / "rank0.log"), Contains("resuming"));

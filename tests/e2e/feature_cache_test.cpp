@@ -32,7 +32,7 @@ struct Run {
 Run frozen_run(const ftl::testing::TempDir& dir, const std::string& name,
                const std::string& feature_cache, const fs::path& cache_dir = {}) {
   ftl::Config config = ftl::testing::shapes_config(dir.path(), name);
-  config.model.freeze = "backbone";
+  config.model.freeze = ftl::FreezePolicy::parse("backbone");
   config.train.epochs = 3;
   ftl::apply_override(config, "train.feature_cache=" + feature_cache);
   config.train.feature_cache_dir = cache_dir.string();
@@ -77,7 +77,7 @@ TEST_CASE("feature cache: the head learns the same weights as without it", "[fea
   CHECK(torch::allclose(head(cached.last, "bias"), head(uncached.last, "bias"), 1e-4, 1e-6));
   // Not trivially: the head moved away from its initialisation.
   ftl::LoadedModel fresh = ftl::load_model(ftl::testing::kResNet18, torch::kCPU);
-  ftl::replace_head(fresh.module, 3, 0);
+  ftl::replace_head(fresh.module, fresh.head, 3, 0);
   CHECK((head(cached.last, "weight") - fresh.module.attr("fc").toModule().attr("weight").toTensor())
             .abs()
             .max()
@@ -131,26 +131,29 @@ TEST_CASE("feature cache: disk keeps features across runs, keyed by the images",
 TEST_CASE("feature cache: what keeps it from applying", "[feature_cache]") {
   ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, torch::kCPU);
   torch::jit::Module& model = loaded.module;
-  ftl::replace_head(model, 3, 0);
-  const std::set<std::string> backbone = ftl::frozen_modules(model, "backbone");
+  ftl::replace_head(model, loaded.head, 3, 0);
+  const std::set<std::string> backbone = ftl::frozen_modules(
+      model, ftl::find_head(model, "auto", ""), ftl::FreezePolicy::parse("backbone"));
   ftl::configure_trainable(model, backbone);
   ftl::set_training(model, true, backbone, ftl::BatchNormPolicy::kFollow);
-  CHECK(ftl::feature_cache_obstacle(model, "").empty());
+  CHECK(ftl::feature_cache_obstacle(model, ftl::find_head(model, "auto", ""), "").empty());
   ftl::Config config;
   CHECK(ftl::varying_inputs(config).empty());
   config.train.mixup.cutmix_alpha = 1.0;
   CHECK(ftl::varying_inputs(config) ==
         "train.mixup is on: every step mixes the images of its batch");
   config.data.augment.enabled = true;
-  CHECK(ftl::feature_cache_obstacle(model, ftl::varying_inputs(config)) ==
+  CHECK(ftl::feature_cache_obstacle(model, ftl::find_head(model, "auto", ""),
+                                    ftl::varying_inputs(config)) ==
         "data.augment is on: every epoch sees other crops of each image");
   ftl::set_training(model, true, backbone, ftl::BatchNormPolicy::kTrain);
-  CHECK_THAT(ftl::feature_cache_obstacle(model, ""),
+  CHECK_THAT(ftl::feature_cache_obstacle(model, ftl::find_head(model, "auto", ""), ""),
              Contains("BatchNorm layer") && Contains("trains: its output depends on the batch"));
-  const std::set<std::string> partly = ftl::frozen_modules(model, "up_to:layer2");
+  const std::set<std::string> partly = ftl::frozen_modules(
+      model, ftl::find_head(model, "auto", ""), ftl::FreezePolicy::parse("up_to:layer2"));
   ftl::configure_trainable(model, partly);
   ftl::set_training(model, true, partly, ftl::BatchNormPolicy::kFollow);
-  CHECK_THAT(ftl::feature_cache_obstacle(model, ""),
+  CHECK_THAT(ftl::feature_cache_obstacle(model, ftl::find_head(model, "auto", ""), ""),
              Contains("the backbone trains (layer3.") && Contains(" is not frozen)"));
 }
 
@@ -170,10 +173,10 @@ TEST_CASE("feature cache: keys change with the settings and the images", "[featu
   CHECK(ftl::feature_cache_key(fewer, settings) != key);
 
   ftl::LoadedModel model = ftl::load_model(ftl::testing::kResNet18, torch::kCPU);
-  const std::string backbone = ftl::backbone_fingerprint(model.module);
+  const std::string backbone = ftl::backbone_fingerprint(model.module, model.head);
   // The head is not part of the backbone; any backbone weight is.
-  ftl::replace_head(model.module, 7, 1);
-  CHECK(ftl::backbone_fingerprint(model.module) == backbone);
+  ftl::replace_head(model.module, model.head, 7, 1);
+  CHECK(ftl::backbone_fingerprint(model.module, model.head) == backbone);
   {
     torch::NoGradGuard no_grad;
     model.module.attr("layer4")
@@ -186,5 +189,5 @@ TEST_CASE("feature cache: keys change with the settings and the images", "[featu
         .toTensor()[0]
         .add_(1e-3);
   }
-  CHECK(ftl::backbone_fingerprint(model.module) != backbone);
+  CHECK(ftl::backbone_fingerprint(model.module, model.head) != backbone);
 }

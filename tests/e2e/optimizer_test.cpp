@@ -20,9 +20,17 @@ ftl::Config group_config() {
   return config;
 }
 
+// The ResNet fixture's head: the optimizer's groups ask only which parameters it holds.
+ftl::Head fc_head() {
+  ftl::Head head;
+  head.path = "fc";
+  head.block = "fc";
+  return head;
+}
+
 torch::jit::Module resnet(std::int64_t classes) {
   ftl::LoadedModel loaded = ftl::load_model(ftl::testing::kResNet18, torch::kCPU);
-  ftl::replace_head(loaded.module, classes, 0);
+  ftl::replace_head(loaded.module, loaded.head, classes, 0);
   return loaded.module;
 }
 
@@ -41,7 +49,7 @@ void step_once(torch::jit::Module& module, ftl::TrainingOptimizer& optimizer) {
 TEST_CASE("optimizer: head and backbone groups, no decay on biases and BatchNorm", "[optimizer]") {
   torch::jit::Module module = resnet(3);
   const ftl::Config config = group_config();
-  ftl::TrainingOptimizer optimizer(ftl::configure_trainable(module, {}), config);
+  ftl::TrainingOptimizer optimizer(ftl::configure_trainable(module, {}), fc_head(), config);
   const auto& groups = optimizer.groups();
   REQUIRE(groups.size() == 4);
   CHECK(groups[0].name == "head");
@@ -71,14 +79,16 @@ TEST_CASE("optimizer: head and backbone groups, no decay on biases and BatchNorm
   // With no_decay_bn_bias off (or no weight decay) there is one group per part.
   ftl::Config plain = config;
   plain.optimizer.no_decay_bn_bias = false;
-  ftl::TrainingOptimizer two(ftl::configure_trainable(module, {}), plain);
+  ftl::TrainingOptimizer two(ftl::configure_trainable(module, {}), fc_head(), plain);
   CHECK(two.groups().size() == 2);
 }
 
 TEST_CASE("optimizer: unfrozen parameters join as new groups", "[optimizer]") {
   torch::jit::Module module = resnet(3);
-  const auto frozen = ftl::frozen_modules(module, "up_to:layer3");
-  ftl::TrainingOptimizer optimizer(ftl::configure_trainable(module, frozen), group_config());
+  const auto frozen = ftl::frozen_modules(module, ftl::find_head(module, "auto", ""),
+                                          ftl::FreezePolicy::parse("up_to:layer3"));
+  ftl::TrainingOptimizer optimizer(ftl::configure_trainable(module, frozen), fc_head(),
+                                   group_config());
   const std::size_t before = optimizer.num_parameters();
   CHECK(before == 2 + 15);  // fc and layer4
   std::vector<torch::jit::NameTensor> newly;
@@ -95,7 +105,7 @@ TEST_CASE("optimizer: state round-trips by name and a different network is refus
           "[optimizer]") {
   torch::jit::Module module = resnet(3);
   const ftl::Config config = group_config();
-  ftl::TrainingOptimizer optimizer(ftl::configure_trainable(module, {}), config);
+  ftl::TrainingOptimizer optimizer(ftl::configure_trainable(module, {}), fc_head(), config);
   optimizer.set_lr(0.02);
   step_once(module, optimizer);
   const nlohmann::json state = optimizer.state_json();
@@ -104,7 +114,7 @@ TEST_CASE("optimizer: state round-trips by name and a different network is refus
   CHECK(state["groups"][2]["lr"] == Approx(0.002));
 
   torch::jit::Module same = resnet(3);
-  ftl::TrainingOptimizer restored(ftl::configure_trainable(same, {}), config);
+  ftl::TrainingOptimizer restored(ftl::configure_trainable(same, {}), fc_head(), config);
   restored.load_state(state, tensors, "last.pt");
   CHECK(restored.state_json() == state);  // lr restored too (LibTorch's own load does not)
   const auto again = restored.state_tensors();
@@ -114,14 +124,16 @@ TEST_CASE("optimizer: state round-trips by name and a different network is refus
   }
 
   torch::jit::Module other = resnet(5);  // a head of another shape
-  ftl::TrainingOptimizer mismatched(ftl::configure_trainable(other, {}), config);
+  ftl::TrainingOptimizer mismatched(ftl::configure_trainable(other, {}), fc_head(), config);
   REQUIRE_THROWS_AS(mismatched.load_state(state, tensors, "last.pt"), ftl::ModelError);
   REQUIRE_THROWS_WITH(mismatched.load_state(state, tensors, "last.pt"),
                       "last.pt: optimizer state does not match the network: group 'head' "
                       "parameter 0 is fc.weight [3,512] saved, fc.weight [5,512] here");
 
   ftl::TrainingOptimizer fewer(
-      ftl::configure_trainable(same, ftl::frozen_modules(same, "backbone")), config);
+      ftl::configure_trainable(same, ftl::frozen_modules(same, ftl::find_head(same, "auto", ""),
+                                                         ftl::FreezePolicy::parse("backbone"))),
+      fc_head(), config);
   REQUIRE_THROWS_WITH(fewer.load_state(state, tensors, "last.pt"),
                       Contains("4 parameter groups saved, 2 here"));
 }
@@ -168,7 +180,7 @@ TEST_CASE("optimizer: AdamW steps as torch.optim.AdamW does, and resumes exactly
   const auto expected = nlohmann::json::parse(python.output);
 
   const auto parameters = adamw_parameters();
-  ftl::TrainingOptimizer optimizer(parameters, adamw_config());
+  ftl::TrainingOptimizer optimizer(parameters, fc_head(), adamw_config());
   REQUIRE(optimizer.groups().size() == 2);  // head (decayed) and head_no_decay
   for (int step = 0; step < 3; ++step) adamw_step(parameters, optimizer, step);
   const auto weight = parameters[0].value.flatten();
@@ -186,13 +198,13 @@ TEST_CASE("optimizer: AdamW steps as torch.optim.AdamW does, and resumes exactly
 
   // Two steps, the state saved and loaded into a new optimizer, the third step: bit for bit.
   const auto resumed = adamw_parameters();
-  ftl::TrainingOptimizer first(resumed, adamw_config());
+  ftl::TrainingOptimizer first(resumed, fc_head(), adamw_config());
   for (int step = 0; step < 2; ++step) adamw_step(resumed, first, step);
   const auto tensors = first.state_tensors();
   CHECK(tensors.at("adamw/step/fc.weight").item<std::int64_t>() == 2);
   CHECK(tensors.count("adamw/exp_avg/fc.bias") == 1);
   CHECK(tensors.count("adamw/exp_avg_sq/fc.bias") == 1);
-  ftl::TrainingOptimizer second(resumed, adamw_config());
+  ftl::TrainingOptimizer second(resumed, fc_head(), adamw_config());
   second.load_state(first.state_json(), tensors, "last.pt");
   adamw_step(resumed, second, 2);
   CHECK(torch::equal(resumed[0].value, parameters[0].value));
@@ -203,7 +215,7 @@ TEST_CASE("optimizer: AdamW steps as torch.optim.AdamW does, and resumes exactly
   sgd.optimizer.type = ftl::OptimizerType::kSgd;
   sgd.optimizer.betas = ftl::OptimizerConfig{}.betas;
   sgd.optimizer.eps = ftl::OptimizerConfig{}.eps;
-  ftl::TrainingOptimizer other(resumed, sgd);
+  ftl::TrainingOptimizer other(resumed, fc_head(), sgd);
   CHECK_THROWS_WITH(other.load_state(first.state_json(), tensors, "last.pt"),
                     "last.pt: the optimizer state is adamw's, not sgd's");
 }

@@ -270,7 +270,7 @@ TEST_CASE("staged unfreezing: the backbone joins at its epoch, and survives resu
   ftl::testing::TempDir dir;
   ftl::testing::write_shapes_data(dir.path(), 6, /*val_per_class=*/2, 41, kResumeSide);
   ftl::Config config = core_config(dir.path(), "staged");
-  config.model.freeze = "backbone";
+  config.model.freeze = ftl::FreezePolicy::parse("backbone");
   config.model.unfreeze_at_epoch = 2;
   config.model.backbone_lr_mult = 0.1;
   config.train.epochs = 1;

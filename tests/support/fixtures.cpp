@@ -69,7 +69,8 @@ ftl::Config shapes_config(const std::filesystem::path& dir, const std::string& r
 std::filesystem::path write_untrained_checkpoint(const std::filesystem::path& path,
                                                  std::int64_t image_size, std::uint64_t seed) {
   ftl::LoadedModel loaded = ftl::load_model(kResNet18, torch::kCPU);
-  ftl::replace_head(loaded.module, static_cast<std::int64_t>(kShapeClasses.size()), seed);
+  ftl::replace_head(loaded.module, loaded.head, static_cast<std::int64_t>(kShapeClasses.size()),
+                    seed);
   loaded.module.eval();
   ftl::CheckpointMetadata metadata;
   metadata.classes = kShapeClasses;

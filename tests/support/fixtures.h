@@ -17,8 +17,11 @@
 
 namespace ftl::testing {
 
-/// torchvision ResNet-18 with random weights, exported by scripts/export_resnet18.py.
+/// torchvision ResNet-18 with random weights, exported by scripts/export_model.py.
 inline const std::string kResNet18 = FTL_TEST_RESNET18;
+/// The folder of tests/python/export_families.py's files (<torchvision name>.pt), for the tests
+/// tagged [families]: their CTest fixture exports them.
+inline const std::filesystem::path kFamiliesDir = FTL_TEST_FAMILIES;
 /// A Python interpreter that imports torch and torchvision.
 inline const std::string kPython = FTL_TEST_PYTHON;
 inline const std::string kFtlBinary = FTL_TEST_BINARY;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "support/fixtures.h"
+#include "support/free_port.h"
 
 namespace ftl::testing {
 
@@ -46,6 +47,19 @@ pid_t spawn_ftl(const std::vector<std::string>& args, const std::filesystem::pat
     ::_exit(127);
   }
   return pid;
+}
+
+std::vector<pid_t> spawn_two_ranks(const std::filesystem::path& dir,
+                                   std::vector<std::string> command) {
+  const std::string port = std::to_string(free_port());
+  command.insert(command.end(), {"--world-size", "2", "--master-port", port, "--rank"});
+  std::vector<pid_t> ranks;
+  for (const std::string rank : {"0", "1"}) {
+    command.push_back(rank);
+    ranks.push_back(spawn_ftl(command, dir / ("rank" + rank + ".log")));
+    command.pop_back();
+  }
+  return ranks;
 }
 
 int wait_exit_code(pid_t pid) {

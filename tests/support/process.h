@@ -14,6 +14,11 @@ namespace ftl::testing {
 /// appended to `log`.
 pid_t spawn_ftl(const std::vector<std::string>& args, const std::filesystem::path& log);
 
+/// Ranks 0 and 1 of a 2-process data-parallel run of `command` (finetune and its arguments),
+/// started by hand on loopback with a fresh port, each logging to dir/rankN.log.
+std::vector<pid_t> spawn_two_ranks(const std::filesystem::path& dir,
+                                   std::vector<std::string> command);
+
 /// Waits for `pid` to end; returns its exit code, or 128 + the signal that ended it, as shells
 /// report it.
 int wait_exit_code(pid_t pid);

@@ -15,9 +15,32 @@
 
 namespace ftl {
 
+/// model.freeze: which part of the network is held fixed while training (model/model.h's
+/// frozen_modules turns it into module paths once the network is known).
+struct FreezePolicy {
+  enum class Kind {
+    kNone,      // "none": every layer trains
+    kBackbone,  // "backbone": all but the head (and the Dropout right before it)
+    kUpTo,      // "up_to:NAME": the modules from the first up to NAME, in the module's order
+  };
+  Kind kind = Kind::kNone;
+  std::string up_to;  // kUpTo's NAME: a top-level child ("layer2") or a dotted path
+
+  /// Parses the config's word ("none", "backbone", "up_to:features.6"); throws ConfigError
+  /// naming model.freeze and the value for anything else.
+  static FreezePolicy parse(const std::string& text);
+  /// The word back, as config.json, checkpoints and messages write it.
+  std::string to_string() const;
+  bool operator==(const FreezePolicy& other) const {
+    return kind == other.kind && up_to == other.up_to;
+  }
+  bool operator!=(const FreezePolicy& other) const { return !(*this == other); }
+};
+
 struct ModelConfig {
-  std::string path;                    // TorchScript ResNet-18 file (required)
-  std::string freeze = "none";         // "none", "backbone" (only fc trains) or "up_to:layerN"
+  std::string path;                    // TorchScript classifier file (required)
+  std::string head = "auto";           // the head: the family's convention, or a module path
+  FreezePolicy freeze;                 // "none", "backbone" (all but the head) or "up_to:NAME"
   std::int64_t unfreeze_at_epoch = 0;  // from this epoch on everything trains; 0 = never
   double backbone_lr_mult = 1.0;       // backbone lr = optimizer.lr x this; the head gets lr
   BatchNormPolicy batchnorm = BatchNormPolicy::kFollow;  // follow (frozen layers' BN in eval),

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ftl/image/preprocess.h"
+#include "ftl/model/head.h"
 
 namespace ftl {
 
@@ -62,6 +63,10 @@ struct Checkpoint {
   CheckpointMetadata metadata;
   torch::jit::ExtraFilesMap extra;  // the entries asked for beside the metadata ("" if absent)
 };
+
+/// The checkpoint's head: where its metadata's training.head says (checkpoints before ftl
+/// recorded it: model.head "auto"). Throws ModelError naming `source` when it is not there.
+Head checkpoint_head(const Checkpoint& checkpoint, const std::string& source);
 
 /// Loads and validates a checkpoint; throws ModelError naming the path when it is missing,
 /// truncated, not an ftl checkpoint, or its metadata does not match the network. The archive

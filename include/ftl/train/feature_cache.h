@@ -1,5 +1,6 @@
 // The frozen-backbone feature cache. When nothing before the head trains (every backbone
-// parameter frozen, no BatchNorm or Dropout in training mode) and the training images are not
+// parameter frozen, no BatchNorm, Dropout or stochastic depth in training mode but the head's
+// own Dropout, which is applied to the cached features) and the training images are not
 // augmented, the backbone maps each image to the same vector every epoch. It then runs once per
 // image, and the head trains on those vectors: the same steps in the same order, at a small
 // fraction of the cost. With train.feature_cache "disk" the vectors are also kept in a file,
@@ -19,11 +20,13 @@
 #include "ftl/data/dataset.h"
 #include "ftl/data/loader.h"
 #include "ftl/model/compute_mode.h"
+#include "ftl/model/head.h"
 
 namespace ftl {
 
 struct CachedFeatures {
-  torch::Tensor features;     // float32 [n, d] on the CPU: row i is sample i's (zeros if bad)
+  // float32 [n, d] on the CPU (SqueezeNet's: [n, c, h, w]): row i is sample i's, zeros if bad
+  torch::Tensor features;
   std::vector<BadImage> bad;  // the images left out (data.on_bad_image "skip")
 };
 
@@ -33,18 +36,23 @@ std::string varying_inputs(const Config& config);
 
 /// Why the cache cannot stand in for `model` as it is now (its training flags and frozen
 /// parameters) with inputs that vary as `varying` says (varying_inputs), or "" when it can.
-std::string feature_cache_obstacle(const torch::jit::Module& model, const std::string& varying);
+std::string feature_cache_obstacle(const torch::jit::Module& model, const Head& head,
+                                   const std::string& varying);
 
-/// Runs `model` (a copy whose head `fc` is the identity, with the training flags as they are)
-/// over every image of `data` in order, without gradients, and returns the head's inputs.
-/// Checks on the first batch that the head applied to them gives the network's own logits;
-/// throws ModelError when it does not (a network whose output is not fc of those features).
-CachedFeatures extract_features(const torch::jit::Module& model, const ImageFolder& data,
-                                const LoaderOptions& options, const torch::Device& device,
-                                const ComputeMode& mode);
+/// Runs `model` over every image of `data` in order, without gradients, and returns the head's
+/// inputs: a copy's output whose Linear head is the identity (its Dropout off, the other
+/// training flags as they are), or the output of head.input_module for a Conv2d head. Checks
+/// on the first batch that head_logits of them gives the network's own logits; throws
+/// ModelError when it does not (a network whose output is not its head of those features).
+CachedFeatures extract_features(const torch::jit::Module& model, const Head& head,
+                                const ImageFolder& data, const LoaderOptions& options,
+                                const torch::Device& device, const ComputeMode& mode);
 
 /// A 128-bit hash (hex) of the backbone's parameters and buffers (not the head's).
-std::string backbone_fingerprint(const torch::jit::Module& model);
+std::string backbone_fingerprint(const torch::jit::Module& model, const Head& head);
+
+/// One image's features as text: "512-d", or "512x13x13" for SqueezeNet's maps.
+std::string feature_shape(const CachedFeatures& cached);
 
 /// What cached features depend on besides the images: `backbone` (its fingerprint, or "" where
 /// the features are not kept), the kind of `device` (cpu or cuda), and every option that the

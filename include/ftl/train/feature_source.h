@@ -21,6 +21,7 @@
 #include "ftl/model/compute_mode.h"
 #include "ftl/train/feature_cache.h"
 #include "ftl/train/run_data.h"
+#include "ftl/train/training_model.h"
 
 namespace ftl {
 
@@ -43,20 +44,20 @@ class FeatureSource {
 
   /// Decides whether the cache stands in for `model` as it is now (its frozen parameters and
   /// modes) with inputs that vary as `varying` says (varying_inputs), and if so computes or
-  /// reads the features of both datasets.
-  /// `frozen`: whether part of the network is frozen (an unused cache is then worth a line).
-  void prepare(const torch::jit::Module& model, bool frozen, const std::string& varying,
-               const RunData& data, const LoaderOptions& options, Ranks& ranks,
-               const NoteBadImages& note, spdlog::logger& log);
+  /// reads the features of both datasets. An unused cache is worth a line when part of the
+  /// network is frozen.
+  void prepare(const TrainingModel& model, const std::string& varying, const RunData& data,
+               const LoaderOptions& options, Ranks& ranks, const NoteBadImages& note,
+               spdlog::logger& log);
 
  private:
-  CachedFeatures features_of(const torch::jit::Module& model, const ImageFolder& data,
+  CachedFeatures features_of(const TrainingModel& model, const ImageFolder& data,
                              const nlohmann::json& settings, const LoaderOptions& options,
                              Ranks& ranks, spdlog::logger& log);
   std::optional<CachedFeatures> read(const std::filesystem::path& file, const std::string& key,
                                      const ImageFolder& data, bool skip_bad_images,
                                      spdlog::logger& log);
-  CachedFeatures extract_on_ranks(const torch::jit::Module& model, const ImageFolder& data,
+  CachedFeatures extract_on_ranks(const TrainingModel& model, const ImageFolder& data,
                                   const LoaderOptions& options, Ranks& ranks);
 
   const Config& config_;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ftl/config/config.h"
+#include "ftl/model/head.h"
 
 namespace ftl {
 
@@ -26,9 +27,11 @@ struct ParamGroup {
 
 class TrainingOptimizer {
  public:
-  /// Groups the trainable parameters into head and backbone groups, each split into decayed
-  /// and not-decayed (dim <= 1: biases, BatchNorm weights) when weight decay applies.
-  TrainingOptimizer(const std::vector<torch::jit::NameTensor>& trainable, const Config& config);
+  /// Groups the trainable parameters into head (those in `classifier`'s block) and backbone groups,
+  /// each split into decayed and not-decayed (dim <= 1: biases, BatchNorm weights) when weight
+  /// decay applies.
+  TrainingOptimizer(const std::vector<torch::jit::NameTensor>& trainable, const Head& classifier,
+                    const Config& config);
 
   /// Adds parameters that became trainable (staged unfreezing) as new groups named `prefix`
   /// and `prefix`_no_decay, which learn at the backbone's rate from now on.

@@ -25,7 +25,7 @@ json minimal() {
 TEST_CASE("config: defaults follow the classic fine-tuning recipe", "[config]") {
   const ftl::Config config = ftl::config_from_json(minimal());
   CHECK(config.model.path == "r18.pt");
-  CHECK(config.model.freeze == "none");
+  CHECK(config.model.freeze.to_string() == "none");
   CHECK(config.data.preprocess.image_size == 224);
   CHECK(config.data.batch_size == 32);
   CHECK(config.data.workers == 0);
@@ -63,7 +63,7 @@ TEST_CASE("config: values from the file are read", "[config]") {
   CHECK(config.train.seed == 7);
   CHECK(config.train.threads == 2);
   CHECK(config.train.device == "cuda:1");
-  CHECK(config.model.freeze == "backbone");
+  CHECK(config.model.freeze.to_string() == "backbone");
   CHECK(config.data.preprocess.image_size == 32);
 }
 
@@ -97,9 +97,17 @@ TEST_CASE("config: every validation error names the key and the value", "[config
   CHECK(error_for("/train/device", "gpu") ==
         "train.device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"gpu\"");
   CHECK(error_for("/model/freeze", "all") ==
-        "model.freeze must be \"none\", \"backbone\" (only fc trains) or \"up_to:layerN\" (conv1, "
-        "bn1, layer1..layerN frozen), got \"all\"");
-  CHECK(error_for("/model/freeze", "up_to:layer5") != "no error");
+        "model.freeze must be \"none\", \"backbone\" (all but the head) or \"up_to:NAME\" (the "
+        "modules from the first to NAME, a child or a dotted path such as layer2 or features.6), "
+        "got \"all\"");
+  CHECK(error_for("/model/freeze", "up_to:") != "no error");
+  CHECK(error_for("/model/freeze", "up_to:features..6") != "no error");
+  CHECK(error_for("/model/freeze", "up_to:features.6") == "no error");  // checked at load
+  CHECK(error_for("/model/head", "classifier[3]") ==
+        "model.head must be \"auto\" (the family's head: fc, classifier's last Linear, "
+        "heads.head, head, SqueezeNet's last conv) or a module path (\"classifier.3\"), got "
+        "\"classifier[3]\"");
+  CHECK(error_for("/model/head", "heads.head") == "no error");
   CHECK(error_for("/model/batchnorm", "eval") ==
         "model.batchnorm must be one of \"follow\", \"frozen\", \"train\", got \"eval\"");
   CHECK(error_for("/model/backbone_lr_mult", 0) == "model.backbone_lr_mult must be > 0, got 0");
@@ -165,7 +173,7 @@ TEST_CASE("config: required keys and cross-key rules", "[config]") {
       "data.batch_size must be >= 2 when BatchNorm layers train (set model.batchnorm "
       "\"frozen\" to train with batches of one), got 1";
   REQUIRE_THROWS_WITH(ftl::validate_config(config), batch_of_one);
-  config.model.freeze = "backbone";
+  config.model.freeze = ftl::FreezePolicy::parse("backbone");
   CHECK_NOTHROW(ftl::validate_config(config));
   config.model.unfreeze_at_epoch = 3;  // BatchNorm trains from epoch 3
   REQUIRE_THROWS_WITH(ftl::validate_config(config), batch_of_one);
@@ -175,11 +183,11 @@ TEST_CASE("config: required keys and cross-key rules", "[config]") {
   REQUIRE_THROWS_WITH(ftl::validate_config(config),
                       "model.unfreeze_at_epoch must be >= 2 (1 would unfreeze before the first "
                       "epoch; use model.freeze \"none\"), got 1");
-  config.model.freeze = "none";
+  config.model.freeze = ftl::FreezePolicy::parse("none");
   config.model.unfreeze_at_epoch = 2;
   REQUIRE_THROWS_WITH(ftl::validate_config(config),
                       "model.unfreeze_at_epoch needs a frozen part (model.freeze \"backbone\" or "
-                      "\"up_to:layerN\"), but model.freeze is \"none\"");
+                      "\"up_to:NAME\"), but model.freeze is \"none\"");
   config.model.unfreeze_at_epoch = 0;
   config.optimizer.nesterov = true;
   config.optimizer.momentum = 0;
@@ -218,9 +226,34 @@ TEST_CASE("config: --set overrides are typed and checked like the file", "[confi
                          }));
   REQUIRE_THROWS_WITH(
       ftl::apply_override(config, "model.freeze=all"),
-      "model.freeze must be \"none\", \"backbone\" (only fc trains) or \"up_to:layerN\" (conv1, "
-      "bn1, layer1..layerN frozen), got \"all\"");
+      "model.freeze must be \"none\", \"backbone\" (all but the head) or \"up_to:NAME\" (the "
+      "modules from the first to NAME, a child or a dotted path such as layer2 or features.6), "
+      "got \"all\"");
   CHECK(config.optimizer.lr == 0.01);  // a rejected override changes nothing
+}
+
+TEST_CASE("config: model.freeze is parsed once into a typed policy", "[config]") {
+  using Kind = ftl::FreezePolicy::Kind;
+  CHECK(ftl::FreezePolicy::parse("none").kind == Kind::kNone);
+  CHECK(ftl::FreezePolicy::parse("backbone").kind == Kind::kBackbone);
+  const ftl::FreezePolicy dotted = ftl::FreezePolicy::parse("up_to:features.6");
+  CHECK(dotted.kind == Kind::kUpTo);
+  CHECK(dotted.up_to == "features.6");
+  CHECK(dotted.to_string() == "up_to:features.6");
+  CHECK(ftl::FreezePolicy::parse("backbone").to_string() == "backbone");
+  REQUIRE_THROWS_WITH(ftl::FreezePolicy::parse("up_to:"),
+                      "model.freeze must be \"none\", \"backbone\" or \"up_to:NAME\", got "
+                      "\"up_to:\"");
+  REQUIRE_THROWS_AS(ftl::FreezePolicy::parse("Backbone"), ftl::ConfigError);
+
+  ftl::Config config =
+      ftl::config_from_json({{"model", {{"path", "m.pt"}, {"freeze", "up_to:layer2"}}},
+                             {"data", {{"train", "t"}}},
+                             {"output", {{"dir", "o"}}}});
+  CHECK(config.model.freeze == ftl::FreezePolicy{Kind::kUpTo, "layer2"});
+  CHECK(ftl::config_to_json(config)["model"]["freeze"] == "up_to:layer2");
+  ftl::apply_override(config, "model.freeze=backbone");
+  CHECK(config.model.freeze.kind == Kind::kBackbone);
 }
 
 TEST_CASE("config: the resolved config round-trips through JSON", "[config]") {

@@ -91,15 +91,17 @@ TEST_CASE("feature cache: a network whose output is not fc of its features is re
   options.preprocess.image_size = kSide;
   options.preprocess.eval_resize = ftl::EvalResize::kStretch;
   // fc last, as in ResNet: the features are fc's input.
+  const torch::jit::Module plain = network("Plain", "self.fc.forward(x.flatten(1))");
   const ftl::CachedFeatures cached = ftl::extract_features(
-      network("Plain", "self.fc.forward(x.flatten(1))"), data, options, torch::kCPU, {});
+      plain, ftl::find_head(plain, "auto", "plain"), data, options, torch::kCPU, {});
   CHECK(cached.features.sizes() == torch::IntArrayRef({6, kInputs}));
   // Something after fc: fc(features) is not the output, and the cache would learn the wrong head.
   const torch::jit::Module doubled = network("Doubled", "self.fc.forward(x.flatten(1)) * 2.0");
-  REQUIRE_THROWS_AS(ftl::extract_features(doubled, data, options, torch::kCPU, {}),
+  const ftl::Head head = ftl::find_head(doubled, "auto", "doubled");
+  REQUIRE_THROWS_AS(ftl::extract_features(doubled, head, data, options, torch::kCPU, {}),
                     ftl::ModelError);
   REQUIRE_THROWS_WITH(
-      ftl::extract_features(doubled, data, options, torch::kCPU, {}),
+      ftl::extract_features(doubled, head, data, options, torch::kCPU, {}),
       Contains("the feature cache cannot stand in for this network: its output is not its head "
                "fc applied to fc's input") &&
           Contains("set train.feature_cache \"off\""));

@@ -27,7 +27,7 @@ struct FrozenShapes {
 
   static ftl::ModelConfig frozen_backbone() {
     ftl::ModelConfig model;
-    model.freeze = "backbone";
+    model.freeze = ftl::FreezePolicy::parse("backbone");
     return model;
   }
   FrozenShapes() {
@@ -45,8 +45,7 @@ struct FrozenShapes {
   ftl::FeatureSource prepared(ftl::FeatureCacheMode mode, const std::string& varying = "") {
     config.train.feature_cache = mode;
     ftl::FeatureSource source(config, torch::kCPU, ftl::ComputeMode{});
-    source.prepare(model.module(), true, varying, data, options, ranks, note,
-                   ftl::testing::quiet_logger());
+    source.prepare(model, varying, data, options, ranks, note, ftl::testing::quiet_logger());
     return source;
   }
 };
@@ -73,8 +72,9 @@ TEST_CASE("feature source: a frozen backbone's features, as extract_features giv
   FrozenShapes fixture;
   ftl::FeatureSource source = fixture.prepared(ftl::FeatureCacheMode::kAuto);
   REQUIRE(source.active());
-  const ftl::CachedFeatures direct = ftl::extract_features(
-      fixture.model.module(), fixture.data.train, fixture.options, torch::kCPU, {});
+  const ftl::CachedFeatures direct =
+      ftl::extract_features(fixture.model.module(), fixture.model.head(), fixture.data.train,
+                            fixture.options, torch::kCPU, {});
   CHECK(source.train().features.equal(direct.features));
   CHECK(source.val().features.size(0) == 6);
   CHECK(source.train().features.size(1) == ftl::testing::kTinyNetHidden);

@@ -111,7 +111,7 @@ TEST_CASE("finetune loop: a frozen backbone trains the head on cached features",
           "[finetune_loop]") {
   TinyRun fixture;
   ftl::Config cached = fixture.config("cached", 2);
-  cached.model.freeze = "backbone";
+  cached.model.freeze = ftl::FreezePolicy::parse("backbone");
   std::ostringstream log_text;
   spdlog::logger log("test", std::make_shared<spdlog::sinks::ostream_sink_st>(log_text));
   ftl::finetune(cached, log);

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "ftl/config/config.h"
+#include "ftl/model/head.h"
 #include "ftl/train/mixup.h"
 #include "support/tiny_net.h"
 
@@ -29,7 +30,8 @@ struct TrainableNet {
     }
     ftl::Config config;
     config.optimizer.lr = 0.1;
-    optimizer = std::make_unique<ftl::TrainingOptimizer>(trainable, config);
+    optimizer = std::make_unique<ftl::TrainingOptimizer>(
+        trainable, ftl::find_head(net, "auto", "tiny_net"), config);
   }
   torch::Tensor fc_weight() { return net.attr("fc").toModule().attr("weight").toTensor(); }
 };

@@ -8,7 +8,7 @@ namespace {
 
 ftl::ModelConfig frozen_backbone(ftl::BatchNormPolicy batchnorm) {
   ftl::ModelConfig config;
-  config.freeze = "backbone";
+  config.freeze = ftl::FreezePolicy::parse("backbone");
   config.batchnorm = batchnorm;
   return config;
 }
@@ -34,10 +34,16 @@ TEST_CASE("training model: a frozen backbone trains only the head, its BatchNorm
   CHECK_FALSE(bn_training(model));
   model.set_mode(false);
   CHECK_FALSE(model.module().is_training());
-  CHECK(model.training_json(2) == nlohmann::json({{"phase", "frozen"},
-                                                  {"frozen_modules", {"bn1", "stem"}},
-                                                  {"batchnorm", "follow"},
-                                                  {"trainable_tensors", 2}}));
+  CHECK(model.training_json(2) ==
+        nlohmann::json({{"phase", "frozen"},
+                        {"frozen_modules", {"bn1", "stem"}},
+                        {"batchnorm", "follow"},
+                        {"trainable_tensors", 2},
+                        {"family", nullptr},
+                        {"head", "fc"},
+                        {"head_block", "fc"},
+                        {"head_kind", "Linear"},
+                        {"head_in_features", ftl::testing::kTinyNetHidden}}));
 }
 
 TEST_CASE("training model: the BatchNorm policy \"train\" trains frozen modules' statistics",
