@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "ftl/image/image.h"
 #include "ftl/model/family.h"
 #include "ftl/model/model.h"
 #include "ftl/util/errors.h"
@@ -156,7 +157,6 @@ std::string network_name(const Family* family, const torch::jit::Module& network
 // mode on a copy (no statistic of the caller's network moves); 0 when that fails or gives no
 // 2-d logits.
 std::int64_t output_width(const torch::jit::Module& network, std::int64_t probe_side) {
-  constexpr std::int64_t kProbeChannels = 3;  // RGB, as the loader gives
   try {
     torch::NoGradGuard no_grad;
     torch::jit::Module copy = network.deepcopy();
@@ -164,7 +164,7 @@ std::int64_t output_width(const torch::jit::Module& network, std::int64_t probe_
     const torch::TensorOptions options =
         torch::TensorOptions().device((*copy.parameters().begin()).device());
     const c10::IValue output =
-        copy.forward({torch::zeros({1, kProbeChannels, probe_side, probe_side}, options)});
+        copy.forward({torch::zeros({1, kImageChannels, probe_side, probe_side}, options)});
     if (!output.isTensor() || output.toTensor().dim() != 2) return 0;
     return output.toTensor().size(1);
   } catch (const std::exception&) {  // c10::Error, or the interpreter's runtime_error

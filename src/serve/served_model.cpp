@@ -11,7 +11,8 @@ std::shared_ptr<const ServedModel> load_served_model(const std::filesystem::path
   model->checkpoint = load_checkpoint(path, device);
   // The frozen network takes the loaded one's place, so that one copy of the weights stays
   // in memory: a server only ever runs it.
-  InferenceNetwork network = inference_network(model->checkpoint.module);
+  InferenceNetwork network =
+      inference_network(model->checkpoint.module, model->checkpoint.metadata.preprocess.image_size);
   model->checkpoint.module = network.module;
   model->not_frozen_reason = network.not_frozen_reason;
   model->device = device;

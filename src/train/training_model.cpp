@@ -2,6 +2,7 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include "ftl/image/image.h"
 #include "ftl/model/family.h"
 #include "ftl/model/model.h"
 #include "ftl/model/run_layout.h"
@@ -61,8 +62,6 @@ void check_input_size(const torch::jit::Module& network, const Config& config) {
                   configured, config.model.path, family->name, side, side, side));
 }
 
-constexpr std::int64_t kProbeChannels = 3;  // RGB, as the loader gives
-
 // The TorchScript error's last line ("RuntimeError: Given input size: ..."), without the
 // interpreter's traceback above it.
 std::string last_line(const std::string& text) {
@@ -87,7 +86,7 @@ void check_forward(torch::jit::Module& network, const Config& config, std::int64
   try {
     torch::NoGradGuard no_grad;
     const c10::IValue output = network.forward(
-        {torch::zeros({1, kProbeChannels, side, side}, torch::TensorOptions(device))});
+        {torch::zeros({1, kImageChannels, side, side}, torch::TensorOptions(device))});
     if (!output.isTensor() || output.toTensor().sizes() != torch::IntArrayRef({1, classes})) {
       failure = "its output is not the expected 1x" + std::to_string(classes) + " logits";
     }

@@ -19,6 +19,7 @@
 #include "ftl/model/compute_mode.h"
 #include "ftl/model/family.h"
 #include "ftl/model/head.h"
+#include "ftl/model/inference_network.h"
 #include "ftl/model/model.h"
 #include "ftl/model/train_state.h"
 #include "ftl/train/trainer.h"
@@ -669,4 +670,40 @@ TEST_CASE("families: MobileNetV3 (BatchNorm) killed mid-epoch resumes bit for bi
 
 TEST_CASE("families: a ViT (LayerNorm only) killed mid-epoch resumes bit for bit", "[families]") {
   check_kill_and_resume({"vit_tiny", "VisionTransformer", "heads.head", 16, "", "heads"});
+}
+
+TEST_CASE(
+    "families: every family's inference network (ftl serve's) gives its logits, frozen "
+    "where oneDNN takes its shapes",
+    "[families]") {
+  const std::vector<std::pair<std::string, int>> models = {
+      {"regnet_y_400mf", kSide},     {"shufflenet_v2_x0_5", kSide}, {"mobilenet_v2", kSide},
+      {"mobilenet_v3_small", kSide}, {"efficientnet_b0", kSide},    {"mnasnet0_5", kSide},
+      {"convnext_tiny", kSide},      {"densenet121", kSide},        {"vgg11", kSide},
+      {"alexnet", kAlexNetSide},     {"squeezenet1_1", kSide},      {"vit_tiny", kSide},
+      {"swin_tiny", kSide},          {"maxvit_tiny", kSide},        {"custom_logits", kSide}};
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, side] : models) {
+    INFO(name);
+    ftl::LoadedModel loaded = ftl::load_model(model_file(name).string(), torch::kCPU, "auto", side);
+    ftl::replace_head(loaded.module, loaded.head, 3, 0);
+    loaded.module.eval();  // as a checkpoint loads
+    const torch::Tensor images = torch::rand({2, 3, side, side});
+    const torch::Tensor logits = loaded.module.forward({images}).toTensor();
+    ftl::InferenceNetwork network = ftl::inference_network(loaded.module, side);
+    // VGG's and AlexNet's adaptive pooling grows a 1x1 map to 7x7 (6x6) at these sizes, which
+    // oneDNN's layout refuses: they answer unfrozen, saying why.
+    if (name == "vgg11" || name == "alexnet") {
+      CHECK_THAT(network.not_frozen_reason,
+                 Contains("the frozen network fails on a " + std::to_string(side) + "x" +
+                          std::to_string(side) +
+                          " image: RuntimeError: input size is not divisible by the output size is "
+                          "not supported"));
+    } else {
+      CHECK(network.not_frozen_reason.empty());
+    }
+    const torch::Tensor frozen = network.module.forward({images}).toTensor();
+    const float scale = std::max(1.0F, logits.abs().max().item<float>());
+    CHECK(max_difference(frozen, logits) <= kPythonTolerance * scale);
+  }
 }

@@ -22,6 +22,9 @@ inline constexpr int kMaxImageSide = 1 << 15;
 /// about 13400 x 13400, 537 MB of RGB; a few hundred bytes of PNG can claim more.
 inline constexpr long long kMaxImagePixels = 178956970;
 
+/// The channels of every decoded image and of the network input made from it: R, G, B.
+inline constexpr int kImageChannels = 3;
+
 /// An 8-bit RGB image, row-major, 3 bytes per pixel (R, G, B).
 struct Image {
   int width = 0;

@@ -20,7 +20,10 @@ struct InferenceNetwork {
 
 /// Freezes and optimises a copy of `network`, which must be in eval mode (as checkpoints load)
 /// and is left as it was. A network that LibTorch cannot freeze (one in training mode, say) is
-/// returned as it is, with the reason, so that it still answers, only slower.
-InferenceNetwork inference_network(const torch::jit::Module& network);
+/// returned as it is, with the reason, so that it still answers, only slower. With
+/// `probe_side` > 0 the frozen network must also answer a probe_side x probe_side image (oneDNN's
+/// layouts refuse some shapes the network takes: VGG's adaptive pooling from 1x1 to 7x7 at
+/// 32 px); where it does not, the network is returned as it is, with that reason.
+InferenceNetwork inference_network(const torch::jit::Module& network, std::int64_t probe_side = 0);
 
 }  // namespace ftl

@@ -68,3 +68,27 @@ TEST_CASE("inference network: a network that cannot be frozen runs as it is, wit
   torch::NoGradGuard no_grad;
   CHECK(network.module.forward({torch::randn({1, 3, 6, 6})}).toTensor().size(1) == 4);
 }
+
+TEST_CASE("inference network: a frozen network that fails at the probe size is not used",
+          "[inference]") {
+  // Adaptive pooling from 2x2 to 3x3: the plain network takes it, oneDNN's layout does not.
+  torch::manual_seed(5);
+  torch::jit::Module net("__torch__.ConvPool");
+  net.register_attribute("training", c10::BoolType::get(), false);
+  net.register_parameter("weight", torch::randn({4, 3, 3, 3}), false);
+  net.define(R"(
+def forward(self, x):
+  y = torch.conv2d(x, self.weight, None, [1, 1], [1, 1])
+  return torch.flatten(torch.adaptive_avg_pool2d(y, [3, 3]), 1)
+)");
+  const ftl::InferenceNetwork unprobed = ftl::inference_network(net);
+  CHECK(unprobed.frozen());
+  ftl::InferenceNetwork probed = ftl::inference_network(net, /*probe_side=*/2);
+  CHECK_FALSE(probed.frozen());
+  CHECK_THAT(probed.not_frozen_reason,
+             Contains("the frozen network fails on a 2x2 image: RuntimeError: input size is not "
+                      "divisible by the output size is not supported"));
+  torch::NoGradGuard no_grad;
+  CHECK(probed.module.forward({torch::randn({1, 3, 2, 2})}).toTensor().size(1) == 36);
+  CHECK(ftl::inference_network(net, /*probe_side=*/6).frozen());  // 6x6 to 3x3 divides
+}
