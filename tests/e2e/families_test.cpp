@@ -477,8 +477,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "families: 2 ranks train ShuffleNetV2 as 1 process does, and evaluate, predict, report and "
-    "inspect read its checkpoint",
+    "families: 2 ranks train ShuffleNetV2 as 1 process does, evaluate, predict, report and "
+    "inspect read its checkpoint, and lr-find takes its file",
     "[families]") {
   // A head without Dropout: the ranks' masks would differ from one process's.
   FamilyRun run({"shufflenet_v2_x0_5", "ShuffleNetV2", "fc", 1024, "", "fc"});
@@ -556,6 +556,17 @@ TEST_CASE(
   CHECK(described.at("head").at("block") == "fc");
   CHECK(described.at("head").at("in_features") == 1024);
   CHECK(described.at("head").at("out_features") == 3);
+
+  // lr-find takes the family's file as finetune does, and writes its curve.
+  const fs::path prefix = run.dir / "lr";
+  const auto ranged = run_command(
+      ftl::testing::ftl_command("lr-find --config " + shell_quote(single.string()) +
+                                " --steps 10 --output-prefix " + shell_quote(prefix.string())));
+  INFO(ranged.output);
+  REQUIRE(ranged.exit_code == 0);
+  CHECK_THAT(ranged.output, Contains("ShuffleNetV2, head fc (Linear 1024 -> 3)"));
+  CHECK(fs::file_size(prefix.string() + ".csv") > 0);
+  CHECK(fs::file_size(prefix.string() + ".svg") > 0);
 }
 
 TEST_CASE("families: a head whose TorchScript class another layer shares is refused with exit 1",
