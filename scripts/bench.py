@@ -12,7 +12,10 @@ own variants of the full jobs (bf16, contiguous memory format, other thread spli
 TorchScript model, in one process: tests/bench/data_bench.cpp) against ftl's training
 images/s; evaluation throughput; `ftl predict` latency on one image. The short runs
 (scripts/bench_short_runs.py) set ftl against the minimal PyTorch loop, with the breakdown of
-each ftl run. --section short runs those alone, --section long the rest.
+each ftl run. The backbone table (scripts/bench_backbones.py) sets one epoch of ftl against the
+PyTorch loop on ResNet-50, MobileNetV3-Large, EfficientNet-B0 and ConvNeXt-Tiny at 224 px.
+--section short runs the short runs alone, --section backbones the backbone table alone
+(its figures are added to an OUT/bench.json already there), --section long the rest.
 
 Prints a Markdown table and writes OUT/bench.json.
 """
@@ -23,6 +26,7 @@ import statistics
 import subprocess
 import sys
 
+from bench_backbones import backbones, blas, print_backbones
 from bench_common import log, timed
 from bench_short_runs import print_short, short_runs
 
@@ -217,12 +221,28 @@ def main():
     parser.add_argument("--python", default=sys.executable, help="Python with torch")
     parser.add_argument("--repeats", type=int, default=1, help="alternating runs of each job")
     parser.add_argument("--frozen-epochs", type=int, default=10, help="epochs of frozen jobs")
-    parser.add_argument("--section", choices=["all", "long", "short"], default="all",
-                        help="the jobs against the per-epoch loop, the short runs, or both")
+    parser.add_argument("--section", choices=["all", "long", "short", "backbones"],
+                        default="all",
+                        help="the jobs against the per-epoch loop, the short runs, the "
+                             "backbone table, or all three")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     data, model = prepare_data(args.out, args.python)
-    short = short_runs(args, data, model) if args.section != "long" else None
+    machine = {"cores": os.cpu_count(), "threads": THREADS, "workers": WORKERS, "blas": blas()}
+    if args.section == "backbones":
+        # Added to the figures of an earlier full run in the same folder, if there are any.
+        path = os.path.join(args.out, "bench.json")
+        results = {}
+        if os.path.isfile(path):
+            with open(path) as f:
+                results = json.load(f)
+        results["machine"] = machine
+        results["backbones"] = backbones(args, data)
+        with open(path, "w") as f:
+            json.dump(results, f, indent=2)
+        print_backbones(results["backbones"])
+        return 0
+    short = short_runs(args, data, model) if args.section in ("all", "short") else None
     if args.section == "short":
         with open(os.path.join(args.out, "bench_short.json"), "w") as f:
             json.dump(short, f, indent=2)
@@ -238,8 +258,7 @@ def main():
         {"name": "224px_frozen", "train": "photo_train", "val": "photo_val", "size": 224,
          "batch": 16, "epochs": args.frozen_epochs, "freeze": "backbone"},
     ]
-    results = {"machine": {"cores": os.cpu_count(), "threads": THREADS, "workers": WORKERS},
-               "jobs": [run_job(job, args, data, model) for job in jobs]}
+    results = {"machine": machine, "jobs": [run_job(job, args, data, model) for job in jobs]}
     runs = os.path.join(args.out, "runs")
     results["variants"] = {
         r["job"]["name"]: variants(r["job"], args, data, model, r["ftl_train_images_per_s"])
@@ -254,6 +273,8 @@ def main():
                                            runs)
     if short is not None:
         results["short_runs"] = short
+    if args.section == "all":
+        results["backbones"] = backbones(args, data)
     with open(os.path.join(args.out, "bench.json"), "w") as f:
         json.dump(results, f, indent=2)
 
@@ -296,6 +317,8 @@ def main():
           f"(of which loading LibTorch, `ftl --version`: {p['startup_floor_seconds']:.2f} s)")
     if short is not None:
         print_short(short)
+    if "backbones" in results:
+        print_backbones(results["backbones"])
     return 0
 
 

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # ftl against the PyTorch loop a user would write, side by side on this machine: end to end
 # at 32 and 224 px (full fine-tuning and frozen backbone), the tight-loop ceiling, evaluation
-# throughput, `ftl predict` latency and peak memory. See scripts/bench.py for what each
+# throughput, `ftl predict` latency, peak memory, and one epoch on other backbones (ResNet-50,
+# MobileNetV3-Large, EfficientNet-B0, ConvNeXt-Tiny). See scripts/bench.py for what each
 # figure means.
 #
-#   scripts/bench.sh [OUTDIR] [--repeats N] [--frozen-epochs N] [--section all|long|short]
-#                                                                (default runs/bench)
+#   scripts/bench.sh [OUTDIR] [--repeats N] [--frozen-epochs N]
+#                    [--section all|long|short|backbones]              (default runs/bench)
 #
-# Prints a Markdown table and writes OUTDIR/bench.json. Takes about 20 minutes on 2 cores.
+# Prints a Markdown table and writes OUTDIR/bench.json. --section long takes about 20 minutes
+# on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="runs/bench"
@@ -15,6 +17,7 @@ if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then out="$1"; shift; fi
 build="${FTL_BUILD_DIR:-build}"
 [ -x "$build/ftl" ] && [ -x "$build/tests/ftl_bench_data" ] || scripts/build.sh >/dev/null
 python="$(scripts/torch_python.sh)"
+mkdir -p "$(dirname "$out")"
 "$python" scripts/bench.py --out "$out" --ftl "$build/ftl" \
   --bench-data "$build/tests/ftl_bench_data" --python "$python" "$@" | tee "$out.md"
 echo "machine: $(nproc) cores; BLAS $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3);" \

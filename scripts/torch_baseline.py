@@ -6,7 +6,8 @@ torchvision reference scripts. It exists only so that ftl's accuracy, speed and 
 be compared with PyTorch's in the same run; ftl neither needs nor calls it. Run it with a Python
 that has torch and torchvision (Debian: /usr/bin/python3).
 
-  train     fine-tune a TorchScript ResNet-18 on ImageFolder data, like `ftl finetune`
+  train     fine-tune a TorchScript torchvision classifier (--arch, default resnet18) on
+            ImageFolder data, like `ftl finetune`
   evaluate  run an ftl checkpoint through torch.jit.load, like `ftl evaluate`
 
 Both print a JSON summary to stdout (and to --output when given); progress goes to stderr.
@@ -22,6 +23,18 @@ import time
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+# Where each torchvision family keeps its classifier, by the prefix of its arch name: the
+# attribute a Python user replaces to fine-tune. "classifier[-1]" is the last Linear inside
+# `classifier` (or `classifier` itself when it is one Linear, as in DenseNet).
+HEADS = (
+    (("resnet", "resnext", "wide_resnet", "regnet", "shufflenet"), "fc"),
+    (("mobilenet", "efficientnet", "convnext", "vgg", "alexnet", "mnasnet", "maxvit",
+      "densenet"), "classifier[-1]"),
+    (("vit_",), "heads.head"),
+    (("swin_",), "head"),
+    (("squeezenet",), "classifier.1"),  # a 1x1 convolution, not a Linear
+)
 
 
 def log(message):
@@ -48,14 +61,48 @@ def write_result(result, path):
             f.write(text + "\n")
 
 
-def run_epoch(model, loader, criterion, optimizer=None, freeze_backbone=False):
-    """One pass over loader; trains when an optimizer is given. Returns loss, acc, images/s."""
+def head_path(model, arch):
+    """The dotted path of the classifier to replace in the eager torchvision `model`."""
+    import torch
+    for prefixes, rule in HEADS:
+        if not arch.startswith(prefixes):
+            continue
+        if rule != "classifier[-1]":
+            return rule
+        if isinstance(model.classifier, torch.nn.Linear):
+            return "classifier"
+        linears = [name for name, module in model.classifier.named_children()
+                   if isinstance(module, torch.nn.Linear)]
+        return "classifier." + linears[-1]
+    sys.exit(f"--arch {arch}: no known head for this family "
+             f"(known: {', '.join(p for prefixes, _ in HEADS for p in prefixes)})")
+
+
+def new_head(old, num_classes):
+    """A freshly initialised head (torch.nn.Linear's or Conv2d's own init) for num_classes."""
+    import torch
+    if isinstance(old, torch.nn.Conv2d):
+        return torch.nn.Conv2d(old.in_channels, num_classes, kernel_size=old.kernel_size)
+    return torch.nn.Linear(old.in_features, num_classes)
+
+
+def set_head(model, path, head):
+    parent_path, _, name = path.rpartition(".")
+    parent = model.get_submodule(parent_path) if parent_path else model
+    setattr(parent, name, head)
+
+
+def run_epoch(model, loader, criterion, optimizer=None, frozen_head=None):
+    """One pass over loader; trains when an optimizer is given. Returns loss, acc, images/s.
+    frozen_head: the head's path when the backbone is frozen; the top-level children other
+    than the one holding the head then stay in eval mode (their BatchNorm statistics fixed)."""
     import torch
     training = optimizer is not None
     model.train(training)
-    if training and freeze_backbone:
+    if training and frozen_head:
+        top = frozen_head.split(".")[0]
         for name, module in model.named_children():
-            if name != "fc":
+            if name != top:
                 module.eval()
     total_loss, correct, seen = 0.0, 0, 0
     start = time.perf_counter()
@@ -107,12 +154,18 @@ def train(args, t0, import_seconds):
 
     # Reuse the TorchScript file's weights in an eager torchvision model, then a new head.
     state = torch.jit.load(args.model, map_location="cpu").state_dict()
-    model = torchvision.models.resnet18(num_classes=state["fc.weight"].shape[0])
+    model = torchvision.models.get_model(args.arch)
+    head = head_path(model, args.arch)
+    file_classes = state[head + ".weight"].shape[0]
+    if file_classes != model.get_submodule(head).weight.shape[0]:
+        model = torchvision.models.get_model(args.arch, num_classes=file_classes)
     model.load_state_dict(state)
-    model.fc = torch.nn.Linear(model.fc.in_features, num_classes)
-    if args.freeze == "backbone":
+    set_head(model, head, new_head(model.get_submodule(head), num_classes))
+    log(f"{args.arch}: head {head} replaced for {num_classes} classes")
+    frozen_head = head if args.freeze == "backbone" else None
+    if frozen_head:
         for name, param in model.named_parameters():
-            param.requires_grad = name.startswith("fc.")
+            param.requires_grad = name.startswith(head + ".")
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=args.lr, momentum=args.momentum,
                                 weight_decay=args.weight_decay)
@@ -120,12 +173,12 @@ def train(args, t0, import_seconds):
 
     if args.minimal:
         return train_minimal(args, t0, import_seconds, model, train_loader, val_loader,
-                             criterion, optimizer, train_set.classes)
+                             criterion, optimizer, train_set.classes, frozen_head)
     epochs, best_acc, best_state = [], -1.0, None
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
         train_loss, train_acc, train_ips = run_epoch(
-            model, train_loader, criterion, optimizer, args.freeze == "backbone")
+            model, train_loader, criterion, optimizer, frozen_head)
         val_loss, val_acc, _ = run_epoch(model, val_loader, criterion)
         seconds = time.perf_counter() - start
         epochs.append({"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
@@ -159,15 +212,14 @@ def train(args, t0, import_seconds):
 
 
 def train_minimal(args, t0, import_seconds, model, train_loader, val_loader, criterion,
-                  optimizer, classes):
+                  optimizer, classes, frozen_head):
     """The shortest loop that does the job: train every epoch, validate once at the end,
     save the final weights only."""
     import torch
-    frozen = args.freeze == "backbone"
     train_ips = None
     for epoch in range(1, args.epochs + 1):
         train_loss, train_acc, train_ips = run_epoch(model, train_loader, criterion, optimizer,
-                                                     frozen)
+                                                     frozen_head)
         log(f"epoch {epoch}/{args.epochs}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
             f"{train_ips:.1f} img/s")
     val_loss, val_acc, _ = run_epoch(model, val_loader, criterion)
@@ -257,7 +309,9 @@ def main():
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="fine-tune like `ftl finetune`")
-    p.add_argument("--model", required=True, help="TorchScript file of a torchvision resnet18")
+    p.add_argument("--model", required=True, help="TorchScript file of a torchvision classifier")
+    p.add_argument("--arch", default="resnet18",
+                   help="its torchvision name (scripts/export_model.py --arch), e.g. resnet50")
     p.add_argument("--train", required=True, help="training ImageFolder root")
     p.add_argument("--val", required=True, help="validation ImageFolder root")
     p.add_argument("--test", default=None, help="test ImageFolder root, run with the best epoch")
@@ -271,7 +325,7 @@ def main():
     p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
     p.add_argument("--seed", type=int, default=0, help="torch.manual_seed")
     p.add_argument("--freeze", choices=["none", "backbone"], default="none",
-                   help="backbone: train only the new fc, backbone BN stays in eval mode")
+                   help="backbone: train only the new head, backbone BN stays in eval mode")
     p.add_argument("--output", default=None, help="also write the JSON summary here")
     p.add_argument("--save-dir", default=None,
                    help="save last.pt and best.pt here each epoch (final.pt with --minimal)")

@@ -1,0 +1,146 @@
+"""The backbone table for scripts/bench.py: ftl against the PyTorch loop on other families.
+
+For each model below, exported with random weights by scripts/export_model.py, one epoch of
+full fine-tuning at 224 px on the 500x375 JPEGs (photo_train, validated on photo_val) runs
+with `ftl finetune` (its head found by model.head "auto") and with scripts/torch_baseline.py
+train --arch NAME on the same file, in turn (ftl, PyTorch, ftl, PyTorch ... with --repeats),
+with the same batch, learning rate, threads and loader workers. Each run is timed from
+process start to exit; each side's best run counts. The training img/s are each side's own
+(ftl's metrics.jsonl, the baseline's JSON summary).
+"""
+import json
+import os
+import subprocess
+
+from bench_common import log, timed
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+THREADS = 2  # compute threads, both sides (as bench.py's other jobs)
+WORKERS = 1  # loader workers (ftl threads, PyTorch processes)
+LR = 0.01
+SIZE = 224  # px, both sides
+BATCH = 16  # images per batch
+EPOCHS = 1
+TRAIN, VAL = "photo_train", "photo_val"  # bench.py's 224 px folders (96 and 32 JPEGs)
+# ftl's wall time over the PyTorch loop's, per model.
+TARGET = 0.85
+# (torchvision arch, the name the table prints)
+MODELS = [
+    ("resnet50", "ResNet-50"),
+    ("mobilenet_v3_large", "MobileNetV3-Large"),
+    ("efficientnet_b0", "EfficientNet-B0"),
+    ("convnext_tiny", "ConvNeXt-Tiny"),
+]
+BLAS = "/usr/lib/x86_64-linux-gnu/libblas.so.3"
+
+
+def blas():
+    """The library that LibTorch's fp32 matrix products go through (the reference BLAS
+    unless OpenBLAS is installed)."""
+    return os.path.realpath(BLAS) if os.path.exists(BLAS) else "none found at " + BLAS
+
+
+def count_images(folder):
+    return sum(len(files) for _, _, files in os.walk(folder))
+
+
+def export(args, arch):
+    """The model file, exported once per output folder (random weights, seed 0)."""
+    path = os.path.join(args.out, "models", arch + ".pt")
+    if not os.path.isfile(path):
+        log(f"backbones: exporting {arch}")
+        subprocess.run([args.python, os.path.join(HERE, "export_model.py"), "--arch", arch,
+                        "--output", path], check=True, stdout=subprocess.DEVNULL)
+    return path
+
+
+def run_ftl(args, data, model, runs, arch):
+    """One `ftl finetune` run: wall seconds, training img/s of its epoch, val acc."""
+    run_dir = os.path.join(runs, f"backbone_{arch}_ftl")
+    config = {
+        "model": {"path": model},
+        "data": {"train": os.path.join(data, TRAIN), "val": os.path.join(data, VAL),
+                 "image_size": SIZE, "eval_resize": "stretch", "batch_size": BATCH,
+                 "workers": WORKERS},
+        "optimizer": {"lr": LR},
+        "train": {"epochs": EPOCHS, "threads": THREADS},
+        "output": {"dir": run_dir},
+    }
+    config_path = run_dir + ".json"
+    with open(config_path, "w") as f:
+        json.dump(config, f, indent=2)
+    seconds, rss = timed([args.ftl, "finetune", "--config", config_path, "--overwrite"],
+                         run_dir + ".log")
+    with open(os.path.join(run_dir, "metrics.jsonl")) as lines:
+        last = [json.loads(line) for line in lines][-1]
+    return {"seconds": seconds, "train_images_per_s": last["images_per_s"],
+            "val_acc": last["val_acc"], "peak_rss_mb": rss}
+
+
+def run_torch(args, data, model, runs, arch):
+    """One run of the PyTorch loop (torch_baseline.py train): the same figures."""
+    out = os.path.join(runs, f"backbone_{arch}_torch.json")
+    command = [args.python, os.path.join(HERE, "torch_baseline.py"), "train",
+               "--arch", arch, "--model", model,
+               "--train", os.path.join(data, TRAIN), "--val", os.path.join(data, VAL),
+               "--image-size", str(SIZE), "--batch-size", str(BATCH),
+               "--epochs", str(EPOCHS), "--lr", str(LR), "--threads", str(THREADS),
+               "--workers", str(WORKERS), "--freeze", "none",
+               "--save-dir", os.path.join(runs, f"backbone_{arch}_torch"), "--output", out]
+    seconds, _ = timed(command, out.replace(".json", ".log"))
+    with open(out) as f:
+        result = json.load(f)
+    # The process tree: the main process and its DataLoader workers, which run together.
+    rss = result["peak_rss_mb"] + WORKERS * result["peak_rss_children_mb"]
+    return {"seconds": seconds, "train_images_per_s": result["train_images_per_s"],
+            "val_acc": result["best_val_acc"], "peak_rss_mb": rss}
+
+
+def backbones(args, data):
+    """Every model of MODELS, ftl and PyTorch alternating; data holds bench.py's folders."""
+    runs = os.path.join(args.out, "runs")
+    os.makedirs(runs, exist_ok=True)
+    results = {"blas": blas(), "image_size": SIZE, "batch_size": BATCH, "epochs": EPOCHS,
+               "threads": THREADS, "workers": WORKERS,
+               "train_images": count_images(os.path.join(data, TRAIN)),
+               "val_images": count_images(os.path.join(data, VAL)),
+               "target_ratio": TARGET, "models": []}
+    for arch, name in MODELS:
+        model = export(args, arch)
+        ftl_runs, torch_runs = [], []
+        for repeat in range(args.repeats):
+            log(f"backbones {name}: ftl ({repeat + 1}/{args.repeats})")
+            ftl_runs.append(run_ftl(args, data, model, runs, arch))
+            log(f"backbones {name}: PyTorch ({repeat + 1}/{args.repeats})")
+            torch_runs.append(run_torch(args, data, model, runs, arch))
+        ftl = min(ftl_runs, key=lambda r: r["seconds"])
+        torch = min(torch_runs, key=lambda r: r["seconds"])
+        results["models"].append({
+            "arch": arch, "name": name,
+            "ftl_seconds": ftl["seconds"], "torch_seconds": torch["seconds"],
+            "ratio": ftl["seconds"] / torch["seconds"],
+            "ftl_train_images_per_s": max(r["train_images_per_s"] for r in ftl_runs),
+            "torch_train_images_per_s": max(r["train_images_per_s"] for r in torch_runs),
+            "ftl_val_acc": ftl["val_acc"], "torch_val_acc": torch["val_acc"],
+            "ftl_peak_rss_mb": max(r["peak_rss_mb"] for r in ftl_runs),
+            "torch_peak_rss_mb": max(r["peak_rss_mb"] for r in torch_runs),
+            "all_ftl_seconds": [r["seconds"] for r in ftl_runs],
+            "all_torch_seconds": [r["seconds"] for r in torch_runs],
+        })
+    return results
+
+
+def print_backbones(results):
+    print(f"\n### Backbones: one epoch of full fine-tuning at {results['image_size']} px, "
+          f"ftl against the PyTorch loop\n")
+    print("| model | ftl train img/s | PyTorch train img/s | ftl epoch s | PyTorch epoch s "
+          f"| ftl / PyTorch (target ≤ {results['target_ratio']:.2f}) |")
+    print("|---|---|---|---|---|---|")
+    for r in results["models"]:
+        print(f"| {r['name']} | {r['ftl_train_images_per_s']:.1f} | "
+              f"{r['torch_train_images_per_s']:.1f} | {r['ftl_seconds']:.1f} | "
+              f"{r['torch_seconds']:.1f} | {r['ratio']:.2f} |")
+    print(f"\nEpoch s: process start to exit; {results['train_images']} JPEGs (500x375) "
+          f"trained once, {results['val_images']} validated; batch {results['batch_size']}, "
+          f"{results['threads']} threads, {results['workers']} loader worker; random weights; "
+          f"BLAS {results['blas']}")
