@@ -24,23 +24,13 @@ nlohmann::ordered_json head_of(const torch::jit::Module& module, const std::stri
     const Head head = find_head(module, choice, source);
     return {{"path", head.path},
             {"block", head.block},
-            {"kind", head.kind == HeadKind::kLinear ? "Linear" : "Conv2d"},
+            {"kind", to_string(head.kind)},
             {"in_features", head.in_features},
             {"out_features", head.out_features}};
   } catch (const Error& error) {  // a refused family or no head found (ModelError), a bad path
     why = error.what();
     return nullptr;
   }
-}
-
-std::string head_choice(const std::string& metadata_text) {
-  if (metadata_text.empty()) return "auto";
-  const nlohmann::json json = nlohmann::json::parse(metadata_text, nullptr, false);
-  if (!json.is_object() || !json.contains("training") || !json["training"].is_object()) {
-    return "auto";
-  }
-  const nlohmann::json& head = json["training"].value("head", nlohmann::json());
-  return head.is_string() ? head.get<std::string>() : "auto";
 }
 
 std::string with_commas(std::int64_t value) {
@@ -83,7 +73,9 @@ nlohmann::ordered_json inspect_file(const fs::path& path) {
       family != nullptr ? nlohmann::ordered_json(family->name) : nlohmann::ordered_json(nullptr);
   description["class"] = network_class(module);
   std::string why;
-  description["head"] = head_of(module, head_choice(extra[kMetadataName]), path.string(), why);
+  description["head"] =
+      head_of(module, recorded_head(nlohmann::json::parse(extra[kMetadataName], nullptr, false)),
+              path.string(), why);
   if (!why.empty()) description["head_error"] = why;
   description["parameters"] = {
       {"total", total}, {"trainable", trainable}, {"frozen", total - trainable}};

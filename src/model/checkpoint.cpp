@@ -171,12 +171,17 @@ void save_checkpoint(const torch::jit::Module& module, const CheckpointMetadata&
   commit_temporary(temp, path);
 }
 
+std::string recorded_head(const nlohmann::json& metadata) {
+  if (!metadata.is_object() || !metadata.contains("training")) return "auto";
+  const nlohmann::json& training = metadata.at("training");
+  if (!training.is_object() || !training.contains("head") || !training.at("head").is_string()) {
+    return "auto";
+  }
+  return training.at("head").get<std::string>();
+}
+
 Head checkpoint_head(const Checkpoint& checkpoint, const std::string& source) {
-  const nlohmann::json& training = checkpoint.metadata.training;
-  const std::string choice =
-      training.is_object() && training.contains("head") && training.at("head").is_string()
-          ? training.at("head").get<std::string>()
-          : "auto";
+  const std::string choice = recorded_head({{"training", checkpoint.metadata.training}});
   try {
     return find_head(checkpoint.module, choice, source);
   } catch (const ConfigError& error) {

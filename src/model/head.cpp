@@ -8,9 +8,9 @@
 #include <stdexcept>
 #include <vector>
 
-#include "ftl/image/image.h"
 #include "ftl/model/family.h"
 #include "ftl/model/model.h"
+#include "ftl/model/probe.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/text.h"
 
@@ -153,23 +153,11 @@ std::string network_name(const Family* family, const torch::jit::Module& network
                            : "network (class " + network_class(network) + ")";
 }
 
-// The network's output width, from one forward pass of a probe_side image of zeros in eval
-// mode on a copy (no statistic of the caller's network moves); 0 when that fails or gives no
-// 2-d logits.
+// The network's output width, from one probe pass; 0 when that fails or gives no 2-d logits.
 std::int64_t output_width(const torch::jit::Module& network, std::int64_t probe_side) {
-  try {
-    torch::NoGradGuard no_grad;
-    torch::jit::Module copy = network.deepcopy();
-    copy.eval();
-    const torch::TensorOptions options =
-        torch::TensorOptions().device((*copy.parameters().begin()).device());
-    const c10::IValue output =
-        copy.forward({torch::zeros({1, kImageChannels, probe_side, probe_side}, options)});
-    if (!output.isTensor() || output.toTensor().dim() != 2) return 0;
-    return output.toTensor().size(1);
-  } catch (const std::exception&) {  // c10::Error, or the interpreter's runtime_error
-    return 0;
-  }
+  const ProbeResult answer = probe(network, probe_side, parameter_device(network));
+  if (!answer.failure.empty() || answer.output.dim() != 2) return 0;
+  return answer.output.size(1);
 }
 
 // The last Linear or 1x1 Conv2d in the module's order whose output width is the network's:
@@ -245,7 +233,7 @@ nlohmann::json Head::to_json() const {
   return {{"family", family.empty() ? nlohmann::json(nullptr) : nlohmann::json(family)},
           {"head", path},
           {"head_block", block},
-          {"head_kind", kind == HeadKind::kLinear ? "Linear" : "Conv2d"},
+          {"head_kind", to_string(kind)},
           {"head_in_features", in_features}};
 }
 

@@ -12,6 +12,7 @@
 #include "ftl/image/preprocess.h"
 #include "ftl/model/family.h"
 #include "ftl/model/model.h"
+#include "ftl/model/probe.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/files.h"
 #include "ftl/util/hash.h"
@@ -29,22 +30,6 @@ constexpr double kHeadCheckTolerance = 1e-4;
 // A second, independent basis for the key's upper 64 bits.
 constexpr std::uint64_t kSecondBasis = 0x9e3779b97f4a7c15ULL;
 
-// Sets a submodule in eval mode for a scope, and back.
-class EvalScope {
- public:
-  explicit EvalScope(torch::jit::Module module) : module_(std::move(module)) {
-    training_ = module_.is_training();
-    module_.train(false);
-  }
-  ~EvalScope() { module_.train(training_); }
-  EvalScope(const EvalScope&) = delete;
-  EvalScope& operator=(const EvalScope&) = delete;
-
- private:
-  torch::jit::Module module_;
-  bool training_ = false;
-};
-
 void add_tensor(Fnv1a& first, Fnv1a& second, const std::string& name, const torch::Tensor& value) {
   const torch::Tensor bytes = value.detach().to(torch::kCPU).contiguous();
   std::string header = name + " " + std::string(c10::toString(bytes.scalar_type()));
@@ -60,8 +45,12 @@ void add_tensor(Fnv1a& first, Fnv1a& second, const std::string& name, const torc
 void check_head(torch::jit::Module& network, const Head& head, const torch::Tensor& images,
                 const torch::Tensor& features) {
   // The head's Dropout is off for the check: the cached path applies it at each step.
-  std::optional<EvalScope> dropout_off;
-  if (!head.dropout.empty()) dropout_off.emplace(submodule(network, head.dropout));
+  std::optional<KeepModes> dropout_mode;
+  if (!head.dropout.empty()) {
+    torch::jit::Module dropout = submodule(network, head.dropout);
+    dropout_mode.emplace(dropout);
+    dropout.train(false);
+  }
   const torch::Tensor logits = network.forward({images}).toTensor().to(torch::kFloat32);
   const torch::Tensor from_features = head_logits(network, head, features).to(torch::kFloat32);
   if (!torch::allclose(logits, from_features, kHeadCheckTolerance, kHeadCheckTolerance)) {

@@ -2,9 +2,9 @@
 
 #include <spdlog/fmt/fmt.h>
 
-#include "ftl/image/image.h"
 #include "ftl/model/family.h"
 #include "ftl/model/model.h"
+#include "ftl/model/probe.h"
 #include "ftl/model/run_layout.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/text.h"
@@ -16,9 +16,6 @@ TrainingModel::TrainingModel(torch::jit::Module module, Head head, const ModelCo
       head_(std::move(head)),
       frozen_(frozen_modules(module_, head_, config.freeze)),
       batchnorm_(config.batchnorm) {}
-
-TrainingModel::TrainingModel(const torch::jit::Module& module, const ModelConfig& config)
-    : TrainingModel(module, find_head(module, config.head, config.path), config) {}
 
 void TrainingModel::set_mode(bool training) {
   set_training(module_, training, frozen_, batchnorm_);
@@ -62,41 +59,17 @@ void check_input_size(const torch::jit::Module& network, const Config& config) {
                   configured, config.model.path, family->name, side, side, side));
 }
 
-// The TorchScript error's last line ("RuntimeError: Given input size: ..."), without the
-// interpreter's traceback above it.
-std::string last_line(const std::string& text) {
-  const std::size_t end = text.find_last_not_of("\n ");
-  if (end == std::string::npos) return text;
-  const std::size_t start = text.rfind('\n', end);
-  return text.substr(start == std::string::npos ? 0 : start + 1, end + 1 - (start + 1));
-}
-
 // A network that cannot take data.image_size (AlexNet under 63 px, VGG under 32) fails deep in
-// its first training step; one image of zeros at start-up, in eval mode so that no BatchNorm
-// statistic moves, turns that into an error that names the key.
-void check_forward(torch::jit::Module& network, const Config& config, std::int64_t classes,
+// its first training step; one probe pass at start-up turns that into an error that names the
+// key.
+void check_forward(const torch::jit::Module& network, const Config& config, std::int64_t classes,
                    const torch::Device& device) {
   const std::int64_t side = config.data.preprocess.image_size;
-  std::vector<std::pair<torch::jit::Module, bool>> modes;
-  for (const torch::jit::NameModule& child : network.named_modules()) {
-    modes.emplace_back(child.value, child.value.is_training());
+  const ProbeResult answer = probe(network, side, device);
+  std::string failure = answer.failure;
+  if (failure.empty() && answer.output.sizes() != torch::IntArrayRef({1, classes})) {
+    failure = "its output is not the expected 1x" + std::to_string(classes) + " logits";
   }
-  network.eval();
-  std::string failure;
-  try {
-    torch::NoGradGuard no_grad;
-    const c10::IValue output = network.forward(
-        {torch::zeros({1, kImageChannels, side, side}, torch::TensorOptions(device))});
-    if (!output.isTensor() || output.toTensor().sizes() != torch::IntArrayRef({1, classes})) {
-      failure = "its output is not the expected 1x" + std::to_string(classes) + " logits";
-    }
-  } catch (const c10::Error& error) {
-    failure = last_line(error.what_without_backtrace());
-  } catch (const std::runtime_error& error) {  // the interpreter's, with its traceback
-    failure = last_line(error.what());
-  }
-  // Pre-order: each parent's recursive train() comes before its children's own flags.
-  for (std::pair<torch::jit::Module, bool>& mode : modes) mode.first.train(mode.second);
   if (failure.empty()) return;
   throw ConfigError(fmt::format("data.image_size {}: model.path {} fails on a {}x{} image: {}",
                                 side, config.model.path, side, side, failure));

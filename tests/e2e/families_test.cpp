@@ -22,6 +22,7 @@
 #include "ftl/model/inference_network.h"
 #include "ftl/model/model.h"
 #include "ftl/model/train_state.h"
+#include "ftl/train/optimizer.h"
 #include "ftl/train/trainer.h"
 #include "ftl/util/errors.h"
 #include "support/fixtures.h"
@@ -353,6 +354,26 @@ TEST_CASE("families: a family with a head Dropout resumes exactly and trains con
   bf16.train.precision = ftl::Precision::kBf16;
   ftl::finetune(bf16, ftl::testing::quiet_logger());
   CHECK(std::isfinite(train_losses(bf16).front()));
+}
+
+TEST_CASE("families: the head's whole block is the optimizer's head group", "[families]") {
+  torch::jit::Module mobilenet = torch::jit::load(model_file("mobilenet_v3_small").string());
+  const ftl::Head head = ftl::find_head(mobilenet, "auto", "mobilenet_v3_small.pt");
+  ftl::Config config;
+  config.optimizer.weight_decay = 1e-4;
+  config.model.backbone_lr_mult = 0.1;
+  const ftl::TrainingOptimizer optimizer(ftl::configure_trainable(mobilenet, {}), head, config);
+  const auto& groups = optimizer.groups();
+  REQUIRE(groups.size() == 4);
+  CHECK(groups[0].name == "head");
+  CHECK(groups[0].lr_mult == 1.0);
+  CHECK(groups[0].parameters ==
+        std::vector<std::string>{"classifier.0.weight", "classifier.3.weight"});
+  CHECK(groups[1].name == "head_no_decay");
+  CHECK(groups[1].parameters == std::vector<std::string>{"classifier.0.bias", "classifier.3.bias"});
+  CHECK(groups[2].name == "backbone");
+  CHECK(groups[2].lr_mult == 0.1);
+  CHECK(groups[2].parameters.front() == "features.0.0.weight");
 }
 
 TEST_CASE("families: up_to freezes a dotted path and the containers' own tensors", "[families]") {

@@ -64,6 +64,10 @@ struct Checkpoint {
   torch::jit::ExtraFilesMap extra;  // the entries asked for beside the metadata ("" if absent)
 };
 
+/// The model.head that a checkpoint's metadata records (its "training" object's "head"), or
+/// "auto" where it records none (checkpoints from before ftl recorded it).
+std::string recorded_head(const nlohmann::json& metadata);
+
 /// The checkpoint's head: where its metadata's training.head says (checkpoints before ftl
 /// recorded it: model.head "auto"). Throws ModelError naming `source` when it is not there.
 Head checkpoint_head(const Checkpoint& checkpoint, const std::string& source);

@@ -15,6 +15,11 @@ namespace ftl {
 /// followed by ReLU and global average pooling.
 enum class HeadKind { kLinear, kConv };
 
+/// "Linear" or "Conv2d", as checkpoints, inspect and the log write it.
+inline const char* to_string(HeadKind kind) {
+  return kind == HeadKind::kLinear ? "Linear" : "Conv2d";
+}
+
 struct Head {
   std::string family;  // the torchvision family ("MobileNetV3"), "" for another network
   std::string path;    // the module path from the root: "fc", "classifier.3"

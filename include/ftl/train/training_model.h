@@ -23,8 +23,6 @@ class TrainingModel {
   /// Holds `module`, whose head is `head`, frozen as model.freeze says; throws ConfigError when
   /// the network lacks a module that the policy names.
   TrainingModel(torch::jit::Module module, Head head, const ModelConfig& config);
-  /// The same, with the head found as model.head says (find_head, without a probe pass).
-  TrainingModel(const torch::jit::Module& module, const ModelConfig& config);
 
   torch::jit::Module& module() { return module_; }
   const torch::jit::Module& module() const { return module_; }

@@ -7,6 +7,7 @@
 #include "support/shapes.h"
 #include "support/temp_dir.h"
 #include "support/tiny_net.h"
+#include "support/tiny_training_model.h"
 
 namespace fs = std::filesystem;
 
@@ -18,7 +19,7 @@ struct FrozenShapes {
   ftl::Config config;
   ftl::RunData data;
   ftl::LoaderOptions options;
-  ftl::TrainingModel model{ftl::testing::tiny_net(3), frozen_backbone()};
+  ftl::TrainingModel model = ftl::testing::tiny_training_model(3, frozen_backbone());
   ftl::SingleProcess ranks;
   std::vector<ftl::BadImage> noted;
   ftl::NoteBadImages note = [this](const std::vector<ftl::BadImage>& bad, const ftl::ImageFolder&) {

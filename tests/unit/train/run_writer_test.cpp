@@ -6,6 +6,7 @@
 #include "support/common.h"
 #include "support/temp_dir.h"
 #include "support/tiny_net.h"
+#include "support/tiny_training_model.h"
 
 namespace fs = std::filesystem;
 
@@ -32,7 +33,7 @@ std::string text_of(const fs::path& path) {
 struct PreparedWriter {
   ftl::testing::TempDir dir;
   ftl::RunWriter writer{dir / "run", /*writes=*/true};
-  ftl::TrainingModel model{ftl::testing::tiny_net(3), ftl::ModelConfig{}};
+  ftl::TrainingModel model = ftl::testing::tiny_training_model(3, ftl::ModelConfig{});
   ftl::CheckpointRanking ranking{ftl::Metric::kValAcc, 1};
 
   PreparedWriter() {
@@ -120,7 +121,7 @@ TEST_CASE("run writer: a rank other than 0 writes nothing", "[run_writer]") {
   ftl::RunWriter writer(dir / "run", /*writes=*/false);
   writer.prepare(ftl::RunMode::kNew, {}, two_folders(dir.path()), 0, /*ema=*/false,
                  ftl::testing::quiet_logger());
-  ftl::TrainingModel model(ftl::testing::tiny_net(3), ftl::ModelConfig{});
+  ftl::TrainingModel model = ftl::testing::tiny_training_model(3, ftl::ModelConfig{});
   writer.save_last(model, 2, []() -> torch::jit::ExtraFilesMap {
     FAIL("the resume state is made only where it is written");
     return {};

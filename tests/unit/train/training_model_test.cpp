@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/tiny_net.h"
+#include "support/tiny_training_model.h"
 
 namespace {
 
@@ -21,8 +22,8 @@ bool bn_training(const ftl::TrainingModel& model) {
 
 TEST_CASE("training model: a frozen backbone trains only the head, its BatchNorm in eval",
           "[training_model]") {
-  ftl::TrainingModel model(ftl::testing::tiny_net(3),
-                           frozen_backbone(ftl::BatchNormPolicy::kFollow));
+  ftl::TrainingModel model =
+      ftl::testing::tiny_training_model(3, frozen_backbone(ftl::BatchNormPolicy::kFollow));
   CHECK(model.frozen() == std::set<std::string>{"bn1", "stem"});
   CHECK(model.phase() == "frozen");
   const std::vector<torch::jit::NameTensor> trainable = model.trainable();
@@ -48,8 +49,8 @@ TEST_CASE("training model: a frozen backbone trains only the head, its BatchNorm
 
 TEST_CASE("training model: the BatchNorm policy \"train\" trains frozen modules' statistics",
           "[training_model]") {
-  ftl::TrainingModel model(ftl::testing::tiny_net(3),
-                           frozen_backbone(ftl::BatchNormPolicy::kTrain));
+  ftl::TrainingModel model =
+      ftl::testing::tiny_training_model(3, frozen_backbone(ftl::BatchNormPolicy::kTrain));
   model.trainable();
   model.set_mode(true);
   CHECK(bn_training(model));
@@ -57,8 +58,8 @@ TEST_CASE("training model: the BatchNorm policy \"train\" trains frozen modules'
 
 TEST_CASE("training model: unfreezing returns the parameters that start to train",
           "[training_model]") {
-  ftl::TrainingModel model(ftl::testing::tiny_net(3),
-                           frozen_backbone(ftl::BatchNormPolicy::kFollow));
+  ftl::TrainingModel model =
+      ftl::testing::tiny_training_model(3, frozen_backbone(ftl::BatchNormPolicy::kFollow));
   model.trainable();
   const std::vector<torch::jit::NameTensor> newly = model.unfreeze();
   std::vector<std::string> names;

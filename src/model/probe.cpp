@@ -1,0 +1,59 @@
+#include "ftl/model/probe.h"
+
+#include "ftl/image/image.h"
+
+namespace ftl {
+namespace {
+
+// The TorchScript error's last line ("RuntimeError: Given input size: ..."), without the
+// interpreter's traceback above it.
+std::string last_line(const std::string& text) {
+  const std::size_t end = text.find_last_not_of("\n ");
+  if (end == std::string::npos) return text;
+  const std::size_t start = text.rfind('\n', end);
+  const std::size_t first = start == std::string::npos ? 0 : start + 1;
+  return text.substr(first, end + 1 - first);
+}
+
+}  // namespace
+
+KeepModes::KeepModes(const torch::jit::Module& network) {
+  for (const torch::jit::NameModule& child : network.named_modules()) {
+    modes_.emplace_back(child.value, child.value.is_training());
+  }
+}
+
+KeepModes::~KeepModes() {
+  // Pre-order: each parent's recursive train() comes before its children's own flags.
+  for (std::pair<torch::jit::Module, bool>& mode : modes_) mode.first.train(mode.second);
+}
+
+torch::Device parameter_device(const torch::jit::Module& network) {
+  for (const torch::Tensor& parameter : network.parameters()) return parameter.device();
+  return torch::kCPU;
+}
+
+ProbeResult probe(const torch::jit::Module& network, std::int64_t side,
+                  const torch::Device& device) {
+  torch::jit::Module handle = network;  // the same module: forward is not const
+  const KeepModes keep(handle);
+  handle.eval();
+  ProbeResult result;
+  try {
+    torch::NoGradGuard no_grad;
+    const c10::IValue output = handle.forward(
+        {torch::zeros({1, kImageChannels, side, side}, torch::TensorOptions(device))});
+    if (output.isTensor()) {
+      result.output = output.toTensor();
+    } else {
+      result.failure = "it answers a " + output.tagKind() + ", not a tensor";
+    }
+  } catch (const c10::Error& error) {
+    result.failure = last_line(error.what_without_backtrace());
+  } catch (const std::runtime_error& error) {  // the interpreter's, with its traceback
+    result.failure = last_line(error.what());
+  }
+  return result;
+}
+
+}  // namespace ftl
