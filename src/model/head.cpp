@@ -136,7 +136,6 @@ void find_head_dropout(const torch::jit::Module& network, Head& head) {
   const std::optional<torch::jit::Module> layer = find_module(network, before);
   if (!layer || network_class(*layer).find("Dropout") == std::string::npos) return;
   head.dropout = before;
-  head.dropout_p = drop_probability(*layer);
 }
 
 // The Sequential that holds the head, below the root; the head itself where there is none.
@@ -275,10 +274,6 @@ Head find_head(const torch::jit::Module& network, const std::string& choice,
   head.bias = has_bias(*layer);
   find_head_dropout(network, head);
   head.block = head_block(network, path);
-  if (head.kind == HeadKind::kConv && family != nullptr &&
-      family->head == HeadRule::kClassifierConv) {
-    head.input_module = "features";
-  }
   return head;
 }
 
@@ -327,22 +322,6 @@ Head replace_head(torch::jit::Module& network, const Head& head, std::int64_t cl
   Head replaced = head;
   replaced.out_features = classes;
   return replaced;
-}
-
-torch::Tensor head_logits(const torch::jit::Module& network, const Head& head,
-                          const torch::Tensor& features) {
-  torch::Tensor input = features;
-  if (!head.dropout.empty() && head.dropout_p > 0.0 &&
-      submodule(network, head.dropout).is_training()) {
-    input = torch::dropout(input, head.dropout_p, /*train=*/true);
-  }
-  const torch::jit::Module layer = submodule(network, head.path);
-  const torch::Tensor weight = layer.attr("weight").toTensor();
-  const torch::Tensor bias = head.bias ? layer.attr("bias").toTensor() : torch::Tensor();
-  if (head.kind == HeadKind::kLinear) return torch::linear(input, weight, bias);
-  // SqueezeNet's classifier after the convolution: ReLU, AdaptiveAvgPool2d(1), flatten.
-  const torch::Tensor map = torch::relu(torch::conv2d(input, weight, bias));
-  return torch::adaptive_avg_pool2d(map, {1, 1}).flatten(1);
 }
 
 }  // namespace ftl

@@ -277,12 +277,13 @@ StepTotals FinetuneRun::finish_optimizer_step(std::int64_t epoch, std::int64_t s
 }
 
 // The logits in fp32, under autocast when train.precision is bf16: the network's, or with the
-// feature cache the head's alone, applied to the cached features exactly as in the network.
+// feature cache the head block's and what follows it, applied to the cached features exactly as
+// in the network.
 torch::Tensor FinetuneRun::forward(const torch::Tensor& input) {
   AutocastScope autocast(compute_, device_);
   torch::jit::Module& module = model_->module();
   if (!features_->active()) return module.forward({input}).toTensor().to(torch::kFloat32);
-  return head_logits(module, model_->head(), input).to(torch::kFloat32);
+  return features_->logits(module, input).to(torch::kFloat32);
 }
 
 // Scores this process's share of the validation images; every rank's share, merged.

@@ -24,9 +24,9 @@ namespace ftl {
 namespace {
 
 constexpr const char* kMagic = "ftl-feature-cache 1";
-// The head check's tolerance: the logits agree exactly in practice; this allows for a
-// network whose final layer rounds differently from F.linear, which would not be ResNet's.
-constexpr double kHeadCheckTolerance = 1e-4;
+// The split check's tolerance: the two paths run the same operations and agree exactly in
+// practice; this allows for kernels that round differently at another batch layout.
+constexpr double kSplitCheckTolerance = 1e-4;
 // A second, independent basis for the key's upper 64 bits.
 constexpr std::uint64_t kSecondBasis = 0x9e3779b97f4a7c15ULL;
 
@@ -40,24 +40,21 @@ void add_tensor(Fnv1a& first, Fnv1a& second, const std::string& name, const torc
   }
 }
 
-// The network's logits against its head applied to `features`, on one batch, both with the
-// head's Dropout off.
-void check_head(torch::jit::Module& network, const Head& head, const torch::Tensor& images,
-                const torch::Tensor& features) {
-  // The head's Dropout is off for the check: the cached path applies it at each step.
-  std::optional<KeepModes> dropout_mode;
-  if (!head.dropout.empty()) {
-    torch::jit::Module dropout = submodule(network, head.dropout);
-    dropout_mode.emplace(dropout);
-    dropout.train(false);
-  }
+// The network's logits against the split's from `features`, on one batch, with the block in
+// eval mode for both (its Dropout off, a BatchNorm's statistics left alone).
+void check_split(torch::jit::Module& network, const NetworkSplit& split, const Head& head,
+                 const torch::Tensor& images, const torch::Tensor& features) {
+  torch::jit::Module block = submodule(network, head.block);
+  const KeepModes keep(block);
+  block.eval();
   const torch::Tensor logits = network.forward({images}).toTensor().to(torch::kFloat32);
-  const torch::Tensor from_features = head_logits(network, head, features).to(torch::kFloat32);
-  if (!torch::allclose(logits, from_features, kHeadCheckTolerance, kHeadCheckTolerance)) {
+  const torch::Tensor from_features = split.logits(network, features).to(torch::kFloat32);
+  if (!torch::allclose(logits, from_features, kSplitCheckTolerance, kSplitCheckTolerance)) {
     throw ModelError(fmt::format(
-        "the feature cache cannot stand in for this network: its output is not its head {} "
-        "applied to {}'s input (max difference {}); set train.feature_cache \"off\"",
-        head.path, head.path, (logits - from_features).abs().max().item<double>()));
+        "the feature cache cannot stand in for this network: its output is not what its head's "
+        "block {} makes of the block's input (max difference {}); set train.feature_cache "
+        "\"off\"",
+        head.block, (logits - from_features).abs().max().item<double>()));
   }
 }
 
@@ -76,23 +73,13 @@ std::string varying_inputs(const Config& config) {
 std::string feature_cache_obstacle(const torch::jit::Module& model, const Head& head,
                                    const std::string& varying) {
   if (!varying.empty()) return varying;
-  if (head.kind == HeadKind::kConv && head.input_module.empty()) {
-    return "the head " + head.path +
-           " is a convolution in a network that is not SqueezeNet: its input cannot be taken "
-           "from the network";
-  }
   for (const torch::jit::NameTensor& parameter : model.named_parameters(/*recurse=*/true)) {
-    if (head.holds(parameter.name) || !parameter.value.requires_grad()) continue;
-    if (head.in_block(parameter.name)) {
-      return parameter.name + " trains with the head in " + head.block +
-             ", and the cache holds only the head's input";
-    }
+    if (head.in_block(parameter.name) || !parameter.value.requires_grad()) continue;
     return "the backbone trains (" + parameter.name + " is not frozen)";
   }
   for (const torch::jit::NameModule& child : model.named_modules()) {
-    if (head.holds(child.name) || child.name == head.dropout || !child.value.is_training()) {
-      continue;
-    }
+    // The block runs at every step, its Dropout and BatchNorm as in the network.
+    if (head.in_block(child.name) || !child.value.is_training()) continue;
     if (is_batchnorm(child.value)) {
       return "BatchNorm layer " + child.name + " trains: its output depends on the batch";
     }
@@ -104,26 +91,12 @@ std::string feature_cache_obstacle(const torch::jit::Module& model, const Head& 
   return "";
 }
 
-CachedFeatures extract_features(const torch::jit::Module& model, const Head& head,
-                                const ImageFolder& data, const LoaderOptions& options,
-                                const torch::Device& device, const ComputeMode& mode) {
+CachedFeatures extract_features(const torch::jit::Module& model, const NetworkSplit& split,
+                                const Head& head, const ImageFolder& data,
+                                const LoaderOptions& options, const torch::Device& device,
+                                const ComputeMode& mode) {
   torch::NoGradGuard no_grad;
-  torch::jit::Module original = model;  // shares the module: forward is not const
-  torch::jit::Module backbone = model.deepcopy();
-  if (!head.dropout.empty()) submodule(backbone, head.dropout).train(false);
-  torch::jit::Module input_of = backbone;
-  if (head.kind == HeadKind::kConv) {
-    input_of = submodule(backbone, head.input_module);
-  } else {
-    torch::jit::Module identity = submodule(backbone, head.path);
-    const torch::Tensor weight = identity.attr("weight").toTensor();
-    identity.setattr("weight", torch::eye(head.in_features, weight.options().requires_grad(false)));
-    if (head.bias) {
-      identity.setattr("bias",
-                       torch::zeros({head.in_features}, weight.options().requires_grad(false)));
-    }
-  }
-
+  torch::jit::Module network = model;  // shares the module: forward is not const
   const auto rows = static_cast<std::int64_t>(data.samples.size());
   CachedFeatures cached;
   BatchLoader loader(data.samples, identity_order(data.samples.size()), options);
@@ -133,9 +106,9 @@ CachedFeatures extract_features(const torch::jit::Module& model, const Head& hea
     if (batch.indices.empty()) continue;
     const torch::Tensor images = batch.images.to(device);
     AutocastScope autocast(mode, device);
-    const torch::Tensor features = input_of.forward({images}).toTensor();
+    const torch::Tensor features = split.features(network, images);
     if (!cached.features.defined()) {
-      check_head(original, head, images, features);
+      check_split(network, split, head, images, features);
       std::vector<std::int64_t> shape = features.sizes().vec();
       shape[0] = rows;
       cached.features = torch::zeros(shape);
@@ -152,10 +125,12 @@ std::string backbone_fingerprint(const torch::jit::Module& model, const Head& he
   Fnv1a first;
   Fnv1a second(kSecondBasis);
   for (const torch::jit::NameTensor& parameter : model.named_parameters(/*recurse=*/true)) {
-    if (!head.holds(parameter.name)) add_tensor(first, second, parameter.name, parameter.value);
+    if (!head.in_block(parameter.name)) {
+      add_tensor(first, second, parameter.name, parameter.value);
+    }
   }
   for (const torch::jit::NameTensor& buffer : model.named_buffers(/*recurse=*/true)) {
-    if (!head.holds(buffer.name)) add_tensor(first, second, buffer.name, buffer.value);
+    if (!head.in_block(buffer.name)) add_tensor(first, second, buffer.name, buffer.value);
   }
   return fmt::format("{:016x}{:016x}", first.value(), second.value());
 }
@@ -165,7 +140,7 @@ std::string feature_shape(const CachedFeatures& cached) {
   for (std::int64_t dim = 1; dim < cached.features.dim(); ++dim) {
     text += (text.empty() ? "" : "x") + std::to_string(cached.features.size(dim));
   }
-  // "512-d" for vectors, "512x13x13" for SqueezeNet's feature maps.
+  // "512-d" for vectors, "512x13x13" for feature maps (SqueezeNet's, MaxViT's).
   return cached.features.dim() == 2 ? text + "-d" : text;
 }
 

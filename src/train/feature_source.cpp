@@ -22,6 +22,7 @@ FeatureSource::FeatureSource(const Config& config, const torch::Device& device,
 void FeatureSource::drop() {
   train_.reset();
   val_.reset();
+  split_.reset();
 }
 
 void FeatureSource::prepare(const TrainingModel& model, const std::string& varying,
@@ -30,7 +31,14 @@ void FeatureSource::prepare(const TrainingModel& model, const std::string& varyi
   considered_ = true;
   if (config_.train.feature_cache == FeatureCacheMode::kOff) return;
   const bool frozen = !model.frozen().empty();
-  const std::string obstacle = feature_cache_obstacle(model.module(), model.head(), varying);
+  std::string obstacle = feature_cache_obstacle(model.module(), model.head(), varying);
+  if (obstacle.empty()) {
+    try {
+      split_.emplace(model.module(), model.head());
+    } catch (const ModelError& error) {
+      obstacle = error.what();
+    }
+  }
   if (!obstacle.empty()) {
     // Worth a line only when something is frozen or the cache was asked for by name.
     if (config_.train.feature_cache == FeatureCacheMode::kDisk) {
@@ -53,9 +61,11 @@ void FeatureSource::prepare(const TrainingModel& model, const std::string& varyi
   note(val_->bad, data.val);
   log.info(
       "feature cache: the backbone's {} features of {} training and {} validation images "
-      "ready in {:.1f}s; the head trains on them",
+      "ready in {:.1f}s; {} trains on them",
       feature_shape(*train_), data.train.samples.size(), data.val.samples.size(),
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+      model.head().block == model.head().path ? "the head"
+                                              : "the head's block " + model.head().block);
 }
 
 CachedFeatures FeatureSource::features_of(const TrainingModel& model, const ImageFolder& data,
@@ -111,7 +121,7 @@ CachedFeatures FeatureSource::extract_on_ranks(const TrainingModel& model, const
                                                const LoaderOptions& options, Ranks& ranks) {
   const std::vector<std::size_t> mine =
       shard_positions(data.samples.size(), ranks.rank(), ranks.world_size());
-  const CachedFeatures local = extract_features(model.module(), model.head(),
+  const CachedFeatures local = extract_features(model.module(), *split_, model.head(),
                                                 rank_share(data, ranks.rank(), ranks.world_size()),
                                                 options, device_, compute_);
   CachedFeatures all;

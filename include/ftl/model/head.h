@@ -1,6 +1,6 @@
 // The classifier head: the layer that maps a network's features to its class logits, found by
 // its family's convention (model.head "auto") or by a module path, replaced for the new
-// classes, and, for the feature cache, applied on its own to the features it takes in.
+// classes.
 #pragma once
 
 #include <torch/script.h>
@@ -28,17 +28,13 @@ struct Head {
   std::int64_t out_features = 0;  // Linear's out_features, Conv2d's out_channels
   bool bias = true;               // MaxVit's last Linear has none
   // The Dropout layer applied right before the head (classifier.k-1), "" for none: it trains
-  // with the head, frozen backbone or not, and the feature cache applies it to its features.
+  // with the head, frozen backbone or not.
   std::string dropout;
-  double dropout_p = 0.0;
   // What trains with the head under model.freeze "backbone", as in Python where only the
   // feature extractor is frozen: the Sequential that holds the head ("classifier", "heads"),
   // its other layers included (MobileNetV3's first Linear, ConvNeXt's LayerNorm2d), or the
   // head alone where no Sequential holds it ("fc").
   std::string block;
-  // A Conv2d head's input cannot be read off an identity head: the feature cache takes the
-  // output of this module instead (SqueezeNet's `features`); "" where it has none.
-  std::string input_module;
 
   /// Whether a parameter, buffer or module name lies in the head ("fc.weight" in "fc").
   bool holds(const std::string& name) const;
@@ -78,10 +74,5 @@ Head find_head(const torch::jit::Module& network, const std::string& choice,
 /// sees the new value. Returns the head as it is now.
 Head replace_head(torch::jit::Module& network, const Head& head, std::int64_t classes,
                   std::uint64_t seed);
-
-/// The network's logits from the head's input, as the network computes them from there: the
-/// head's Dropout (while that layer trains), the head, and a Conv2d head's ReLU and pooling.
-torch::Tensor head_logits(const torch::jit::Module& network, const Head& head,
-                          const torch::Tensor& features);
 
 }  // namespace ftl

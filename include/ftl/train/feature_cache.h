@@ -1,8 +1,9 @@
-// The frozen-backbone feature cache. When nothing before the head trains (every backbone
-// parameter frozen, no BatchNorm, Dropout or stochastic depth in training mode but the head's
-// own Dropout, which is applied to the cached features) and the training images are not
-// augmented, the backbone maps each image to the same vector every epoch. It then runs once per
-// image, and the head trains on those vectors: the same steps in the same order, at a small
+// The frozen-backbone feature cache. When nothing before the head's block trains (every
+// parameter outside it frozen, no BatchNorm, Dropout or stochastic depth outside it in training
+// mode) and the training images are not augmented, the backbone maps each image to the same
+// block input every epoch. It then runs once per image, and the block (the head with its
+// Dropout, and MobileNetV3's, ConvNeXt's or VGG's other classifier layers) trains on those
+// features, cut from the network by NetworkSplit: the same steps in the same order, at a small
 // fraction of the cost. With train.feature_cache "disk" the vectors are also kept in a file,
 // keyed by the backbone's weights, the compute settings, the preprocessing and every image
 // file's path, size and modification time, and later runs with the same key read it back.
@@ -21,11 +22,13 @@
 #include "ftl/data/loader.h"
 #include "ftl/model/compute_mode.h"
 #include "ftl/model/head.h"
+#include "ftl/model/network_split.h"
 
 namespace ftl {
 
 struct CachedFeatures {
-  // float32 [n, d] on the CPU (SqueezeNet's: [n, c, h, w]): row i is sample i's, zeros if bad
+  // float32 [n, d] on the CPU ([n, c, h, w] where the block takes maps: SqueezeNet's, MaxViT's):
+  // row i is sample i's, zeros if bad
   torch::Tensor features;
   std::vector<BadImage> bad;  // the images left out (data.on_bad_image "skip")
 };
@@ -39,19 +42,19 @@ std::string varying_inputs(const Config& config);
 std::string feature_cache_obstacle(const torch::jit::Module& model, const Head& head,
                                    const std::string& varying);
 
-/// Runs `model` over every image of `data` in order, without gradients, and returns the head's
-/// inputs: a copy's output whose Linear head is the identity (its Dropout off, the other
-/// training flags as they are), or the output of head.input_module for a Conv2d head. Checks
-/// on the first batch that head_logits of them gives the network's own logits; throws
-/// ModelError when it does not (a network whose output is not its head of those features).
-CachedFeatures extract_features(const torch::jit::Module& model, const Head& head,
-                                const ImageFolder& data, const LoaderOptions& options,
-                                const torch::Device& device, const ComputeMode& mode);
+/// Runs the backbone part of `split` over every image of `data` in order, without gradients,
+/// and returns the head block's inputs. Checks on the first batch that the split's logits of
+/// them are the network's own (the block in eval mode for both); throws ModelError when they
+/// are not (a network whose forward draws random numbers of its own, say).
+CachedFeatures extract_features(const torch::jit::Module& model, const NetworkSplit& split,
+                                const Head& head, const ImageFolder& data,
+                                const LoaderOptions& options, const torch::Device& device,
+                                const ComputeMode& mode);
 
-/// A 128-bit hash (hex) of the backbone's parameters and buffers (not the head's).
+/// A 128-bit hash (hex) of the backbone's parameters and buffers (not the head block's).
 std::string backbone_fingerprint(const torch::jit::Module& model, const Head& head);
 
-/// One image's features as text: "512-d", or "512x13x13" for SqueezeNet's maps.
+/// One image's features as text: "512-d", or "512x13x13" for maps.
 std::string feature_shape(const CachedFeatures& cached);
 
 /// What cached features depend on besides the images: `backbone` (its fingerprint, or "" where

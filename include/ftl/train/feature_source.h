@@ -40,11 +40,16 @@ class FeatureSource {
   bool active() const { return train_.has_value(); }
   const CachedFeatures& train() const { return *train_; }
   const CachedFeatures& val() const { return *val_; }
+  /// The network's logits from a batch of cached features: its head's block and what follows.
+  torch::Tensor logits(const torch::jit::Module& network, const torch::Tensor& features) const {
+    return split_->logits(network, features);
+  }
   void drop();
 
   /// Decides whether the cache stands in for `model` as it is now (its frozen parameters and
-  /// modes) with inputs that vary as `varying` says (varying_inputs), and if so computes or
-  /// reads the features of both datasets. An unused cache is worth a line when part of the
+  /// modes, and whether its forward can be split at the head's block) with inputs that vary as
+  /// `varying` says (varying_inputs), and if so computes or reads the features of both
+  /// datasets. An unused cache is worth a line when part of the
   /// network is frozen.
   void prepare(const TrainingModel& model, const std::string& varying, const RunData& data,
                const LoaderOptions& options, Ranks& ranks, const NoteBadImages& note,
@@ -65,6 +70,7 @@ class FeatureSource {
   const ComputeMode compute_;
   std::filesystem::path dir_;  // train.feature_cache "disk": where the files are
   bool considered_ = false;
+  std::optional<NetworkSplit> split_;
   std::optional<CachedFeatures> train_;
   std::optional<CachedFeatures> val_;
 };

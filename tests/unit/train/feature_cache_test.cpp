@@ -67,7 +67,7 @@ TEST_CASE("feature cache: files round-trip and refuse what is not theirs", "[fea
                     ftl::IoError);
 }
 
-TEST_CASE("feature cache: a network whose output is not fc of its features is refused",
+TEST_CASE("feature cache: features of the block's input, checked against the network",
           "[feature_cache]") {
   ftl::testing::TempDir dir;
   ftl::testing::write_shapes(dir / "train", 2, 16, 5);
@@ -92,17 +92,21 @@ TEST_CASE("feature cache: a network whose output is not fc of its features is re
   options.preprocess.eval_resize = ftl::EvalResize::kStretch;
   // fc last, as in ResNet: the features are fc's input.
   const torch::jit::Module plain = network("Plain", "self.fc.forward(x.flatten(1))");
-  const ftl::CachedFeatures cached = ftl::extract_features(
-      plain, ftl::find_head(plain, "auto", "plain"), data, options, torch::kCPU, {});
+  const ftl::Head head = ftl::find_head(plain, "auto", "plain");
+  const ftl::CachedFeatures cached = ftl::extract_features(plain, ftl::NetworkSplit(plain, head),
+                                                           head, data, options, torch::kCPU, {});
   CHECK(cached.features.sizes() == torch::IntArrayRef({6, kInputs}));
-  // Something after fc: fc(features) is not the output, and the cache would learn the wrong head.
-  const torch::jit::Module doubled = network("Doubled", "self.fc.forward(x.flatten(1)) * 2.0");
-  const ftl::Head head = ftl::find_head(doubled, "auto", "doubled");
-  REQUIRE_THROWS_AS(ftl::extract_features(doubled, head, data, options, torch::kCPU, {}),
+  // Random numbers that no module draws (so no training flag shows them): the features and the
+  // network's own pass differ, and the check refuses what the cache would learn from.
+  const torch::jit::Module noisy =
+      network("Noisy", "self.fc.forward(torch.dropout(x.flatten(1), 0.5, True))");
+  const ftl::Head noisy_head = ftl::find_head(noisy, "auto", "noisy");
+  const ftl::NetworkSplit split(noisy, noisy_head);
+  REQUIRE_THROWS_AS(ftl::extract_features(noisy, split, noisy_head, data, options, torch::kCPU, {}),
                     ftl::ModelError);
   REQUIRE_THROWS_WITH(
-      ftl::extract_features(doubled, head, data, options, torch::kCPU, {}),
-      Contains("the feature cache cannot stand in for this network: its output is not its head "
-               "fc applied to fc's input") &&
+      ftl::extract_features(noisy, split, noisy_head, data, options, torch::kCPU, {}),
+      Contains("the feature cache cannot stand in for this network: its output is not what its "
+               "head's block fc makes of the block's input") &&
           Contains("set train.feature_cache \"off\""));
 }

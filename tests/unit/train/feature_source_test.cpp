@@ -73,8 +73,9 @@ TEST_CASE("feature source: a frozen backbone's features, as extract_features giv
   FrozenShapes fixture;
   ftl::FeatureSource source = fixture.prepared(ftl::FeatureCacheMode::kAuto);
   REQUIRE(source.active());
+  const ftl::NetworkSplit split(fixture.model.module(), fixture.model.head());
   const ftl::CachedFeatures direct =
-      ftl::extract_features(fixture.model.module(), fixture.model.head(), fixture.data.train,
+      ftl::extract_features(fixture.model.module(), split, fixture.model.head(), fixture.data.train,
                             fixture.options, torch::kCPU, {});
   CHECK(source.train().features.equal(direct.features));
   CHECK(source.val().features.size(0) == 6);
