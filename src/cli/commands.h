@@ -82,8 +82,10 @@ struct DataCheckCliOptions {
 };
 
 struct InspectOptions {
-  std::string file;   // the model or checkpoint
-  bool json = false;  // --json
+  std::string file;          // the model or checkpoint
+  bool json = false;         // --json
+  bool groups = false;       // --groups: the layer-decay depths
+  double layer_decay = 0.0;  // --layer-decay; 0 = the checkpoint's, else kShownLayerDecay
 };
 
 /// --batch-size, --workers, --threads, --device and --tta, shared by the commands that run a

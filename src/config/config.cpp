@@ -340,6 +340,11 @@ const std::vector<Option>& options() {
                 [](Config& c) -> FieldPtr { return &c.optimizer.no_decay_bn_bias; }),
       any_value("optimizer.nesterov", "SGD: Nesterov momentum (needs momentum > 0)",
                 [](Config& c) -> FieldPtr { return &c.optimizer.nesterov; }),
+      open_low(
+          "optimizer.layer_decay",
+          "layer-wise lr decay: lr x this ** (head's depth - a parameter's depth), the depth "
+          "counted in the family's blocks (timm's layer_decay); 1 = off",
+          [](Config& c) -> FieldPtr { return &c.optimizer.layer_decay; }, 0, 1),
       choice("optimizer.schedule.type",
              "lr schedule: constant, step, multistep, cosine or onecycle",
              [](Config& c) -> FieldPtr {

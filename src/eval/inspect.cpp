@@ -7,6 +7,7 @@
 #include "ftl/model/checkpoint.h"
 #include "ftl/model/family.h"
 #include "ftl/model/head.h"
+#include "ftl/model/layer_depth.h"
 #include "ftl/model/model.h"
 #include "ftl/model/train_state.h"
 #include "ftl/util/errors.h"
@@ -33,6 +34,39 @@ nlohmann::ordered_json head_of(const torch::jit::Module& module, const std::stri
   }
 }
 
+// The checkpoint's optimizer.layer_decay where it trained with one, else the shown default.
+double recorded_decay(const nlohmann::json& config) {
+  const nlohmann::json decay =
+      config.value("optimizer", nlohmann::json::object()).value("layer_decay", nlohmann::json(1.0));
+  return decay.is_number() && decay.get<double>() < 1.0 ? decay.get<double>() : kShownLayerDecay;
+}
+
+// Each depth's scale, tensor and element counts, and first and last parameter.
+nlohmann::ordered_json depth_groups(const torch::jit::Module& module, const Head& head,
+                                    double decay) {
+  const LayerDepths depths = layer_depths(module, head);
+  std::vector<nlohmann::ordered_json> rows(static_cast<std::size_t>(depths.max_depth + 1));
+  for (const torch::jit::NameTensor& parameter : module.named_parameters(/*recurse=*/true)) {
+    const std::int64_t depth = depths.depth.at(parameter.name);
+    nlohmann::ordered_json& row = rows[static_cast<std::size_t>(depth)];
+    if (row.is_null()) {
+      row = {{"depth", depth},
+             {"scale", depth_scale(decay, depth, depths.max_depth)},
+             {"tensors", 0},
+             {"parameters", 0},
+             {"first", parameter.name}};
+    }
+    row["tensors"] = row["tensors"].get<std::int64_t>() + 1;
+    row["parameters"] = row["parameters"].get<std::int64_t>() + parameter.value.numel();
+    row["last"] = parameter.name;
+  }
+  nlohmann::ordered_json listed = nlohmann::ordered_json::array();
+  for (nlohmann::ordered_json& row : rows) {
+    if (!row.is_null()) listed.push_back(std::move(row));
+  }
+  return {{"layer_decay", decay}, {"max_depth", depths.max_depth}, {"depths", listed}};
+}
+
 std::string with_commas(std::int64_t value) {
   std::string digits = std::to_string(value);
   for (auto i = static_cast<std::ptrdiff_t>(digits.size()) - 3; i > 0; i -= 3) {
@@ -41,9 +75,28 @@ std::string with_commas(std::int64_t value) {
   return digits;
 }
 
+// The depth groups as a table under their heading.
+std::string groups_text(const nlohmann::ordered_json& groups) {
+  std::string text = fmt::format(
+      "{:<14}optimizer.layer_decay {:g}: lr x {:g} ** ({} - depth); the head's block at depth "
+      "{}\n",
+      "groups", groups.at("layer_decay").get<double>(), groups.at("layer_decay").get<double>(),
+      groups.at("max_depth").dump(), groups.at("max_depth").dump());
+  text += fmt::format("  {:>5}  {:>8}  {:>7}  {:>12}  {}\n", "depth", "scale", "tensors",
+                      "parameters", "first .. last");
+  for (const auto& row : groups.at("depths")) {
+    text += fmt::format("  {:>5}  {:>8.4g}  {:>7}  {:>12}  {} .. {}\n", row.at("depth").dump(),
+                        row.at("scale").get<double>(), row.at("tensors").dump(),
+                        with_commas(row.at("parameters").get<std::int64_t>()),
+                        row.at("first").get<std::string>(), row.at("last").get<std::string>());
+  }
+  return text;
+}
+
 }  // namespace
 
-nlohmann::ordered_json inspect_file(const fs::path& path) {
+nlohmann::ordered_json inspect_file(const fs::path& path, bool groups,
+                                    std::optional<double> layer_decay) {
   std::error_code error;
   if (!fs::is_regular_file(path, error)) throw ModelError(path.string() + ": no such file");
   verify_archive(path);
@@ -72,11 +125,19 @@ nlohmann::ordered_json inspect_file(const fs::path& path) {
   description["family"] =
       family != nullptr ? nlohmann::ordered_json(family->name) : nlohmann::ordered_json(nullptr);
   description["class"] = network_class(module);
+  const nlohmann::json recorded = nlohmann::json::parse(extra[kMetadataName], nullptr, false);
   std::string why;
-  description["head"] =
-      head_of(module, recorded_head(nlohmann::json::parse(extra[kMetadataName], nullptr, false)),
-              path.string(), why);
+  description["head"] = head_of(module, recorded_head(recorded), path.string(), why);
   if (!why.empty()) description["head_error"] = why;
+  if (groups && why.empty()) {
+    const double decay = layer_decay.value_or(
+        recorded_decay(recorded.is_object() ? recorded.value("config", nlohmann::json::object())
+                                            : nlohmann::json::object()));
+    description["groups"] =
+        depth_groups(module, find_head(module, recorded_head(recorded), path.string()), decay);
+  } else if (groups) {
+    description["groups_error"] = why;
+  }
   description["parameters"] = {
       {"total", total}, {"trainable", trainable}, {"frozen", total - trainable}};
   description["tensors"] = tensors;
@@ -119,6 +180,7 @@ std::string inspect_text(const nlohmann::ordered_json& d) {
                       with_commas(p.at("total").get<std::int64_t>()), d.at("tensors").dump(),
                       with_commas(p.at("trainable").get<std::int64_t>()),
                       with_commas(p.at("frozen").get<std::int64_t>()));
+  if (d.contains("groups")) text += groups_text(d.at("groups"));
   if (!d.at("ftl_checkpoint").get<bool>()) return text;
   std::string classes;
   for (const auto& name : d.at("classes")) {

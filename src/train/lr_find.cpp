@@ -117,7 +117,8 @@ void RangeTest::set_up() {
       starting_network(config_, data_.train.classes, nullptr, TrainState{}, device_, log_);
   apply_memory_format(start.module, compute_);
   model_.emplace(start.module, std::move(start.head), config_.model);
-  optimizer_ = std::make_unique<TrainingOptimizer>(model_->trainable(), model_->head(), config_);
+  optimizer_ = std::make_unique<TrainingOptimizer>(model_->trainable(), model_->head(), config_,
+                                                   layer_depths(model_->module(), model_->head()));
   model_->set_mode(/*training=*/true);
   log_.info("device {}, {} compute threads, {} loader workers, deterministic; frozen: {}",
             device_.str(), threads, loader_options_.workers,

@@ -83,28 +83,56 @@ torch::Tensor saved_like(const std::map<std::string, torch::Tensor>& tensors,
 }  // namespace
 
 TrainingOptimizer::TrainingOptimizer(const std::vector<torch::jit::NameTensor>& trainable,
-                                     const Head& classifier, const Config& config)
-    : config_(config), optimizer_(make_optimizer(config.optimizer)) {
+                                     const Head& classifier, const Config& config,
+                                     const LayerDepths& depths)
+    : config_(config), depths_(depths), optimizer_(make_optimizer(config.optimizer)) {
   std::vector<torch::jit::NameTensor> head;
   std::vector<torch::jit::NameTensor> backbone;
   for (const torch::jit::NameTensor& parameter : trainable) {
     (classifier.in_block(parameter.name) ? head : backbone).push_back(parameter);
   }
-  add_groups(head, "head", 1.0);
-  add_groups(backbone, "backbone", config.model.backbone_lr_mult);
+  const bool layered = config.optimizer.layer_decay < 1.0;
+  add_groups(head, "head", 1.0, layered ? depths_.max_depth : -1);
+  add_backbone(backbone, "backbone");
 }
 
 void TrainingOptimizer::add(const std::vector<torch::jit::NameTensor>& parameters,
                             const std::string& prefix) {
-  add_groups(parameters, prefix, config_.model.backbone_lr_mult);
+  add_backbone(parameters, prefix);
+}
+
+// The backbone's parameters at model.backbone_lr_mult, and with layer_decay one group per
+// depth, shallowest first, at that times the depth's scale.
+void TrainingOptimizer::add_backbone(const std::vector<torch::jit::NameTensor>& parameters,
+                                     const std::string& prefix) {
+  const double mult = config_.model.backbone_lr_mult;
+  const double decay = config_.optimizer.layer_decay;
+  if (decay >= 1.0) {
+    add_groups(parameters, prefix, mult);
+    return;
+  }
+  std::map<std::int64_t, std::vector<torch::jit::NameTensor>> by_depth;
+  for (const torch::jit::NameTensor& parameter : parameters) {
+    const auto depth = depths_.depth.find(parameter.name);
+    if (depth == depths_.depth.end()) {
+      throw ModelError("optimizer.layer_decay: no depth for " + parameter.name);
+    }
+    by_depth[depth->second].push_back(parameter);
+  }
+  const std::string layer = prefix == "backbone" ? "layer_" : prefix + "_layer_";
+  for (const auto& [depth, members] : by_depth) {
+    const double scale = depth_scale(decay, depth, depths_.max_depth);
+    add_groups(members, layer + std::to_string(depth), mult * scale, depth, scale);
+  }
 }
 
 void TrainingOptimizer::add_groups(const std::vector<torch::jit::NameTensor>& parameters,
-                                   const std::string& prefix, double lr_mult) {
+                                   const std::string& prefix, double lr_mult, std::int64_t depth,
+                                   double scale) {
   const OptimizerConfig& settings = config_.optimizer;
   const bool split = settings.weight_decay > 0 && settings.no_decay_bn_bias;
   for (const bool decayed : {true, false}) {
-    ParamGroup group{decayed ? prefix : prefix + "_no_decay", lr_mult, {}};
+    ParamGroup group{decayed ? prefix : prefix + "_no_decay", lr_mult, {}, depth, scale};
     std::vector<torch::Tensor> tensors;
     for (const torch::jit::NameTensor& parameter : parameters) {
       // timm's rule: tensors of one dimension are biases and normalisation weights.

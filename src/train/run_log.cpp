@@ -88,7 +88,9 @@ std::string describe_optimizer(const OptimizerConfig& optimizer, std::int64_t ac
 std::string describe_groups(const std::vector<ParamGroup>& groups) {
   std::vector<std::string> described;
   for (const ParamGroup& group : groups) {
-    described.push_back(fmt::format("{} ({} tensors, lr x {:g})", group.name,
+    const std::string depth =
+        group.depth < 0 ? "" : fmt::format("depth {}, scale {:.4g}, ", group.depth, group.scale);
+    described.push_back(fmt::format("{} ({}{} tensors, lr x {:.4g})", group.name, depth,
                                     group.parameters.size(), group.lr_mult));
   }
   return join(described);

@@ -126,7 +126,8 @@ void FinetuneRun::setup_model(const std::optional<Checkpoint>& last) {
 }
 
 void FinetuneRun::setup_optimizer(const std::optional<Checkpoint>& last) {
-  optimizer_ = std::make_unique<TrainingOptimizer>(model_->trainable(), model_->head(), config_);
+  optimizer_ = std::make_unique<TrainingOptimizer>(model_->trainable(), model_->head(), config_,
+                                                   layer_depths(model_->module(), model_->head()));
   if (last) {
     if (state_.phase == "full" && !model_->frozen().empty()) unfreeze(state_.epochs_done + 1);
     const std::string source = last_checkpoint_path(run_dir_).string();

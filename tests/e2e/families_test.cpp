@@ -3,6 +3,7 @@
 // Each family's smallest member (or a tiny configuration of its class, for the transformers)
 // trains on generated shapes; the big members are loaded, given a new head and run once.
 #include <signal.h>
+#include <spdlog/fmt/fmt.h>
 #include <spdlog/sinks/ostream_sink.h>
 
 #include <catch2/catch.hpp>
@@ -662,10 +663,16 @@ TEST_CASE("families: a network of no family finds its head by the network's outp
 namespace {
 
 // A SIGKILL right after the first mid-epoch save, then a resume to the end: the same contents as
-// the uninterrupted run's last.pt.
-void check_kill_and_resume(const Expected& expected) {
+// the uninterrupted run's last.pt. With `layer_decay` below 1: AdamW, weight decay and a group
+// per depth.
+void check_kill_and_resume(const Expected& expected, double layer_decay = 1.0) {
   FamilyRun run(expected);
   ftl::Config config = run.config("run", "none");
+  if (layer_decay < 1.0) {
+    config.optimizer.type = ftl::OptimizerType::kAdamW;
+    config.optimizer.weight_decay = 0.05;
+    config.optimizer.layer_decay = layer_decay;
+  }
   config.train.epochs = 2;
   config.data.batch_size = 2;  // 6 steps an epoch, each saved: the kill lands mid-run
   config.train.checkpoint_every_steps = 1;
@@ -688,6 +695,11 @@ void check_kill_and_resume(const Expected& expected) {
   INFO(finished.output);
   REQUIRE(finished.exit_code == 0);
   CHECK_THAT(finished.output, Contains("\"resumed\": true"));
+  if (layer_decay < 1.0) {  // the start-up log lists the groups by depth
+    CHECK_THAT(ftl::testing::read_file(run.dir / "killed.log"),
+               Contains("layer_0 (depth 0, scale " +
+                        fmt::format("{:.4g}", std::pow(layer_decay, 3)) + ", "));
+  }
   // Every weight, statistic, optimizer tensor, the metadata and the resume state are the same
   // bytes. The file as a whole may differ only in TorchScript's .debug_pkl source-range entries
   // (ViT's attention code records the file it was last loaded from).
@@ -718,6 +730,11 @@ TEST_CASE("families: MobileNetV3 (BatchNorm) killed mid-epoch resumes bit for bi
 
 TEST_CASE("families: a ViT (LayerNorm only) killed mid-epoch resumes bit for bit", "[families]") {
   check_kill_and_resume({"vit_tiny", "VisionTransformer", "heads.head", 16, "", "heads"});
+}
+
+TEST_CASE("families: a ViT with layer_decay and AdamW killed mid-epoch resumes bit for bit",
+          "[families]") {
+  check_kill_and_resume({"vit_tiny", "VisionTransformer", "heads.head", 16, "", "heads"}, 0.75);
 }
 
 TEST_CASE(

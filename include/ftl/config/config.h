@@ -73,7 +73,10 @@ struct OptimizerConfig {
   double weight_decay = 0.0;     // SGD: L2 penalty added to the gradient; AdamW: decoupled decay
   bool no_decay_bn_bias = true;  // no weight decay on biases and BatchNorm weights
   bool nesterov = false;         // SGD: Nesterov momentum
-  ScheduleConfig schedule;       // how lr changes over the run
+  // Layer-wise lr decay (timm's, from BEiT): a parameter at depth d learns at
+  // lr x layer_decay ** (max depth - d) (model/layer_depth.h); 1 = off
+  double layer_decay = 1.0;
+  ScheduleConfig schedule;  // how lr changes over the run
 };
 
 struct EarlyStoppingConfig {

@@ -34,6 +34,9 @@ struct Family {
   HeadRule head;
   const char* refused;  // why ftl cannot fine-tune it; nullptr for a family that works
   InputRule input = InputRule::kAny;
+  // The classes of the blocks that optimizer.layer_decay counts depth in, space-separated
+  // ("BasicBlock Bottleneck"); nullptr where there are none.
+  const char* blocks = nullptr;
 };
 
 /// Every classification family of torchvision 0.14, the refused ones last.

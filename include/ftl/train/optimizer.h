@@ -16,25 +16,33 @@
 
 #include "ftl/config/config.h"
 #include "ftl/model/head.h"
+#include "ftl/model/layer_depth.h"
 
 namespace ftl {
 
 struct ParamGroup {
-  std::string name;                     // "head", "backbone_no_decay", "unfrozen", ...
+  std::string name;                     // "head", "backbone_no_decay", "layer_3", ...
   double lr_mult = 1.0;                 // the group's lr = scheduled lr x lr_mult
   std::vector<std::string> parameters;  // parameter names, in the module's order
+  // With optimizer.layer_decay: the group's depth and its decay factor (in lr_mult with
+  // model.backbone_lr_mult); -1 without.
+  std::int64_t depth = -1;
+  double scale = 1.0;
 };
 
 class TrainingOptimizer {
  public:
   /// Groups the trainable parameters into head (those in `classifier`'s block) and backbone groups,
   /// each split into decayed and not-decayed (dim <= 1: biases, BatchNorm weights) when weight
-  /// decay applies.
+  /// decay applies. With optimizer.layer_decay below 1 the backbone group is one group per
+  /// depth of `depths` ("layer_0", "layer_1", ...; the head's block stays "head").
+  /// `depths` is needed only then: a parameter it lacks is a ModelError.
   TrainingOptimizer(const std::vector<torch::jit::NameTensor>& trainable, const Head& classifier,
-                    const Config& config);
+                    const Config& config, const LayerDepths& depths = {});
 
   /// Adds parameters that became trainable (staged unfreezing) as new groups named `prefix`
-  /// and `prefix`_no_decay, which learn at the backbone's rate from now on.
+  /// and `prefix`_no_decay (per depth with layer_decay: `prefix`_layer_3), which learn at the
+  /// backbone's rate from now on.
   void add(const std::vector<torch::jit::NameTensor>& parameters, const std::string& prefix);
 
   /// Sets every group's lr to lr x its lr_mult.
@@ -66,13 +74,16 @@ class TrainingOptimizer {
                   const std::string& source);
 
  private:
+  void add_backbone(const std::vector<torch::jit::NameTensor>& parameters,
+                    const std::string& prefix);
   void add_groups(const std::vector<torch::jit::NameTensor>& parameters, const std::string& prefix,
-                  double lr_mult);
+                  double lr_mult, std::int64_t depth = -1, double scale = 1.0);
   void restore_parameter_state(const std::map<std::string, torch::Tensor>& tensors,
                                const std::string& name, const torch::Tensor& parameter,
                                const std::string& where);
 
   Config config_;
+  LayerDepths depths_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<ParamGroup> groups_;
   std::vector<std::vector<torch::Tensor>> tensors_;  // per group, parallel to its names
