@@ -1,11 +1,39 @@
 #include "ftl/model/compute_mode.h"
 
 #include <ATen/autocast_mode.h>
+#include <torch/library.h>
 
 #include <fstream>
 #include <sstream>
 
 #include "ftl/util/errors.h"
+
+namespace ftl {
+namespace {
+
+// Under CPU autocast an eval-mode nn.MultiheadAttention (ViT's) takes its fast path,
+// torch._native_multi_head_attention, since its autocast check looks at CUDA's alone; autocast
+// has no rule for that op, and its inner products then meet bf16 and fp32 operands ("expected
+// scalar type BFloat16 but found Float": a ViT's validation and feature cache in bf16). This is
+// the rule it lacks, as autocast's own fp32 ops run: floating tensors in float32, autocast off
+// within. Training steps (gradients on) take the slow path, which autocast covers.
+void native_attention_in_fp32(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
+  for (c10::IValue& value : *stack) {
+    if (value.isTensor() && value.toTensor().is_floating_point()) {
+      value = value.toTensor().to(torch::kFloat32);
+    }
+  }
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+  op.callBoxed(stack);
+}
+
+}  // namespace
+}  // namespace ftl
+
+TORCH_LIBRARY_IMPL(aten, AutocastCPU, library) {
+  library.impl("_native_multi_head_attention",
+               torch::CppFunction::makeFromBoxedFunction<&ftl::native_attention_in_fp32>());
+}
 
 namespace ftl {
 

@@ -732,6 +732,29 @@ TEST_CASE("families: a ViT (LayerNorm only) killed mid-epoch resumes bit for bit
   check_kill_and_resume({"vit_tiny", "VisionTransformer", "heads.head", 16, "", "heads"});
 }
 
+TEST_CASE("families: a ViT validates in bf16 and caches bf16 features", "[families]") {
+  if (!ftl::cpu_has_bf16()) {
+    SUCCEED("this CPU has no bf16 instructions: the bf16 runs are left to one that has");
+    return;
+  }
+  // Both run nn.MultiheadAttention in eval mode under autocast, where it takes its fast path.
+  FamilyRun run({"vit_tiny", "VisionTransformer", "heads.head", 16, "", "heads"});
+  ftl::Config whole = run.config("whole", "none");
+  whole.train.precision = ftl::Precision::kBf16;
+  ftl::finetune(whole, ftl::testing::quiet_logger());
+  ftl::Config frozen = run.config("frozen", "backbone");
+  frozen.train.precision = ftl::Precision::kBf16;
+  CHECK_THAT(run_log(frozen), Contains("feature cache: the backbone's 16-d features"));
+  for (const ftl::Config& config : {whole, frozen}) {
+    std::ifstream in(fs::path(config.output.dir) / "metrics.jsonl");
+    std::string line;
+    REQUIRE(std::getline(in, line));
+    const auto metrics = nlohmann::json::parse(line);
+    CHECK(std::isfinite(metrics.at("train_loss").get<double>()));
+    CHECK(std::isfinite(metrics.at("val_loss").get<double>()));
+  }
+}
+
 TEST_CASE("families: a ViT with layer_decay and AdamW killed mid-epoch resumes bit for bit",
           "[families]") {
   check_kill_and_resume({"vit_tiny", "VisionTransformer", "heads.head", 16, "", "heads"}, 0.75);
