@@ -92,10 +92,12 @@ def set_head(model, path, head):
     setattr(parent, name, head)
 
 
-def run_epoch(model, loader, criterion, optimizer=None, frozen_head=None):
+def run_epoch(model, loader, criterion, optimizer=None, frozen_head=None, bf16=False):
     """One pass over loader; trains when an optimizer is given. Returns loss, acc, images/s.
     frozen_head: the head's path when the backbone is frozen; the top-level children other
-    than the one holding the head then stay in eval mode (their BatchNorm statistics fixed)."""
+    than the one holding the head then stay in eval mode (their BatchNorm statistics fixed).
+    bf16: the forward pass under CPU autocast to bfloat16 (the loss in float32), as
+    ftl's train.precision "bf16"."""
     import torch
     training = optimizer is not None
     model.train(training)
@@ -108,7 +110,9 @@ def run_epoch(model, loader, criterion, optimizer=None, frozen_head=None):
     start = time.perf_counter()
     with torch.set_grad_enabled(training):
         for images, labels in loader:
-            logits = model(images)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logits = model(images)
+            logits = logits.float()
             loss = criterion(logits, labels)
             if training:
                 optimizer.zero_grad(set_to_none=True)
@@ -162,10 +166,14 @@ def train(args, t0, import_seconds):
     model.load_state_dict(state)
     set_head(model, head, new_head(model.get_submodule(head), num_classes))
     log(f"{args.arch}: head {head} replaced for {num_classes} classes")
+    bf16 = args.precision == "bf16"
     frozen_head = head if args.freeze == "backbone" else None
     if frozen_head:
+        # The top-level module that holds the head trains whole, as ftl's "backbone" freezes
+        # all but the head's block (MobileNetV3's classifier, ConvNeXt's LayerNorm2d too).
+        block = head.split(".")[0]
         for name, param in model.named_parameters():
-            param.requires_grad = name.startswith(head + ".")
+            param.requires_grad = name.startswith(block + ".")
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=args.lr, momentum=args.momentum,
                                 weight_decay=args.weight_decay)
@@ -178,8 +186,8 @@ def train(args, t0, import_seconds):
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
         train_loss, train_acc, train_ips = run_epoch(
-            model, train_loader, criterion, optimizer, frozen_head)
-        val_loss, val_acc, _ = run_epoch(model, val_loader, criterion)
+            model, train_loader, criterion, optimizer, frozen_head, bf16)
+        val_loss, val_acc, _ = run_epoch(model, val_loader, criterion, bf16=bf16)
         seconds = time.perf_counter() - start
         epochs.append({"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                        "val_loss": val_loss, "val_acc": val_acc, "seconds": seconds,
@@ -326,6 +334,8 @@ def main():
     p.add_argument("--seed", type=int, default=0, help="torch.manual_seed")
     p.add_argument("--freeze", choices=["none", "backbone"], default="none",
                    help="backbone: train only the new head, backbone BN stays in eval mode")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: the forward pass under CPU autocast to bfloat16")
     p.add_argument("--output", default=None, help="also write the JSON summary here")
     p.add_argument("--save-dir", default=None,
                    help="save last.pt and best.pt here each epoch (final.pt with --minimal)")
