@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # The demo: transfer learning on real Fashion-MNIST images, offline, in one command.
 #
-#   scripts/demo.sh [OUTDIR]        (OUTDIR defaults to runs/demo)
+#   scripts/demo.sh [--arch NAME] [OUTDIR]
+#
+# NAME is a torchvision classifier (scripts/export_model.py --list; default resnet18), OUTDIR
+# defaults to runs/demo for ResNet-18 and runs/demo_NAME for the others. Every family runs at
+# 32 px but AlexNet (64 px: its features need 63) and MaxViT (224 px: its attention grids);
+# ViT is exported for 32 px.
 #
 # 1. installs what is missing and builds ftl;
 # 2. writes Fashion-MNIST (Debian's dataset-fashion-mnist) as PNG image folders;
-# 3. exports a ResNet-18 TorchScript file with random weights;
+# 3. exports the network (ResNet-18 unless --arch) as a TorchScript file with random weights;
 # 4. pretrains it with ftl on the source task: classes 0-4, all 30,000 training images;
 # 5. fine-tunes on the target task, classes 5-9 with 100 images per class, three ways:
 #    pretrained and fully fine-tuned, pretrained with a frozen backbone, from random weights;
@@ -19,7 +24,27 @@
 # A second run reuses every finished step (delete OUTDIR to start over).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="${1:-runs/demo}"
+usage="usage: scripts/demo.sh [--arch NAME] [OUTDIR]"
+arch=resnet18
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --arch) [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }; arch="$2"; shift 2 ;;
+    -*) echo "$usage" >&2; exit 2 ;;
+    *) [ -z "$out" ] || { echo "$usage" >&2; exit 2; }; out="$1"; shift ;;
+  esac
+done
+if [ -z "$out" ]; then
+  if [ "$arch" = resnet18 ]; then out=runs/demo; else out="runs/demo_$arch"; fi
+fi
+# The side the family takes (32 px where it can), and what the export needs for it.
+side=32
+export_size=()
+case "$arch" in
+  alexnet) side=64 ;;
+  maxvit_t) side=224 ;;
+  vit_*) export_size=(--image-size "$side") ;;
+esac
 build_dir="${FTL_BUILD_DIR:-build}"
 ftl="$build_dir/ftl"
 
@@ -46,10 +71,11 @@ else
   echo "reusing $data"
 fi
 
-step "3. ResNet-18 with random weights"
-model="$out/resnet18_random.pt"
+step "3. $arch with random weights"
+model="$out/${arch}_random.pt"
 if [ ! -f "$model" ]; then
-  "$(scripts/torch_python.sh)" scripts/export_resnet18.py --output "$model"
+  "$(scripts/torch_python.sh)" scripts/export_model.py --arch "$arch" "${export_size[@]}" \
+    --output "$model"
 else
   echo "reusing $model"
 fi
@@ -66,7 +92,8 @@ finetune() {
   fi
   rm -rf "$run"
   "$ftl" finetune --config "$config" --set model.path="$model_path" \
-    --set data.train="$train" --set data.val="$val" --set output.dir="$run" "$@" >/dev/null
+    --set data.train="$train" --set data.val="$val" --set output.dir="$run" \
+    --set data.image_size="$side" "$@" >/dev/null
   touch "$run/.done"
 }
 
@@ -119,4 +146,4 @@ done
 echo "wrote $out/comparison.html and $out/learning_curves.svg (the target runs' curves)"
 
 step "8. results"
-python3 scripts/demo_results.py "$out"
+python3 scripts/demo_results.py "$out" "$arch"

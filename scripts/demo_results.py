@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Prints the demo's comparison table and writes OUTDIR/results.json (standard library only).
 
-results.json: {"pretrain": {"accuracy", "macro_f1", "train_seconds"},
+usage: demo_results.py OUTDIR [ARCH]   (ARCH: the network, resnet18 unless given)
+
+results.json: {"arch": ARCH, "pretrain": {"accuracy", "macro_f1", "train_seconds"},
                "pretrained_full" | "pretrained_frozen" | "scratch":
                    {"accuracy", "accuracy_min", "accuracy_max", "macro_f1", "train_seconds",
                     "seeds": [{"seed", "accuracy", "macro_f1", "train_seconds"}, ...]}}
@@ -36,7 +38,8 @@ def seed_dir(out, name, seed):
 
 def main():
     out = sys.argv[1]
-    results = {"pretrain": scored(os.path.join(out, "pretrain"))}
+    arch = sys.argv[2] if len(sys.argv) > 2 else "resnet18"
+    results = {"arch": arch, "pretrain": scored(os.path.join(out, "pretrain"))}
     for name, _ in RUNS:
         seeds = [dict(seed=seed, **scored(seed_dir(out, name, seed))) for seed in SEEDS]
         accuracies = [s["accuracy"] for s in seeds]
@@ -50,7 +53,7 @@ def main():
         json.dump(results, f, indent=2)
         f.write("\n")
 
-    print(f"source task (classes 0-4): val accuracy {results['pretrain']['accuracy']:.4f}, "
+    print(f"{arch}, source task (classes 0-4): val accuracy {results['pretrain']['accuracy']:.4f}, "
           f"macro F1 {results['pretrain']['macro_f1']:.4f}, "
           f"after {results['pretrain']['train_seconds']:.0f} s of pretraining")
     print("target task (classes 5-9, 100 training images per class, 5,000 test images), "
