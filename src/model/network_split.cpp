@@ -35,9 +35,8 @@ std::optional<std::string> module_path(Value* value, const Value* self) {
 
 // Inlines forward's calls of the network's own methods (ResNet's and MobileNet's
 // _forward_impl), so that the block's call shows at the top level; the submodules' calls stay.
-void inline_own_methods(Graph& graph) {
+void inline_own_methods(Graph& graph, const c10::ClassTypePtr& type) {
   Value* self = graph.inputs().at(0);
-  const c10::ClassTypePtr type = self->type()->expect<c10::ClassType>();
   bool inlined = true;
   while (inlined) {
     inlined = false;
@@ -87,7 +86,7 @@ Node* block_call(Graph& graph, const Head& head) {
 
 std::shared_ptr<Graph> forward_graph(const torch::jit::Module& network) {
   std::shared_ptr<Graph> graph = network.get_method(kForward).graph()->copy();
-  inline_own_methods(*graph);
+  inline_own_methods(*graph, network.type());
   return graph;
 }
 
@@ -117,8 +116,7 @@ std::shared_ptr<Graph> features_graph(const std::shared_ptr<Graph>& forward, con
 std::shared_ptr<Graph> logits_graph(const std::shared_ptr<Graph>& forward, const Head& head) {
   std::shared_ptr<Graph> graph = forward->copy();
   Node* call = block_call(*graph, head);
-  Value* features = graph->addInput("features");
-  features->setType(c10::TensorType::get());
+  Value* features = graph->addInput("features");  // a Tensor, as a new value is
   call->replaceInput(1, features);
   // What ran before the block belongs to the features (the size checks included); keep only
   // what the block and its followers read (the block's module, constants).
