@@ -17,21 +17,25 @@ namespace fs = std::filesystem;
 namespace ftl {
 namespace {
 
-// The head as finetune would find it (a checkpoint: where its metadata says), or null with the
+// The head as finetune would find it (a checkpoint: where its metadata says), or none with the
 // reason in `why`.
-nlohmann::ordered_json head_of(const torch::jit::Module& module, const std::string& choice,
-                               const std::string& source, std::string& why) {
+std::optional<Head> head_of(const torch::jit::Module& module, const std::string& choice,
+                            const std::string& source, std::string& why) {
   try {
-    const Head head = find_head(module, choice, source);
-    return {{"path", head.path},
-            {"block", head.block},
-            {"kind", to_string(head.kind)},
-            {"in_features", head.in_features},
-            {"out_features", head.out_features}};
+    return find_head(module, choice, source);
   } catch (const Error& error) {  // a refused family or no head found (ModelError), a bad path
     why = error.what();
-    return nullptr;
+    return std::nullopt;
   }
+}
+
+nlohmann::ordered_json head_json(const std::optional<Head>& head) {
+  if (!head) return nullptr;
+  return {{"path", head->path},
+          {"block", head->block},
+          {"kind", to_string(head->kind)},
+          {"in_features", head->in_features},
+          {"out_features", head->out_features}};
 }
 
 // The checkpoint's optimizer.layer_decay where it trained with one, else the shown default.
@@ -127,14 +131,14 @@ nlohmann::ordered_json inspect_file(const fs::path& path, bool groups,
   description["class"] = network_class(module);
   const nlohmann::json recorded = nlohmann::json::parse(extra[kMetadataName], nullptr, false);
   std::string why;
-  description["head"] = head_of(module, recorded_head(recorded), path.string(), why);
-  if (!why.empty()) description["head_error"] = why;
-  if (groups && why.empty()) {
+  const std::optional<Head> head = head_of(module, recorded_head(recorded), path.string(), why);
+  description["head"] = head_json(head);
+  if (!head) description["head_error"] = why;
+  if (groups && head) {
     const double decay = layer_decay.value_or(
         recorded_decay(recorded.is_object() ? recorded.value("config", nlohmann::json::object())
                                             : nlohmann::json::object()));
-    description["groups"] =
-        depth_groups(module, find_head(module, recorded_head(recorded), path.string()), decay);
+    description["groups"] = depth_groups(module, *head, decay);
   } else if (groups) {
     description["groups_error"] = why;
   }

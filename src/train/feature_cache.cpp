@@ -117,7 +117,16 @@ CachedFeatures extract_features(const torch::jit::Module& model, const NetworkSp
     cached.features.index_copy_(0, torch::tensor(indices, torch::kInt64),
                                 features.to(torch::kCPU, torch::kFloat32));
   }
-  if (!cached.features.defined()) cached.features = torch::zeros({rows, head.in_features});
+  if (!cached.features.defined()) {
+    // No image decoded: the rows stay zero (every one is listed bad), but their width is still
+    // the block's input, which only the split knows (MobileNetV3's block takes 576 features
+    // where its head takes 1024): one blank image of the loader's size gives it.
+    const std::int64_t side = options.preprocess.image_size;
+    std::vector<std::int64_t> shape =
+        split.features(network, torch::zeros({1, 3, side, side}, device)).sizes().vec();
+    shape[0] = rows;
+    cached.features = torch::zeros(shape);
+  }
   return cached;
 }
 

@@ -110,3 +110,42 @@ TEST_CASE("feature cache: features of the block's input, checked against the net
                "head's block fc makes of the block's input") &&
           Contains("set train.feature_cache \"off\""));
 }
+
+TEST_CASE("feature cache: with no image decoded, the rows are as wide as the block's input",
+          "[feature_cache]") {
+  ftl::testing::TempDir dir;
+  for (const char* name : {"a/one.png", "a/two.png", "b/three.png"}) {
+    fs::create_directories((dir / "train" / name).parent_path());
+    std::ofstream(dir / "train" / name) << "not a PNG\n";
+  }
+  const ftl::ImageFolder data = ftl::scan_dataset((dir / "train").string());
+  constexpr std::int64_t kSide = 4;
+  constexpr std::int64_t kInputs = 3 * kSide * kSide;  // the block's input
+  constexpr std::int64_t kHidden = 5;                  // the head's input
+  // A Sequential by its class name, as torchvision's classifiers are: the head's block.
+  torch::jit::Module classifier("__torch__.all_bad.Sequential");
+  classifier.register_parameter("hidden", torch::randn({kHidden, kInputs}), false);
+  torch::jit::Module fc("Head");
+  fc.register_parameter("weight", torch::randn({2, kHidden}), false);
+  fc.register_parameter("bias", torch::zeros({2}), false);
+  fc.define("def forward(self, x):\n  return torch.matmul(x, self.weight.t()) + self.bias\n");
+  classifier.register_module("fc", fc);
+  classifier.define(
+      "def forward(self, x):\n  return self.fc.forward(torch.matmul(x, self.hidden.t()))\n");
+  torch::jit::Module net("Blocked");
+  net.register_module("classifier", classifier);
+  net.define("def forward(self, x):\n  return self.classifier.forward(x.flatten(1))\n");
+  net.eval();
+  const ftl::Head head = ftl::find_head(net, "classifier.fc", "blocked");
+  REQUIRE(head.block == "classifier");
+  REQUIRE(head.in_features == kHidden);
+  ftl::LoaderOptions options;
+  options.batch_size = 2;
+  options.preprocess.image_size = kSide;
+  options.skip_bad_images = true;
+  const ftl::CachedFeatures cached = ftl::extract_features(net, ftl::NetworkSplit(net, head), head,
+                                                           data, options, torch::kCPU, {});
+  CHECK(cached.features.sizes() == torch::IntArrayRef({3, kInputs}));
+  CHECK(cached.bad.size() == 3);
+  CHECK(ftl::feature_shape(cached) == "48-d");
+}
