@@ -225,6 +225,10 @@ def main():
                         default="all",
                         help="the jobs against the per-epoch loop, the short runs, the "
                              "backbone table, or all three")
+    parser.add_argument("--backbone-models", default=None,
+                        help="comma-separated archs of the backbone table (default: all six)")
+    parser.add_argument("--backbone-fp32-only", action="store_true",
+                        help="leave the backbone table's bf16 rows out")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     data, model = prepare_data(args.out, args.python)

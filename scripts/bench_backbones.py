@@ -11,6 +11,14 @@ train.precision "bf16", PyTorch's CPU autocast; left out on a CPU without AVX512
 Each run is timed from process start to exit; each side's best run counts. The training img/s
 are each side's own (ftl's metrics.jsonl, the baseline's JSON summary); with the cache, ftl's
 img/s is the head's on cached features.
+
+The breakdown says where each side's wall time goes: loading (the process and its libraries:
+LibTorch for ftl, the interpreter and `import torch` for PyTorch), setup (data listing, model
+load and checks), the feature cache (ftl), training, validation, and saving with the rest of the
+exit (ftl's timing.json, the baseline's own clock). For each family whose fp32 ratio misses the
+target, scripts/profile_backbone.py then profiles one training step and one eval pass of the
+network as ftl runs it (TorchScript in the JIT's plain interpreter, p = 0 Dropout off) and as
+the PyTorch loop runs it (eager), per operator.
 """
 import json
 import os
@@ -29,6 +37,7 @@ EPOCHS = 1
 TRAIN, VAL = "photo_train", "photo_val"  # bench.py's 224 px folders (96 and 32 JPEGs)
 # ftl's wall time over the PyTorch loop's, per model.
 TARGET = 0.85
+PROFILE_BATCH = 8  # images per profiled step (half the bench's batch: ViT-B/16 takes 16 s)
 # (torchvision arch, the name the table prints)
 MODELS = [
     ("resnet50", "ResNet-50"),
@@ -96,8 +105,41 @@ def run_ftl(args, data, model, runs, arch, freeze, precision):
         cached = "feature cache: the backbone's" in f.read()
     if freeze == "backbone" and not cached:
         sys.exit(f"{run_dir}.log: the frozen run did not use the feature cache")
+    with open(os.path.join(run_dir, "timing.json")) as f:
+        timing = json.load(f)
     return {"seconds": seconds, "train_images_per_s": last["images_per_s"],
-            "val_acc": last["val_acc"], "peak_rss_mb": rss}
+            "val_acc": last["val_acc"], "peak_rss_mb": rss,
+            "breakdown": ftl_breakdown(seconds, timing)}
+
+
+def ftl_breakdown(seconds, timing):
+    """ftl's wall time by phase, from its timing.json; loading is what the process spent
+    outside finetune's own clock (loading LibTorch's libraries, exit)."""
+    epochs = timing["epochs"]
+    phases = {
+        "setup": timing["startup_seconds"],
+        "features": sum(e["features_seconds"] for e in epochs),
+        "train": sum(e["train_seconds"] for e in epochs),
+        "validate": sum(e["validate_seconds"] for e in epochs),
+        "save": sum(e["save_seconds"] for e in epochs) + timing["end_seconds"],
+    }
+    phases["load"] = seconds - sum(phases.values())
+    return phases
+
+
+def torch_breakdown(seconds, result):
+    """The PyTorch loop's wall time by phase, from its own clock."""
+    epochs = result["epochs"]
+    phases = {
+        "setup": result["setup_seconds"],
+        "features": 0.0,
+        "train": sum(e["train_seconds"] for e in epochs),
+        "validate": sum(e["validate_seconds"] for e in epochs),
+        "save": sum(e["save_seconds"] for e in epochs),
+    }
+    # The interpreter's start and `import torch` (timed by the script), and its exit.
+    phases["load"] = seconds - sum(phases.values())
+    return phases
 
 
 def run_torch(args, data, model, runs, arch, freeze, precision):
@@ -124,7 +166,8 @@ def run_torch(args, data, model, runs, arch, freeze, precision):
     # The process tree: the main process and its DataLoader workers, which run together.
     rss = result["peak_rss_mb"] + WORKERS * result["peak_rss_children_mb"]
     return {"seconds": seconds, "train_images_per_s": result["train_images_per_s"],
-            "val_acc": result["best_val_acc"], "peak_rss_mb": rss}
+            "val_acc": result["best_val_acc"], "peak_rss_mb": rss,
+            "breakdown": torch_breakdown(seconds, result)}
 
 
 def backbones(args, data):
@@ -136,14 +179,39 @@ def backbones(args, data):
                "train_images": count_images(os.path.join(data, TRAIN)),
                "val_images": count_images(os.path.join(data, VAL)),
                "target_ratio": TARGET, "models": []}
-    modes = [m for m in MODES if m[1] == "fp32" or cpu_has_bf16()]
-    results["bf16"] = cpu_has_bf16()
+    bf16 = cpu_has_bf16() and not args.backbone_fp32_only
+    modes = [m for m in MODES if m[1] == "fp32" or bf16]
+    results["bf16"] = bf16
+    results["profiles"] = []
+    chosen = args.backbone_models.split(",") if args.backbone_models else None
     for arch, name in MODELS:
+        if chosen is not None and arch not in chosen:
+            continue
         model = export(args, arch)
-        for freeze, precision in modes:
-            results["models"].append(
-                compare(args, data, model, runs, arch, name, freeze, precision))
+        rows = [compare(args, data, model, runs, arch, name, freeze, precision)
+                for freeze, precision in modes]
+        results["models"].extend(rows)
+        if any(r["precision"] == "fp32" and r.get("ratio", 0) > TARGET for r in rows):
+            results["profiles"].append(profile(args, model, runs, arch))
     return results
+
+
+def profile(args, model, runs, arch):
+    """scripts/profile_backbone.py on the family: its tables go into the bench's output."""
+    log(f"backbones: profiling {arch}")
+    out = os.path.join(runs, f"profile_{arch}")
+    command = [args.python, os.path.join(HERE, "profile_backbone.py"), "--arch", arch,
+               "--model", model, "--batch", str(PROFILE_BATCH), "--image-size", str(SIZE),
+               "--threads", str(THREADS), "--json", out + ".json",
+               "--plain"]  # ftl trains fp32 on a CPU in the JIT's plain interpreter
+    timed(command, out + ".md")
+    with open(out + ".md") as f:
+        tables = f.read()
+    with open(out + ".json") as f:
+        figures = json.load(f)
+    return {"arch": arch, "tables": tables,
+            "train_ratio": figures["train"]["ftl_seconds"] / figures["train"]["torch_seconds"],
+            "eval_ratio": figures["eval"]["ftl_seconds"] / figures["eval"]["torch_seconds"]}
 
 
 def compare(args, data, model, runs, arch, name, freeze, precision):
@@ -174,6 +242,7 @@ def compare(args, data, model, runs, arch, name, freeze, precision):
         "torch_peak_rss_mb": max(r["peak_rss_mb"] for r in torch_runs),
         "all_ftl_seconds": [r["seconds"] for r in ftl_runs],
         "all_torch_seconds": [r["seconds"] for r in torch_runs],
+        "ftl_breakdown": ftl["breakdown"], "torch_breakdown": torch["breakdown"],
     }
 
 
@@ -200,3 +269,30 @@ def print_backbones(results):
           f"PyTorch runs the frozen network every step (its img/s: through the network)"
           + ("" if results.get("bf16", True) else "; no bf16 rows: this CPU has neither "
              "AVX512-BF16 nor AMX"))
+
+    print_breakdown(results)
+    for entry in results.get("profiles", []):
+        print(f"\n### Where the time goes in {entry['arch']}: one step, ftl's TorchScript "
+              f"network against eager PyTorch ({PROFILE_BATCH} images, {SIZE} px)")
+        print(entry["tables"].rstrip())
+
+
+PHASES = ["load", "setup", "features", "train", "validate", "save"]
+
+
+def print_breakdown(results):
+    rows = [r for r in results["models"] if "ftl_breakdown" in r]
+    if not rows:
+        return
+    print("\n### Where each side's wall time goes (seconds)\n")
+    print("| model | mode | precision | side | " + " | ".join(PHASES) + " | wall |")
+    print("|---|---|---|---|" + "---|" * len(PHASES) + "---|")
+    for r in rows:
+        mode = "frozen" if r["freeze"] == "backbone" else "full"
+        for side, key, wall in (("ftl", "ftl_breakdown", r["ftl_seconds"]),
+                                ("PyTorch", "torch_breakdown", r["torch_seconds"])):
+            cells = " | ".join(f"{r[key][p]:.1f}" for p in PHASES)
+            print(f"| {r['name']} | {mode} | {r['precision']} | {side} | {cells} | {wall:.1f} |")
+    print("\nload: the process and its libraries (LibTorch; the interpreter and `import torch`) "
+          "and its exit; setup: data and model; features: ftl's feature cache (the frozen "
+          "network's pass over every image); save: checkpoints and the run's end.")

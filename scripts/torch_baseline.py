@@ -182,18 +182,23 @@ def train(args, t0, import_seconds):
     if args.minimal:
         return train_minimal(args, t0, import_seconds, model, train_loader, val_loader,
                              criterion, optimizer, train_set.classes, frozen_head)
+    setup_seconds = time.perf_counter() - t0 - import_seconds  # data and model, as ftl's
     epochs, best_acc, best_state = [], -1.0, None
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
         train_loss, train_acc, train_ips = run_epoch(
             model, train_loader, criterion, optimizer, frozen_head, bf16)
+        train_seconds = time.perf_counter() - start
         val_loss, val_acc, _ = run_epoch(model, val_loader, criterion, bf16=bf16)
         seconds = time.perf_counter() - start
         epochs.append({"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                        "val_loss": val_loss, "val_acc": val_acc, "seconds": seconds,
+                       "train_seconds": train_seconds,
+                       "validate_seconds": seconds - train_seconds,
                        "train_images_per_s": train_ips})
         log(f"epoch {epoch}/{args.epochs}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
             f"val loss {val_loss:.4f} acc {val_acc:.4f}  {seconds:.1f}s  {train_ips:.1f} img/s")
+        save_start = time.perf_counter()
         improved = val_acc > best_acc
         if improved:
             best_acc, best_state = val_acc, copy.deepcopy(model.state_dict())
@@ -202,8 +207,10 @@ def train(args, t0, import_seconds):
             torch.save(model.state_dict(), os.path.join(args.save_dir, "last.pt"))
             if improved:
                 torch.save(best_state, os.path.join(args.save_dir, "best.pt"))
+        epochs[-1]["save_seconds"] = time.perf_counter() - save_start
 
     result = {"classes": train_set.classes, "import_seconds": import_seconds,
+              "setup_seconds": setup_seconds,
               "train_images_per_s": epochs[-1]["train_images_per_s"] if epochs else None,
               "best_val_acc": best_acc, "epochs": epochs}
     if test_set is not None:

@@ -1,6 +1,7 @@
 #include "ftl/train/trainer.h"
 
 #include <spdlog/fmt/fmt.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include "finetune_run.h"
 
@@ -70,6 +71,14 @@ std::optional<Checkpoint> FinetuneRun::start() {
   const std::int64_t threads = configure_compute_threads(config_.train.threads);
   compute_ = resolve_compute_mode(config_.train.precision, config_.train.memory_format, device_,
                                   cpu_has_bf16());
+  // The JIT's graph optimizer turns a scripted network's training graph into differentiable
+  // subgraphs, whose backward on a CPU costs more than the plain interpreter's autograd of each
+  // op (a training step at batch 8, 224 px, against eager PyTorch's: Swin-T 1.58x optimized,
+  // 1.01x plain; ViT-B/16 1.08x and 0.90x; ResNet-50 0.99x and 0.95x; scripts/
+  // profile_backbone.py [--plain]). It stays on for CUDA (its fusers) and for bf16, whose
+  // autocast the optimizer applies to the graph: the plain interpreter's autocast is eager
+  // PyTorch 1.13's, which fails on ConvNeXt's and Swin's layer_norm.
+  if (!device_.is_cuda() && !compute_.bf16) torch::jit::setGraphExecutorOptimize(false);
   features_ = std::make_unique<FeatureSource>(config_, device_, compute_);
   configure_loading();
   const auto data_start = Clock::now();

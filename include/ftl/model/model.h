@@ -51,7 +51,9 @@ std::vector<torch::jit::NameTensor> configure_trainable(torch::jit::Module& modu
 /// modules back in eval mode (a recursive train() on a jit module resets every submodule; a
 /// frozen part runs as a fixed function: BatchNorm keeps its statistics, Dropout and stochastic
 /// depth stay off), kFrozen puts every BatchNorm layer in eval mode, kTrain leaves every layer
-/// training, as Python's model.train() does. The head's Dropout is never frozen.
+/// training, as Python's model.train() does. The head's Dropout is never frozen. A Dropout layer
+/// with p = 0 stays in eval mode under every policy: the identity either way, it is skipped
+/// rather than drawn (the JIT's training graph draws a mask even for p = 0).
 void set_training(torch::jit::Module& module, bool training, const std::set<std::string>& frozen,
                   BatchNormPolicy batchnorm);
 
