@@ -21,17 +21,7 @@ mkdir -p "$work"
 cmake --build "$build" -j "$(nproc)" --target ftl ftl_bench_serve_floor >/dev/null
 
 # A ResNet-18 checkpoint at 224 px: one epoch with a frozen backbone on 40 JPEGs.
-[ -f "$work/resnet18.pt" ] || "$python" scripts/export_resnet18.py --output "$work/resnet18.pt"
-[ -d "$work/train" ] || "$python" scripts/make_bench_images.py "$work/train" 40 500 375 jpg 1
-[ -d "$work/val" ] || "$python" scripts/make_bench_images.py "$work/val" 200 500 375 jpg 2
-cat >"$work/run.json" <<JSON
-{"model": {"path": "$work/resnet18.pt", "freeze": "backbone"},
- "data": {"train": "$work/train", "val": "$work/val", "image_size": 224, "batch_size": 20},
- "train": {"epochs": 1, "threads": $threads}, "output": {"dir": "$work/run"}}
-JSON
-[ -f "$work/run/checkpoints/best.pt" ] ||
-  "$ftl" -q finetune --config "$work/run.json" --overwrite >/dev/null
-checkpoint="$work/run/checkpoints/best.pt"
+checkpoint="$(scripts/bench_checkpoint.sh "$work" "$ftl" "$python" "$threads" 200)"
 image="$(find "$work/val" -name '*.jpg' | sort | head -1)"
 cat >"$work/post.lua" <<LUA
 wrk.method = "POST"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs every Debian package that ftl's build, tests and demo need. Idempotent: it installs
-# only what is missing and says what that is.
+# Installs every Debian package that ftl's build, tests and demo need, and the npm package that
+# ftl export's ONNX parity check runs (onnxruntime-node, into scripts/onnx/node_modules).
+# Idempotent: it installs only what is missing and says what that is.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 PACKAGES=(
   cmake g++ make ccache pkgconf   # build tools (ccache only speeds up rebuilds)
@@ -19,6 +21,7 @@ PACKAGES=(
   libssl-dev                      # SHA-256 of served checkpoints, constant-time token compare
   libgloo-dev                     # Gloo headers for c10d ProcessGroupGloo (distributed training)
   python3-torch python3-torchvision  # exports the ResNet-18 test fixture; Python interop tests
+  python3-onnx                    # ftl export --format onnx: torch.onnx.export's output, checked
   dataset-fashion-mnist           # the demo's real images, offline
   chromium                        # renders ftl's HTML reports in a test (headless)
   clang libclang-rt-14-dev        # scripts/fuzz.sh: libFuzzer, AddressSanitizer, UBSan
@@ -33,15 +36,26 @@ for package in "${PACKAGES[@]}"; do
   fi
 done
 
+# Node.js runs ONNX Runtime for ftl export. Machines here come with it (and with an npm that
+# Debian's nodejs package would conflict with); elsewhere Debian's packages provide both.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages already installed"
-  exit 0
+else
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-echo "setup: installing ${missing[*]}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+# onnxruntime-node carries its CPU library inside the package. Its install script would fetch
+# GPU libraries from outside the npm registry, which this machine cannot reach: it is skipped.
+if [ ! -f scripts/onnx/node_modules/onnxruntime-node/package.json ]; then
+  echo "setup: installing onnxruntime-node into scripts/onnx (npm ci)"
+  (cd scripts/onnx && ONNXRUNTIME_NODE_INSTALL=skip npm ci --ignore-scripts --no-audit --no-fund \
+    --loglevel=error)
+fi
 echo "setup: done"

@@ -15,6 +15,7 @@
 #include "ftl/eval/evaluate.h"
 #include "ftl/eval/inference_options.h"
 #include "ftl/eval/predict.h"
+#include "ftl/export/export_options.h"
 #include "ftl/report/report.h"
 #include "ftl/serve/serve_options.h"
 #include "ftl/train/lr_find.h"
@@ -26,7 +27,8 @@ enum ExitCode : int {
   kExitOk = 0,            // success
   kExitRuntime = 1,       // runtime failure: data, model, file system
   kExitUsage = 2,         // usage or config error
-  kExitQualityGate = 3,   // evaluate: a quality gate such as --min-accuracy was not met
+  kExitQualityGate = 3,   // evaluate: a quality gate such as --min-accuracy was not met;
+                          // export: the exported file's parity check failed (nothing written)
   kExitSignalBase = 128,  // finetune stopped by signal N after saving: 128 + N (130, 143)
 };
 
@@ -34,7 +36,8 @@ inline constexpr const char* kExitCodeHelp =
     "Exit codes: 0 success, 1 runtime failure (predict, data check: any image failed; "
     "finetune: a rank of a distributed run failed or was lost), 2 usage "
     "or config error, 3 quality gate not met (evaluate --min-accuracy, --min-class-recall, "
-    "--max-loss), 130/143 finetune stopped by SIGINT/SIGTERM after saving its resume state.";
+    "--max-loss; export: the parity check, nothing written), 130/143 finetune stopped by "
+    "SIGINT/SIGTERM after saving its resume state.";
 
 struct FinetuneOptions {
   std::string config_path;             // --config; optional with --resume RUN_DIR
@@ -79,6 +82,14 @@ struct ServeCliOptions {
 struct DataCheckCliOptions {
   DataCheckOptions core;  // PATH, --workers
   bool json = false;      // --json
+};
+
+struct ExportCliOptions {
+  ExportOptions core;             // --checkpoint, --output, --format, --precision, ...
+  std::string batch = "dynamic";  // --batch N|dynamic, parsed into core.batch
+  std::string python;             // --python; empty: $FTL_PYTHON, else the build's default
+  std::string node;               // --node; empty: $FTL_NODE, else node on PATH
+  std::string onnx_tools;         // --onnx-tools; empty: $FTL_ONNX_TOOLS, else the build's
 };
 
 struct InspectOptions {
@@ -134,6 +145,9 @@ int run_data_check(const DataCheckCliOptions& options, spdlog::logger& log);
 
 CLI::App* setup_serve(CLI::App& app, ServeCliOptions& options);
 int run_serve(const ServeCliOptions& options, spdlog::logger& log);
+
+CLI::App* setup_export(CLI::App& app, ExportCliOptions& options);
+int run_export(const ExportCliOptions& options, spdlog::logger& log);
 
 CLI::App* setup_inspect(CLI::App& app, InspectOptions& options);
 int run_inspect(const InspectOptions& options, spdlog::logger& log);

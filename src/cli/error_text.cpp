@@ -19,6 +19,8 @@ std::string error_text(const Error& error) {
              " (start a new run in another output.dir, or pass --overwrite to replace this one)";
     case Choice::kOverride:
       return "--set " + message;
+    case Choice::kOverwriteOutput:
+      return message + "; pass --overwrite to replace it";
   }
   return message;  // not reached: every choice is worded above (-Wswitch checks it)
 }

@@ -1,4 +1,4 @@
-// ftl: transfer learning for torchvision ResNet-18 TorchScript files.
+// ftl: transfer learning for torchvision classifiers' TorchScript files.
 // main sets up the subcommands, parses, and is the one place that turns errors into exit codes.
 #include <c10/util/Exception.h>
 #include <spdlog/sinks/basic_file_sink.h>
@@ -54,9 +54,10 @@ std::shared_ptr<spdlog::logger> make_logger(const LogOptions& options) {
 int main(int argc, char** argv) {
   using namespace ftl::cli;
   CLI::App app{
-      "ftl: fine-tune a torchvision ResNet-18 TorchScript file on a folder of labelled "
-      "images, find a learning rate for it, evaluate the result, classify new images, report "
-      "on runs, check datasets, and inspect models and checkpoints.",
+      "ftl: fine-tune a torchvision classifier's TorchScript file on a folder of labelled "
+      "images, find a learning rate for it, evaluate the result, classify new images, serve "
+      "them over HTTP, export it as TorchScript or ONNX, report on runs, check datasets, and "
+      "inspect models and checkpoints.",
       "ftl"};
   app.footer(kExitCodeHelp);
   app.set_version_flag("--version", std::string("ftl ") + ftl::kVersion);
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
   DataCheckCliOptions data_check_options;
   InspectOptions inspect_options;
   ServeCliOptions serve_options;
+  ExportCliOptions export_options;
   CLI::App* finetune = setup_finetune(app, finetune_options);
   CLI::App* lr_find = setup_lr_find(app, lr_find_options);
   CLI::App* evaluate = setup_evaluate(app, evaluate_options);
@@ -83,6 +85,7 @@ int main(int argc, char** argv) {
   CLI::App* data_check = setup_data(app, data_check_options);
   CLI::App* inspect = setup_inspect(app, inspect_options);
   CLI::App* serve = setup_serve(app, serve_options);
+  CLI::App* export_command = setup_export(app, export_options);
 
   try {
     app.parse(argc, argv);
@@ -121,6 +124,7 @@ int main(int argc, char** argv) {
     if (data_check->parsed()) return run_data_check(data_check_options, *log);
     if (inspect->parsed()) return run_inspect(inspect_options, *log);
     if (serve->parsed()) return run_serve(serve_options, *log);
+    if (export_command->parsed()) return run_export(export_options, *log);
     return kExitUsage;
   } catch (const ftl::ConfigError& e) {
     log->error("{}", error_text(e));

@@ -155,6 +155,11 @@ nlohmann::ordered_json inspect_file(const fs::path& path, bool groups,
   description["metrics"] = metadata.metrics;
   description["config"] = metadata.config;
   description["training"] = metadata.training;
+  if (!metadata.exported.is_null()) {
+    description["export"] = metadata.exported;
+    description["head_error"] = "inlined into the export's frozen graph (it was " +
+                                metadata.exported.value("head", std::string("?")) + ")";
+  }
   if (!extra[kTrainStateName].empty()) {
     const TrainState state = decode_train_state(extra, path.string());
     description["resume"] = {{"epochs_done", state.epochs_done},
@@ -167,7 +172,9 @@ nlohmann::ordered_json inspect_file(const fs::path& path, bool groups,
 std::string inspect_text(const nlohmann::ordered_json& d) {
   std::string text = fmt::format("{:<14}{}\n", "file", d.at("path").get<std::string>());
   text += fmt::format("{:<14}{} TorchScript{}\n", "kind", d.at("kind").get<std::string>(),
-                      d.at("ftl_checkpoint").get<bool>() ? ", ftl checkpoint" : "");
+                      d.contains("export")                 ? ", ftl export (frozen for inference)"
+                      : d.at("ftl_checkpoint").get<bool>() ? ", ftl checkpoint"
+                                                           : "");
   text += fmt::format("{:<14}{}\n", "family",
                       d.at("family").is_null()
                           ? "none of torchvision's (class " + d.at("class").get<std::string>() + ")"
@@ -196,6 +203,14 @@ std::string inspect_text(const nlohmann::ordered_json& d) {
   text += fmt::format("{:<14}{}\n", "metrics", d.at("metrics").dump());
   if (!d.at("training").is_null()) {
     text += fmt::format("{:<14}{}\n", "training", d.at("training").dump());
+  }
+  if (d.contains("export")) {
+    const auto& e = d.at("export");
+    text += fmt::format(
+        "{:<14}{} {}, batch {}, from {} (sha256 {})\n", "export", e.value("format", ""),
+        e.value("precision", ""),
+        e.at("batch").is_string() ? e.at("batch").get<std::string>() : e.at("batch").dump(),
+        e.value("source_checkpoint", ""), e.value("source_sha256", ""));
   }
   if (d.contains("resume")) {
     const auto& r = d.at("resume");

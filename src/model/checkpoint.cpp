@@ -18,11 +18,16 @@ namespace fs = std::filesystem;
 namespace ftl {
 
 nlohmann::json metadata_to_json(const CheckpointMetadata& metadata) {
-  nlohmann::json json = {{"format", "ftl-checkpoint"}, {"format_version", kCheckpointFormatVersion},
-                         {"ftl_version", kVersion},    {"classes", metadata.classes},
-                         {"epoch", metadata.epoch},    {"metrics", metadata.metrics},
+  const bool exported = !metadata.exported.is_null();
+  nlohmann::json json = {{"format", exported ? kExportFormatName : kCheckpointFormatName},
+                         {"format_version", kCheckpointFormatVersion},
+                         {"ftl_version", kVersion},
+                         {"classes", metadata.classes},
+                         {"epoch", metadata.epoch},
+                         {"metrics", metadata.metrics},
                          {"config", metadata.config}};
   if (!metadata.training.is_null()) json["training"] = metadata.training;
+  if (exported) json["export"] = metadata.exported;
   json.update(preprocess_to_json(metadata.preprocess));
   return json;
 }
@@ -31,8 +36,8 @@ namespace {
 
 /// Every key metadata_to_json writes, those of the preprocessing included.
 std::vector<std::string> metadata_keys() {
-  std::vector<std::string> keys = {"format", "format_version", "ftl_version", "classes",
-                                   "epoch",  "metrics",        "config",      "training"};
+  std::vector<std::string> keys = {"format",  "format_version", "ftl_version", "classes", "epoch",
+                                   "metrics", "config",         "training",    "export"};
   const nlohmann::json preprocess = preprocess_to_json(Preprocess{});  // outlives the loop
   for (const auto& item : preprocess.items()) keys.push_back(item.key());
   return keys;
@@ -47,9 +52,16 @@ CheckpointMetadata metadata_from_json(const nlohmann::json& json, const std::str
   CheckpointMetadata metadata;
   try {
     json.at("ftl_version").get<std::string>();
-    if (json.at("format").get<std::string>() != "ftl-checkpoint") {
-      throw ModelError(where + "format is not \"ftl-checkpoint\"");
+    const std::string format = json.at("format").get<std::string>();
+    if (format != kCheckpointFormatName && format != kExportFormatName) {
+      throw ModelError(where + "format is not \"" + kCheckpointFormatName + "\" or \"" +
+                       kExportFormatName + "\"");
     }
+    if ((format == kExportFormatName) != json.contains("export")) {
+      throw ModelError(where + "format \"" + format + "\" goes with " +
+                       (json.contains("export") ? "no" : "an") + " \"export\" object");
+    }
+    if (json.contains("export")) metadata.exported = json.at("export");
     const int version = json.at("format_version").get<int>();
     if (version > kCheckpointFormatVersion) {
       throw ModelError(where + "format_version " + std::to_string(version) +
@@ -81,6 +93,9 @@ CheckpointMetadata metadata_from_json(const nlohmann::json& json, const std::str
   }
   if (!metadata.training.is_null() && !metadata.training.is_object()) {
     throw ModelError(where + "training is not an object");
+  }
+  if (!metadata.exported.is_null() && !metadata.exported.is_object()) {
+    throw ModelError(where + "export is not an object");
   }
   if (metadata.classes.empty()) throw ModelError(where + "classes is empty");
   const std::set<std::string> unique(metadata.classes.begin(), metadata.classes.end());
@@ -219,6 +234,10 @@ Checkpoint load_checkpoint(const fs::path& path, const torch::Device& device,
                      " inside); checkpoints are written by `ftl finetune`");
   }
   checkpoint.metadata = parse_metadata(extra[kMetadataName], path.string());
+  for (const std::string& name : extra_names) checkpoint.extra[name] = extra[name];
+  // An export is frozen: no training flags to set, its head inlined into its one graph (its
+  // width was checked when it was made).
+  if (!checkpoint.metadata.exported.is_null()) return checkpoint;
   const Head head = checkpoint_head(checkpoint, path.string());
   if (head.out_features != static_cast<std::int64_t>(checkpoint.metadata.classes.size())) {
     throw ModelError(path.string() + ": the network's " + head.path + " outputs do not match the " +
@@ -226,7 +245,6 @@ Checkpoint load_checkpoint(const fs::path& path, const torch::Device& device,
                      kMetadataName);
   }
   checkpoint.module.eval();
-  for (const std::string& name : extra_names) checkpoint.extra[name] = extra[name];
   return checkpoint;
 }
 

@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include "ftl/model/archive.h"
+#include "ftl/model/checkpoint.h"
 #include "ftl/model/family.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/text.h"
@@ -43,10 +44,20 @@ LoadedModel load_model(const std::string& path, const torch::Device& device,
   }
   verify_archive(path);
   LoadedModel loaded;
+  torch::jit::ExtraFilesMap extra = {{kMetadataName, ""}};
   try {
-    loaded.module = torch::jit::load(path, device);
+    loaded.module = torch::jit::load(path, device, extra);
   } catch (const c10::Error& error) {
     throw ModelError(path + ": not a loadable TorchScript file: " + error.what_without_backtrace());
+  }
+  const nlohmann::json metadata = nlohmann::json::parse(extra[kMetadataName], nullptr, false);
+  if (metadata.is_object() && metadata.value("format", "") == kExportFormatName) {
+    throw ModelError(path + ": a network written by ftl export for inference: its weights are " +
+                     "constants, so it has no trainable parameters; fine-tune the checkpoint " +
+                     "it was exported from (" +
+                     metadata.value("export", nlohmann::json::object())
+                         .value("source_checkpoint", "its source_checkpoint") +
+                     ")");
   }
   if (loaded.module.parameters().size() == 0) {
     throw ModelError(path +

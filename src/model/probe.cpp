@@ -19,7 +19,9 @@ std::string last_line(const std::string& text) {
 
 KeepModes::KeepModes(const torch::jit::Module& network) {
   for (const torch::jit::NameModule& child : network.named_modules()) {
-    modes_.emplace_back(child.value, child.value.is_training());
+    // A frozen network (an ftl export) has no training flag to keep.
+    if (child.value.hasattr("training"))
+      modes_.emplace_back(child.value, child.value.is_training());
   }
 }
 
@@ -37,7 +39,7 @@ ProbeResult probe(const torch::jit::Module& network, std::int64_t side,
                   const torch::Device& device) {
   torch::jit::Module handle = network;  // the same module: forward is not const
   const KeepModes keep(handle);
-  handle.eval();
+  if (handle.hasattr("training")) handle.eval();
   ProbeResult result;
   try {
     torch::NoGradGuard no_grad;

@@ -45,6 +45,11 @@ fs::path atomic_temporary(const fs::path& path) {
                    std::to_string(sequence++));
 }
 
+ScopedTemporary::~ScopedTemporary() {
+  std::error_code ignored;  // already renamed into place, or never written: nothing to remove
+  fs::remove(path_, ignored);
+}
+
 void commit_temporary(const fs::path& temp, const fs::path& path) {
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) fail(path, "cannot open " + temp.filename().string(), errno);

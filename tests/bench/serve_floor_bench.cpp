@@ -3,7 +3,8 @@
 // gradients), with no HTTP, decoding or queueing. Prints the median and the 10th percentile in
 // milliseconds, the median of the network as loaded (what ftl predict runs) beside them, and
 // the largest difference between the two networks' probabilities on eight random images, and
-// the frozen network's median time for those eight in one pass.
+// the frozen network's and the loaded one's median times for those eight in one pass. It takes
+// a file `ftl export` wrote as it takes a checkpoint (scripts/bench_export.sh).
 #include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include <CLI/CLI.hpp>
@@ -64,10 +65,13 @@ int main(int argc, char** argv) {
   // A pass of that batch, as ftl serve runs one under load: the throughput ceiling.
   constexpr int kBatchRuns = 10;
   const std::vector<double> batch_ms = forward_ms(served.module, batch, kBatchRuns);
+  const std::vector<double> loaded_batch_ms = forward_ms(loaded.module, batch, kBatchRuns);
   std::printf(
       "forward_ms_p50 %.2f\nforward_ms_p10 %.2f\nloaded_forward_ms_p50 %.2f\n"
-      "max_probability_difference %.2g\nbatch8_forward_ms_p50 %.1f\n",
+      "max_probability_difference %.2g\nbatch8_forward_ms_p50 %.1f\n"
+      "loaded_batch8_forward_ms_p50 %.1f\nfrozen %d\n",
       frozen_ms[frozen_ms.size() / 2], frozen_ms[frozen_ms.size() / 10],
-      loaded_ms[loaded_ms.size() / 2], difference, batch_ms[batch_ms.size() / 2]);
+      loaded_ms[loaded_ms.size() / 2], difference, batch_ms[batch_ms.size() / 2],
+      loaded_batch_ms[loaded_batch_ms.size() / 2], served.frozen() ? 1 : 0);
   return 0;
 }

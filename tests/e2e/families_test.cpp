@@ -41,8 +41,8 @@ namespace {
 constexpr int kSide = 32;
 // AlexNet's features take 63 px down to one pixel; 32 px would leave nothing.
 constexpr int kAlexNetSide = 64;
-constexpr int kTrainPerClass = 4;
-constexpr int kValPerClass = 2;
+constexpr int kFamilyTrainPerClass = 4;
+constexpr int kFamilyValPerClass = 2;
 constexpr std::int64_t kBatch = 4;
 // The block trained on cached features against the block trained through the network.
 constexpr float kCacheTolerance = 1e-5F;
@@ -72,8 +72,8 @@ struct FamilyRun {
   Expected expected;
 
   explicit FamilyRun(Expected what) : expected(std::move(what)) {
-    ftl::testing::write_shapes(dir / "train", kTrainPerClass, expected.side, 1);
-    ftl::testing::write_shapes(dir / "val", kValPerClass, expected.side, 2);
+    ftl::testing::write_shapes(dir / "train", kFamilyTrainPerClass, expected.side, 1);
+    ftl::testing::write_shapes(dir / "val", kFamilyValPerClass, expected.side, 2);
   }
   ftl::Config config(const std::string& run, const std::string& freeze) const {
     ftl::Config config;
@@ -578,7 +578,7 @@ TEST_CASE(
     CHECK(nlohmann::json::parse(record).at("top").size() == 1);
     ++classified;
   }
-  CHECK(classified == kValPerClass * static_cast<int>(ftl::testing::kShapeClasses.size()));
+  CHECK(classified == kFamilyValPerClass * static_cast<int>(ftl::testing::kShapeClasses.size()));
 
   const auto page = run_command(
       ftl::testing::ftl_command("report " + shell_quote((run.dir / "single").string())));

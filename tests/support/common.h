@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace ftl::testing {
 
@@ -26,5 +27,9 @@ inline spdlog::logger& quiet_logger() {
 
 /// The whole content of a file (empty when it cannot be opened).
 std::string read_file(const std::filesystem::path& path);
+
+/// The names in a folder, hidden files included, sorted: what a step that fails must not have
+/// added to.
+std::vector<std::string> files_in(const std::filesystem::path& folder);
 
 }  // namespace ftl::testing

@@ -16,6 +16,9 @@ namespace ftl {
 
 /// Name of the metadata entry inside the TorchScript archive (torch.jit.load's _extra_files).
 inline constexpr const char* kMetadataName = "ftl.json";
+/// The metadata's "format": a checkpoint (`ftl finetune`) or an inference network (`ftl export`).
+inline constexpr const char* kCheckpointFormatName = "ftl-checkpoint";
+inline constexpr const char* kExportFormatName = "ftl-export";
 /// Bumped when the metadata changes in a way older readers cannot follow.
 inline constexpr int kCheckpointFormatVersion = 1;
 
@@ -26,6 +29,8 @@ struct CheckpointMetadata {
   nlohmann::json metrics;            // val_loss, val_acc, train_loss, train_acc of that epoch
   nlohmann::json config;             // the resolved run config
   nlohmann::json training;           // what trained when saved: phase, frozen modules, BN mode
+  nlohmann::json exported;           // null for a checkpoint; in a file `ftl export` wrote, what it
+                                     // is: format, precision, the source checkpoint and its SHA-256
 };
 
 nlohmann::json metadata_to_json(const CheckpointMetadata& metadata);
@@ -74,7 +79,9 @@ Head checkpoint_head(const Checkpoint& checkpoint, const std::string& source);
 
 /// Loads and validates a checkpoint; throws ModelError naming the path when it is missing,
 /// truncated, not an ftl checkpoint, or its metadata does not match the network. The archive
-/// entries named in `extra_names` are read into Checkpoint::extra.
+/// entries named in `extra_names` are read into Checkpoint::extra. A TorchScript file that
+/// `ftl export` wrote loads too (metadata.exported set): its network is frozen, its head a
+/// part of one graph, and the export checked its outputs against its checkpoint's.
 Checkpoint load_checkpoint(const std::filesystem::path& path, const torch::Device& device,
                            const std::vector<std::string>& extra_names = {});
 

@@ -16,6 +16,7 @@ enum class Choice {
   kResumeOrOverwrite,     // output.dir already holds a run: continue it or replace it
   kOverwriteToChange,     // a setting that only a replaced (or new) run may change
   kOverride,              // a "key=value" override of the config
+  kOverwriteOutput,       // an output file exists, which only replacing it can go on from
 };
 
 /// The base of the core's errors: a message in the core's own terms and the choice it is about.

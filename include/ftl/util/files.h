@@ -25,6 +25,21 @@ void write_file_atomic(const std::filesystem::path& path, const std::string& con
 std::filesystem::path atomic_temporary(const std::filesystem::path& path);
 void commit_temporary(const std::filesystem::path& temp, const std::filesystem::path& path);
 
+/// A hidden file name beside `path` (atomic_temporary's) that is removed, with whatever was
+/// written to it, when this goes out of scope: the scratch and not-yet-committed files of a
+/// step that must leave nothing behind when it fails.
+class ScopedTemporary {
+ public:
+  explicit ScopedTemporary(const std::filesystem::path& path) : path_(atomic_temporary(path)) {}
+  ~ScopedTemporary();
+  ScopedTemporary(const ScopedTemporary&) = delete;
+  ScopedTemporary& operator=(const ScopedTemporary&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
 /// Makes `file` hold the bytes of `source` without writing them again where it can: a hard
 /// link (the same file under a second name), else a copy, for file systems without links or
 /// a `source` on another one. On failure `file` is removed and IoError names `named`.

@@ -15,6 +15,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 
+#include "ftl/export/exporter.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/sha256.h"
 #include "support/common.h"
@@ -327,4 +328,32 @@ TEST_CASE("serve: a client that stops sending is cut off after the I/O timeout",
   CHECK_THAT(reply, Catch::Matchers::StartsWith("HTTP/1.1 400 Bad Request"));
   CHECK(waited >= std::chrono::milliseconds(900));
   CHECK(waited < std::chrono::seconds(10));
+}
+
+TEST_CASE("serve: a file ftl export wrote answers as the checkpoint it came from", "[serve]") {
+  ServeFixture fixture;
+  ftl::ExportOptions exporting;
+  exporting.checkpoint = fixture.options.checkpoint;
+  exporting.output = fixture.dir / "net.pt";
+  exporting.threads = 1;
+  REQUIRE(ftl::export_model(exporting, ftl::testing::quiet_logger()).written);
+  const std::string image = png_bytes(8, 8, 3);
+  auto answer = [&image](const ftl::ServeOptions& options) {
+    TestServer server(options);
+    httplib::Client client = server.client();
+    return body_of(client.Post("/v1/predict?top_k=3", image, "image/png"));
+  };
+  const nlohmann::json original = answer(fixture.options);
+  ftl::ServeOptions exported_options = fixture.options;
+  exported_options.checkpoint = exporting.output;
+  const nlohmann::json exported = answer(exported_options);
+  CHECK(exported["model"]["file"] == "net.pt");
+  const nlohmann::json& a = original["predictions"][0]["top"];
+  const nlohmann::json& b = exported["predictions"][0]["top"];
+  REQUIRE(b.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(b[i]["class"] == a[i]["class"]);
+    CHECK(b[i]["probability"].get<double>() ==
+          Approx(a[i]["probability"].get<double>()).margin(1e-5));
+  }
 }
