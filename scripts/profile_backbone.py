@@ -51,11 +51,11 @@ def identity_dropout_off(model):
             module.eval()
 
 
-def step(model, images, labels, mode):
+def step(model, images, labels, mode, keep_dropout=False):
     import torch
     if mode == "train":
         model.train()
-        if isinstance(model, torch.jit.ScriptModule):
+        if isinstance(model, torch.jit.ScriptModule) and not keep_dropout:
             identity_dropout_off(model)
         for param in model.parameters():
             param.grad = None
@@ -67,14 +67,14 @@ def step(model, images, labels, mode):
             model(images)
 
 
-def profile(model, images, labels, mode):
+def profile(model, images, labels, mode, keep_dropout=False):
     """(seconds of the profiled step, {operator: self CPU ms})."""
     import torch
     for _ in range(WARMUP):
-        step(model, images, labels, mode)
+        step(model, images, labels, mode, keep_dropout)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         start = time.perf_counter()
-        step(model, images, labels, mode)
+        step(model, images, labels, mode, keep_dropout)
         seconds = time.perf_counter() - start
     ops = {}
     for event in prof.key_averages():
@@ -110,6 +110,8 @@ def main():
     parser.add_argument("--json", default=None, help="also write the figures here")
     parser.add_argument("--plain", action="store_true",
                         help="run TorchScript in the plain interpreter (graph optimizer off)")
+    parser.add_argument("--keep-dropout", action="store_true",
+                        help="leave p = 0 Dropout in training mode, as ftl did before")
     args = parser.parse_args()
     import torch
     torch.set_num_threads(args.threads)
@@ -121,7 +123,8 @@ def main():
     labels = torch.randint(0, 2, (args.batch,))
     result = {"arch": args.arch, "batch": args.batch, "threads": args.threads}
     for mode in ("train", "eval"):
-        sides = [profile(scripted, images, labels, mode), profile(eager, images, labels, mode)]
+        sides = [profile(scripted, images, labels, mode, args.keep_dropout),
+                 profile(eager, images, labels, mode)]
         table(args.arch, mode, args.batch, sides)
         result[mode] = {"ftl_seconds": sides[0][0], "torch_seconds": sides[1][0],
                         "ftl_ops_ms": sides[0][1], "torch_ops_ms": sides[1][1]}

@@ -1,21 +1,9 @@
 #include "ftl/model/probe.h"
 
 #include "ftl/image/image.h"
+#include "ftl/util/subprocess.h"  // last_line: the line an interpreter error ends on
 
 namespace ftl {
-namespace {
-
-// The TorchScript error's last line ("RuntimeError: Given input size: ..."), without the
-// interpreter's traceback above it.
-std::string last_line(const std::string& text) {
-  const std::size_t end = text.find_last_not_of("\n ");
-  if (end == std::string::npos) return text;
-  const std::size_t start = text.rfind('\n', end);
-  const std::size_t first = start == std::string::npos ? 0 : start + 1;
-  return text.substr(first, end + 1 - first);
-}
-
-}  // namespace
 
 KeepModes::KeepModes(const torch::jit::Module& network) {
   for (const torch::jit::NameModule& child : network.named_modules()) {

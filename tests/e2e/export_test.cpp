@@ -49,6 +49,16 @@ torch::Tensor read_floats(const fs::path& path, std::int64_t rows) {
   return values.reshape({rows, -1});
 }
 
+// Runs `script` (written to dir/name) under the fixtures' Python with `arguments` (quoted).
+ftl::testing::CommandResult run_python(const fs::path& dir, const std::string& name,
+                                       const std::string& script,
+                                       const std::vector<fs::path>& arguments) {
+  std::ofstream(dir / name) << script;
+  std::string command = shell_quote(ftl::testing::kPython) + " " + quoted(dir / name);
+  for (const fs::path& argument : arguments) command += " " + quoted(argument);
+  return run_command(command + " 2>&1");
+}
+
 torch::Tensor ftl_probabilities(const fs::path& file, const torch::Tensor& images) {
   ftl::Checkpoint loaded = ftl::load_checkpoint(file, torch::kCPU);
   torch::NoGradGuard no_grad;
@@ -81,11 +91,8 @@ TEST_CASE("export e2e: ResNet-18 as TorchScript answers in Python's torch.jit.lo
       "with torch.no_grad():\n"
       "    p = net(x.reshape(3, 3, 32, 32)).softmax(1)\n"
       "p.numpy().tofile(sys.argv[3])\n";
-  std::ofstream(dir / "run.py") << script;
-  const auto python =
-      run_command(shell_quote(ftl::testing::kPython) + " " + quoted(dir / "run.py") + " " +
-                  quoted(dir / "net.pt") + " " + quoted(dir / "images.bin") + " " +
-                  quoted(dir / "python.bin") + " 2>&1");
+  const auto python = run_python(dir.path(), "run.py", script,
+                                 {dir / "net.pt", dir / "images.bin", dir / "python.bin"});
   INFO(python.output);
   REQUIRE(python.exit_code == 0);
   const torch::Tensor in_python = read_floats(dir / "python.bin", 3);
@@ -190,10 +197,8 @@ TEST_CASE("export e2e: ResNet-18 as ONNX passes onnx.checker and ONNX Runtime's 
       "                      'classes': json.loads(props['classes']),\n"
       "                      'export': json.loads(props['ftl.json'])['export'],\n"
       "                      'batch': dim.dim_param or dim.dim_value}))\n";
-  std::ofstream(dir / "check.py") << script;
   const auto python =
-      run_command(shell_quote(ftl::testing::kPython) + " " + quoted(dir / "check.py") + " " +
-                  quoted(dir / "net.onnx") + " " + quoted(dir / "net4.onnx") + " 2>&1");
+      run_python(dir.path(), "check.py", script, {dir / "net.onnx", dir / "net4.onnx"});
   INFO(python.output);
   REQUIRE(python.exit_code == 0);
   std::istringstream lines(python.output);
