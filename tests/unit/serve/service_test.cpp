@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ftl/export/exporter.h"
+#include "ftl/model/inference_network.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/sha256.h"
 #include "support/common.h"
@@ -337,6 +338,9 @@ TEST_CASE("serve: a file ftl export wrote answers as the checkpoint it came from
   exporting.output = fixture.dir / "net.pt";
   exporting.threads = 1;
   REQUIRE(ftl::export_model(exporting, ftl::testing::quiet_logger()).written);
+  // Served frozen and optimised, as a checkpoint is: not the fallback that answers alike.
+  CHECK(ftl::inference_network(ftl::load_checkpoint(exporting.output, torch::kCPU).module, 8)
+            .frozen());
   const std::string image = png_bytes(8, 8, 3);
   auto answer = [&image](const ftl::ServeOptions& options) {
     TestServer server(options);
