@@ -6,10 +6,9 @@ import os
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ONNX_TOOLS = os.path.join(HERE, "onnx")
+from bench_onnx import onnx_runtime
+
 RUNS = 50        # single-image passes per network (the floor bench's)
-ORT_REPEATS = 50  # ONNX Runtime runs per batch size, after one warm-up
 
 
 def export(args, output, *flags):
@@ -35,19 +34,6 @@ def floor(args, path):
             "frozen": figures.get("frozen") == "1", "note": result.stderr.strip()}
 
 
-def onnx_runtime(args, path, side):
-    """ONNX Runtime's fastest run at batch 1 and batch 8 (per image)."""
-    inputs = os.path.join(args.work, "ort_inputs.bin")
-    with open(inputs, "wb") as f:
-        f.write(bytes(4 * 9 * 3 * side * side))  # zeros: the time does not depend on them
-    result = subprocess.run(
-        ["node", os.path.join(ONNX_TOOLS, "run_onnx.js"), path, inputs,
-         f"1,3,{side},{side};8,3,{side},{side}", os.path.join(args.work, "ort_outputs.bin"),
-         str(args.threads), str(ORT_REPEATS)], capture_output=True, text=True, check=True)
-    ms = json.loads(result.stdout)["ms"]
-    return {"onnx_1": ms[0], "onnx_8": ms[1] / 8}
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", required=True)
@@ -68,7 +54,7 @@ def main():
         answer = export(args, path, *flags)
         row = {"bytes": answer["bytes"], "parity": answer["parity"]}
         if name == "ONNX":
-            row.update(onnx_runtime(args, path, 224))
+            row.update(onnx_runtime(args.work, path, 224, args.threads))
         else:
             row.update(floor(args, path))
         results[name] = row

@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # ftl serve against the Flask + gunicorn server a Python user would write, in one run, on the
-# same ResNet-18 checkpoint (224 px), the same JPEG and the same 2 compute threads:
+# same ResNet-18 checkpoint (224 px), the same JPEG and the same 2 compute threads, with ONNX
+# Runtime on the same network as the yardstick of the forward pass:
 #
 #   scripts/bench_serve.sh [WORK_DIR] [SECONDS_PER_LOAD]      (default runs/bench_serve, 15 s)
 #
 # wrk POSTs one 500x375 JPEG per request at concurrency 1 and 8, to ftl serve with its
-# defaults and again with --batch-wait delay. Prints p50/p99 latency and requests/s of each
-# server, ftl serve's in-process forward time of one image (the floor: its frozen network) and
-# that of the network as loaded, ftl evaluate's images/s on the same kind of images, and the
-# ratios the targets are stated in.
+# defaults, again with --batch-wait delay, and in bf16 (--precision bf16, on a CPU with
+# AVX512-BF16 or AMX). Prints p50/p99 latency and requests/s of each server; what /metrics
+# says of the passes under the load of 8 (mean images per pass, milliseconds per pass, and
+# milliseconds each image waited for its pass); ftl serve's in-process forward time of one
+# image and of a pass of 8 (the floor and the ceiling: its frozen network, fp32 and bf16),
+# that of the network as loaded, and ONNX Runtime's (onnxruntime-node, CPU, 2 intra-op
+# threads, all graph optimisations) on the same network written by `ftl export --format
+# onnx`; ftl evaluate's images/s on the same kind of images; and the ratios the targets are
+# stated in.
 set -euo pipefail
+shopt -s inherit_errexit  # a failure inside $(...) stops the script too
 cd "$(dirname "$0")/.."
 work="${1:-runs/bench_serve}"
 seconds="${2:-15}"
@@ -53,33 +60,83 @@ wait_ready() {
   return 1
 }
 
+# The floor bench's figures for one precision:
+# "one_ms pass8_ms loaded_one_ms loaded_pass8_ms difference".
 # A command substitution, so that a failing floor bench stops the script (set -e).
-floor_out=$("$build/tests/ftl_bench_serve_floor" --checkpoint "$checkpoint" --threads $threads)
-value_of() { awk -v key="$1" '$1 == key { print $2 }' <<<"$floor_out"; }
-floor=$(value_of forward_ms_p50)
-loaded_floor=$(value_of loaded_forward_ms_p50)
-difference=$(value_of max_probability_difference)
-batch8=$(value_of batch8_forward_ms_p50)
-[ -n "$floor" ] && [ -n "$loaded_floor" ] && [ -n "$difference" ] && [ -n "$batch8" ] ||
-  { echo "bench_serve: unexpected floor bench output: $floor_out" >&2; exit 1; }
+floor_of() {
+  local out
+  out=$("$build/tests/ftl_bench_serve_floor" --checkpoint "$checkpoint" --threads $threads \
+    --precision "$1")
+  awk '{ v[$1] = $2 } END {
+    if (v["forward_ms_p50"] == "" || v["batch8_forward_ms_p50"] == "") exit 1
+    print v["forward_ms_p50"], v["batch8_forward_ms_p50"], v["loaded_forward_ms_p50"],
+          v["loaded_batch8_forward_ms_p50"], v["max_probability_difference"] }' <<<"$out" ||
+    { echo "bench_serve: unexpected floor bench output: $out" >&2; return 1; }
+}
+figures=$(floor_of fp32)  # an assignment, so that a failure stops the script (set -e)
+read -r floor batch8 loaded_floor loaded_batch8 difference <<<"$figures"
+bf16=0
+grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo && bf16=1
+if [ $bf16 = 1 ]; then
+  figures=$(floor_of bf16)
+  read -r bf16_floor bf16_batch8 _ _ bf16_difference <<<"$figures"
+fi
 
-"$ftl" -q serve --checkpoint "$checkpoint" --port 18081 --threads $threads &
-ftl_pid=$!
-trap 'kill $ftl_pid $flask_pid 2>/dev/null || true' EXIT
+# ONNX Runtime on the same network, exported by ftl (checked against the checkpoint there).
+"$ftl" -q export --checkpoint "$checkpoint" --output "$work/net.onnx" --overwrite \
+  --threads $threads >/dev/null
+onnx_out=$("$python" scripts/bench_onnx.py --onnx "$work/net.onnx" --work "$work" --side 224 \
+  --threads $threads)
+onnx_1=$(awk '$1 == "onnx_ms_batch1" { print $2 }' <<<"$onnx_out")
+onnx_8=$(awk '$1 == "onnx_ms_per_image_batch8" { print $2 }' <<<"$onnx_out")
+
+# /metrics' running sums: "images passes pass_seconds queued_seconds queued_images".
+pass_sums() {
+  curl -sf "$1/metrics" | awk '
+    $1 == "ftl_batch_size_sum" { i = $2 } $1 == "ftl_batch_size_count" { n = $2 }
+    $1 == "ftl_pass_duration_seconds_sum" { p = $2 }
+    $1 == "ftl_queue_wait_seconds_sum" { q = $2 } $1 == "ftl_queue_wait_seconds_count" { c = $2 }
+    END { print i + 0, n + 0, p + 0, q + 0, c + 0 }'
+}
+# What /metrics says of the passes between two pass_sums: "images/pass ms/pass queued_ms".
+pass_means() {
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ")
+    n = y[2] - x[2]; c = y[5] - x[5]; if (n == 0 || c == 0) { print "- - -"; exit }
+    printf "%.1f %.1f %.1f\n", (y[1] - x[1]) / n, 1000 * (y[3] - x[3]) / n,
+           1000 * (y[4] - x[4]) / c }'
+}
+
+# One ftl serve with the given flags under concurrency 1 and 8:
+# "p50_1 p99_1 rps_1 p50_8 p99_8 rps_8 images/pass ms/pass queued_ms" (the last three at c=8).
+ftl_pid=""
 flask_pid=""
-wait_ready http://127.0.0.1:18081/healthz
-read -r ftl_p50_1 ftl_p99_1 ftl_rps_1 < <(measure http://127.0.0.1:18081/v1/predict 1)
-read -r ftl_p50_8 ftl_p99_8 ftl_rps_8 < <(measure http://127.0.0.1:18081/v1/predict 8)
-kill -TERM $ftl_pid
-wait $ftl_pid || true
+trap 'kill $ftl_pid $flask_pid 2>/dev/null || true' EXIT
+serve_loads() {
+  local url=http://127.0.0.1:18081 one eight before after
+  # Its output goes to stderr: stdout is this function's answer.
+  "$ftl" -q serve --checkpoint "$checkpoint" --port 18081 --threads $threads "$@" >&2 &
+  ftl_pid=$!
+  trap 'kill $ftl_pid 2>/dev/null || true' EXIT  # this $(...)'s own subshell
+  wait_ready $url/healthz
+  one=$(measure $url/v1/predict 1)
+  before=$(pass_sums $url)
+  eight=$(measure $url/v1/predict 8)
+  after=$(pass_sums $url)
+  kill -TERM $ftl_pid
+  wait $ftl_pid || true
+  echo "$one $eight $(pass_means "$before" "$after")"
+}
+figures=$(serve_loads)
+read -r ftl_p50_1 ftl_p99_1 ftl_rps_1 ftl_p50_8 ftl_p99_8 ftl_rps_8 ftl_ipp ftl_mpp ftl_q \
+  <<<"$figures"
 # Each pass short of --max-batch waits the whole --max-delay-ms (5 ms), whatever is arriving.
-"$ftl" -q serve --checkpoint "$checkpoint" --port 18081 --threads $threads --batch-wait delay &
-ftl_pid=$!
-wait_ready http://127.0.0.1:18081/healthz
-read -r ftl0_p50_1 ftl0_p99_1 ftl0_rps_1 < <(measure http://127.0.0.1:18081/v1/predict 1)
-read -r ftl0_p50_8 ftl0_p99_8 ftl0_rps_8 < <(measure http://127.0.0.1:18081/v1/predict 8)
-kill -TERM $ftl_pid
-wait $ftl_pid || true
+figures=$(serve_loads --batch-wait delay)
+read -r ftl0_p50_1 ftl0_p99_1 ftl0_rps_1 ftl0_p50_8 ftl0_p99_8 ftl0_rps_8 ftl0_ipp ftl0_mpp \
+  ftl0_q <<<"$figures"
+if [ $bf16 = 1 ]; then
+  figures=$(serve_loads --precision bf16)
+  read -r b_p50_1 b_p99_1 b_rps_1 b_p50_8 b_p99_8 b_rps_8 b_ipp b_mpp b_q <<<"$figures"
+fi
 
 # gunicorn from Debian runs /usr/bin/python3, where Debian's torch imports.
 FTL_CHECKPOINT="$checkpoint" FTL_THREADS=$threads PYTHONPATH=scripts \
@@ -96,29 +153,66 @@ read -r py_p50_8 py_p99_8 py_rps_8 < <(measure http://127.0.0.1:18082/v1/predict
 kill -TERM $flask_pid
 wait $flask_pid 2>/dev/null || true
 
-start=$(date +%s.%N)
-"$ftl" -q evaluate --checkpoint "$checkpoint" --data "$work/val" --threads $threads >/dev/null
-end=$(date +%s.%N)
-eval_ips=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.1f", 200 / (e - s) }')
+# ftl evaluate's images/s (wall time, process start included) at a precision.
+evaluate_ips() {
+  local start end
+  start=$(date +%s.%N)
+  "$ftl" -q evaluate --checkpoint "$checkpoint" --data "$work/val" --threads $threads \
+    --precision "$1" >/dev/null
+  end=$(date +%s.%N)
+  awk -v s="$start" -v e="$end" 'BEGIN { printf "%.1f", 200 / (e - s) }'
+}
+eval_ips=$(evaluate_ips fp32)
+[ $bf16 = 1 ] && eval_bf16_ips=$(evaluate_ips bf16)
 
+row() { printf '%-30s %9s %9s %9s %9s %9s %9s\n' "$@"; }
 echo "bench_serve: ResNet-18 at 224 px, one 500x375 JPEG per request, $threads compute threads,"
-echo "wrk ${seconds} s per load, $(nproc) cores; BLAS: $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3)"
-printf '%-28s %10s %10s %10s\n' server p50_ms p99_ms req/s
-printf '%-28s %10s %10s %10s\n' "ftl serve, c=1" "$ftl_p50_1" "$ftl_p99_1" "$ftl_rps_1"
-printf '%-28s %10s %10s %10s\n' "flask+gunicorn, c=1" "$py_p50_1" "$py_p99_1" "$py_rps_1"
-printf '%-28s %10s %10s %10s\n' "ftl serve, c=8" "$ftl_p50_8" "$ftl_p99_8" "$ftl_rps_8"
-printf '%-28s %10s %10s %10s\n' "flask+gunicorn, c=8" "$py_p50_8" "$py_p99_8" "$py_rps_8"
-printf '%-28s %10s %10s %10s\n' "ftl serve wait delay, c=1" "$ftl0_p50_1" "$ftl0_p99_1" "$ftl0_rps_1"
-printf '%-28s %10s %10s %10s\n' "ftl serve wait delay, c=8" "$ftl0_p50_8" "$ftl0_p99_8" "$ftl0_rps_8"
-echo "floor: one image's forward pass in process: $floor ms (frozen, as ftl serve runs it;" \
-  "$loaded_floor ms as loaded, as ftl predict runs it; probabilities apart by $difference at most)"
-echo "one frozen pass of 8 images: $batch8 ms"
-echo "ftl evaluate (wall time, process start included): $eval_ips images/s"
+echo "wrk ${seconds} s per load, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo |
+  cut -d: -f2 | sed 's/^ //'); BLAS: $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3)"
+row server p50_ms p99_ms req/s img/pass ms/pass queued_ms
+row "ftl serve, c=1" "$ftl_p50_1" "$ftl_p99_1" "$ftl_rps_1"
+row "flask+gunicorn, c=1" "$py_p50_1" "$py_p99_1" "$py_rps_1"
+row "ftl serve, c=8" "$ftl_p50_8" "$ftl_p99_8" "$ftl_rps_8" "$ftl_ipp" "$ftl_mpp" "$ftl_q"
+row "flask+gunicorn, c=8" "$py_p50_8" "$py_p99_8" "$py_rps_8"
+row "ftl serve wait delay, c=1" "$ftl0_p50_1" "$ftl0_p99_1" "$ftl0_rps_1"
+row "ftl serve wait delay, c=8" "$ftl0_p50_8" "$ftl0_p99_8" "$ftl0_rps_8" "$ftl0_ipp" "$ftl0_mpp" \
+  "$ftl0_q"
+if [ $bf16 = 1 ]; then
+  row "ftl serve bf16, c=1" "$b_p50_1" "$b_p99_1" "$b_rps_1"
+  row "ftl serve bf16, c=8" "$b_p50_8" "$b_p99_8" "$b_rps_8" "$b_ipp" "$b_mpp" "$b_q"
+fi
+echo "forward pass in process (ms): one image, and per image in a pass of 8"
+pass_row() { printf '  %-46s %7.1f %7.1f\n' "$1" "$2" "$(awk -v v="$3" 'BEGIN { print v / 8 }')"; }
+pass_row "loaded, fp32 (ftl predict on a few images)" "$loaded_floor" "$loaded_batch8"
+pass_row "frozen, fp32 (ftl serve, evaluate, predict)" "$floor" "$batch8"
+[ $bf16 = 1 ] && pass_row "frozen, bf16 (--precision bf16)" "$bf16_floor" "$bf16_batch8"
+pass_row "ONNX Runtime, fp32 (ftl export --format onnx)" "$onnx_1" "$(awk -v v="$onnx_8" \
+  'BEGIN { print v * 8 }')"
+echo "probabilities against the loaded network: frozen fp32 $difference, bf16 ${bf16_difference:--}"
+echo "ftl evaluate (wall time, process start included): $eval_ips images/s fp32," \
+  "${eval_bf16_ips:--} bf16"
 awk -v f="$floor" -v a="$ftl_p50_1" -v b="$py_p50_1" -v r="$ftl_rps_8" -v q="$py_rps_8" \
-    -v e="$eval_ips" -v a0="$ftl0_p50_1" -v r0="$ftl0_rps_8" 'BEGIN {
-  printf "p50 c=1 / floor:          %.2f  (target <= 1.3)\n", a / f
-  printf "p50 c=1 / flask p50 c=1:  %.2f  (target <= 0.8)\n", a / b
-  printf "req/s c=8 / flask c=8:    %.2f  (target >= 1.5)\n", r / q
-  printf "req/s c=8 / evaluate:     %.2f  (target >= 0.9)\n", r / e
+    -v e="$eval_ips" -v a0="$ftl0_p50_1" -v r0="$ftl0_rps_8" -v o1="$onnx_1" -v o8="$onnx_8" \
+    -v b8="$batch8" 'BEGIN {
+  printf "p50 c=1 / floor:                    %.2f  (target <= 1.3)\n", a / f
+  printf "p50 c=1 / flask p50 c=1:            %.2f  (target <= 0.8)\n", a / b
+  printf "req/s c=8 / flask c=8:              %.2f  (target >= 1.5)\n", r / q
+  printf "req/s c=8 / evaluate:               %.2f  (target >= 0.9)\n", r / e
+  printf "req/s c=8 / its pass of 8 ceiling:  %.2f  (%.1f images/s)\n", r / (8000 / b8),
+         8000 / b8
+  printf "frozen fp32 / ONNX Runtime:         %.2f at batch 1, %.2f at batch 8  (target <= 1.1)\n",
+         f / o1, b8 / 8 / o8
   printf "with --batch-wait delay: p50 c=1 / floor %.2f, / flask %.2f; req/s c=8 / flask %.2f\n",
          a0 / f, a0 / b, r0 / q }'
+if [ $bf16 = 1 ]; then
+  awk -v a="$b_p50_1" -v b="$py_p50_1" -v r="$b_rps_8" -v q="$py_rps_8" -v b8="$bf16_batch8" \
+      -v f="$bf16_floor" -v o1="$onnx_1" -v o8="$onnx_8" 'BEGIN {
+    printf "bf16: p50 c=1 / flask p50 c=1:      %.2f  (target <= 0.5)\n", a / b
+    printf "bf16: req/s c=8 / flask c=8:        %.2f  (target >= 1.5)\n", r / q
+    printf "bf16: req/s c=8 / pass of 8 ceiling: %.2f (target >= 0.85; ceiling %.1f images/s)\n",
+           r / (8000 / b8), 8000 / b8
+    printf "bf16 frozen / ONNX Runtime fp32:    %.2f at batch 1, %.2f at batch 8\n", f / o1,
+           b8 / 8 / o8 }'
+else
+  echo "bf16: this CPU has neither AVX512-BF16 nor AMX, so ftl refuses it here; no bf16 rows"
+fi

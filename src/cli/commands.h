@@ -6,6 +6,8 @@
 #include <spdlog/logger.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -99,12 +101,30 @@ struct InspectOptions {
   double layer_decay = 0.0;  // --layer-decay; 0 = the checkpoint's, else kShownLayerDecay
 };
 
-/// --batch-size, --workers, --threads, --device and --tta, shared by the commands that run a
-/// checkpoint over images (evaluate, predict, report), bound to `options`.
+/// --batch-size, --workers, --threads, --device, --tta and --precision, shared by the commands that
+/// run a checkpoint over images (evaluate, predict, report), bound to `options`.
 void add_inference_options(CLI::App& command, InferenceOptions& options);
 
 /// --tta none|flip, bound to `tta` (ftl serve's too).
 void add_tta_option(CLI::App& command, Tta& tta);
+
+/// --precision fp32|bf16, bound to `precision` (ftl serve's too); `cpuinfo`, the file whose
+/// flags decide whether this CPU runs bf16, is taken from $FTL_CPUINFO when set (tests).
+void add_precision_option(CLI::App& command, Precision& precision, std::filesystem::path& cpuinfo);
+
+/// A flag whose words name a typed choice: CLI11 checks the word, and the field gets its value.
+template <typename Choice>
+void add_choice(CLI::App& command, const std::string& flag, Choice& field,
+                const std::map<std::string, Choice>& words, const std::string& default_word,
+                const std::string& help) {
+  std::vector<std::string> names;
+  for (const auto& [word, value] : words) names.push_back(word);
+  command
+      .add_option_function<std::string>(
+          flag, [&field, words](const std::string& word) { field = words.at(word); }, help)
+      ->check(CLI::IsMember(names))
+      ->default_str(default_word);
+}
 
 /// --gallery, shared by the commands that write an evaluation's page (evaluate, report).
 void add_gallery_option(CLI::App& command, std::size_t& gallery);

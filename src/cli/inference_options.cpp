@@ -1,5 +1,7 @@
 // The flags of every command that runs a checkpoint over images, defined once and bound to
 // the one InferenceOptions struct; --help prints the defaults written there.
+#include <cstdlib>
+
 #include "commands.h"
 
 namespace ftl::cli {
@@ -12,6 +14,15 @@ void add_tta_option(CLI::App& command, Tta& tta) {
           "averaged)")
       ->default_str(tta_name(tta))
       ->check(CLI::IsMember({"none", "flip"}));
+}
+
+void add_precision_option(CLI::App& command, Precision& precision, std::filesystem::path& cpuinfo) {
+  add_choice(command, "--precision", precision,
+             {{"fp32", Precision::kFp32}, {"bf16", Precision::kBf16}}, to_string(precision),
+             "fp32, or bf16: the frozen network's weights rounded to bf16 once (CPUs with "
+             "AVX512-BF16 or AMX, and CUDA; refused elsewhere, exit 2)");
+  const char* flags = std::getenv("FTL_CPUINFO");
+  if (flags != nullptr && flags[0] != '\0') cpuinfo = flags;
 }
 
 void add_inference_options(CLI::App& command, InferenceOptions& options) {
@@ -27,6 +38,7 @@ void add_inference_options(CLI::App& command, InferenceOptions& options) {
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{1024}));
   command.add_option("--device", options.device, "cpu, cuda or cuda:N")->capture_default_str();
   add_tta_option(command, options.tta);
+  add_precision_option(command, options.precision, options.cpuinfo);
 }
 
 }  // namespace ftl::cli

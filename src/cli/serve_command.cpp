@@ -19,20 +19,6 @@ CLI::Range range_of(OptionRange<T> range) {
   return CLI::Range(range.low, range.high);
 }
 
-// A flag whose words name a typed choice: CLI11 checks the word, and the field gets its value.
-template <typename Choice>
-void add_choice(CLI::App& command, const std::string& flag, Choice& field,
-                const std::map<std::string, Choice>& words, const std::string& default_word,
-                const std::string& help) {
-  std::vector<std::string> names;
-  for (const auto& [word, value] : words) names.push_back(word);
-  command
-      .add_option_function<std::string>(
-          flag, [&field, words](const std::string& word) { field = words.at(word); }, help)
-      ->check(CLI::IsMember(names))
-      ->default_str(default_word);
-}
-
 }  // namespace
 
 CLI::App* setup_serve(CLI::App& app, ServeCliOptions& options) {
@@ -83,6 +69,7 @@ CLI::App* setup_serve(CLI::App& app, ServeCliOptions& options) {
       ->check(CLI::ExistingFile);
   command->add_option("--device", core.device, "cpu, cuda or cuda:N")->capture_default_str();
   add_tta_option(*command, core.tta);
+  add_precision_option(*command, core.precision, core.cpuinfo);
   add_choice(*command, "--log-format", core.access_log,
              {{"text", AccessLogFormat::kText}, {"json", AccessLogFormat::kJson}}, "text",
              "text, or json (one object per line)");

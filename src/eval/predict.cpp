@@ -11,7 +11,6 @@
 #include "ftl/data/dataset.h"
 #include "ftl/data/loader.h"
 #include "ftl/image/image.h"
-#include "ftl/model/device.h"
 #include "ftl/util/csv.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/runtime.h"
@@ -63,7 +62,7 @@ std::vector<fs::path> expand_inputs(const std::vector<fs::path>& inputs) {
 Predictor::Predictor(const PredictOptions& options, spdlog::logger& log)
     : options_(options),
       log_(log),
-      device_(resolve_device(options.inference.device, "device")),
+      device_(inference_device(options.inference)),
       checkpoint_(load_checkpoint(options.checkpoint, device_)),
       top_k_(std::min<std::int64_t>(
           options.top_k, static_cast<std::int64_t>(checkpoint_.metadata.classes.size()))) {
@@ -75,9 +74,13 @@ PredictSummary Predictor::run(const std::vector<fs::path>& images,
                               const std::function<void(const ImagePrediction&)>& emit) {
   const std::int64_t threads = configure_compute_threads(options_.inference.threads);
   const std::vector<std::string>& classes = checkpoint_.metadata.classes;
-  log_.info("predicting {} images with {} (epoch {}), {} compute threads, TTA {}", images.size(),
-            options_.checkpoint.string(), checkpoint_.metadata.epoch, threads,
-            tta_name(options_.inference.tta));
+  const Precision precision = options_.inference.precision;
+  log_.info("predicting {} images with {} (epoch {}), {} compute threads, {}, TTA {}",
+            images.size(), options_.checkpoint.string(), checkpoint_.metadata.epoch, threads,
+            to_string(precision), tta_name(options_.inference.tta));
+  InferenceNetwork network =
+      prepare_inference_network(checkpoint_, options_.inference, images.size(), log_);
+  const InferenceAutocast autocast(network, device_);
 
   std::vector<Sample> samples;
   for (const fs::path& path : images) samples.push_back({path, 0});
@@ -101,11 +104,13 @@ PredictSummary Predictor::run(const std::vector<fs::path>& images,
     std::vector<ImagePrediction> records(batch.indices.size() + batch.bad.size());
     if (!batch.indices.empty()) {
       const torch::Tensor probabilities =
-          class_probabilities(checkpoint_.module, batch.images.to(device_), options_.inference.tta);
+          class_probabilities(network.module, batch.images.to(device_), options_.inference.tta);
       std::vector<std::vector<ClassScore>> top = top_classes(probabilities, top_k_, classes);
       for (std::size_t i = 0; i < batch.indices.size(); ++i) {
-        records[batch.indices[i] - first].top = std::move(top[i]);
-        records[batch.indices[i] - first].tta = options_.inference.tta;
+        ImagePrediction& record = records[batch.indices[i] - first];
+        record.top = std::move(top[i]);
+        record.tta = options_.inference.tta;
+        record.precision = precision;
       }
     }
     for (const BadImage& bad : batch.bad) {
@@ -139,6 +144,8 @@ nlohmann::ordered_json prediction_json(const ImagePrediction& prediction) {
         {{"class", score.name}, {"index", score.index}, {"probability", score.probability}});
   }
   if (prediction.tta != Tta::kNone) record["tta"] = tta_name(prediction.tta);
+  if (prediction.precision != Precision::kFp32)
+    record["precision"] = to_string(prediction.precision);
   return record;
 }
 

@@ -49,8 +49,8 @@ bool cpu_flags_have_bf16(const std::string& cpuinfo) {
   return false;
 }
 
-bool cpu_has_bf16() {
-  std::ifstream in("/proc/cpuinfo");
+bool cpu_has_bf16(const std::filesystem::path& cpuinfo) {
+  std::ifstream in(cpuinfo);
   std::ostringstream text;
   text << in.rdbuf();
   return cpu_flags_have_bf16(text.str());
@@ -61,13 +61,22 @@ ComputeMode resolve_compute_mode(Precision precision, MemoryFormat memory_format
   ComputeMode mode;
   mode.bf16 = precision == Precision::kBf16;
   mode.channels_last = memory_format == MemoryFormat::kChannelsLast;
-  if (mode.bf16 && device.is_cpu() && !cpu_bf16) {
-    throw ConfigError(
-        "train.precision \"bf16\": this processor has neither AVX512-BF16 nor AMX (no "
-        "avx512_bf16 or amx_bf16 in /proc/cpuinfo), so bf16 would run slower than fp32; use "
-        "\"fp32\"");
-  }
+  if (mode.bf16 && device.is_cpu() && !cpu_bf16)
+    throw bf16_refusal("train.precision", kCpuInfoPath);
   return mode;
+}
+
+ConfigError bf16_refusal(const std::string& key, const std::filesystem::path& cpuinfo) {
+  return ConfigError(key + " \"bf16\": this processor has neither AVX512-BF16 nor AMX (no " +
+                     "avx512_bf16 or amx_bf16 in " + cpuinfo.string() +
+                     "), so bf16 would run slower than fp32; use \"fp32\"");
+}
+
+void check_bf16_support(const std::string& key, Precision precision, const torch::Device& device,
+                        const std::filesystem::path& cpuinfo) {
+  if (precision == Precision::kBf16 && device.is_cpu() && !cpu_has_bf16(cpuinfo)) {
+    throw bf16_refusal(key, cpuinfo);
+  }
 }
 
 void apply_memory_format(torch::jit::Module& module, const ComputeMode& mode) {

@@ -7,9 +7,18 @@
 #include <string>
 #include <utility>
 
+#include "ftl/model/compute_mode.h"
 #include "ftl/util/runtime.h"
 
 namespace ftl {
+namespace {
+
+double seconds_between(std::chrono::steady_clock::time_point from,
+                       std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+}  // namespace
 
 Batcher::Batcher(BatcherOptions options)
     : options_(std::move(options)), thread_([this] { loop(); }) {}
@@ -155,12 +164,15 @@ std::vector<Batcher::Pending> Batcher::next_pass() {
 }
 
 void Batcher::run_pass(std::vector<Pending>& pass) {
+  const auto start = std::chrono::steady_clock::now();
   torch::Tensor probabilities;
   try {
     std::vector<torch::Tensor> inputs;
     for (const Pending& pending : pass) inputs.push_back(pending.input);
     const ServedModel& model = *pass.front().model;
     torch::jit::Module module = model.checkpoint.module;  // a handle: the same network
+    const AutocastScope autocast(ComputeMode{model.autocast, /*channels_last=*/false},
+                                 model.device);
     probabilities = class_probabilities(module, torch::stack(inputs).to(model.device), options_.tta)
                         .to(torch::kCPU);
   } catch (...) {
@@ -168,7 +180,13 @@ void Batcher::run_pass(std::vector<Pending>& pass) {
     for (Pending& pending : pass) pending.result.set_exception(std::current_exception());
     return;
   }
-  if (options_.on_batch && !pass.front().warm_up) options_.on_batch(pass.size());
+  if (options_.on_pass && !pass.front().warm_up) {
+    PassRecord record{pass.size(), seconds_between(start, std::chrono::steady_clock::now()), {}};
+    for (const Pending& pending : pass) {
+      record.queued_seconds.push_back(seconds_between(pending.queued, start));
+    }
+    options_.on_pass(record);
+  }
   for (std::size_t i = 0; i < pass.size(); ++i) {
     pass[i].result.set_value(probabilities[static_cast<std::int64_t>(i)]);
   }

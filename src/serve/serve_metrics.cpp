@@ -64,7 +64,10 @@ void Histogram::observe(double value) {
 }
 
 ServeMetrics::ServeMetrics(std::vector<std::string> paths, std::int64_t max_batch)
-    : paths_(std::move(paths)), batch_sizes_(batch_bounds(max_batch)) {}
+    : paths_(std::move(paths)),
+      batch_sizes_(batch_bounds(max_batch)),
+      pass_seconds_(kLatencyBounds),
+      queued_seconds_(kLatencyBounds) {}
 
 std::string ServeMetrics::path_label(const std::string& path) const {
   for (const std::string& route : paths_) {
@@ -82,10 +85,12 @@ void ServeMetrics::record_request(const std::string& path, int status, double se
   found->second.observe(seconds);
 }
 
-void ServeMetrics::record_batch(std::size_t images) {
+void ServeMetrics::record_pass(const PassRecord& pass) {
   std::lock_guard<std::mutex> lock(mutex_);
-  batch_sizes_.observe(double(images));
-  images_ += images;
+  batch_sizes_.observe(double(pass.images));
+  images_ += pass.images;
+  pass_seconds_.observe(pass.seconds);
+  for (const double queued : pass.queued_seconds) queued_seconds_.observe(queued);
 }
 
 void ServeMetrics::record_reload(bool ok) {
@@ -111,6 +116,12 @@ std::string ServeMetrics::prometheus_text(const MetricsSnapshot& snapshot) const
   out += "# HELP ftl_batch_size Images per forward pass.\n";
   out += "# TYPE ftl_batch_size histogram\n";
   append_histogram(out, "ftl_batch_size", "", batch_sizes_);
+  out += "# HELP ftl_pass_duration_seconds Time of each forward pass, inputs to probabilities.\n";
+  out += "# TYPE ftl_pass_duration_seconds histogram\n";
+  append_histogram(out, "ftl_pass_duration_seconds", "", pass_seconds_);
+  out += "# HELP ftl_queue_wait_seconds Time each image waited in the queue for its pass.\n";
+  out += "# TYPE ftl_queue_wait_seconds histogram\n";
+  append_histogram(out, "ftl_queue_wait_seconds", "", queued_seconds_);
   out += "# HELP ftl_images_classified_total Images run through the network.\n";
   out += "# TYPE ftl_images_classified_total counter\n";
   out += fmt::format("ftl_images_classified_total {}\n", images_);
@@ -123,9 +134,10 @@ std::string ServeMetrics::prometheus_text(const MetricsSnapshot& snapshot) const
   out += fmt::format("ftl_model_reloads_total{{result=\"failed\"}} {}\n", reloads_failed_);
   out += "# HELP ftl_model_info The checkpoint being served.\n";
   out += "# TYPE ftl_model_info gauge\n";
-  out += fmt::format("ftl_model_info{{file=\"{}\",sha256=\"{}\",epoch=\"{}\"}} 1\n",
-                     label_value(snapshot.model_file), label_value(snapshot.model_sha256),
-                     snapshot.model_epoch);
+  out +=
+      fmt::format("ftl_model_info{{file=\"{}\",sha256=\"{}\",epoch=\"{}\",precision=\"{}\"}} 1\n",
+                  label_value(snapshot.model_file), label_value(snapshot.model_sha256),
+                  snapshot.model_epoch, label_value(snapshot.model_precision));
   return out;
 }
 

@@ -6,15 +6,18 @@
 namespace ftl {
 
 std::shared_ptr<const ServedModel> load_served_model(const std::filesystem::path& path,
-                                                     const torch::Device& device) {
+                                                     const torch::Device& device,
+                                                     Precision precision) {
   auto model = std::make_shared<ServedModel>();
   model->checkpoint = load_checkpoint(path, device);
   // The frozen network takes the loaded one's place, so that one copy of the weights stays
   // in memory: a server only ever runs it.
-  InferenceNetwork network =
-      inference_network(model->checkpoint.module, model->checkpoint.metadata.preprocess.image_size);
+  InferenceNetwork network = inference_network(
+      model->checkpoint.module, model->checkpoint.metadata.preprocess.image_size, precision);
   model->checkpoint.module = network.module;
   model->not_frozen_reason = network.not_frozen_reason;
+  model->precision = precision;
+  model->autocast = network.needs_autocast();
   model->device = device;
   model->file_name = path.filename().string();
   model->sha256 = sha256_file(path);
@@ -24,7 +27,8 @@ std::shared_ptr<const ServedModel> load_served_model(const std::filesystem::path
 nlohmann::ordered_json model_identity_json(const ServedModel& model) {
   return {{"file", model.file_name},
           {"sha256", model.sha256},
-          {"epoch", model.checkpoint.metadata.epoch}};
+          {"epoch", model.checkpoint.metadata.epoch},
+          {"precision", to_string(model.precision)}};
 }
 
 }  // namespace ftl

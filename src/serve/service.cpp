@@ -139,12 +139,20 @@ std::vector<Upload> uploads_of(const httplib::Request& request, Reply& refusal) 
   return uploads;
 }
 
+// The device of `options`, once their precision is known to run there: bf16 on a CPU without
+// AVX512-BF16 or AMX is refused before the checkpoint is loaded.
+torch::Device served_device(const ServeOptions& options) {
+  const torch::Device device = resolve_device(options.device, "device");
+  check_bf16_support("precision", options.precision, device, options.cpuinfo);
+  return device;
+}
+
 }  // namespace
 
 Service::Service(const ServeOptions& options, spdlog::logger& log)
     : options_(validated(options)),
       log_(log),
-      device_(resolve_device(options.device, "device")),
+      device_(served_device(options)),
       routes_({{"POST", "/v1/predict", true, &Service::predict},
                {"GET", "/v1/model", true, &Service::describe_model},
                {"POST", "/v1/reload", true, &Service::reload_route},
@@ -157,7 +165,7 @@ Service::Service(const ServeOptions& options, spdlog::logger& log)
           options.max_batch,
           std::chrono::microseconds(static_cast<std::int64_t>(options.max_delay_ms * 1000)),
           options.batch_wait, static_cast<std::size_t>(options.queue), options.tta, options.threads,
-          [this](std::size_t images) { metrics_.record_batch(images); }}) {
+          [this](const PassRecord& pass) { metrics_.record_pass(pass); }}) {
   if (!options.token_file.empty()) {
     token_ = read_text_file(options.token_file);
     while (!token_.empty() && std::isspace(static_cast<unsigned char>(token_.back()))) {
@@ -177,15 +185,17 @@ Service::Service(const ServeOptions& options, spdlog::logger& log)
 }
 
 std::shared_ptr<const ServedModel> Service::load_and_warm_up() {
-  std::shared_ptr<const ServedModel> model = load_served_model(options_.checkpoint, device_);
+  std::shared_ptr<const ServedModel> model =
+      load_served_model(options_.checkpoint, device_, options_.precision);
   if (model->not_frozen_reason.empty()) {
-    log_.debug("{}: network frozen for inference (BatchNorm folded into the convolutions)",
-               options_.checkpoint.string());
+    log_.debug("{}: network frozen for inference in {} (BatchNorm folded into the convolutions)",
+               options_.checkpoint.string(), to_string(model->precision));
   } else {
     log_.warn(
-        "{}: the network could not be frozen for inference, so it runs as loaded, "
+        "{}: the network could not be frozen for inference, so it runs as loaded{}, "
         "slower: {}",
-        options_.checkpoint.string(), model->not_frozen_reason);
+        options_.checkpoint.string(), model->autocast ? " under bf16 autocast" : "",
+        model->not_frozen_reason);
   }
   batcher_.warm_up(model);
   return model;
@@ -464,8 +474,9 @@ Reply Service::readiness(const httplib::Request&) {
 Reply Service::metrics(const httplib::Request&) {
   const std::shared_ptr<const ServedModel> model = this->model();
   Reply reply;
-  reply.text = metrics_.prometheus_text(
-      {batcher_.depth(), model->file_name, model->sha256, model->checkpoint.metadata.epoch});
+  reply.text =
+      metrics_.prometheus_text({batcher_.depth(), model->file_name, model->sha256,
+                                model->checkpoint.metadata.epoch, to_string(model->precision)});
   reply.content_type = kPrometheusType;
   return reply;
 }

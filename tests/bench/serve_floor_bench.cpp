@@ -4,13 +4,17 @@
 // milliseconds, the median of the network as loaded (what ftl predict runs) beside them, and
 // the largest difference between the two networks' probabilities on eight random images, and
 // the frozen network's and the loaded one's median times for those eight in one pass. It takes
-// a file `ftl export` wrote as it takes a checkpoint (scripts/bench_export.sh).
+// a file `ftl export` wrote as it takes a checkpoint (scripts/bench_export.sh). With
+// --precision bf16 the network it times is the bf16 one ftl serve --precision bf16 runs, and
+// the difference is that network's from the loaded one in fp32.
 #include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "ftl/model/checkpoint.h"
@@ -39,17 +43,21 @@ int main(int argc, char** argv) {
   std::string checkpoint;
   std::int64_t threads = 2;
   int runs = 50;
+  ftl::Precision precision = ftl::Precision::kFp32;
   CLI::App app{"Forward time of one image through a checkpoint"};
   app.add_option("--checkpoint", checkpoint)->required();
   app.add_option("--threads", threads);
   app.add_option("--runs", runs);
+  app.add_option("--precision", precision)
+      ->transform(CLI::CheckedTransformer(std::map<std::string, ftl::Precision>{
+          {"fp32", ftl::Precision::kFp32}, {"bf16", ftl::Precision::kBf16}}));
   CLI11_PARSE(app, argc, argv);
   ftl::limit_interop_threads();
   ftl::configure_compute_threads(threads);
   ftl::Checkpoint loaded = ftl::load_checkpoint(checkpoint, torch::kCPU);
   const std::int64_t side = loaded.metadata.preprocess.image_size;
   const torch::Tensor input = torch::rand({1, 3, side, side});
-  ftl::InferenceNetwork served = ftl::inference_network(loaded.module);
+  ftl::InferenceNetwork served = ftl::inference_network(loaded.module, side, precision);
   if (!served.frozen()) std::fprintf(stderr, "not frozen: %s\n", served.not_frozen_reason.c_str());
   torch::NoGradGuard no_grad;
   torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);

@@ -2,13 +2,20 @@
 // bad images reported without stopping the batch, and the compute threads of the executable.
 #include "ftl/eval/predict.h"
 
+#include <spdlog/sinks/ostream_sink.h>
+
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <map>
+#include <sstream>
 
 #include "ftl/eval/evaluate.h"
 #include "ftl/image/image.h"
 #include "ftl/model/checkpoint.h"
+#include "ftl/model/compute_mode.h"
+#include "ftl/util/errors.h"
 #include "ftl/util/runtime.h"
 #include "support/fixtures.h"
 #include "support/shapes.h"
@@ -16,6 +23,8 @@
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
+using ftl::testing::kSkipped;
+using ftl::testing::shell_quote;
 
 namespace {
 
@@ -163,7 +172,189 @@ TEST_CASE("predict and evaluate: --tta flip averages each image with its mirror,
   // Without TTA, the report says so and predict's records carry no "tta".
   evaluate.inference.tta = ftl::Tta::kNone;
   CHECK(ftl::evaluate_checkpoint(evaluate, ftl::testing::quiet_logger()).report["tta"] == "none");
-  CHECK_FALSE(
-      ftl::prediction_json(ftl::ImagePrediction{"a.png", {{"cat", 0, 1.0}}, "", ftl::Tta::kNone})
-          .contains("tta"));
+  CHECK_FALSE(ftl::prediction_json(
+                  ftl::ImagePrediction{
+                      "a.png", {{"cat", 0, 1.0}}, "", ftl::Tta::kNone, ftl::Precision::kFp32})
+                  .contains("tta"));
+}
+
+namespace {
+
+// 66 shapes at the fixture's size: kFreezeFromImages or more, so that predict and evaluate
+// run the frozen network.
+constexpr std::int64_t kFrozenPerClass = 22;
+
+// The fp32 probabilities of `images` through ftl predict (by path), as `precision` gives them,
+// with the log of the run in `log_text`.
+std::map<std::string, std::vector<ftl::ClassScore>> predicted_by_path(
+    const fs::path& checkpoint, const std::vector<fs::path>& images, ftl::Precision precision,
+    const fs::path& cpuinfo, std::ostringstream& log_text) {
+  ftl::PredictOptions options;
+  options.checkpoint = checkpoint;
+  options.top_k = 3;
+  options.inference.batch_size = 8;
+  options.inference.threads = 2;
+  options.inference.precision = precision;
+  options.inference.cpuinfo = cpuinfo;
+  spdlog::logger log("test", std::make_shared<spdlog::sinks::ostream_sink_st>(log_text));
+  log.set_level(spdlog::level::debug);
+  ftl::Predictor predictor(options, log);
+  std::map<std::string, std::vector<ftl::ClassScore>> by_path;
+  predictor.run(images, [&](const ftl::ImagePrediction& record) {
+    REQUIRE(record.error.empty());
+    CHECK(record.precision == precision);
+    by_path[record.path] = record.top;
+  });
+  return by_path;
+}
+
+}  // namespace
+
+TEST_CASE("predict and evaluate: the frozen network answers as the loaded one within 1e-5",
+          "[predict][inference]") {
+  ftl::testing::TempDir dir;
+  const fs::path checkpoint = write_checkpoint(dir);
+  ftl::testing::write_shapes(dir / "data", kFrozenPerClass, kPredictSide, /*seed=*/11);
+  const std::vector<fs::path> images = ftl::expand_inputs({dir / "data"});
+  REQUIRE(images.size() >= ftl::kFreezeFromImages);
+  std::ostringstream log_text;
+  const auto predicted =
+      predicted_by_path(checkpoint, images, ftl::Precision::kFp32, ftl::kCpuInfoPath, log_text);
+  CHECK_THAT(log_text.str(), Contains("network frozen for inference in fp32"));
+  // Fewer images: the network as loaded, which freezing would not pay for.
+  std::ostringstream few_log;
+  const std::vector<fs::path> few(images.begin(), images.begin() + 3);
+  const auto few_predicted =
+      predicted_by_path(checkpoint, few, ftl::Precision::kFp32, ftl::kCpuInfoPath, few_log);
+  CHECK_THAT(few_log.str(), Contains("network run as loaded: fewer than 64 images: freezing would "
+                                     "cost more than it saves"));
+  for (const auto& [path, top] : few_predicted) {
+    CHECK(top[0].probability == Approx(predicted.at(path)[0].probability).margin(1e-5));
+  }
+  for (const auto& [path, top] : predicted) {
+    const torch::Tensor loaded = direct_probabilities(checkpoint, path);
+    for (const ftl::ClassScore& score : top) {
+      CHECK(score.probability == Approx(loaded[score.index].item<double>()).margin(1e-5));
+    }
+  }
+  ftl::ImagePrediction fp32_record;
+  fp32_record.path = "a.png";
+  fp32_record.top = {{"cat", 0, 1.0}};
+  CHECK_FALSE(ftl::prediction_json(fp32_record).contains("precision"));
+
+  ftl::EvaluateOptions evaluate;
+  evaluate.checkpoint = checkpoint;
+  evaluate.data = dir / "data";
+  evaluate.inference.batch_size = 5;
+  evaluate.inference.threads = 2;
+  evaluate.gallery = 0;
+  const ftl::Evaluation evaluation =
+      ftl::evaluate_checkpoint(evaluate, ftl::testing::quiet_logger());
+  CHECK(evaluation.report["precision"] == "fp32");
+  REQUIRE(evaluation.predictions.size() == images.size());
+  for (const ftl::Prediction& prediction : evaluation.predictions) {
+    const torch::Tensor loaded =
+        direct_probabilities(checkpoint, evaluation.samples[prediction.index].path);
+    CHECK(prediction.predicted == loaded.argmax().item<std::int64_t>());
+    CHECK(prediction.confidence == Approx(loaded.max().item<double>()).margin(1e-5));
+  }
+}
+
+TEST_CASE("predict and evaluate: bf16 is refused on a CPU without AVX512-BF16 or AMX",
+          "[predict][inference]") {
+  ftl::testing::TempDir dir;
+  const fs::path checkpoint = write_checkpoint(dir);
+  std::ofstream(dir / "cpuinfo") << "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n";
+  const std::string refusal =
+      "precision \"bf16\": this processor has neither AVX512-BF16 nor AMX (no avx512_bf16 or "
+      "amx_bf16 in " +
+      (dir / "cpuinfo").string() + "), so bf16 would run slower than fp32; use \"fp32\"";
+  ftl::PredictOptions predict;
+  predict.checkpoint = checkpoint;
+  predict.inference.precision = ftl::Precision::kBf16;
+  predict.inference.cpuinfo = dir / "cpuinfo";
+  CHECK_THROWS_AS(ftl::Predictor(predict, ftl::testing::quiet_logger()), ftl::ConfigError);
+  CHECK_THROWS_WITH(ftl::Predictor(predict, ftl::testing::quiet_logger()), refusal);
+  ftl::EvaluateOptions evaluate;
+  evaluate.checkpoint = checkpoint;
+  evaluate.data = dir / "no data";  // refused before the data is looked at
+  evaluate.inference = predict.inference;
+  CHECK_THROWS_WITH(ftl::evaluate_checkpoint(evaluate, ftl::testing::quiet_logger()), refusal);
+
+  // The executable: exit 2 and the same line, from predict and evaluate (report --data runs
+  // evaluate's code with the same options).
+  ftl::testing::write_shapes(dir / "data", 1, kPredictSide, /*seed=*/3);
+  const std::string cpuinfo = "FTL_CPUINFO=" + shell_quote((dir / "cpuinfo").string()) + " ";
+  const std::string ck = shell_quote(checkpoint.string());
+  const std::string data = shell_quote((dir / "data").string());
+  for (const std::string& command :
+       {"predict --checkpoint " + ck + " --precision bf16 " + data,
+        "evaluate --checkpoint " + ck + " --precision bf16 --data " + data + " --output " +
+            shell_quote((dir / "evaluation.json").string())}) {
+    INFO(command);
+    const ftl::testing::CommandResult result =
+        ftl::testing::run_command(cpuinfo + ftl::testing::ftl_command(command));
+    CHECK(result.exit_code == 2);
+    CHECK_THAT(result.output, Contains(refusal));
+    CHECK_THAT(result.output, !Contains("\"top\""));
+  }
+  CHECK_FALSE(fs::exists(dir / "evaluation.json"));
+}
+
+TEST_CASE("predict and evaluate: bf16 on ResNet-18 agrees with fp32 and says so",
+          "[predict][inference]") {
+  if (!ftl::cpu_has_bf16()) {
+    std::cerr << "SKIPPED: this CPU has neither AVX512-BF16 nor AMX, so ftl refuses bf16 here "
+                 "(the refusal has its own test)\n";
+    std::exit(kSkipped);
+  }
+  ftl::testing::TempDir dir;
+  const fs::path checkpoint = write_checkpoint(dir);
+  ftl::testing::write_shapes(dir / "data", kFrozenPerClass, kPredictSide, /*seed=*/13);
+  const std::vector<fs::path> images = ftl::expand_inputs({dir / "data"});
+  std::ostringstream fp32_log;
+  std::ostringstream bf16_log;
+  const auto fp32 =
+      predicted_by_path(checkpoint, images, ftl::Precision::kFp32, ftl::kCpuInfoPath, fp32_log);
+  const auto bf16 =
+      predicted_by_path(checkpoint, images, ftl::Precision::kBf16, ftl::kCpuInfoPath, bf16_log);
+  CHECK_THAT(bf16_log.str(), Contains("network frozen for inference in bf16"));
+  CHECK_THAT(bf16_log.str(), Contains(", bf16, TTA none"));
+  double largest = 0;
+  bool any_different = false;
+  for (const auto& [path, top] : fp32) {
+    const std::vector<ftl::ClassScore>& rounded = bf16.at(path);
+    const double margin = top[0].probability - top[1].probability;
+    // An image whose two best classes are closer than bf16's rounding may swap them.
+    if (margin > 0.05) CHECK(rounded[0].index == top[0].index);
+    for (const ftl::ClassScore& score : top) {
+      for (const ftl::ClassScore& other : rounded) {
+        if (other.index != score.index) continue;
+        largest = std::max(largest, std::abs(other.probability - score.probability));
+        any_different = any_different || other.probability != score.probability;
+      }
+    }
+  }
+  CHECK(largest < 2e-2);
+  CHECK(any_different);  // it did compute in bf16
+  ftl::ImagePrediction record;
+  record.path = "a.png";
+  record.top = {{"cat", 0, 1.0}};
+  record.precision = ftl::Precision::kBf16;
+  CHECK(ftl::prediction_json(record)["precision"] == "bf16");
+
+  ftl::EvaluateOptions evaluate;
+  evaluate.checkpoint = checkpoint;
+  evaluate.data = dir / "data";
+  evaluate.inference.threads = 2;
+  evaluate.inference.precision = ftl::Precision::kBf16;
+  evaluate.gallery = 0;
+  const ftl::Evaluation evaluation =
+      ftl::evaluate_checkpoint(evaluate, ftl::testing::quiet_logger());
+  CHECK(evaluation.report["precision"] == "bf16");
+  for (const ftl::Prediction& prediction : evaluation.predictions) {
+    const auto& top = bf16.at(evaluation.samples[prediction.index].path.string());
+    CHECK(prediction.predicted == top[0].index);
+    CHECK(prediction.confidence == Approx(top[0].probability).margin(1e-5));
+  }
 }

@@ -30,6 +30,8 @@ struct ImagePrediction {
   std::vector<ClassScore> top;  // most probable first; empty when error is set
   std::string error;            // why the image could not be classified; empty on success
   Tta tta = Tta::kNone;         // the test-time augmentation of `top`; named in the JSON when on
+  Precision precision = Precision::kFp32;  // what the network computed `top` in; named in the
+                                           // JSON when bf16
 };
 
 /// Turns the command line's PATHs into the images to classify: a folder becomes its image
@@ -47,14 +49,14 @@ struct PredictSummary {
 class Predictor {
  public:
   /// Loads the checkpoint on the device; throws ModelError or ConfigError (bad checkpoint,
-  /// device or option), the only failures that stop every image.
+  /// device or option, bf16 on a CPU without it), the only failures that stop every image.
   Predictor(const PredictOptions& options, spdlog::logger& log);
 
   /// Classes per record: top_k capped at the number of classes.
   std::int64_t top_k() const { return top_k_; }
 
   /// Classifies `images` in batches with the checkpoint's preprocessing and calls `emit` once
-  /// per image, in order.
+  /// per image, in order, on the network prepare_inference_network chooses for their number.
   PredictSummary run(const std::vector<std::filesystem::path>& images,
                      const std::function<void(const ImagePrediction&)>& emit);
 

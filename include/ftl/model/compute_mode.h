@@ -8,9 +8,11 @@
 
 #include <torch/script.h>
 
+#include <filesystem>
 #include <string>
 
 #include "ftl/config/choices.h"
+#include "ftl/util/errors.h"
 
 namespace ftl {
 
@@ -23,8 +25,22 @@ struct ComputeMode {
 /// bf16 faster than fp32 (elsewhere oneDNN emulates it, slower than fp32).
 bool cpu_flags_have_bf16(const std::string& cpuinfo);
 
-/// Whether this processor has them (reads /proc/cpuinfo; false where it cannot be read).
-bool cpu_has_bf16();
+/// Where Linux lists the processor's flags.
+inline constexpr const char* kCpuInfoPath = "/proc/cpuinfo";
+
+/// Whether this processor has them, as the flags in `cpuinfo` (the format of /proc/cpuinfo)
+/// say; false where it cannot be read.
+bool cpu_has_bf16(const std::filesystem::path& cpuinfo = kCpuInfoPath);
+
+/// The ConfigError of bf16 asked for by `key` on a CPU without AVX512-BF16 or AMX, whose flags
+/// were read from `cpuinfo`: it names the missing instructions.
+ConfigError bf16_refusal(const std::string& key, const std::filesystem::path& cpuinfo);
+
+/// Throws bf16_refusal(key, cpuinfo) when `precision` is bf16 on a CPU `device` whose flags
+/// (read from `cpuinfo`) have neither AVX512-BF16 nor AMX: bf16 would be emulated there, many
+/// times slower than fp32. CUDA decides for itself.
+void check_bf16_support(const std::string& key, Precision precision, const torch::Device& device,
+                        const std::filesystem::path& cpuinfo = kCpuInfoPath);
 
 /// train.precision and train.memory_format for a device. bf16 on a CPU without AVX512-BF16 or
 /// AMX (cpu_bf16 false) throws ConfigError naming train.precision.

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "ftl/eval/class_scores.h"
+#include "ftl/serve/serve_metrics.h"
 #include "ftl/serve/serve_options.h"
 #include "ftl/serve/served_model.h"
 #include "ftl/util/errors.h"
@@ -37,13 +38,13 @@ class QueueFull : public Error {
 };
 
 struct BatcherOptions {
-  std::int64_t max_batch = 16;                       // images per forward pass at most
-  std::chrono::microseconds max_delay{5000};         // the oldest image's wait for others
-  BatchWait wait = BatchWait::kArrivals;             // what that wait is for
-  std::size_t capacity = 256;                        // images queued at most
-  Tta tta = Tta::kNone;                              // test-time augmentation of each pass
-  std::int64_t compute_threads = 0;                  // of the passes; 0 = available cores
-  std::function<void(std::size_t images)> on_batch;  // told the size of each pass (metrics)
+  std::int64_t max_batch = 16;                     // images per forward pass at most
+  std::chrono::microseconds max_delay{5000};       // the oldest image's wait for others
+  BatchWait wait = BatchWait::kArrivals;           // what that wait is for
+  std::size_t capacity = 256;                      // images queued at most
+  Tta tta = Tta::kNone;                            // test-time augmentation of each pass
+  std::int64_t compute_threads = 0;                // of the passes; 0 = available cores
+  std::function<void(const PassRecord&)> on_pass;  // told of each pass (metrics)
 };
 
 class Batcher {
@@ -88,7 +89,7 @@ class Batcher {
   /// Runs one blank image through `model` on the pass thread, ahead of the queue and alone,
   /// and waits for it: the first request does not pay for LibTorch's first call, and a network
   /// that fails to run is refused (its exception rethrown) before it serves. Not counted by
-  /// on_batch, depth() or full(), and not refused when the queue is full.
+  /// on_pass, depth() or full(), and not refused when the queue is full.
   void warm_up(const std::shared_ptr<const ServedModel>& model);
 
   /// Images queued and not yet in a pass.

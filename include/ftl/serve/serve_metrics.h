@@ -1,6 +1,7 @@
 // The counters a server exposes on GET /metrics, in Prometheus's text format (version 0.0.4):
 // requests by path and status code, a latency histogram per path, the batch-size histogram,
-// images classified, the queue depth and the served model's identity. Thread-safe.
+// the time per pass and the time each image waited for one, images classified, the queue depth
+// and the served model's identity. Thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -30,6 +31,15 @@ struct MetricsSnapshot {
   std::string model_file;       // the served checkpoint's file name
   std::string model_sha256;
   std::int64_t model_epoch = 0;
+  std::string model_precision = "fp32";  // what the served network computes in
+};
+
+/// One forward pass, as the batcher saw it: how many images, how long the network took, and
+/// how long each image had waited in the queue before the pass began.
+struct PassRecord {
+  std::size_t images = 0;
+  double seconds = 0;                  // from the stacked inputs to the probabilities
+  std::vector<double> queued_seconds;  // one per image
 };
 
 class ServeMetrics {
@@ -39,7 +49,9 @@ class ServeMetrics {
   ServeMetrics(std::vector<std::string> paths, std::int64_t max_batch);
 
   void record_request(const std::string& path, int status, double seconds);
-  void record_batch(std::size_t images);
+  /// The pass's size (ftl_batch_size, ftl_images_classified_total), its duration
+  /// (ftl_pass_duration_seconds) and each image's wait (ftl_queue_wait_seconds).
+  void record_pass(const PassRecord& pass);
   void record_reload(bool ok);
 
   std::string prometheus_text(const MetricsSnapshot& snapshot) const;
@@ -53,6 +65,8 @@ class ServeMetrics {
   std::map<std::pair<std::string, int>, std::uint64_t> requests_;  // (path, status) -> count
   std::map<std::string, Histogram> latency_;                       // path -> seconds
   Histogram batch_sizes_;
+  Histogram pass_seconds_;
+  Histogram queued_seconds_;
   std::uint64_t images_ = 0;
   std::uint64_t reloads_ok_ = 0;
   std::uint64_t reloads_failed_ = 0;

@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <string>
 
+#include "ftl/config/choices.h"
 #include "ftl/eval/class_scores.h"
+#include "ftl/model/compute_mode.h"
 
 namespace ftl {
 
@@ -38,6 +40,9 @@ struct ServeOptions {
                                      // no token asked for
   std::string device = "cpu";        // "cpu", "cuda" or "cuda:N"
   Tta tta = Tta::kNone;              // test-time augmentation of every prediction
+  Precision precision = Precision::kFp32;  // fp32, or bf16 (CPUs with AVX512-BF16 or AMX, CUDA)
+  std::filesystem::path cpuinfo = kCpuInfoPath;         // where the CPU's flags are read for bf16's
+                                                        // check (a test points it at its own file)
   AccessLogFormat access_log = AccessLogFormat::kText;  // the form of the access lines
 };
 

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "ftl/config/choices.h"
 #include "ftl/model/checkpoint.h"
 
 namespace ftl {
@@ -18,18 +19,22 @@ struct ServedModel {
   Checkpoint checkpoint;  // the network to run (frozen for inference, on `device`), metadata
   std::string not_frozen_reason;  // why inference_network could not freeze it (it then runs
                                   // as loaded); empty when frozen
+  Precision precision = Precision::kFp32;  // what it computes in
+  bool autocast = false;  // it stands as loaded for a bf16 network that could not be made:
+                          // each pass runs under bf16 autocast
   torch::Device device = torch::kCPU;
   std::string file_name;  // the checkpoint's file name, without its folder
   std::string sha256;     // of the file's bytes, as `sha256sum` prints it
 };
 
 /// Loads and verifies the checkpoint as every ftl command does (CRC, metadata; ModelError
-/// naming the path), freezes its network for inference and hashes the file. The network is not
-/// run here: Batcher::warm_up runs its first pass on the pass thread.
+/// naming the path), freezes its network for inference at `precision` and hashes the file. The
+/// network is not run here: Batcher::warm_up runs its first pass on the pass thread.
 std::shared_ptr<const ServedModel> load_served_model(const std::filesystem::path& path,
-                                                     const torch::Device& device);
+                                                     const torch::Device& device,
+                                                     Precision precision = Precision::kFp32);
 
-/// {"file", "sha256", "epoch"}: the identity every answer carries.
+/// {"file", "sha256", "epoch", "precision"}: the identity every answer carries.
 nlohmann::ordered_json model_identity_json(const ServedModel& model);
 
 }  // namespace ftl

@@ -1,6 +1,7 @@
 // The four inference flags, registered once from InferenceOptions: their defaults in --help
 // are the struct's, and a value given lands in its field.
 #include <catch2/catch.hpp>
+#include <cstdlib>
 
 #include "cli/commands.h"
 
@@ -24,4 +25,25 @@ TEST_CASE("inference options: one struct's defaults and fields behind the four f
   CHECK(options.device == "cuda:1");
   CHECK_THROWS_AS(app.parse("--batch-size 0", /*program_name_included=*/false),
                   CLI::ValidationError);
+}
+
+TEST_CASE("inference options: --precision fp32|bf16, and $FTL_CPUINFO names the flags' file",
+          "[cli][inference]") {
+  ::unsetenv("FTL_CPUINFO");
+  CLI::App app("ftl");
+  ftl::InferenceOptions options;
+  ftl::cli::add_inference_options(app, options);
+  CHECK_THAT(app.help(), Contains("--precision TEXT:{bf16,fp32}=fp32"));
+  CHECK(options.cpuinfo == "/proc/cpuinfo");
+  app.parse("--precision bf16", /*program_name_included=*/false);
+  CHECK(options.precision == ftl::Precision::kBf16);
+  CHECK_THROWS_AS(app.parse("--precision fp16", /*program_name_included=*/false),
+                  CLI::ValidationError);
+
+  ::setenv("FTL_CPUINFO", "/tmp/flags", 1);
+  CLI::App with_env("ftl");
+  ftl::InferenceOptions injected;
+  ftl::cli::add_inference_options(with_env, injected);
+  ::unsetenv("FTL_CPUINFO");
+  CHECK(injected.cpuinfo == "/tmp/flags");
 }

@@ -2,7 +2,11 @@
 // and cache (the fixture's runs are in tests/e2e/compute_mode_test.cpp).
 #include "ftl/model/compute_mode.h"
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 
 #include "ftl/util/errors.h"
 
@@ -39,6 +43,34 @@ TEST_CASE("compute mode: bf16 on a CPU without AVX512-BF16 or AMX is a clear err
       ftl::Precision::kFp32, ftl::MemoryFormat::kContiguous, torch::kCPU, false);
   CHECK_FALSE(fp32.bf16);
   CHECK_FALSE(fp32.channels_last);
+}
+
+TEST_CASE("compute mode: inference's bf16 is checked against the flags of the file it names",
+          "[compute_mode]") {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("ftl_cpuinfo_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "amx") << "flags\t\t: fpu sse2 amx_bf16 amx_tile\n";
+  std::ofstream(dir / "plain") << "flags\t\t: fpu sse2 avx2 avx512f\n";
+  CHECK(ftl::cpu_has_bf16(dir / "amx"));
+  CHECK_FALSE(ftl::cpu_has_bf16(dir / "plain"));
+  CHECK_FALSE(ftl::cpu_has_bf16(dir / "missing"));
+  CHECK_NOTHROW(
+      ftl::check_bf16_support("precision", ftl::Precision::kBf16, torch::kCPU, dir / "amx"));
+  CHECK_NOTHROW(
+      ftl::check_bf16_support("precision", ftl::Precision::kFp32, torch::kCPU, dir / "plain"));
+  CHECK_NOTHROW(ftl::check_bf16_support("precision", ftl::Precision::kBf16,
+                                        torch::Device(torch::kCUDA, 0), dir / "plain"));
+  const std::string plain = (dir / "plain").string();
+  CHECK_THROWS_AS(
+      ftl::check_bf16_support("precision", ftl::Precision::kBf16, torch::kCPU, dir / "plain"),
+      ftl::ConfigError);
+  CHECK_THROWS_WITH(
+      ftl::check_bf16_support("precision", ftl::Precision::kBf16, torch::kCPU, dir / "plain"),
+      "precision \"bf16\": this processor has neither AVX512-BF16 nor AMX (no avx512_bf16 or "
+      "amx_bf16 in " +
+          plain + "), so bf16 would run slower than fp32; use \"fp32\"");
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("compute mode: autocast runs matmuls in bf16 inside its scope only", "[compute_mode]") {

@@ -92,3 +92,36 @@ def forward(self, x):
   CHECK(probed.module.forward({torch::randn({1, 3, 2, 2})}).toTensor().size(1) == 36);
   CHECK(ftl::inference_network(net, /*probe_side=*/6).frozen());  // 6x6 to 3x3 divides
 }
+
+TEST_CASE("inference network: bf16 rounds the folded weights and answers float32 close to fp32",
+          "[inference]") {
+  torch::jit::Module loaded = conv_then_batchnorm(/*training=*/false);
+  torch::jit::GraphOptimizerEnabledGuard plain_interpreter(false);
+  ftl::InferenceNetwork network =
+      ftl::inference_network(loaded, /*probe_side=*/6, ftl::Precision::kBf16);
+  REQUIRE(network.frozen());
+  CHECK(network.precision == ftl::Precision::kBf16);
+  CHECK_FALSE(network.needs_autocast());
+  CHECK_THAT(network.module.type()->name()->qualifiedName(), Contains("Bf16Classifier"));
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = torch::randn({2, 3, 6, 6});
+  const torch::Tensor expected = loaded.forward({x}).toTensor();
+  const torch::Tensor answer = network.module.forward({x}).toTensor();
+  CHECK(answer.scalar_type() == torch::kFloat32);
+  REQUIRE(answer.sizes() == expected.sizes());
+  // bf16 keeps 8 bits of mantissa: each output moves by a few parts in a thousand of the
+  // outputs' scale, and not by nothing (it did compute in bf16).
+  const double scale = expected.abs().max().item<double>();
+  const double difference = (answer - expected).abs().max().item<double>();
+  CHECK(difference < 2e-2 * scale);
+  CHECK(difference > 0);
+}
+
+TEST_CASE("inference network: a bf16 network that cannot be made runs as loaded under autocast",
+          "[inference]") {
+  const ftl::InferenceNetwork network = ftl::inference_network(
+      conv_then_batchnorm(/*training=*/true), /*probe_side=*/0, ftl::Precision::kBf16);
+  CHECK_FALSE(network.frozen());
+  CHECK(network.needs_autocast());
+  CHECK_FALSE(ftl::inference_network(conv_then_batchnorm(/*training=*/true)).needs_autocast());
+}

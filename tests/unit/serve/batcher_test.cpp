@@ -26,10 +26,12 @@ std::vector<torch::Tensor> inputs(int count) {
 struct Passes {
   std::mutex mutex;
   std::vector<std::size_t> sizes;
-  std::function<void(std::size_t)> recorder() {
-    return [this](std::size_t size) {
+  std::vector<ftl::PassRecord> records;
+  std::function<void(const ftl::PassRecord&)> recorder() {
+    return [this](const ftl::PassRecord& record) {
       std::lock_guard<std::mutex> lock(mutex);
-      sizes.push_back(size);
+      sizes.push_back(record.images);
+      records.push_back(record);
     };
   }
 };
@@ -95,6 +97,18 @@ TEST_CASE("batcher: images prepared for two models never share a pass", "[batche
     for (auto& future : new_answers) future.wait();
   }
   CHECK(passes.sizes == std::vector<std::size_t>{2, 3});
+  // What /metrics is told: each image's wait (the first pass's two waited out the 200 ms
+  // delay) and each pass's time.
+  REQUIRE(passes.records.size() == 2);
+  const ftl::PassRecord& first = passes.records[0];
+  REQUIRE(first.queued_seconds.size() == 2);
+  for (const double waited : first.queued_seconds) {
+    CHECK(waited >= 0.19);
+    CHECK(waited < 10);
+  }
+  CHECK(passes.records[1].queued_seconds.size() == 3);
+  CHECK(first.seconds > 0);
+  CHECK(first.seconds < 10);
 }
 
 TEST_CASE("batcher: stopping runs what is queued without waiting out the delay", "[batcher]") {

@@ -11,10 +11,10 @@ TEST_CASE("serve metrics: requests, latency and batches in Prometheus's text for
   metrics.record_request("/v1/predict", 200, 0.2);
   metrics.record_request("/v1/predict", 503, 0.0);
   metrics.record_request("/wp-login.php", 404, 0.0);
-  metrics.record_batch(1);
-  metrics.record_batch(5);
+  metrics.record_pass({1, 0.0625, {0.0}});
+  metrics.record_pass({5, 0.25, {0.004, 0.004, 0.1, 0.1, 0.2}});
   metrics.record_reload(false);
-  const std::string text = metrics.prometheus_text({7, "best.pt", "ab\"c", 3});
+  const std::string text = metrics.prometheus_text({7, "best.pt", "ab\"c", 3, "bf16"});
   CHECK_THAT(text, Contains("ftl_http_requests_total{path=\"/v1/predict\",code=\"200\"} 2\n"));
   CHECK_THAT(text, Contains("ftl_http_requests_total{path=\"/v1/predict\",code=\"503\"} 1\n"));
   // A path that is no route is counted as "other", never by its own name.
@@ -36,6 +36,19 @@ TEST_CASE("serve metrics: requests, latency and batches in Prometheus's text for
   CHECK_THAT(text, Contains("ftl_images_classified_total 6\n"));
   CHECK_THAT(text, Contains("ftl_queue_depth 7\n"));
   CHECK_THAT(text, Contains("ftl_model_reloads_total{result=\"failed\"} 1\n"));
-  CHECK_THAT(text, Contains("ftl_model_info{file=\"best.pt\",sha256=\"ab\\\"c\",epoch=\"3\"} 1\n"));
+  CHECK_THAT(text, Contains("ftl_model_info{file=\"best.pt\",sha256=\"ab\\\"c\",epoch=\"3\","
+                            "precision=\"bf16\"} 1\n"));
+  // The time of each pass, and of each image's wait for its pass.
+  CHECK_THAT(text, Contains("ftl_pass_duration_seconds_bucket{le=\"0.05\"} 0\n"
+                            "ftl_pass_duration_seconds_bucket{le=\"0.1\"} 1\n"
+                            "ftl_pass_duration_seconds_bucket{le=\"0.25\"} 2\n"));
+  CHECK_THAT(text, Contains("ftl_pass_duration_seconds_sum 0.3125\n"
+                            "ftl_pass_duration_seconds_count 2\n"));
+  CHECK_THAT(text, Contains("ftl_queue_wait_seconds_bucket{le=\"0.001\"} 1\n"
+                            "ftl_queue_wait_seconds_bucket{le=\"0.0025\"} 1\n"
+                            "ftl_queue_wait_seconds_bucket{le=\"0.005\"} 3\n"));
+  CHECK_THAT(text, Contains("ftl_queue_wait_seconds_bucket{le=\"0.1\"} 5\n"));
+  CHECK_THAT(text, Contains("ftl_queue_wait_seconds_count 6\n"));
+  CHECK_THAT(text, Contains("# TYPE ftl_queue_wait_seconds histogram\n"));
   CHECK_THAT(text, Contains("# TYPE ftl_batch_size histogram\n"));
 }

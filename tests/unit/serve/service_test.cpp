@@ -58,7 +58,8 @@ TEST_CASE("serve: one image, several images and the model's description", "[serv
   httplib::Result one = client.Post("/v1/predict?top_k=2", image, "image/png");
   REQUIRE(one->status == 200);
   const nlohmann::json answer = body_of(one);
-  CHECK(answer["model"] == nlohmann::json{{"file", "best.pt"}, {"sha256", sha}, {"epoch", 1}});
+  CHECK(answer["model"] ==
+        nlohmann::json{{"file", "best.pt"}, {"sha256", sha}, {"epoch", 1}, {"precision", "fp32"}});
   CHECK(answer["tta"] == "none");
   REQUIRE(answer["predictions"].size() == 1);
   CHECK(answer["predictions"][0]["path"] == "-");
@@ -245,6 +246,51 @@ TEST_CASE("serve: --tta flip is named in the answer and in the model's descripti
   httplib::Client client = server.client();
   CHECK(body_of(client.Post("/v1/predict", png_bytes(8, 8, 1), "image/png"))["tta"] == "flip");
   CHECK(body_of(client.Get("/v1/model"))["tta"] == "flip");
+}
+
+TEST_CASE("serve: --precision bf16 answers close to fp32, names bf16, and keeps it on reload",
+          "[serve]") {
+  ServeFixture fixture;
+  // Flags with AMX, so that the tiny network runs in bf16 on any CPU (emulated where it has
+  // none, which is slow but exact enough for these few pixels).
+  std::ofstream(fixture.dir / "cpuinfo") << "flags\t\t: fpu sse2 amx_bf16 amx_tile\n";
+  const std::string image = png_bytes(8, 8, 3);
+  nlohmann::json fp32;
+  {
+    TestServer server(fixture.options);
+    fp32 = body_of(server.client().Post("/v1/predict?top_k=3", image, "image/png"));
+  }
+  fixture.options.precision = ftl::Precision::kBf16;
+  fixture.options.cpuinfo = fixture.dir / "cpuinfo";
+  TestServer server(fixture.options);
+  httplib::Client client = server.client();
+  const nlohmann::json bf16 = body_of(client.Post("/v1/predict?top_k=3", image, "image/png"));
+  CHECK(bf16["model"]["precision"] == "bf16");
+  CHECK(body_of(client.Get("/v1/model"))["precision"] == "bf16");
+  const nlohmann::json& a = fp32["predictions"][0]["top"];
+  const nlohmann::json& b = bf16["predictions"][0]["top"];
+  REQUIRE(b.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(b[i]["probability"].get<double>() ==
+          Approx(a[i]["probability"].get<double>()).margin(2e-2));
+  }
+  const nlohmann::json reloaded = body_of(client.Post("/v1/reload"));
+  CHECK(reloaded["reloaded"] == true);
+  CHECK(reloaded["model"]["precision"] == "bf16");
+  CHECK(body_of(client.Post("/v1/predict", image, "image/png"))["model"]["precision"] == "bf16");
+}
+
+TEST_CASE("serve: --precision bf16 is refused on a CPU without AVX512-BF16 or AMX", "[serve]") {
+  ServeFixture fixture;
+  std::ofstream(fixture.dir / "cpuinfo") << "flags\t\t: fpu sse2 avx2\n";
+  fixture.options.precision = ftl::Precision::kBf16;
+  fixture.options.cpuinfo = fixture.dir / "cpuinfo";
+  CHECK_THROWS_AS(ftl::Service(fixture.options, ftl::testing::quiet_logger()), ftl::ConfigError);
+  CHECK_THROWS_WITH(ftl::Service(fixture.options, ftl::testing::quiet_logger()),
+                    "precision \"bf16\": this processor has neither AVX512-BF16 nor AMX (no "
+                    "avx512_bf16 or amx_bf16 in " +
+                        (fixture.dir / "cpuinfo").string() +
+                        "), so bf16 would run slower than fp32; use \"fp32\"");
 }
 
 TEST_CASE("serve: draining refuses new predictions with 503", "[serve]") {
