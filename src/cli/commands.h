@@ -113,8 +113,9 @@ void add_tta_option(CLI::App& command, Tta& tta);
 void add_precision_option(CLI::App& command, Precision& precision, std::filesystem::path& cpuinfo);
 
 /// A flag whose words name a typed choice: CLI11 checks the word, and the field gets its value.
-template <typename Choice>
-void add_choice(CLI::App& command, const std::string& flag, Choice& field,
+/// `Field` may be a std::optional<Choice> left empty unless the flag is given (name Choice then).
+template <typename Field, typename Choice = Field>
+void add_choice(CLI::App& command, const std::string& flag, Field& field,
                 const std::map<std::string, Choice>& words, const std::string& default_word,
                 const std::string& help) {
   std::vector<std::string> names;

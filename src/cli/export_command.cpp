@@ -42,24 +42,13 @@ CLI::App* setup_export(CLI::App& app, ExportCliOptions& options) {
       ->required();
   command->add_option("--output", core.output, "The file to write (.pt TorchScript, .onnx ONNX)")
       ->required();
-  command
-      ->add_option_function<std::string>(
-          "--format",
-          [&core](const std::string& text) {
-            core.format = text == "onnx" ? ExportFormat::kOnnx : ExportFormat::kTorchScript;
-          },
-          "torchscript or onnx")
-      ->default_str("from --output's extension")
-      ->check(CLI::IsMember({"torchscript", "onnx"}));
-  command
-      ->add_option_function<std::string>(
-          "--precision",
-          [&core](const std::string& text) {
-            core.precision = text == "bf16" ? ExportPrecision::kBf16 : ExportPrecision::kFp32;
-          },
-          "fp32, or bf16 (TorchScript only: bf16 weights, computing in bf16)")
-      ->default_str("fp32")
-      ->check(CLI::IsMember({"fp32", "bf16"}));
+  add_choice<std::optional<ExportFormat>, ExportFormat>(
+      *command, "--format", core.format,
+      {{"torchscript", ExportFormat::kTorchScript}, {"onnx", ExportFormat::kOnnx}},
+      "from --output's extension", "torchscript or onnx");
+  add_choice(*command, "--precision", core.precision,
+             {{"fp32", Precision::kFp32}, {"bf16", Precision::kBf16}}, to_string(core.precision),
+             "fp32, or bf16 (TorchScript only: bf16 weights, computing in bf16)");
   command
       ->add_option("--batch", options.batch,
                    "ONNX: a fixed batch N, or dynamic (the batch axis takes any size)")

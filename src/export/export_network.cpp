@@ -7,12 +7,12 @@
 
 namespace ftl {
 
-torch::jit::Module export_network(const torch::jit::Module& network, ExportPrecision precision) {
+torch::jit::Module export_network(const torch::jit::Module& network, Precision precision) {
   torch::jit::Module copy = network.deepcopy();
   copy.eval();
   try {
     torch::jit::Module frozen = frozen_network(copy);
-    return precision == ExportPrecision::kFp32 ? frozen : bf16_network(frozen);
+    return precision == Precision::kFp32 ? frozen : bf16_network(frozen);
   } catch (const c10::Error& failure) {
     throw ModelError("cannot freeze the network for export: " +
                      std::string(failure.what_without_backtrace()));

@@ -12,16 +12,6 @@ std::string to_string(ExportFormat format) {
   return "torchscript";  // not reached: every format is named above (-Wswitch)
 }
 
-std::string to_string(ExportPrecision precision) {
-  switch (precision) {
-    case ExportPrecision::kFp32:
-      return "fp32";
-    case ExportPrecision::kBf16:
-      return "bf16";
-  }
-  return "fp32";  // not reached: every precision is named above (-Wswitch)
-}
-
 std::optional<ExportFormat> format_of_extension(const std::filesystem::path& output) {
   const std::string extension = output.extension().string();
   if (extension == ".pt") return ExportFormat::kTorchScript;

@@ -48,7 +48,7 @@ ExportFormat resolve_format(const ExportOptions& options) {
 }
 
 void check_options(const ExportOptions& options, ExportFormat format) {
-  if (format == ExportFormat::kOnnx && options.precision == ExportPrecision::kBf16) {
+  if (format == ExportFormat::kOnnx && options.precision == Precision::kBf16) {
     throw ConfigError(
         "precision bf16: an ONNX export is fp32 only (torch 1.13 writes no bf16 graph that ONNX "
         "Runtime's CPU kernels run); export bf16 as TorchScript (.pt)");

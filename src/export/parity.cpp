@@ -15,8 +15,8 @@ constexpr std::int64_t kFixedBatches = 2;
 
 }  // namespace
 
-ParityBound parity_bound(ExportFormat format, ExportPrecision precision) {
-  if (precision == ExportPrecision::kBf16) return {kBf16Bound, kBf16Agreement};
+ParityBound parity_bound(ExportFormat format, Precision precision) {
+  if (precision == Precision::kBf16) return {kBf16Bound, kBf16Agreement};
   if (format == ExportFormat::kOnnx) return {kOnnxBound, 0.0};
   return {kFp32Bound, 0.0};
 }

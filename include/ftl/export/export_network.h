@@ -14,6 +14,6 @@ namespace ftl {
 /// network `ftl serve` freezes, less optimize_for_inference's oneDNN layouts, which LibTorch
 /// cannot save (their packed weights are not serialisable); whoever loads the file can apply
 /// them, as ftl serve does. Throws ModelError with LibTorch's reason when it cannot be frozen.
-torch::jit::Module export_network(const torch::jit::Module& network, ExportPrecision precision);
+torch::jit::Module export_network(const torch::jit::Module& network, Precision precision);
 
 }  // namespace ftl

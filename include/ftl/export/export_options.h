@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "ftl/config/choices.h"
+
 namespace ftl {
 
 enum class ExportFormat {
@@ -14,17 +16,11 @@ enum class ExportFormat {
   kOnnx,         // ONNX (opset kOnnxOpset): ONNX Runtime and the runtimes that read ONNX
 };
 
-enum class ExportPrecision {
-  kFp32,  // the checkpoint's own weights
-  kBf16,  // bf16 weights, computing in bf16 (TorchScript only)
-};
-
 /// The ONNX opset written: the newest that torch 1.13's exporter and Debian's onnx 1.12 share.
 inline constexpr int kOnnxOpset = 17;
 
-/// "torchscript" or "onnx"; "fp32" or "bf16".
+/// "torchscript" or "onnx".
 std::string to_string(ExportFormat format);
-std::string to_string(ExportPrecision precision);
 
 /// The format a file name asks for: ".pt" TorchScript, ".onnx" ONNX; none for anything else.
 std::optional<ExportFormat> format_of_extension(const std::filesystem::path& output);
@@ -38,14 +34,15 @@ struct ExportTools {
 };
 
 struct ExportOptions {
-  std::filesystem::path checkpoint;    // --checkpoint: an ftl checkpoint (best.pt)
-  std::filesystem::path output;        // --output: the file to write
-  std::optional<ExportFormat> format;  // --format; none: from the output's extension
-  ExportPrecision precision = ExportPrecision::kFp32;  // --precision
-  std::int64_t batch = 0;            // --batch N (ONNX: a fixed batch axis); 0: dynamic
-  std::filesystem::path check_data;  // --check-data: images also checked for parity
-  bool overwrite = false;            // --overwrite: replace an existing output
-  std::int64_t threads = 0;          // --threads; 0 = the cores available
+  std::filesystem::path checkpoint;        // --checkpoint: an ftl checkpoint (best.pt)
+  std::filesystem::path output;            // --output: the file to write
+  std::optional<ExportFormat> format;      // --format; none: from the output's extension
+  Precision precision = Precision::kFp32;  // --precision: bf16 is TorchScript only (bf16 weights,
+                                           // computing in bf16)
+  std::int64_t batch = 0;                  // --batch N (ONNX: a fixed batch axis); 0: dynamic
+  std::filesystem::path check_data;        // --check-data: images also checked for parity
+  bool overwrite = false;                  // --overwrite: replace an existing output
+  std::int64_t threads = 0;                // --threads; 0 = the cores available
   ExportTools tools;
 };
 

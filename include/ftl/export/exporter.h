@@ -17,7 +17,7 @@ namespace ftl {
 struct ExportResult {
   std::filesystem::path output;
   ExportFormat format = ExportFormat::kTorchScript;
-  ExportPrecision precision = ExportPrecision::kFp32;
+  Precision precision = Precision::kFp32;
   std::int64_t batch = 0;               // 0: dynamic
   ParityReport generated;               // on the generated batches
   ParityReport check_data;              // on --check-data's images (images 0 when not given)

@@ -18,7 +18,7 @@ struct ParityBound {
 
 /// fp32 TorchScript: 1e-5 (the same kernels, BatchNorm folded); ONNX: 1e-4 (ONNX Runtime's own
 /// kernels); bf16: 2e-2 with the same top-1 class on at least 99% of the images.
-ParityBound parity_bound(ExportFormat format, ExportPrecision precision);
+ParityBound parity_bound(ExportFormat format, Precision precision);
 
 struct ParityReport {
   std::int64_t images = 0;

@@ -91,7 +91,7 @@ TEST_CASE("export: bf16 weights behind float32 inputs and outputs", "[export]") 
   ftl::testing::TempDir dir;
   const fs::path checkpoint = write_tiny_checkpoint(dir / "best.pt");
   ftl::ExportOptions options = options_for(checkpoint, dir / "net_bf16.pt");
-  options.precision = ftl::ExportPrecision::kBf16;
+  options.precision = ftl::Precision::kBf16;
   const ftl::ExportResult result = ftl::export_model(options, ftl::testing::quiet_logger());
   REQUIRE(result.written);
   CHECK(result.generated.max_difference <= 2e-2);
@@ -121,7 +121,7 @@ TEST_CASE("export: options refused before anything is written", "[export]") {
       ftl::export_model(contradicted, log),
       "format onnx: the output " + (dir / "net.pt").string() + " is named as a torchscript file");
   ftl::ExportOptions bf16_onnx = options_for(checkpoint, dir / "net.onnx");
-  bf16_onnx.precision = ftl::ExportPrecision::kBf16;
+  bf16_onnx.precision = ftl::Precision::kBf16;
   REQUIRE_THROWS_AS(ftl::export_model(bf16_onnx, log), ftl::ConfigError);
   REQUIRE_THROWS_WITH(ftl::export_model(bf16_onnx, log),
                       Contains("precision bf16: an ONNX export is fp32 only"));
@@ -162,7 +162,7 @@ TEST_CASE("export: the network is frozen from an eval-mode copy, the source left
   net.register_parameter("weight", torch::randn({2, 2}), false);
   net.define("def forward(self, x):\n  return torch.matmul(x, self.weight)\n");
   net.train();  // LibTorch freezes only a module in eval mode: the copy is set to it
-  const torch::jit::Module frozen = ftl::export_network(net, ftl::ExportPrecision::kFp32);
+  const torch::jit::Module frozen = ftl::export_network(net, ftl::Precision::kFp32);
   CHECK(frozen.parameters().size() == 0);
   CHECK(net.is_training());  // the source is left as it was
 }

@@ -6,13 +6,12 @@
 
 TEST_CASE("parity: the bound of each format and precision", "[export]") {
   const ftl::ParityBound torchscript =
-      ftl::parity_bound(ftl::ExportFormat::kTorchScript, ftl::ExportPrecision::kFp32);
+      ftl::parity_bound(ftl::ExportFormat::kTorchScript, ftl::Precision::kFp32);
   CHECK(torchscript.max_difference == 1e-5);
   CHECK(torchscript.min_agreement == 0.0);
-  CHECK(ftl::parity_bound(ftl::ExportFormat::kOnnx, ftl::ExportPrecision::kFp32).max_difference ==
-        1e-4);
+  CHECK(ftl::parity_bound(ftl::ExportFormat::kOnnx, ftl::Precision::kFp32).max_difference == 1e-4);
   const ftl::ParityBound bf16 =
-      ftl::parity_bound(ftl::ExportFormat::kTorchScript, ftl::ExportPrecision::kBf16);
+      ftl::parity_bound(ftl::ExportFormat::kTorchScript, ftl::Precision::kBf16);
   CHECK(bf16.max_difference == 2e-2);
   CHECK(bf16.min_agreement == 0.99);
 }
