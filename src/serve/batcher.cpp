@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-#include "ftl/model/compute_mode.h"
+#include "ftl/eval/inference_options.h"
 #include "ftl/util/runtime.h"
 
 namespace ftl {
@@ -170,9 +170,8 @@ void Batcher::run_pass(std::vector<Pending>& pass) {
     std::vector<torch::Tensor> inputs;
     for (const Pending& pending : pass) inputs.push_back(pending.input);
     const ServedModel& model = *pass.front().model;
-    torch::jit::Module module = model.checkpoint.module;  // a handle: the same network
-    const AutocastScope autocast(ComputeMode{model.autocast, /*channels_last=*/false},
-                                 model.device);
+    torch::jit::Module module = model.network.module;  // a handle: the same network
+    const InferenceAutocast autocast(model.network, model.device);
     probabilities = class_probabilities(module, torch::stack(inputs).to(model.device), options_.tta)
                         .to(torch::kCPU);
   } catch (...) {

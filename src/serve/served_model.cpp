@@ -1,6 +1,5 @@
 #include "ftl/serve/served_model.h"
 
-#include "ftl/model/inference_network.h"
 #include "ftl/util/sha256.h"
 
 namespace ftl {
@@ -12,12 +11,9 @@ std::shared_ptr<const ServedModel> load_served_model(const std::filesystem::path
   model->checkpoint = load_checkpoint(path, device);
   // The frozen network takes the loaded one's place, so that one copy of the weights stays
   // in memory: a server only ever runs it.
-  InferenceNetwork network = inference_network(
-      model->checkpoint.module, model->checkpoint.metadata.preprocess.image_size, precision);
-  model->checkpoint.module = network.module;
-  model->not_frozen_reason = network.not_frozen_reason;
-  model->precision = precision;
-  model->autocast = network.needs_autocast();
+  model->network = inference_network(model->checkpoint.module,
+                                     model->checkpoint.metadata.preprocess.image_size, precision);
+  model->checkpoint.module = model->network.module;
   model->device = device;
   model->file_name = path.filename().string();
   model->sha256 = sha256_file(path);
@@ -28,7 +24,7 @@ nlohmann::ordered_json model_identity_json(const ServedModel& model) {
   return {{"file", model.file_name},
           {"sha256", model.sha256},
           {"epoch", model.checkpoint.metadata.epoch},
-          {"precision", to_string(model.precision)}};
+          {"precision", to_string(model.network.precision)}};
 }
 
 }  // namespace ftl

@@ -187,15 +187,16 @@ Service::Service(const ServeOptions& options, spdlog::logger& log)
 std::shared_ptr<const ServedModel> Service::load_and_warm_up() {
   std::shared_ptr<const ServedModel> model =
       load_served_model(options_.checkpoint, device_, options_.precision);
-  if (model->not_frozen_reason.empty()) {
+  const InferenceNetwork& network = model->network;
+  if (network.frozen()) {
     log_.debug("{}: network frozen for inference in {} (BatchNorm folded into the convolutions)",
-               options_.checkpoint.string(), to_string(model->precision));
+               options_.checkpoint.string(), to_string(network.precision));
   } else {
     log_.warn(
         "{}: the network could not be frozen for inference, so it runs as loaded{}, "
         "slower: {}",
-        options_.checkpoint.string(), model->autocast ? " under bf16 autocast" : "",
-        model->not_frozen_reason);
+        options_.checkpoint.string(), network.needs_autocast() ? " under bf16 autocast" : "",
+        network.not_frozen_reason);
   }
   batcher_.warm_up(model);
   return model;
@@ -474,9 +475,9 @@ Reply Service::readiness(const httplib::Request&) {
 Reply Service::metrics(const httplib::Request&) {
   const std::shared_ptr<const ServedModel> model = this->model();
   Reply reply;
-  reply.text =
-      metrics_.prometheus_text({batcher_.depth(), model->file_name, model->sha256,
-                                model->checkpoint.metadata.epoch, to_string(model->precision)});
+  reply.text = metrics_.prometheus_text({batcher_.depth(), model->file_name, model->sha256,
+                                         model->checkpoint.metadata.epoch,
+                                         to_string(model->network.precision)});
   reply.content_type = kPrometheusType;
   return reply;
 }

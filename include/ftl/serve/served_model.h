@@ -12,16 +12,14 @@
 
 #include "ftl/config/choices.h"
 #include "ftl/model/checkpoint.h"
+#include "ftl/model/inference_network.h"
 
 namespace ftl {
 
 struct ServedModel {
-  Checkpoint checkpoint;  // the network to run (frozen for inference, on `device`), metadata
-  std::string not_frozen_reason;  // why inference_network could not freeze it (it then runs
-                                  // as loaded); empty when frozen
-  Precision precision = Precision::kFp32;  // what it computes in
-  bool autocast = false;  // it stands as loaded for a bf16 network that could not be made:
-                          // each pass runs under bf16 autocast
+  Checkpoint checkpoint;     // metadata; its module is network.module: one copy of the weights
+  InferenceNetwork network;  // what runs (frozen for inference at a precision, on `device`), and
+                             // why it is not frozen where it is not
   torch::Device device = torch::kCPU;
   std::string file_name;  // the checkpoint's file name, without its folder
   std::string sha256;     // of the file's bytes, as `sha256sum` prints it

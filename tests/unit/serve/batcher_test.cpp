@@ -12,6 +12,7 @@ namespace {
 std::shared_ptr<const ftl::ServedModel> tiny_model(std::uint64_t seed) {
   auto model = std::make_shared<ftl::ServedModel>();
   model->checkpoint.module = ftl::testing::tiny_net(3, seed);
+  model->network.module = model->checkpoint.module;  // as loaded: the batcher runs it
   model->checkpoint.metadata.classes = {"cat", "dog", "emu"};
   model->checkpoint.metadata.preprocess.image_size = kTinyNetSide;
   return model;
