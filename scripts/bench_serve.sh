@@ -7,14 +7,18 @@
 #
 # wrk POSTs one 500x375 JPEG per request at concurrency 1 and 8, to ftl serve with its
 # defaults, again with --batch-wait delay, and in bf16 (--precision bf16, on a CPU with
-# AVX512-BF16 or AMX). Prints p50/p99 latency and requests/s of each server; what /metrics
-# says of the passes under the load of 8 (mean images per pass, milliseconds per pass, and
-# milliseconds each image waited for its pass); ftl serve's in-process forward time of one
-# image and of a pass of 8 (the floor and the ceiling: its frozen network, fp32 and bf16),
-# that of the network as loaded, and ONNX Runtime's (onnxruntime-node, CPU, 2 intra-op
-# threads, all graph optimisations) on the same network written by `ftl export --format
-# onnx`; ftl evaluate's images/s on the same kind of images; and the ratios the targets are
-# stated in.
+# AVX512-BF16 or AMX). Prints:
+# - p50/p99 latency and requests/s of each server;
+# - under the load of 8, what /metrics says of the passes (mean images per pass, milliseconds
+#   per pass, milliseconds each image waited for its pass, the pass thread's busy share) and
+#   the server's CPU;
+# - the forward time in process of one image and of a pass of 8 (the floor and the ceiling):
+#   ftl's frozen network in fp32 and bf16, the network as loaded, and ONNX Runtime
+#   (onnxruntime-node, CPU, 2 intra-op threads, all graph optimisations) on the same network
+#   written by `ftl export --format onnx`;
+# - ftl evaluate's images/s on the same kind of images, and the ratios the targets are stated in.
+# Environment variables reach every server: OMP_WAIT_POLICY=PASSIVE scripts/bench_serve.sh ...
+# measures ftl serve with OpenMP threads that sleep rather than spin while they wait.
 set -euo pipefail
 shopt -s inherit_errexit  # a failure inside $(...) stops the script too
 cd "$(dirname "$0")/.."
@@ -98,21 +102,26 @@ pass_sums() {
     $1 == "ftl_queue_wait_seconds_sum" { q = $2 } $1 == "ftl_queue_wait_seconds_count" { c = $2 }
     END { print i + 0, n + 0, p + 0, q + 0, c + 0 }'
 }
-# What /metrics says of the passes between two pass_sums: "images/pass ms/pass queued_ms".
+# What /metrics says of the passes between two pass_sums: "images/pass ms/pass queued_ms
+# pass_busy" (the share of the load's seconds that the pass thread spent in passes).
 pass_means() {
-  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ")
-    n = y[2] - x[2]; c = y[5] - x[5]; if (n == 0 || c == 0) { print "- - -"; exit }
-    printf "%.1f %.1f %.1f\n", (y[1] - x[1]) / n, 1000 * (y[3] - x[3]) / n,
-           1000 * (y[4] - x[4]) / c }'
+  awk -v a="$1" -v b="$2" -v s="$seconds" 'BEGIN { split(a, x, " "); split(b, y, " ")
+    n = y[2] - x[2]; c = y[5] - x[5]; if (n == 0 || c == 0) { print "- - - -"; exit }
+    printf "%.1f %.1f %.1f %.2f\n", (y[1] - x[1]) / n, 1000 * (y[3] - x[3]) / n,
+           1000 * (y[4] - x[4]) / c, (y[3] - x[3]) / s }'
 }
 
-# One ftl serve with the given flags under concurrency 1 and 8:
-# "p50_1 p99_1 rps_1 p50_8 p99_8 rps_8 images/pass ms/pass queued_ms" (the last three at c=8).
+# The CPU time a process has used, in clock ticks (user + system, /proc/PID/stat).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# One ftl serve with the given flags under concurrency 1 and 8: "p50_1 p99_1 rps_1 p50_8
+# p99_8 rps_8 images/pass ms/pass queued_ms pass_busy cpu%" (the last five at c=8; cpu% is the
+# server's, 200 = both cores throughout).
 ftl_pid=""
 flask_pid=""
 trap 'kill $ftl_pid $flask_pid 2>/dev/null || true' EXIT
 serve_loads() {
-  local url=http://127.0.0.1:18081 one eight before after
+  local url=http://127.0.0.1:18081 one eight before after ticks cpu
   # Its output goes to stderr: stdout is this function's answer.
   "$ftl" -q serve --checkpoint "$checkpoint" --port 18081 --threads $threads "$@" >&2 &
   ftl_pid=$!
@@ -120,22 +129,26 @@ serve_loads() {
   wait_ready $url/healthz
   one=$(measure $url/v1/predict 1)
   before=$(pass_sums $url)
+  ticks=$(cpu_ticks $ftl_pid)
   eight=$(measure $url/v1/predict 8)
+  cpu=$(awk -v a="$ticks" -v b="$(cpu_ticks $ftl_pid)" -v hz="$(getconf CLK_TCK)" \
+    -v s="$seconds" 'BEGIN { printf "%.0f", 100 * (b - a) / hz / s }')
   after=$(pass_sums $url)
   kill -TERM $ftl_pid
   wait $ftl_pid || true
-  echo "$one $eight $(pass_means "$before" "$after")"
+  echo "$one $eight $(pass_means "$before" "$after") $cpu"
 }
 figures=$(serve_loads)
 read -r ftl_p50_1 ftl_p99_1 ftl_rps_1 ftl_p50_8 ftl_p99_8 ftl_rps_8 ftl_ipp ftl_mpp ftl_q \
-  <<<"$figures"
+  ftl_busy ftl_cpu <<<"$figures"
 # Each pass short of --max-batch waits the whole --max-delay-ms (5 ms), whatever is arriving.
 figures=$(serve_loads --batch-wait delay)
 read -r ftl0_p50_1 ftl0_p99_1 ftl0_rps_1 ftl0_p50_8 ftl0_p99_8 ftl0_rps_8 ftl0_ipp ftl0_mpp \
-  ftl0_q <<<"$figures"
+  ftl0_q ftl0_busy ftl0_cpu <<<"$figures"
 if [ $bf16 = 1 ]; then
   figures=$(serve_loads --precision bf16)
-  read -r b_p50_1 b_p99_1 b_rps_1 b_p50_8 b_p99_8 b_rps_8 b_ipp b_mpp b_q <<<"$figures"
+  read -r b_p50_1 b_p99_1 b_rps_1 b_p50_8 b_p99_8 b_rps_8 b_ipp b_mpp b_q b_busy b_cpu \
+    <<<"$figures"
 fi
 
 # gunicorn from Debian runs /usr/bin/python3, where Debian's torch imports.
@@ -165,21 +178,23 @@ evaluate_ips() {
 eval_ips=$(evaluate_ips fp32)
 [ $bf16 = 1 ] && eval_bf16_ips=$(evaluate_ips bf16)
 
-row() { printf '%-30s %9s %9s %9s %9s %9s %9s\n' "$@"; }
+row() { printf '%-30s %9s %9s %9s %9s %9s %9s %9s %9s\n' "$@"; }
 echo "bench_serve: ResNet-18 at 224 px, one 500x375 JPEG per request, $threads compute threads,"
 echo "wrk ${seconds} s per load, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo |
   cut -d: -f2 | sed 's/^ //'); BLAS: $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3)"
-row server p50_ms p99_ms req/s img/pass ms/pass queued_ms
+row server p50_ms p99_ms req/s img/pass ms/pass queued_ms pass_busy cpu%
 row "ftl serve, c=1" "$ftl_p50_1" "$ftl_p99_1" "$ftl_rps_1"
 row "flask+gunicorn, c=1" "$py_p50_1" "$py_p99_1" "$py_rps_1"
-row "ftl serve, c=8" "$ftl_p50_8" "$ftl_p99_8" "$ftl_rps_8" "$ftl_ipp" "$ftl_mpp" "$ftl_q"
+row "ftl serve, c=8" "$ftl_p50_8" "$ftl_p99_8" "$ftl_rps_8" "$ftl_ipp" "$ftl_mpp" "$ftl_q" \
+  "$ftl_busy" "$ftl_cpu"
 row "flask+gunicorn, c=8" "$py_p50_8" "$py_p99_8" "$py_rps_8"
 row "ftl serve wait delay, c=1" "$ftl0_p50_1" "$ftl0_p99_1" "$ftl0_rps_1"
 row "ftl serve wait delay, c=8" "$ftl0_p50_8" "$ftl0_p99_8" "$ftl0_rps_8" "$ftl0_ipp" "$ftl0_mpp" \
-  "$ftl0_q"
+  "$ftl0_q" "$ftl0_busy" "$ftl0_cpu"
 if [ $bf16 = 1 ]; then
   row "ftl serve bf16, c=1" "$b_p50_1" "$b_p99_1" "$b_rps_1"
-  row "ftl serve bf16, c=8" "$b_p50_8" "$b_p99_8" "$b_rps_8" "$b_ipp" "$b_mpp" "$b_q"
+  row "ftl serve bf16, c=8" "$b_p50_8" "$b_p99_8" "$b_rps_8" "$b_ipp" "$b_mpp" "$b_q" "$b_busy" \
+    "$b_cpu"
 fi
 echo "forward pass in process (ms): one image, and per image in a pass of 8"
 pass_row() { printf '  %-46s %7.1f %7.1f\n' "$1" "$2" "$(awk -v v="$3" 'BEGIN { print v / 8 }')"; }

@@ -34,9 +34,10 @@ struct InferenceOptions {
 torch::Device inference_device(const InferenceOptions& options);
 
 /// A call on fewer images than this runs the network as loaded (under autocast for bf16):
-/// freezing costs more at load than it saves on so few. ResNet-18 at 224 px, 2 threads
-/// (scripts/bench_serve.sh's checkpoint), ftl predict's whole process, loaded against frozen:
-/// 0.77 against 0.88 s for 16 images, 1.73 against 1.70 s for 64, 3.99 against 3.66 s for 200.
+/// freezing costs more at load than it saves on so few. ResNet-18 at 224 px, 2 threads: freezing
+/// adds 210 ms to a call and saves 2.3 to 4.0 ms per image in passes of 8
+/// (scripts/bench_predict.sh's freeze_ms, scripts/bench_serve.sh's floor): it pays from 50 to
+/// 90 images.
 inline constexpr std::size_t kFreezeFromImages = 64;
 
 /// The network evaluate, predict and report run over `images` images: the checkpoint's,
