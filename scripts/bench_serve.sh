@@ -10,7 +10,8 @@
 # AVX512-BF16 or AMX). Prints:
 # - p50/p99 latency and requests/s of each server;
 # - under the load of 8, what /metrics says of the passes (mean images per pass, milliseconds
-#   per pass, milliseconds each image waited for its pass, the pass thread's busy share) and
+#   per pass, milliseconds of decoding per pass, milliseconds each image waited for its pass,
+#   the pass thread's busy share) and
 #   the server's CPU;
 # - the forward time in process of one image and of a pass of 8 (the floor and the ceiling):
 #   ftl's frozen network in fp32 and bf16, the network as loaded, and ONNX Runtime
@@ -22,6 +23,8 @@
 set -euo pipefail
 shopt -s inherit_errexit  # a failure inside $(...) stops the script too
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/serve_load.sh
+source scripts/serve_load.sh
 work="${1:-runs/bench_serve}"
 seconds="${2:-15}"
 build="${FTL_BUILD_DIR:-build}"
@@ -34,35 +37,7 @@ cmake --build "$build" -j "$(nproc)" --target ftl ftl_bench_serve_floor >/dev/nu
 # A ResNet-18 checkpoint at 224 px: one epoch with a frozen backbone on 40 JPEGs.
 checkpoint="$(scripts/bench_checkpoint.sh "$work" "$ftl" "$python" "$threads" 200)"
 image="$(find "$work/val" -name '*.jpg' | sort | head -1)"
-cat >"$work/post.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "image/jpeg"
-local file = io.open("$image", "rb")
-wrk.body = file:read("*a")
-file:close()
-LUA
-
-# wrk's latency distribution and requests/s: "p50_ms p99_ms rps".
-measure() {
-  local url="$1" connections="$2" wrk_threads=1
-  [ "$connections" -gt 1 ] && wrk_threads=2
-  wrk -t"$wrk_threads" -c"$connections" -d"${seconds}s" --latency -s "$work/post.lua" "$url" \
-    >"$work/wrk.txt"
-  awk '
-    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
-                     if (v ~ /s$/) return v * 1000; return v }
-    $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) }
-    $1 == "Requests/sec:" { rps = $2 }
-    /Non-2xx/ { bad = $NF }
-    END { if (bad != "") { print "non-2xx answers: " bad > "/dev/stderr"; exit 1 }
-          printf "%.1f %.1f %.1f\n", p50, p99, rps }' "$work/wrk.txt"
-}
-
-wait_ready() {
-  for _ in $(seq 300); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done
-  echo "bench_serve: $1 never answered" >&2
-  return 1
-}
+write_post_lua "$work" "$image"
 
 # The floor bench's figures for one precision:
 # "one_ms pass8_ms loaded_one_ms loaded_pass8_ms difference".
@@ -94,60 +69,18 @@ onnx_out=$("$python" scripts/bench_onnx.py --onnx "$work/net.onnx" --work "$work
 onnx_1=$(awk '$1 == "onnx_ms_batch1" { print $2 }' <<<"$onnx_out")
 onnx_8=$(awk '$1 == "onnx_ms_per_image_batch8" { print $2 }' <<<"$onnx_out")
 
-# /metrics' running sums: "images passes pass_seconds queued_seconds queued_images".
-pass_sums() {
-  curl -sf "$1/metrics" | awk '
-    $1 == "ftl_batch_size_sum" { i = $2 } $1 == "ftl_batch_size_count" { n = $2 }
-    $1 == "ftl_pass_duration_seconds_sum" { p = $2 }
-    $1 == "ftl_queue_wait_seconds_sum" { q = $2 } $1 == "ftl_queue_wait_seconds_count" { c = $2 }
-    END { print i + 0, n + 0, p + 0, q + 0, c + 0 }'
-}
-# What /metrics says of the passes between two pass_sums: "images/pass ms/pass queued_ms
-# pass_busy" (the share of the load's seconds that the pass thread spent in passes).
-pass_means() {
-  awk -v a="$1" -v b="$2" -v s="$seconds" 'BEGIN { split(a, x, " "); split(b, y, " ")
-    n = y[2] - x[2]; c = y[5] - x[5]; if (n == 0 || c == 0) { print "- - - -"; exit }
-    printf "%.1f %.1f %.1f %.2f\n", (y[1] - x[1]) / n, 1000 * (y[3] - x[3]) / n,
-           1000 * (y[4] - x[4]) / c, (y[3] - x[3]) / s }'
-}
-
-# The CPU time a process has used, in clock ticks (user + system, /proc/PID/stat).
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-
-# One ftl serve with the given flags under concurrency 1 and 8: "p50_1 p99_1 rps_1 p50_8
-# p99_8 rps_8 images/pass ms/pass queued_ms pass_busy cpu%" (the last five at c=8; cpu% is the
-# server's, 200 = both cores throughout).
-ftl_pid=""
 flask_pid=""
-trap 'kill $ftl_pid $flask_pid 2>/dev/null || true' EXIT
-serve_loads() {
-  local url=http://127.0.0.1:18081 one eight before after ticks cpu
-  # Its output goes to stderr: stdout is this function's answer.
-  "$ftl" -q serve --checkpoint "$checkpoint" --port 18081 --threads $threads "$@" >&2 &
-  ftl_pid=$!
-  trap 'kill $ftl_pid 2>/dev/null || true' EXIT  # this $(...)'s own subshell
-  wait_ready $url/healthz
-  one=$(measure $url/v1/predict 1)
-  before=$(pass_sums $url)
-  ticks=$(cpu_ticks $ftl_pid)
-  eight=$(measure $url/v1/predict 8)
-  cpu=$(awk -v a="$ticks" -v b="$(cpu_ticks $ftl_pid)" -v hz="$(getconf CLK_TCK)" \
-    -v s="$seconds" 'BEGIN { printf "%.0f", 100 * (b - a) / hz / s }')
-  after=$(pass_sums $url)
-  kill -TERM $ftl_pid
-  wait $ftl_pid || true
-  echo "$one $eight $(pass_means "$before" "$after") $cpu"
-}
-figures=$(serve_loads)
-read -r ftl_p50_1 ftl_p99_1 ftl_rps_1 ftl_p50_8 ftl_p99_8 ftl_rps_8 ftl_ipp ftl_mpp ftl_q \
-  ftl_busy ftl_cpu <<<"$figures"
+trap 'kill $flask_pid 2>/dev/null || true' EXIT
+figures=$(serve_loads "$ftl")
+read -r ftl_p50_1 ftl_p99_1 ftl_rps_1 ftl_p50_8 ftl_p99_8 ftl_rps_8 ftl_ipp ftl_mpp ftl_dec \
+  ftl_q ftl_busy ftl_cpu <<<"$figures"
 # Each pass short of --max-batch waits the whole --max-delay-ms (5 ms), whatever is arriving.
-figures=$(serve_loads --batch-wait delay)
+figures=$(serve_loads "$ftl" --batch-wait delay)
 read -r ftl0_p50_1 ftl0_p99_1 ftl0_rps_1 ftl0_p50_8 ftl0_p99_8 ftl0_rps_8 ftl0_ipp ftl0_mpp \
-  ftl0_q ftl0_busy ftl0_cpu <<<"$figures"
+  ftl0_dec ftl0_q ftl0_busy ftl0_cpu <<<"$figures"
 if [ $bf16 = 1 ]; then
-  figures=$(serve_loads --precision bf16)
-  read -r b_p50_1 b_p99_1 b_rps_1 b_p50_8 b_p99_8 b_rps_8 b_ipp b_mpp b_q b_busy b_cpu \
+  figures=$(serve_loads "$ftl" --precision bf16)
+  read -r b_p50_1 b_p99_1 b_rps_1 b_p50_8 b_p99_8 b_rps_8 b_ipp b_mpp b_dec b_q b_busy b_cpu \
     <<<"$figures"
 fi
 
@@ -178,23 +111,23 @@ evaluate_ips() {
 eval_ips=$(evaluate_ips fp32)
 [ $bf16 = 1 ] && eval_bf16_ips=$(evaluate_ips bf16)
 
-row() { printf '%-30s %9s %9s %9s %9s %9s %9s %9s %9s\n' "$@"; }
+row() { printf '%-30s %9s %9s %9s %9s %9s %9s %9s %9s %9s\n' "$@"; }
 echo "bench_serve: ResNet-18 at 224 px, one 500x375 JPEG per request, $threads compute threads,"
 echo "wrk ${seconds} s per load, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo |
   cut -d: -f2 | sed 's/^ //'); BLAS: $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3)"
-row server p50_ms p99_ms req/s img/pass ms/pass queued_ms pass_busy cpu%
+row server p50_ms p99_ms req/s img/pass ms/pass decode_ms queued_ms pass_busy cpu%
 row "ftl serve, c=1" "$ftl_p50_1" "$ftl_p99_1" "$ftl_rps_1"
 row "flask+gunicorn, c=1" "$py_p50_1" "$py_p99_1" "$py_rps_1"
-row "ftl serve, c=8" "$ftl_p50_8" "$ftl_p99_8" "$ftl_rps_8" "$ftl_ipp" "$ftl_mpp" "$ftl_q" \
-  "$ftl_busy" "$ftl_cpu"
+row "ftl serve, c=8" "$ftl_p50_8" "$ftl_p99_8" "$ftl_rps_8" "$ftl_ipp" "$ftl_mpp" "$ftl_dec" \
+  "$ftl_q" "$ftl_busy" "$ftl_cpu"
 row "flask+gunicorn, c=8" "$py_p50_8" "$py_p99_8" "$py_rps_8"
 row "ftl serve wait delay, c=1" "$ftl0_p50_1" "$ftl0_p99_1" "$ftl0_rps_1"
 row "ftl serve wait delay, c=8" "$ftl0_p50_8" "$ftl0_p99_8" "$ftl0_rps_8" "$ftl0_ipp" "$ftl0_mpp" \
-  "$ftl0_q" "$ftl0_busy" "$ftl0_cpu"
+  "$ftl0_dec" "$ftl0_q" "$ftl0_busy" "$ftl0_cpu"
 if [ $bf16 = 1 ]; then
   row "ftl serve bf16, c=1" "$b_p50_1" "$b_p99_1" "$b_rps_1"
-  row "ftl serve bf16, c=8" "$b_p50_8" "$b_p99_8" "$b_rps_8" "$b_ipp" "$b_mpp" "$b_q" "$b_busy" \
-    "$b_cpu"
+  row "ftl serve bf16, c=8" "$b_p50_8" "$b_p99_8" "$b_rps_8" "$b_ipp" "$b_mpp" "$b_dec" "$b_q" \
+    "$b_busy" "$b_cpu"
 fi
 echo "forward pass in process (ms): one image, and per image in a pass of 8"
 pass_row() { printf '  %-46s %7.1f %7.1f\n' "$1" "$2" "$(awk -v v="$3" 'BEGIN { print v / 8 }')"; }

@@ -1,5 +1,6 @@
 #include "ftl/serve/batcher.h"
 
+#include <ATen/Parallel.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include <exception>
@@ -19,6 +20,14 @@ double seconds_between(std::chrono::steady_clock::time_point from,
 }
 
 }  // namespace
+
+std::vector<MakeInput> made_inputs(std::vector<torch::Tensor> inputs) {
+  std::vector<MakeInput> makers;
+  for (torch::Tensor& input : inputs) {
+    makers.emplace_back([input = std::move(input)] { return input; });
+  }
+  return makers;
+}
 
 Batcher::Batcher(BatcherOptions options)
     : options_(std::move(options)), thread_([this] { loop(); }) {}
@@ -40,7 +49,7 @@ Batcher::Arrival::~Arrival() {
 }
 
 std::vector<std::future<torch::Tensor>> Batcher::Arrival::submit(
-    const std::shared_ptr<const ServedModel>& model, std::vector<torch::Tensor> inputs) {
+    const std::shared_ptr<const ServedModel>& model, std::vector<MakeInput> inputs) {
   if (batcher_ == nullptr) throw std::logic_error("an arrival submits once, and not once moved");
   std::vector<std::future<torch::Tensor>> results =
       batcher_->enqueue(model, std::move(inputs), /*arrived=*/true);
@@ -63,13 +72,12 @@ void Batcher::depart() {
 }
 
 std::vector<std::future<torch::Tensor>> Batcher::submit(
-    const std::shared_ptr<const ServedModel>& model, std::vector<torch::Tensor> inputs) {
+    const std::shared_ptr<const ServedModel>& model, std::vector<MakeInput> inputs) {
   return enqueue(model, std::move(inputs), /*arrived=*/false);
 }
 
 std::vector<std::future<torch::Tensor>> Batcher::enqueue(
-    const std::shared_ptr<const ServedModel>& model, std::vector<torch::Tensor> inputs,
-    bool arrived) {
+    const std::shared_ptr<const ServedModel>& model, std::vector<MakeInput> inputs, bool arrived) {
   std::vector<std::future<torch::Tensor>> results;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -79,7 +87,7 @@ std::vector<std::future<torch::Tensor>> Batcher::enqueue(
                       std::to_string(inputs.size()) + " more do not fit");
     }
     const auto now = std::chrono::steady_clock::now();
-    for (torch::Tensor& input : inputs) {
+    for (MakeInput& input : inputs) {
       Pending pending{model, std::move(input), {}, now};
       results.push_back(pending.result.get_future());
       queue_.push_back(std::move(pending));
@@ -98,7 +106,9 @@ void Batcher::warm_up(const std::shared_ptr<const ServedModel>& model) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     Pending pending{model,
-                    torch::zeros({3, side, side}),
+                    [side] {
+                      return torch::zeros({3, side, side});
+                    },
                     {},
                     std::chrono::steady_clock::now(),
                     /*warm_up=*/true};
@@ -163,12 +173,47 @@ std::vector<Batcher::Pending> Batcher::next_pass() {
   return pass;
 }
 
+std::vector<torch::Tensor> Batcher::make_inputs(std::vector<Pending>& pass) {
+  const auto count = static_cast<std::int64_t>(pass.size());
+  std::vector<torch::Tensor> inputs(pass.size());
+  std::vector<std::exception_ptr> failures(pass.size());
+  // One image per task: the pass's workers share the images out, each decoding alone
+  // (operations inside a parallel region run on the calling worker only).
+  at::parallel_for(0, count, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      const auto slot = static_cast<std::size_t>(i);
+      try {
+        inputs[slot] = pass[slot].make_input();
+      } catch (...) {
+        failures[slot] = std::current_exception();
+      }
+    }
+  });
+  std::vector<Pending> made;
+  std::vector<torch::Tensor> ready;
+  for (std::size_t i = 0; i < pass.size(); ++i) {
+    if (failures[i]) {
+      pass[i].result.set_exception(failures[i]);  // this image alone: the rest run
+      continue;
+    }
+    made.push_back(std::move(pass[i]));
+    ready.push_back(std::move(inputs[i]));
+  }
+  pass = std::move(made);
+  return ready;
+}
+
 void Batcher::run_pass(std::vector<Pending>& pass) {
   const auto start = std::chrono::steady_clock::now();
+  PassRecord record;
+  for (const Pending& pending : pass) {
+    record.queued_seconds.push_back(seconds_between(pending.queued, start));
+  }
+  const std::vector<torch::Tensor> inputs = make_inputs(pass);
+  if (pass.empty()) return;  // every image failed: each is answered with its own exception
+  const auto decoded = std::chrono::steady_clock::now();
   torch::Tensor probabilities;
   try {
-    std::vector<torch::Tensor> inputs;
-    for (const Pending& pending : pass) inputs.push_back(pending.input);
     const ServedModel& model = *pass.front().model;
     torch::jit::Module module = model.network.module;  // a handle: the same network
     const InferenceAutocast autocast(model.network, model.device);
@@ -180,10 +225,9 @@ void Batcher::run_pass(std::vector<Pending>& pass) {
     return;
   }
   if (options_.on_pass && !pass.front().warm_up) {
-    PassRecord record{pass.size(), seconds_between(start, std::chrono::steady_clock::now()), {}};
-    for (const Pending& pending : pass) {
-      record.queued_seconds.push_back(seconds_between(pending.queued, start));
-    }
+    record.images = pass.size();
+    record.decode_seconds = seconds_between(start, decoded);
+    record.seconds = seconds_between(decoded, std::chrono::steady_clock::now());
     options_.on_pass(record);
   }
   for (std::size_t i = 0; i < pass.size(); ++i) {

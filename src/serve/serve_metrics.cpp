@@ -67,6 +67,7 @@ ServeMetrics::ServeMetrics(std::vector<std::string> paths, std::int64_t max_batc
     : paths_(std::move(paths)),
       batch_sizes_(batch_bounds(max_batch)),
       pass_seconds_(kLatencyBounds),
+      decode_seconds_(kLatencyBounds),
       queued_seconds_(kLatencyBounds) {}
 
 std::string ServeMetrics::path_label(const std::string& path) const {
@@ -90,6 +91,7 @@ void ServeMetrics::record_pass(const PassRecord& pass) {
   batch_sizes_.observe(double(pass.images));
   images_ += pass.images;
   pass_seconds_.observe(pass.seconds);
+  decode_seconds_.observe(pass.decode_seconds);
   for (const double queued : pass.queued_seconds) queued_seconds_.observe(queued);
 }
 
@@ -119,6 +121,9 @@ std::string ServeMetrics::prometheus_text(const MetricsSnapshot& snapshot) const
   out += "# HELP ftl_pass_duration_seconds Time of each forward pass, inputs to probabilities.\n";
   out += "# TYPE ftl_pass_duration_seconds histogram\n";
   append_histogram(out, "ftl_pass_duration_seconds", "", pass_seconds_);
+  out += "# HELP ftl_decode_duration_seconds Time of each pass's decoding of its images.\n";
+  out += "# TYPE ftl_decode_duration_seconds histogram\n";
+  append_histogram(out, "ftl_decode_duration_seconds", "", decode_seconds_);
   out += "# HELP ftl_queue_wait_seconds Time each image waited in the queue for its pass.\n";
   out += "# TYPE ftl_queue_wait_seconds histogram\n";
   append_histogram(out, "ftl_queue_wait_seconds", "", queued_seconds_);

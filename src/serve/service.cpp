@@ -141,6 +141,16 @@ std::vector<Upload> uploads_of(const httplib::Request& request, Reply& refusal) 
 
 // The device of `options`, once their precision is known to run there: bf16 on a CPU without
 // AVX512-BF16 or AMX is refused before the checkpoint is loaded.
+// An uploaded image as the network input of `model`; a DataError names what is wrong with it.
+torch::Tensor decoded_input(const std::string& bytes, const ServedModel& model) {
+  const Preprocess& preprocess = model.checkpoint.metadata.preprocess;
+  const Image image = decode_image(reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                                   bytes.size(), decode_options(preprocess));
+  torch::Tensor input = torch::empty({3, preprocess.image_size, preprocess.image_size});
+  preprocess_into(image, preprocess, input);
+  return input;
+}
+
 torch::Device served_device(const ServeOptions& options) {
   const torch::Device device = resolve_device(options.device, "device");
   check_bf16_support("precision", options.precision, device, options.cpuinfo);
@@ -385,32 +395,40 @@ Reply Service::predict(const httplib::Request& request) {
                        fmt::format("{} images in one request, more than the queue holds ({})",
                                    uploads.size(), options_.queue));
   }
-  // Decoded here, on the connection's thread, so that a bad image fails alone and never
-  // reaches a pass that other requests share; on this thread alone, so that the cores are the
-  // pass thread's.
-  keep_compute_on_this_thread();
-  const Preprocess& preprocess = metadata.preprocess;
+  // Each image is decoded on the pass thread, just before its pass, where a bad one fails
+  // alone and the decoding does not compete with the pass for the cores.
   std::vector<ImagePrediction> records(uploads.size());
-  std::vector<torch::Tensor> inputs;
-  std::vector<std::size_t> decoded;  // records[i] of each input
+  std::vector<MakeInput> inputs;
+  std::vector<std::size_t> queued;  // records[i] of each input
   for (std::size_t i = 0; i < uploads.size(); ++i) {
     records[i].path = uploads[i].path;
-    const std::string& bytes = *uploads[i].bytes;
-    try {
-      if (bytes.empty()) throw DataError("empty image");
-      const Image image = decode_image(reinterpret_cast<const std::uint8_t*>(bytes.data()),
-                                       bytes.size(), decode_options(preprocess));
-      torch::Tensor input = torch::empty({3, preprocess.image_size, preprocess.image_size});
-      preprocess_into(image, preprocess, input);
-      inputs.push_back(input);
-      decoded.push_back(i);
-    } catch (const DataError& bad) {
-      records[i].error = bad.what();
+    const std::string* bytes = uploads[i].bytes;  // the request outlives every pass it is in
+    if (bytes->empty()) {
+      records[i].error = "empty image";
+      continue;
+    }
+    inputs.emplace_back([bytes, model] { return decoded_input(*bytes, *model); });
+    queued.push_back(i);
+  }
+  std::vector<torch::Tensor> rows;
+  std::vector<std::size_t> answered;  // records[i] of each row
+  if (!inputs.empty()) {
+    std::vector<std::future<torch::Tensor>> results = arrival.submit(model, std::move(inputs));
+    // Every image waited for before any answer is read: a failed pass must not return while
+    // another pass may still read this request's bytes.
+    for (std::future<torch::Tensor>& result : results) result.wait();
+    for (std::size_t j = 0; j < results.size(); ++j) {
+      try {
+        rows.push_back(results[j].get());
+        answered.push_back(queued[j]);
+      } catch (const DataError& bad) {
+        records[queued[j]].error = bad.what();
+      }
     }
   }
   Reply reply;
   reply.images = uploads.size();
-  if (inputs.empty()) {
+  if (rows.empty()) {
     const std::string reason =
         uploads.size() == 1 ? records[0].error : "none of the images could be decoded";
     reply = error_reply(kBadRequest, reason);
@@ -422,11 +440,10 @@ Reply Service::predict(const httplib::Request& request) {
     }
     return reply;
   }
-  std::vector<std::future<torch::Tensor>> results = arrival.submit(model, inputs);
-  std::vector<torch::Tensor> rows;
-  for (std::future<torch::Tensor>& result : results) rows.push_back(result.get());
+  // The top classes are picked here, on this thread alone: the cores are the pass thread's.
+  keep_compute_on_this_thread();
   std::vector<std::vector<ClassScore>> top = top_classes(torch::stack(rows), k, metadata.classes);
-  for (std::size_t j = 0; j < decoded.size(); ++j) records[decoded[j]].top = std::move(top[j]);
+  for (std::size_t j = 0; j < answered.size(); ++j) records[answered[j]].top = std::move(top[j]);
   reply.body["model"] = model_identity_json(*model);
   reply.body["tta"] = tta_name(options_.tta);
   reply.body["predictions"] = nlohmann::ordered_json::array();

@@ -1,7 +1,7 @@
 // The counters a server exposes on GET /metrics, in Prometheus's text format (version 0.0.4):
 // requests by path and status code, a latency histogram per path, the batch-size histogram,
-// the time per pass and the time each image waited for one, images classified, the queue depth
-// and the served model's identity. Thread-safe.
+// the time per pass, its decoding and the time each image waited for one, images classified, the
+// queue depth and the served model's identity. Thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -34,12 +34,14 @@ struct MetricsSnapshot {
   std::string model_precision = "fp32";  // what the served network computes in
 };
 
-/// One forward pass, as the batcher saw it: how many images, how long the network took, and
-/// how long each image had waited in the queue before the pass began.
+/// One forward pass, as the batcher saw it: how many images, how long making their inputs
+/// (decoding) and the network took, and how long each image had waited in the queue before
+/// the pass began.
 struct PassRecord {
-  std::size_t images = 0;
+  std::size_t images = 0;              // run through the network
   double seconds = 0;                  // from the stacked inputs to the probabilities
-  std::vector<double> queued_seconds;  // one per image
+  std::vector<double> queued_seconds;  // one per image taken from the queue
+  double decode_seconds = 0;           // making the inputs, before the network
 };
 
 class ServeMetrics {
@@ -50,7 +52,8 @@ class ServeMetrics {
 
   void record_request(const std::string& path, int status, double seconds);
   /// The pass's size (ftl_batch_size, ftl_images_classified_total), its duration
-  /// (ftl_pass_duration_seconds) and each image's wait (ftl_queue_wait_seconds).
+  /// (ftl_pass_duration_seconds), its inputs' decoding (ftl_decode_duration_seconds) and each
+  /// image's wait (ftl_queue_wait_seconds).
   void record_pass(const PassRecord& pass);
   void record_reload(bool ok);
 
@@ -66,6 +69,7 @@ class ServeMetrics {
   std::map<std::string, Histogram> latency_;                       // path -> seconds
   Histogram batch_sizes_;
   Histogram pass_seconds_;
+  Histogram decode_seconds_;
   Histogram queued_seconds_;
   std::uint64_t images_ = 0;
   std::uint64_t reloads_ok_ = 0;

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 #include <mutex>
+#include <string>
+#include <thread>
 
 #include "support/tiny_net.h"
 
@@ -18,11 +20,13 @@ std::shared_ptr<const ftl::ServedModel> tiny_model(std::uint64_t seed) {
   return model;
 }
 
-std::vector<torch::Tensor> inputs(int count) {
+std::vector<torch::Tensor> tensors(int count) {
   std::vector<torch::Tensor> out;
   for (int i = 0; i < count; ++i) out.push_back(torch::randn({3, kTinyNetSide, kTinyNetSide}));
   return out;
 }
+
+std::vector<ftl::MakeInput> inputs(int count) { return ftl::made_inputs(tensors(count)); }
 
 struct Passes {
   std::mutex mutex;
@@ -44,7 +48,7 @@ TEST_CASE("batcher: images queued within max_delay share one pass of at most max
   torch::manual_seed(1);
   Passes passes;
   const auto model = tiny_model(2);
-  std::vector<torch::Tensor> queued = inputs(5);
+  std::vector<torch::Tensor> queued = tensors(5);
   std::vector<std::future<torch::Tensor>> results;
   {
     ftl::Batcher batcher({/*max_batch=*/4, std::chrono::milliseconds(500), ftl::BatchWait::kDelay,
@@ -54,7 +58,9 @@ TEST_CASE("batcher: images queued within max_delay share one pass of at most max
     for (int request = 0; request < 3; ++request) {
       std::vector<torch::Tensor> part(queued.begin() + request * 2,
                                       queued.begin() + std::min(5, request * 2 + 2));
-      for (auto& future : batcher.submit(model, part)) results.push_back(std::move(future));
+      for (auto& future : batcher.submit(model, ftl::made_inputs(part))) {
+        results.push_back(std::move(future));
+      }
     }
     for (auto& future : results) future.wait();
   }
@@ -196,6 +202,76 @@ TEST_CASE("batcher: an arrival that submits nothing, or is refused, stops holdin
   // Both ended without images: the queued one runs without waiting out its 30 s, alone.
   CHECK(queued[0].wait_for(std::chrono::seconds(10)) == std::future_status::ready);
   CHECK(queued[0].get().size(0) == 3);  // the three classes' probabilities
+  std::lock_guard<std::mutex> lock(passes.mutex);
+  CHECK(passes.sizes == std::vector<std::size_t>{1});
+}
+
+TEST_CASE("batcher: inputs are made on the pass's threads, and a bad one fails alone",
+          "[batcher]") {
+  torch::manual_seed(3);
+  Passes passes;
+  const auto model = tiny_model(4);
+  const std::vector<torch::Tensor> images = tensors(3);
+  std::mutex made_mutex;
+  std::vector<std::thread::id> made_on;
+  std::vector<ftl::MakeInput> queued;
+  for (int i = 0; i < 3; ++i) {
+    queued.emplace_back([&, i] {
+      {
+        std::lock_guard<std::mutex> lock(made_mutex);
+        made_on.push_back(std::this_thread::get_id());
+      }
+      if (i == 1) throw ftl::DataError("not a JPEG, PNG, BMP or PPM file");
+      return images[static_cast<std::size_t>(i)];
+    });
+  }
+  std::vector<std::future<torch::Tensor>> results;
+  {
+    ftl::Batcher batcher({16, std::chrono::seconds(30), ftl::BatchWait::kArrivals, 64,
+                          ftl::Tta::kNone, /*compute_threads=*/2, passes.recorder()});
+    results = batcher.submit(model, std::move(queued));
+    for (auto& future : results) future.wait();
+  }
+  // Not one input was made on the thread that queued it.
+  REQUIRE(made_on.size() == 3);
+  for (const std::thread::id id : made_on) CHECK(id != std::this_thread::get_id());
+  // The bad image's answer is its own exception; the other two ran in one pass of 2.
+  CHECK_THROWS_WITH(results[1].get(), "not a JPEG, PNG, BMP or PPM file");
+  torch::NoGradGuard no_grad;
+  torch::jit::Module net = model->checkpoint.module;
+  const torch::Tensor expected =
+      net.forward({torch::stack({images[0], images[2]})}).toTensor().softmax(1);
+  CHECK(torch::allclose(results[0].get(), expected[0], 0, 1e-6));
+  CHECK(torch::allclose(results[2].get(), expected[1], 0, 1e-6));
+  std::lock_guard<std::mutex> lock(passes.mutex);
+  CHECK(passes.sizes == std::vector<std::size_t>{2});
+  REQUIRE(passes.records.size() == 1);
+  CHECK(passes.records[0].queued_seconds.size() == 3);  // every image taken from the queue
+  CHECK(passes.records[0].decode_seconds > 0);
+  CHECK(passes.records[0].decode_seconds < 10);
+}
+
+TEST_CASE("batcher: a pass whose every input fails runs nothing and answers each", "[batcher]") {
+  Passes passes;
+  const auto model = tiny_model(0);
+  std::vector<ftl::MakeInput> bad;
+  for (int i = 0; i < 2; ++i) {
+    bad.emplace_back(
+        [i]() -> torch::Tensor { throw ftl::DataError("bad image " + std::to_string(i)); });
+  }
+  std::vector<std::future<torch::Tensor>> results, after;
+  {
+    ftl::Batcher batcher({16, std::chrono::seconds(30), ftl::BatchWait::kArrivals, 64,
+                          ftl::Tta::kNone, /*compute_threads=*/2, passes.recorder()});
+    results = batcher.submit(model, std::move(bad));
+    for (auto& future : results) future.wait();
+    // The pass thread goes on to the next pass.
+    after = batcher.submit(model, inputs(1));
+    after[0].wait();
+  }
+  CHECK_THROWS_WITH(results[0].get(), "bad image 0");
+  CHECK_THROWS_WITH(results[1].get(), "bad image 1");
+  CHECK(after[0].get().size(0) == 3);
   std::lock_guard<std::mutex> lock(passes.mutex);
   CHECK(passes.sizes == std::vector<std::size_t>{1});
 }

@@ -11,8 +11,8 @@ TEST_CASE("serve metrics: requests, latency and batches in Prometheus's text for
   metrics.record_request("/v1/predict", 200, 0.2);
   metrics.record_request("/v1/predict", 503, 0.0);
   metrics.record_request("/wp-login.php", 404, 0.0);
-  metrics.record_pass({1, 0.0625, {0.0}});
-  metrics.record_pass({5, 0.25, {0.004, 0.004, 0.1, 0.1, 0.2}});
+  metrics.record_pass({1, 0.0625, {0.0}, 0.003});
+  metrics.record_pass({5, 0.25, {0.004, 0.004, 0.1, 0.1, 0.2}, 0.0078125});
   metrics.record_reload(false);
   const std::string text = metrics.prometheus_text({7, "best.pt", "ab\"c", 3, "bf16"});
   CHECK_THAT(text, Contains("ftl_http_requests_total{path=\"/v1/predict\",code=\"200\"} 2\n"));
@@ -49,6 +49,12 @@ TEST_CASE("serve metrics: requests, latency and batches in Prometheus's text for
                             "ftl_queue_wait_seconds_bucket{le=\"0.005\"} 3\n"));
   CHECK_THAT(text, Contains("ftl_queue_wait_seconds_bucket{le=\"0.1\"} 5\n"));
   CHECK_THAT(text, Contains("ftl_queue_wait_seconds_count 6\n"));
+  // The time each pass spent decoding its images before the network.
+  CHECK_THAT(text, Contains("ftl_decode_duration_seconds_bucket{le=\"0.0025\"} 0\n"
+                            "ftl_decode_duration_seconds_bucket{le=\"0.005\"} 1\n"
+                            "ftl_decode_duration_seconds_bucket{le=\"0.01\"} 2\n"));
+  CHECK_THAT(text, Contains("ftl_decode_duration_seconds_count 2\n"));
+  CHECK_THAT(text, Contains("# TYPE ftl_decode_duration_seconds histogram\n"));
   CHECK_THAT(text, Contains("# TYPE ftl_queue_wait_seconds histogram\n"));
   CHECK_THAT(text, Contains("# TYPE ftl_batch_size histogram\n"));
 }
