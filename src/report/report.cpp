@@ -102,12 +102,14 @@ std::string evaluation_section(const nlohmann::ordered_json& report,
   html += figure("images", std::to_string(report.at("num_samples").get<std::int64_t>()));
   html += "</div>\n";
   if (report.contains("checkpoint") && report.contains("data")) {
-    // Evaluations written before TTA existed have no "tta": they ran without it.
+    // Evaluations written before TTA or bf16 existed have neither key: they ran without.
     const std::string tta = report.value("tta", std::string("none"));
-    html += fmt::format("<p class=\"note\">{} evaluated on {}{}</p>\n",
+    const std::string precision = report.value("precision", std::string("fp32"));
+    html += fmt::format("<p class=\"note\">{} evaluated on {}{}{}</p>\n",
                         xml_escape(report.at("checkpoint").get<std::string>()),
                         xml_escape(report.at("data").get<std::string>()),
-                        tta == "none" ? "" : ", test-time augmentation " + xml_escape(tta));
+                        tta == "none" ? "" : ", test-time augmentation " + xml_escape(tta),
+                        precision == "fp32" ? "" : ", in " + xml_escape(precision));
   }
   html += calibration_section(report);
 

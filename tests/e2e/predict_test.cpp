@@ -18,6 +18,7 @@
 #include "ftl/util/errors.h"
 #include "ftl/util/runtime.h"
 #include "support/fixtures.h"
+#include "support/samples.h"
 #include "support/shapes.h"
 #include "support/temp_dir.h"
 
@@ -281,16 +282,19 @@ TEST_CASE("predict and evaluate: bf16 is refused on a CPU without AVX512-BF16 or
   evaluate.inference = predict.inference;
   CHECK_THROWS_WITH(ftl::evaluate_checkpoint(evaluate, ftl::testing::quiet_logger()), refusal);
 
-  // The executable: exit 2 and the same line, from predict and evaluate (report --data runs
-  // evaluate's code with the same options).
+  // The executable: exit 2 and the same line, from predict, evaluate and report --data, and
+  // neither an evaluation nor a page written.
   ftl::testing::write_shapes(dir / "data", 1, kPredictSide, /*seed=*/3);
+  ftl::testing::write_run(dir / "run");
+  fs::copy_file(checkpoint, dir / "run/checkpoints/best.pt");
   const std::string cpuinfo = "FTL_CPUINFO=" + shell_quote((dir / "cpuinfo").string()) + " ";
   const std::string ck = shell_quote(checkpoint.string());
   const std::string data = shell_quote((dir / "data").string());
   for (const std::string& command :
        {"predict --checkpoint " + ck + " --precision bf16 " + data,
         "evaluate --checkpoint " + ck + " --precision bf16 --data " + data + " --output " +
-            shell_quote((dir / "evaluation.json").string())}) {
+            shell_quote((dir / "evaluation.json").string()),
+        "report " + shell_quote((dir / "run").string()) + " --precision bf16 --data " + data}) {
     INFO(command);
     const ftl::testing::CommandResult result =
         ftl::testing::run_command(cpuinfo + ftl::testing::ftl_command(command));
@@ -299,6 +303,7 @@ TEST_CASE("predict and evaluate: bf16 is refused on a CPU without AVX512-BF16 or
     CHECK_THAT(result.output, !Contains("\"top\""));
   }
   CHECK_FALSE(fs::exists(dir / "evaluation.json"));
+  CHECK_FALSE(fs::exists(dir / "run/report.html"));
 }
 
 TEST_CASE("predict and evaluate: bf16 on ResNet-18 agrees with fp32 and says so",

@@ -51,6 +51,19 @@ TEST_CASE("report: a run's page holds curves, heat map, tables and config, nothi
   CHECK_THAT(page, Contains("Per class") && Contains("macro avg") && Contains("Reliability (ECE"));
   CHECK_FALSE(Contains("Highest losses").match(page));  // no gallery given: no section
 
+  // Where the evaluation came from, with TTA and bf16 named only when they were on.
+  nlohmann::ordered_json located = sample_evaluation();
+  located["checkpoint"] = "run/checkpoints/best.pt";
+  located["data"] = "data/<test>";
+  located["precision"] = "fp32";
+  CHECK_THAT(ftl::evaluation_report_html(located),
+             Contains("run/checkpoints/best.pt evaluated on data/&lt;test&gt;</p>"));
+  located["tta"] = "flip";
+  located["precision"] = "bf16";
+  CHECK_THAT(ftl::evaluation_report_html(located),
+             Contains("run/checkpoints/best.pt evaluated on data/&lt;test&gt;, test-time "
+                      "augmentation flip, in bf16</p>"));
+
   // An evaluation written before the calibration bins still makes a page, and says so.
   nlohmann::ordered_json older = sample_evaluation();
   older.erase("calibration");
