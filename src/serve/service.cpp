@@ -139,8 +139,6 @@ std::vector<Upload> uploads_of(const httplib::Request& request, Reply& refusal) 
   return uploads;
 }
 
-// The device of `options`, once their precision is known to run there: bf16 on a CPU without
-// AVX512-BF16 or AMX is refused before the checkpoint is loaded.
 // An uploaded image as the network input of `model`; a DataError names what is wrong with it.
 torch::Tensor decoded_input(const std::string& bytes, const ServedModel& model) {
   const Preprocess& preprocess = model.checkpoint.metadata.preprocess;
@@ -151,6 +149,8 @@ torch::Tensor decoded_input(const std::string& bytes, const ServedModel& model) 
   return input;
 }
 
+// The device of `options`, once their precision is known to run there: bf16 on a CPU without
+// AVX512-BF16 or AMX is refused before the checkpoint is loaded.
 torch::Device served_device(const ServeOptions& options) {
   const torch::Device device = resolve_device(options.device, "device");
   check_bf16_support("precision", options.precision, device, options.cpuinfo);
