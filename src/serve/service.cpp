@@ -9,10 +9,10 @@
 #include <cmath>
 #include <exception>
 
+#include "ftl/eval/inference_options.h"
 #include "ftl/eval/predict.h"
 #include "ftl/image/image.h"
 #include "ftl/image/preprocess.h"
-#include "ftl/model/device.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/runtime.h"
 #include "ftl/util/sha256.h"
@@ -149,20 +149,12 @@ torch::Tensor decoded_input(const std::string& bytes, const ServedModel& model) 
   return input;
 }
 
-// The device of `options`, once their precision is known to run there: bf16 on a CPU without
-// AVX512-BF16 or AMX is refused before the checkpoint is loaded.
-torch::Device served_device(const ServeOptions& options) {
-  const torch::Device device = resolve_device(options.device, "device");
-  check_bf16_support("precision", options.precision, device, options.cpuinfo);
-  return device;
-}
-
 }  // namespace
 
 Service::Service(const ServeOptions& options, spdlog::logger& log)
     : options_(validated(options)),
       log_(log),
-      device_(served_device(options)),
+      device_(inference_device(options.device, options.precision, options.cpuinfo)),
       routes_({{"POST", "/v1/predict", true, &Service::predict},
                {"GET", "/v1/model", true, &Service::describe_model},
                {"POST", "/v1/reload", true, &Service::reload_route},
@@ -197,17 +189,7 @@ Service::Service(const ServeOptions& options, spdlog::logger& log)
 std::shared_ptr<const ServedModel> Service::load_and_warm_up() {
   std::shared_ptr<const ServedModel> model =
       load_served_model(options_.checkpoint, device_, options_.precision);
-  const InferenceNetwork& network = model->network;
-  if (network.frozen()) {
-    log_.debug("{}: network frozen for inference in {} (BatchNorm folded into the convolutions)",
-               options_.checkpoint.string(), to_string(network.precision));
-  } else {
-    log_.warn(
-        "{}: the network could not be frozen for inference, so it runs as loaded{}, "
-        "slower: {}",
-        options_.checkpoint.string(), network.needs_autocast() ? " under bf16 autocast" : "",
-        network.not_frozen_reason);
-  }
+  log_inference_network(model->network, options_.checkpoint.string() + ": ", log_);
   batcher_.warm_up(model);
   return model;
 }

@@ -28,9 +28,12 @@ struct InferenceOptions {
                                                  // check (a test points it at its own file)
 };
 
-/// options.device, resolved (resolve_device), once options.precision is known to run there:
-/// ConfigError naming "precision" for bf16 on a CPU without AVX512-BF16 or AMX
-/// (check_bf16_support), before anything is loaded.
+/// `device`, resolved (resolve_device), once `precision` is known to run there: ConfigError
+/// naming "precision" for bf16 on a CPU without AVX512-BF16 or AMX (check_bf16_support, the
+/// flags read from `cpuinfo`), before anything is loaded. ftl serve's, too.
+torch::Device inference_device(const std::string& device, Precision precision,
+                               const std::filesystem::path& cpuinfo);
+/// The same for options.device, options.precision and options.cpuinfo.
 torch::Device inference_device(const InferenceOptions& options);
 
 /// A call on fewer images than this runs the network as loaded (under autocast for bf16):
@@ -49,6 +52,11 @@ inline constexpr std::size_t kFreezeFromImages = 64;
 InferenceNetwork prepare_inference_network(const Checkpoint& checkpoint,
                                            const InferenceOptions& options, std::size_t images,
                                            spdlog::logger& log);
+
+/// Says in `log` which network inference_network made, each line after `prefix`: a debug line
+/// when it is frozen, else a warning naming why it runs as loaded (and under autocast for bf16).
+void log_inference_network(const InferenceNetwork& network, const std::string& prefix,
+                           spdlog::logger& log);
 
 /// While alive, `network` computes in its precision: autocast in bf16 where it stands as
 /// loaded for a bf16 network that could not be made (InferenceNetwork::needs_autocast); else
