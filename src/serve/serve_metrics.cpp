@@ -51,6 +51,19 @@ void append_histogram(std::string& out, const std::string& name, const std::stri
                      histogram.count);
 }
 
+// The HELP and TYPE lines that open a metric family.
+std::string metric_header(const std::string& name, const std::string& type,
+                          const std::string& help) {
+  return fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+// A histogram family of one unlabelled histogram: its header, then its series.
+void append_histogram_family(std::string& out, const std::string& name, const std::string& help,
+                             const Histogram& histogram) {
+  out += metric_header(name, "histogram", help);
+  append_histogram(out, name, "", histogram);
+}
+
 }  // namespace
 
 Histogram::Histogram(std::vector<double> bounds_in)
@@ -103,42 +116,34 @@ void ServeMetrics::record_reload(bool ok) {
 std::string ServeMetrics::prometheus_text(const MetricsSnapshot& snapshot) const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::string out;
-  out += "# HELP ftl_http_requests_total HTTP requests answered, by path and status code.\n";
-  out += "# TYPE ftl_http_requests_total counter\n";
+  out += metric_header("ftl_http_requests_total", "counter",
+                       "HTTP requests answered, by path and status code.");
   for (const auto& [key, count] : requests_) {
     out += fmt::format("ftl_http_requests_total{{path=\"{}\",code=\"{}\"}} {}\n",
                        label_value(key.first), key.second, count);
   }
-  out += "# HELP ftl_http_request_duration_seconds Time from a request's arrival to its answer.\n";
-  out += "# TYPE ftl_http_request_duration_seconds histogram\n";
+  out += metric_header("ftl_http_request_duration_seconds", "histogram",
+                       "Time from a request's arrival to its answer.");
   for (const auto& [path, histogram] : latency_) {
     append_histogram(out, "ftl_http_request_duration_seconds", "path=\"" + label_value(path) + "\"",
                      histogram);
   }
-  out += "# HELP ftl_batch_size Images per forward pass.\n";
-  out += "# TYPE ftl_batch_size histogram\n";
-  append_histogram(out, "ftl_batch_size", "", batch_sizes_);
-  out += "# HELP ftl_pass_duration_seconds Time of each forward pass, inputs to probabilities.\n";
-  out += "# TYPE ftl_pass_duration_seconds histogram\n";
-  append_histogram(out, "ftl_pass_duration_seconds", "", pass_seconds_);
-  out += "# HELP ftl_decode_duration_seconds Time of each pass's decoding of its images.\n";
-  out += "# TYPE ftl_decode_duration_seconds histogram\n";
-  append_histogram(out, "ftl_decode_duration_seconds", "", decode_seconds_);
-  out += "# HELP ftl_queue_wait_seconds Time each image waited in the queue for its pass.\n";
-  out += "# TYPE ftl_queue_wait_seconds histogram\n";
-  append_histogram(out, "ftl_queue_wait_seconds", "", queued_seconds_);
-  out += "# HELP ftl_images_classified_total Images run through the network.\n";
-  out += "# TYPE ftl_images_classified_total counter\n";
+  append_histogram_family(out, "ftl_batch_size", "Images per forward pass.", batch_sizes_);
+  append_histogram_family(out, "ftl_pass_duration_seconds",
+                          "Time of each forward pass, inputs to probabilities.", pass_seconds_);
+  append_histogram_family(out, "ftl_decode_duration_seconds",
+                          "Time of each pass's decoding of its images.", decode_seconds_);
+  append_histogram_family(out, "ftl_queue_wait_seconds",
+                          "Time each image waited in the queue for its pass.", queued_seconds_);
+  out += metric_header("ftl_images_classified_total", "counter", "Images run through the network.");
   out += fmt::format("ftl_images_classified_total {}\n", images_);
-  out += "# HELP ftl_queue_depth Images waiting for a forward pass.\n";
-  out += "# TYPE ftl_queue_depth gauge\n";
+  out += metric_header("ftl_queue_depth", "gauge", "Images waiting for a forward pass.");
   out += fmt::format("ftl_queue_depth {}\n", snapshot.queue_depth);
-  out += "# HELP ftl_model_reloads_total Reloads of the checkpoint, by result.\n";
-  out += "# TYPE ftl_model_reloads_total counter\n";
+  out +=
+      metric_header("ftl_model_reloads_total", "counter", "Reloads of the checkpoint, by result.");
   out += fmt::format("ftl_model_reloads_total{{result=\"ok\"}} {}\n", reloads_ok_);
   out += fmt::format("ftl_model_reloads_total{{result=\"failed\"}} {}\n", reloads_failed_);
-  out += "# HELP ftl_model_info The checkpoint being served.\n";
-  out += "# TYPE ftl_model_info gauge\n";
+  out += metric_header("ftl_model_info", "gauge", "The checkpoint being served.");
   out +=
       fmt::format("ftl_model_info{{file=\"{}\",sha256=\"{}\",epoch=\"{}\",precision=\"{}\"}} 1\n",
                   label_value(snapshot.model_file), label_value(snapshot.model_sha256),

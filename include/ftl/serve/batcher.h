@@ -61,9 +61,8 @@ struct BatcherOptions {
 class Batcher {
  public:
   /// A request on its way to the queue, from arrive() until it submits its images or ends
-  /// without any (nothing to
-  /// queue, refused): under BatchWait::kArrivals a pass short of max_batch
-  /// waits for it, up to max_delay. It must not outlive its Batcher, and submits once.
+  /// without any (nothing to queue, refused): under BatchWait::kArrivals a pass short of
+  /// max_batch waits for it, up to max_delay. It must not outlive its Batcher, and submits once.
   class Arrival {
    public:
     Arrival(Arrival&& other) noexcept;

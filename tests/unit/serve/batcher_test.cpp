@@ -30,14 +30,19 @@ std::vector<ftl::MakeInput> inputs(int count) { return ftl::made_inputs(tensors(
 
 struct Passes {
   std::mutex mutex;
-  std::vector<std::size_t> sizes;
   std::vector<ftl::PassRecord> records;
   std::function<void(const ftl::PassRecord&)> recorder() {
     return [this](const ftl::PassRecord& record) {
       std::lock_guard<std::mutex> lock(mutex);
-      sizes.push_back(record.images);
       records.push_back(record);
     };
+  }
+  // The images of each pass, in order.
+  std::vector<std::size_t> sizes() {
+    std::lock_guard<std::mutex> lock(mutex);
+    std::vector<std::size_t> out;
+    for (const ftl::PassRecord& record : records) out.push_back(record.images);
+    return out;
   }
 };
 
@@ -64,7 +69,7 @@ TEST_CASE("batcher: images queued within max_delay share one pass of at most max
     }
     for (auto& future : results) future.wait();
   }
-  CHECK(passes.sizes == std::vector<std::size_t>{4, 1});
+  CHECK(passes.sizes() == std::vector<std::size_t>{4, 1});
   // Each answer is that image's softmax, whatever shared its pass.
   torch::NoGradGuard no_grad;
   torch::jit::Module net = model->checkpoint.module;
@@ -103,7 +108,7 @@ TEST_CASE("batcher: images prepared for two models never share a pass", "[batche
     auto new_answers = batcher.submit(tiny_model(1), inputs(3));
     for (auto& future : new_answers) future.wait();
   }
-  CHECK(passes.sizes == std::vector<std::size_t>{2, 3});
+  CHECK(passes.sizes() == std::vector<std::size_t>{2, 3});
   // What /metrics is told: each image's wait (the first pass's two waited out the 200 ms
   // delay) and each pass's time.
   REQUIRE(passes.records.size() == 2);
@@ -149,10 +154,7 @@ TEST_CASE("batcher: a warm-up runs alone ahead of the queue, uncounted, and reth
   batcher.warm_up(tiny_model(1));
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
   CHECK(batcher.depth() == 2);
-  {
-    std::lock_guard<std::mutex> lock(passes.mutex);
-    CHECK(passes.sizes.empty());
-  }
+  CHECK(passes.sizes().empty());
   // A network that cannot run on its image side is refused by the warm-up's exception.
   auto broken = std::make_shared<ftl::ServedModel>(*tiny_model(2));
   broken->checkpoint.metadata.preprocess.image_size = 1;
@@ -181,7 +183,7 @@ TEST_CASE(
     arrived = arrival.submit(model, inputs(2));
     for (auto& future : arrived) future.wait();
   }
-  CHECK(passes.sizes == std::vector<std::size_t>{1, 3});
+  CHECK(passes.sizes() == std::vector<std::size_t>{1, 3});
   CHECK(queued[0].get().size(0) == 3);
 }
 
@@ -202,8 +204,7 @@ TEST_CASE("batcher: an arrival that submits nothing, or is refused, stops holdin
   // Both ended without images: the queued one runs without waiting out its 30 s, alone.
   CHECK(queued[0].wait_for(std::chrono::seconds(10)) == std::future_status::ready);
   CHECK(queued[0].get().size(0) == 3);  // the three classes' probabilities
-  std::lock_guard<std::mutex> lock(passes.mutex);
-  CHECK(passes.sizes == std::vector<std::size_t>{1});
+  CHECK(passes.sizes() == std::vector<std::size_t>{1});
 }
 
 TEST_CASE("batcher: inputs are made on the pass's threads, and a bad one fails alone",
@@ -243,8 +244,8 @@ TEST_CASE("batcher: inputs are made on the pass's threads, and a bad one fails a
       net.forward({torch::stack({images[0], images[2]})}).toTensor().softmax(1);
   CHECK(torch::allclose(results[0].get(), expected[0], 0, 1e-6));
   CHECK(torch::allclose(results[2].get(), expected[1], 0, 1e-6));
+  CHECK(passes.sizes() == std::vector<std::size_t>{2});
   std::lock_guard<std::mutex> lock(passes.mutex);
-  CHECK(passes.sizes == std::vector<std::size_t>{2});
   REQUIRE(passes.records.size() == 1);
   CHECK(passes.records[0].queued_seconds.size() == 3);  // every image taken from the queue
   CHECK(passes.records[0].decode_seconds > 0);
@@ -272,6 +273,5 @@ TEST_CASE("batcher: a pass whose every input fails runs nothing and answers each
   CHECK_THROWS_WITH(results[0].get(), "bad image 0");
   CHECK_THROWS_WITH(results[1].get(), "bad image 1");
   CHECK(after[0].get().size(0) == 3);
-  std::lock_guard<std::mutex> lock(passes.mutex);
-  CHECK(passes.sizes == std::vector<std::size_t>{1});
+  CHECK(passes.sizes() == std::vector<std::size_t>{1});
 }
