@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir="${FTL_BUILD_DIR:-build}"
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFTL_BUILD_TESTS=ON \
-  -DFTL_PYTHON="$(scripts/torch_python.sh)" "$@"
+  -DFTL_PYTHON="$(scripts/lib/torch_python.sh)" "$@"
 cmake --build "$build_dir" -j "$(nproc)"

@@ -3,7 +3,7 @@
 #
 #   scripts/demo.sh [--arch NAME] [OUTDIR]
 #
-# NAME is a torchvision classifier (scripts/export_model.py --list; default resnet18), OUTDIR
+# NAME is a torchvision classifier (scripts/model/export_model.py --list; default resnet18), OUTDIR
 # defaults to runs/demo for ResNet-18 and runs/demo_NAME for the others. Every family runs at
 # 32 px but AlexNet (64 px: its features need 63) and MaxViT (224 px: its attention grids);
 # ViT is exported for 32 px.
@@ -52,14 +52,14 @@ step() { echo; echo "== $*"; }
 
 step "1. dependencies and build"
 scripts/setup.sh
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFTL_PYTHON="$(scripts/torch_python.sh)" >/dev/null
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFTL_PYTHON="$(scripts/lib/torch_python.sh)" >/dev/null
 cmake --build "$build_dir" --target ftl -j "$(nproc)"
 
 step "2. Fashion-MNIST as PNG folders in $out/data"
 data="$out/data"
 if [ ! -f "$data/.done" ]; then
   rm -rf "$data"
-  convert=(python3 scripts/fashion_mnist_to_png.py)
+  convert=(python3 scripts/demo/fashion_mnist_to_png.py)
   "${convert[@]}" --split train --classes 0-4 --out "$data/source_train"
   "${convert[@]}" --split test --classes 0-4 --out "$data/source_val"
   "${convert[@]}" --split train --classes 5-9 --per-class 100 --out "$data/target_train"
@@ -74,7 +74,7 @@ fi
 step "3. $arch with random weights"
 model="$out/${arch}_random.pt"
 if [ ! -f "$model" ]; then
-  "$(scripts/torch_python.sh)" scripts/export_model.py --arch "$arch" "${export_size[@]}" \
+  "$(scripts/lib/torch_python.sh)" scripts/model/export_model.py --arch "$arch" "${export_size[@]}" \
     --output "$model"
 else
   echo "reusing $model"
@@ -146,4 +146,4 @@ done
 echo "wrote $out/comparison.html and $out/learning_curves.svg (the target runs' curves)"
 
 step "8. results"
-python3 scripts/demo_results.py "$out" "$arch"
+python3 scripts/demo/results.py "$out" "$arch"

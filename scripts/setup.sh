@@ -24,9 +24,9 @@ PACKAGES=(
   python3-onnx                    # ftl export --format onnx: torch.onnx.export's output, checked
   dataset-fashion-mnist           # the demo's real images, offline
   chromium                        # renders ftl's HTML reports in a test (headless)
-  clang libclang-rt-14-dev        # scripts/fuzz.sh: libFuzzer, AddressSanitizer, UBSan
+  clang libclang-rt-14-dev        # scripts/check/fuzz.sh: libFuzzer, AddressSanitizer, UBSan
   clang-format                    # .ci/run: every C++ file formatted by .clang-format
-  wrk gunicorn python3-flask      # scripts/bench_serve.sh: the load and the Python server
+  wrk gunicorn python3-flask      # scripts/bench/serve.sh: the load and the Python server
 )
 
 missing=()

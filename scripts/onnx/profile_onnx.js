@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The ONNX Runtime half of scripts/profile_inference.py: runs an ONNX file on zero images of
+// The ONNX Runtime half of scripts/profile/inference.py: runs an ONNX file on zero images of
 // N x 3 x SIDE x SIDE in ONNX Runtime (CPU, all graph optimisations, THREADS intra-op threads),
 // RUNS times after 5 warm-up runs, with ONNX Runtime's own profiler on, and prints one JSON
 // object: {"ms_per_run": median wall time, "ops": {op type: milliseconds per run}}, from the

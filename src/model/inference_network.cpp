@@ -49,7 +49,7 @@ void constants_to_bf16(torch::jit::Graph& graph) {
 
 // The frozen network at `precision`, oneDNN's layouts applied to the fp32 one. The bf16 one
 // keeps the frozen graph: optimize_for_inference made it no faster here (6.8 against 6.5 ms
-// for one 224-px ResNet-18 image, scripts/bench_export.sh).
+// for one 224-px ResNet-18 image, scripts/bench/export.sh).
 torch::jit::Module optimized_network(const torch::jit::Module& network, Precision precision) {
   torch::jit::Module frozen = frozen_network(network);
   if (precision == Precision::kBf16) return bf16_network(frozen);

@@ -16,7 +16,7 @@ namespace {
 const char* const kExportHint =
     "export a trainable file in Python with "
     "torch.jit.script(torchvision.models.resnet18(weights=...)).save(PATH) (or another "
-    "torchvision classifier), or with scripts/export_model.py";
+    "torchvision classifier), or with scripts/model/export_model.py";
 
 bool has_batchnorm_training_attr(const torch::jit::Module& module) {
   for (const torch::jit::Node* node : module.get_method("forward").graph()->nodes()) {

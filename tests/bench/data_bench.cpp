@@ -1,4 +1,4 @@
-// Loader throughput against the model's training throughput, for scripts/bench_data.sh.
+// Loader throughput against the model's training throughput, for scripts/bench/data.sh.
 //
 // For one image folder and input size it prints one Markdown table row per loader setting
 // (workers, DCT scaling, memory cache): images per second delivered by BatchLoader alone, no

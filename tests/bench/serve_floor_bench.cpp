@@ -1,4 +1,4 @@
-// The floor of scripts/bench_serve.sh: one image through the checkpoint's network in this
+// The floor of scripts/bench/serve.sh: one image through the checkpoint's network in this
 // process, as ftl serve's batcher runs it (frozen for inference, plain interpreter, no
 // gradients), with no HTTP, decoding or queueing. Prints the median and the 10th percentile in
 // milliseconds, the median of the network as loaded (what ftl predict runs) beside them, and
@@ -6,7 +6,7 @@
 // the frozen network's and the loaded one's median times for those eight in one pass, and what
 // freezing costs a process that runs the network once (freeze_ms: making the frozen network and
 // its first pass, less the loaded network's first pass). It takes
-// a file `ftl export` wrote as it takes a checkpoint (scripts/bench_export.sh). With
+// a file `ftl export` wrote as it takes a checkpoint (scripts/bench/export.sh). With
 // --precision bf16 the network it times is the bf16 one ftl serve --precision bf16 runs, and
 // the difference is that network's from the loaded one in fp32.
 #include <torch/csrc/jit/runtime/graph_executor.h>

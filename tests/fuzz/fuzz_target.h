@@ -1,5 +1,5 @@
 // The libFuzzer entry point every fuzz target defines. Built with clang and -fsanitize=fuzzer
-// (scripts/fuzz.sh) it is driven by libFuzzer; built with replay_main.cpp it replays the seed
+// (scripts/check/fuzz.sh) it is driven by libFuzzer; built with replay_main.cpp it replays the seed
 // corpus in tests/fuzz/corpus/<target>/ as a CTest test, with any compiler.
 //
 // A target calls the parser on the bytes and lets through only the documented error type;

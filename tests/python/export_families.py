@@ -2,7 +2,7 @@
 
   export_families.py OUTDIR
 
-Each file is OUTDIR/<name>.pt, scripted as scripts/export_model.py scripts it, with random
+Each file is OUTDIR/<name>.pt, scripted as scripts/model/export_model.py scripts it, with random
 weights from seed 0:
 - the smallest member of each family that fine-tunes at small sizes (the full tier);
 - tiny configurations of the transformer classes, whose smallest members take only 224 px
@@ -19,7 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                                "scripts"))
+                                "scripts", "model"))
 import export_model  # noqa: E402
 
 SMALL = ["regnet_y_400mf", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0",

@@ -17,7 +17,7 @@
 
 namespace ftl::testing {
 
-/// torchvision ResNet-18 with random weights, exported by scripts/export_model.py.
+/// torchvision ResNet-18 with random weights, exported by scripts/model/export_model.py.
 inline const std::string kResNet18 = FTL_TEST_RESNET18;
 /// The folder of tests/python/export_families.py's files (<torchvision name>.pt), for the tests
 /// tagged [families]: their CTest fixture exports them.

@@ -39,7 +39,7 @@ torch::Device inference_device(const InferenceOptions& options);
 /// A call on fewer images than this runs the network as loaded (under autocast for bf16):
 /// freezing costs more at load than it saves on so few. ResNet-18 at 224 px, 2 threads: freezing
 /// adds 210 ms to a call and saves 2.3 to 4.0 ms per image in passes of 8
-/// (scripts/bench_predict.sh's freeze_ms, scripts/bench_serve.sh's floor): it pays from 50 to
+/// (scripts/bench/predict.sh's freeze_ms, scripts/bench/serve.sh's floor): it pays from 50 to
 /// 90 images.
 inline constexpr std::size_t kFreezeFromImages = 64;
 

@@ -2,7 +2,7 @@
 // it: frozen (parameters become constants, submodule calls inlined), each BatchNorm folded
 // into the convolution before it, and on the CPU the convolutions in oneDNN's layout with
 // their weights packed once: for a ResNet-18 at 224 px, one image about 20% faster, with
-// probabilities within 2e-7 of the loaded network's (scripts/bench_serve.sh prints both).
+// probabilities within 2e-7 of the loaded network's (scripts/bench/serve.sh prints both).
 // In bf16 the frozen network's weights are rounded to bf16 once, after BatchNorm is folded in
 // fp32, and it computes in bf16 while taking and giving float32 tensors.
 // The frozen module cannot be trained or saved as a checkpoint: ftl serve, evaluate, predict

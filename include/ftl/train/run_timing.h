@@ -1,7 +1,7 @@
 // Where a process's part of a run spent its time: <run>/timing.json, written as the process
-// ends. It is the breakdown that scripts/bench.sh reports beside the wall time of a run, and
-// what a user reads to see whether start-up, validation or checkpoints dominate a short job.
-// It is apart from metrics.jsonl and summary.json, which hold only what the run computed.
+// ends. It is the breakdown that scripts/bench/training.sh reports beside the wall time of a run,
+// and what a user reads to see whether start-up, validation or checkpoints dominate a short job. It
+// is apart from metrics.jsonl and summary.json, which hold only what the run computed.
 #pragma once
 
 #include <cstdint>
