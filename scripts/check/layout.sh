@@ -2,7 +2,7 @@
 # Checks the core's layering from its includes (run by CTest as layout_includes, so CI fails
 # on a break):
 #   - an area's files include only its own area and the areas below it, in this order:
-#       util -> config -> image -> data -> model -> dist -> eval -> train -> report -> serve ->
+#       util -> config -> image -> data -> model -> distributed -> eval -> train -> report -> serve ->
 #       export -> cli
 #   - CLI11 is included only in src/cli/ (the core knows nothing of the command line);
 #   - every header include/ftl/<area>/<name>.h lives in one of the areas;
@@ -10,7 +10,7 @@
 # Prints every break as FILE:LINE: why, and exits 1 if there is one.
 set -euo pipefail
 cd "${1:-$(dirname "$0")/../..}"
-areas=(util config image data model dist eval train report serve export cli)
+areas=(util config image data model distributed eval train report serve export cli)
 level() {
   local i
   for i in "${!areas[@]}"; do [ "${areas[$i]}" = "$1" ] && { echo "$i"; return; }; done

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "ftl/data/data_check.h"
-#include "ftl/dist/launch.h"
+#include "ftl/distributed/launch.h"
 #include "ftl/eval/evaluate.h"
 #include "ftl/eval/inference_options.h"
 #include "ftl/eval/predict.h"
@@ -101,16 +101,14 @@ struct InspectOptions {
   double layer_decay = 0.0;  // --layer-decay; 0 = the checkpoint's, else kShownLayerDecay
 };
 
-/// --batch-size, --workers, --threads, --device, --tta and --precision, shared by the commands that
-/// run a checkpoint over images (evaluate, predict, report), bound to `options`.
+/// --threads, --device, --tta none|flip and --precision fp32|bf16, shared by every command
+/// that runs a checkpoint (evaluate, predict, report, serve), bound to `compute`. The file whose
+/// flags decide whether this CPU runs bf16 is taken from $FTL_CPUINFO when set (tests).
+void add_compute_options(CLI::App& command, InferenceCompute& compute);
+
+/// --batch-size and --workers, then the compute options, for the commands that run a
+/// checkpoint over a set of images (evaluate, predict, report), bound to `options`.
 void add_inference_options(CLI::App& command, InferenceOptions& options);
-
-/// --tta none|flip, bound to `tta` (ftl serve's too).
-void add_tta_option(CLI::App& command, Tta& tta);
-
-/// --precision fp32|bf16, bound to `precision` (ftl serve's too); `cpuinfo`, the file whose
-/// flags decide whether this CPU runs bf16, is taken from $FTL_CPUINFO when set (tests).
-void add_precision_option(CLI::App& command, Precision& precision, std::filesystem::path& cpuinfo);
 
 /// A flag whose words name a typed choice: CLI11 checks the word, and the field gets its value.
 /// `Field` may be a std::optional<Choice> left empty unless the flag is given (name Choice then).

@@ -1,10 +1,11 @@
 // The flags of every command that runs a checkpoint over images, defined once and bound to
-// the one InferenceOptions struct; --help prints the defaults written there.
+// InferenceCompute and InferenceOptions; --help prints the defaults written there.
 #include <cstdlib>
 
 #include "commands.h"
 
 namespace ftl::cli {
+namespace {
 
 void add_tta_option(CLI::App& command, Tta& tta) {
   command
@@ -25,6 +26,17 @@ void add_precision_option(CLI::App& command, Precision& precision, std::filesyst
   if (flags != nullptr && flags[0] != '\0') cpuinfo = flags;
 }
 
+}  // namespace
+
+void add_compute_options(CLI::App& command, InferenceCompute& compute) {
+  command.add_option("--threads", compute.threads, "Compute threads; 0 = available cores")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1024}));
+  command.add_option("--device", compute.device, "cpu, cuda or cuda:N")->capture_default_str();
+  add_tta_option(command, compute.tta);
+  add_precision_option(command, compute.precision, compute.cpuinfo);
+}
+
 void add_inference_options(CLI::App& command, InferenceOptions& options) {
   command.add_option("--batch-size", options.batch_size, "Images per forward pass")
       ->capture_default_str()
@@ -33,12 +45,7 @@ void add_inference_options(CLI::App& command, InferenceOptions& options) {
       .add_option("--workers", options.workers, "Decoding threads; 0 = one per 4 cores, at least 1")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{256}));
-  command.add_option("--threads", options.threads, "Compute threads; 0 = available cores")
-      ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1024}));
-  command.add_option("--device", options.device, "cpu, cuda or cuda:N")->capture_default_str();
-  add_tta_option(command, options.tta);
-  add_precision_option(command, options.precision, options.cpuinfo);
+  add_compute_options(command, options);
 }
 
 }  // namespace ftl::cli

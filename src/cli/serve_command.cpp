@@ -32,9 +32,6 @@ CLI::App* setup_serve(CLI::App& app, ServeCliOptions& options) {
   command->add_option("--port", core.port, "TCP port; 0 = any free one (logged)")
       ->capture_default_str()
       ->check(range_of(ServeRanges::kPort));
-  command->add_option("--threads", core.threads, "Compute threads; 0 = available cores")
-      ->capture_default_str()
-      ->check(range_of(ServeRanges::kThreads));
   command
       ->add_option("--http-threads", core.http_threads,
                    "Connections served at once (each holds a thread)")
@@ -67,9 +64,7 @@ CLI::App* setup_serve(CLI::App& app, ServeCliOptions& options) {
       ->add_option("--token-file", core.token_file,
                    "File holding the bearer token that /v1/* and /metrics require")
       ->check(CLI::ExistingFile);
-  command->add_option("--device", core.device, "cpu, cuda or cuda:N")->capture_default_str();
-  add_tta_option(*command, core.tta);
-  add_precision_option(*command, core.precision, core.cpuinfo);
+  add_compute_options(*command, core);
   add_choice(*command, "--log-format", core.access_log,
              {{"text", AccessLogFormat::kText}, {"json", AccessLogFormat::kJson}}, "text",
              "text, or json (one object per line)");

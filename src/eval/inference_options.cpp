@@ -12,15 +12,10 @@ const char* autocast_note(const InferenceNetwork& network) {
 
 }  // namespace
 
-torch::Device inference_device(const std::string& device, Precision precision,
-                               const std::filesystem::path& cpuinfo) {
-  const torch::Device resolved = resolve_device(device, "device");
-  check_bf16_support("precision", precision, resolved, cpuinfo);
+torch::Device inference_device(const InferenceCompute& compute) {
+  const torch::Device resolved = resolve_device(compute.device, "device");
+  check_bf16_support("precision", compute.precision, resolved, compute.cpuinfo);
   return resolved;
-}
-
-torch::Device inference_device(const InferenceOptions& options) {
-  return inference_device(options.device, options.precision, options.cpuinfo);
 }
 
 InferenceNetwork prepare_inference_network(const Checkpoint& checkpoint,

@@ -154,7 +154,7 @@ torch::Tensor decoded_input(const std::string& bytes, const ServedModel& model) 
 Service::Service(const ServeOptions& options, spdlog::logger& log)
     : options_(validated(options)),
       log_(log),
-      device_(inference_device(options.device, options.precision, options.cpuinfo)),
+      device_(inference_device(options)),
       routes_({{"POST", "/v1/predict", true, &Service::predict},
                {"GET", "/v1/model", true, &Service::describe_model},
                {"POST", "/v1/reload", true, &Service::reload_route},

@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "ftl/dist/shard.h"
+#include "ftl/distributed/shard.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/text.h"
 

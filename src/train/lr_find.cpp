@@ -10,8 +10,8 @@
 
 #include "ftl/data/image_cache.h"
 #include "ftl/data/loader.h"
-#include "ftl/dist/ranks.h"
-#include "ftl/dist/shard.h"
+#include "ftl/distributed/ranks.h"
+#include "ftl/distributed/shard.h"
 #include "ftl/model/compute_mode.h"
 #include "ftl/model/device.h"
 #include "ftl/model/model.h"
@@ -99,14 +99,11 @@ LrFindResult RangeTest::run() {
 
 // finetune's start (trainer.cpp) without the run folder, the ranks and the resume point.
 void RangeTest::set_up() {
-  configure_determinism(/*deterministic=*/true);
-  torch::manual_seed(seed_);
-  const std::int64_t threads = configure_compute_threads(config_.train.threads);
-  compute_ = resolve_compute_mode(config_.train.precision, config_.train.memory_format, device_,
-                                  cpu_has_bf16());
-  if (config_.data.cache == DataCache::kMemory) {
-    cache_ = std::make_unique<ImageCache>(static_cast<std::uint64_t>(config_.data.cache_max_bytes));
-  }
+  const TrainingCompute started =
+      start_training_compute(config_.train, device_, /*deterministic=*/true, seed_);
+  const std::int64_t threads = started.threads;
+  compute_ = started.mode;
+  cache_ = make_run_cache(config_.data);
   // The loader of finetune's training epochs (configure_loading, train_epoch).
   loader_options_ = run_loader_options(config_, compute_.channels_last, cache_.get());
   loader_options_.augment = config_.data.augment;

@@ -105,4 +105,9 @@ LoaderOptions run_loader_options(const Config& config, bool channels_last, Image
   return options;
 }
 
+std::unique_ptr<ImageCache> make_run_cache(const DataConfig& data) {
+  if (data.cache != DataCache::kMemory) return nullptr;
+  return std::make_unique<ImageCache>(static_cast<std::uint64_t>(data.cache_max_bytes));
+}
+
 }  // namespace ftl

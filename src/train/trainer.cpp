@@ -66,19 +66,10 @@ std::optional<Checkpoint> FinetuneRun::start() {
   } else if (mode_ == RunMode::kNew) {
     check_run_dir_free(run_dir_);
   }
-  configure_determinism(config_.train.deterministic);
-  torch::manual_seed(seed());
-  const std::int64_t threads = configure_compute_threads(config_.train.threads);
-  compute_ = resolve_compute_mode(config_.train.precision, config_.train.memory_format, device_,
-                                  cpu_has_bf16());
-  // The JIT's graph optimizer turns a scripted network's training graph into differentiable
-  // subgraphs, whose backward on a CPU costs more than the plain interpreter's autograd of each
-  // op (a training step at batch 8, 224 px, against eager PyTorch's: Swin-T 1.58x optimized,
-  // 1.01x plain; ViT-B/16 1.08x and 0.90x; ResNet-50 0.99x and 0.95x; scripts/
-  // profile_backbone.py [--plain]). It stays on for CUDA (its fusers) and for bf16, whose
-  // autocast the optimizer applies to the graph: the plain interpreter's autocast is eager
-  // PyTorch 1.13's, which fails on ConvNeXt's and Swin's layer_norm.
-  if (!device_.is_cuda() && !compute_.bf16) torch::jit::setGraphExecutorOptimize(false);
+  const TrainingCompute started =
+      start_training_compute(config_.train, device_, config_.train.deterministic, seed());
+  const std::int64_t threads = started.threads;
+  compute_ = started.mode;
   features_ = std::make_unique<FeatureSource>(config_, device_, compute_);
   configure_loading();
   const auto data_start = Clock::now();
@@ -97,9 +88,7 @@ std::optional<Checkpoint> FinetuneRun::start() {
 }
 
 void FinetuneRun::configure_loading() {
-  if (config_.data.cache == DataCache::kMemory) {
-    cache_ = std::make_unique<ImageCache>(static_cast<std::uint64_t>(config_.data.cache_max_bytes));
-  }
+  cache_ = make_run_cache(config_.data);
   loader_options_ = run_loader_options(config_, compute_.channels_last, cache_.get());
 }
 

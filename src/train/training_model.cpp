@@ -7,6 +7,7 @@
 #include "ftl/model/probe.h"
 #include "ftl/model/run_layout.h"
 #include "ftl/util/errors.h"
+#include "ftl/util/runtime.h"
 #include "ftl/util/text.h"
 
 namespace ftl {
@@ -128,6 +129,24 @@ StartingNetwork starting_network(const Config& config, const std::vector<std::st
              has_layer_norm(loaded.module) ? " (it normalises with LayerNorm)" : "");
   }
   return {loaded.module, head};
+}
+
+TrainingCompute start_training_compute(const TrainConfig& train, const torch::Device& device,
+                                       bool deterministic, std::uint64_t seed) {
+  configure_determinism(deterministic);
+  torch::manual_seed(seed);
+  TrainingCompute compute;
+  compute.threads = configure_compute_threads(train.threads);
+  compute.mode = resolve_compute_mode(train.precision, train.memory_format, device, cpu_has_bf16());
+  // The JIT's graph optimizer turns a scripted network's training graph into differentiable
+  // subgraphs, whose backward on a CPU costs more than the plain interpreter's autograd of each
+  // op (a training step at batch 8, 224 px, against eager PyTorch's: Swin-T 1.58x optimized,
+  // 1.01x plain; ViT-B/16 1.08x and 0.90x; ResNet-50 0.99x and 0.95x; scripts/profile/
+  // backbone.py [--plain]). It stays on for CUDA (its fusers) and for bf16, whose autocast the
+  // optimizer applies to the graph: the plain interpreter's autocast is eager PyTorch 1.13's,
+  // which fails on ConvNeXt's and Swin's layer_norm.
+  if (!device.is_cuda() && !compute.mode.bf16) torch::jit::setGraphExecutorOptimize(false);
+  return compute;
 }
 
 }  // namespace ftl

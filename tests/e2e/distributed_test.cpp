@@ -1,5 +1,5 @@
 // Data-parallel training: real runs of 2 ftl processes on 127.0.0.1 against 1 process (the
-// launch environment and the sharding: tests/unit/dist/).
+// launch environment and the sharding: tests/unit/distributed/).
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <csignal>
@@ -9,7 +9,7 @@
 #include <map>
 
 #include "ftl/config/config.h"
-#include "ftl/dist/communicator.h"
+#include "ftl/distributed/communicator.h"
 #include "ftl/model/checkpoint.h"
 #include "ftl/model/train_state.h"
 #include "support/fixtures.h"

@@ -15,7 +15,7 @@
 #include "ftl/config/config.h"
 #include "ftl/data/dataset.h"
 #include "ftl/data/loader.h"
-#include "ftl/dist/communicator.h"
+#include "ftl/distributed/communicator.h"
 #include "ftl/model/checkpoint.h"
 #include "ftl/model/compute_mode.h"
 #include "ftl/model/family.h"

@@ -31,8 +31,8 @@ constexpr int kFinetuneSide = ftl::testing::kShapesInputSide;
 constexpr int kTrainPerClass = 30;
 constexpr int kValPerClass = 10;
 
-// One fine-tuning run shared by the sections below (each ctest process trains once); its
-// folder is removed when the process exits.
+// One fine-tuning run shared by the "finetune run" test cases below (each ctest process trains
+// once); its folder is removed when the process exits.
 struct ShapesRun {
   ftl::testing::TempDir dir;
   ftl::Config config;
@@ -80,271 +80,278 @@ ftl::Config one_frozen_epoch(const ftl::testing::TempDir& dir, const std::string
 
 }  // namespace
 
-// One fine-tuning run (in one process) checked from every side: each SECTION reruns the
-// test case body, and shapes_run() trains only the first time.
-TEST_CASE("finetune: a short run on the shapes, checked end to end", "[e2e]") {
+// One fine-tuning run checked from every side, one test case per side: shapes_run() trains
+// once per process, and its folder goes when the process exits.
+TEST_CASE("finetune run: learns the shapes and writes the run folder", "[e2e]") {
   const ShapesRun& run = shapes_run();
-  SECTION("learns the shapes and writes the run folder") {
-    const fs::path dir = run.config.output.dir;
-    CHECK(run.result.epochs == 3);
-    CHECK(run.result.best_val_acc >= 0.9);
+  const fs::path dir = run.config.output.dir;
+  CHECK(run.result.epochs == 3);
+  CHECK(run.result.best_val_acc >= 0.9);
 
-    std::ifstream config_file(dir / "config.json");
-    CHECK(nlohmann::json::parse(config_file) == ftl::config_to_json(run.config));
+  std::ifstream config_file(dir / "config.json");
+  CHECK(nlohmann::json::parse(config_file) == ftl::config_to_json(run.config));
 
-    const auto jsonl = read_lines(dir / "metrics.jsonl");
-    REQUIRE(jsonl.size() == 3);
-    for (std::size_t i = 0; i < jsonl.size(); ++i) {
-      const auto line = nlohmann::json::parse(jsonl[i]);
-      CHECK(line["epoch"] == i + 1);
-      CHECK(line["lr"] == 0.01);
-      CHECK(line["images_per_s"].get<double>() > 0);
-      CHECK(line["val_acc"].get<double>() <= 1.0);
+  const auto jsonl = read_lines(dir / "metrics.jsonl");
+  REQUIRE(jsonl.size() == 3);
+  for (std::size_t i = 0; i < jsonl.size(); ++i) {
+    const auto line = nlohmann::json::parse(jsonl[i]);
+    CHECK(line["epoch"] == i + 1);
+    CHECK(line["lr"] == 0.01);
+    CHECK(line["images_per_s"].get<double>() > 0);
+    CHECK(line["val_acc"].get<double>() <= 1.0);
+  }
+  const auto csv = read_lines(dir / "metrics.csv");
+  CHECK(csv.size() == 4);
+  CHECK(fs::exists(dir / "checkpoints/last.pt"));
+  CHECK(run.result.best_checkpoint == dir / "checkpoints/best.pt");
+
+  const ftl::Checkpoint best = ftl::load_checkpoint(run.result.best_checkpoint, torch::kCPU);
+  CHECK(best.metadata.classes == ftl::testing::kShapeClasses);
+  CHECK(best.metadata.epoch == run.result.best_epoch);
+  CHECK(best.metadata.metrics["val_acc"] == run.result.best_val_acc);
+  CHECK(best.metadata.preprocess.image_size == kFinetuneSide);
+  // The settings, without the run folder: a moved run still resumes.
+  nlohmann::json recorded = ftl::config_to_json(run.config);
+  recorded.erase("output");
+  CHECK(best.metadata.config == recorded);
+  CHECK(ftl::load_checkpoint(dir / "checkpoints/last.pt", torch::kCPU).metadata.epoch == 3);
+}
+
+TEST_CASE("finetune run: evaluate reproduces the validation accuracy of best.pt", "[e2e]") {
+  const ShapesRun& run = shapes_run();
+  ftl::EvaluateOptions options;
+  options.checkpoint = run.result.best_checkpoint;
+  options.data = run.config.data.val;
+  options.inference.threads = 2;
+  const auto report = ftl::evaluate_checkpoint(options, ftl::testing::quiet_logger()).report;
+  CHECK(report["num_samples"] == 3 * kValPerClass);
+  CHECK(report["accuracy"].get<double>() == Approx(run.result.best_val_acc).margin(1e-12));
+  CHECK_FALSE(report.contains("top5_accuracy"));  // only 3 classes
+  REQUIRE(report["per_class"].size() == 3);
+  CHECK(report["per_class"][0]["name"] == "circle");
+  CHECK(report["per_class"][0]["support"] == kValPerClass);
+  std::int64_t total = 0;
+  for (const auto& row : report["confusion_matrix"]) {
+    for (const auto& cell : row) total += cell.get<std::int64_t>();
+  }
+  CHECK(total == 3 * kValPerClass);
+
+  // The same images listed in a CSV manifest (paths relative to it) give the same report.
+  const fs::path manifest = fs::path(run.config.data.val) / "val.csv";
+  std::ofstream list(manifest);
+  list << "path,label\n";
+  for (const ftl::Sample& sample : ftl::scan_image_folder(run.config.data.val).samples) {
+    list << sample.path.lexically_relative(run.config.data.val).string() << ","
+         << sample.path.parent_path().filename().string() << "\n";
+  }
+  list.close();
+  options.data = manifest;
+  const auto listed = ftl::evaluate_checkpoint(options, ftl::testing::quiet_logger()).report;
+  CHECK(listed["accuracy"] == report["accuracy"]);
+  CHECK(listed["confusion_matrix"] == report["confusion_matrix"]);
+  fs::remove(manifest);
+}
+
+TEST_CASE("finetune run: best.pt runs in Python's torch.jit.load with the same logits", "[e2e]") {
+  const ShapesRun& run = shapes_run();
+  const ftl::Checkpoint best = ftl::load_checkpoint(run.result.best_checkpoint, torch::kCPU);
+  ftl::ImageFolder val = ftl::scan_image_folder(run.config.data.val);
+  ftl::LoaderOptions options;
+  options.batch_size = 12;
+  options.preprocess = best.metadata.preprocess;
+  ftl::BatchLoader loader(val.samples, ftl::epoch_order(val.samples.size(), 3, 1), options);
+  ftl::Batch batch;
+  REQUIRE(loader.next(batch));
+  torch::jit::Module module = best.module;
+  const torch::Tensor logits = module.forward({batch.images}).toTensor();
+
+  const fs::path input = run.dir / "input.f32";
+  std::ofstream(input, std::ios::binary)
+      .write(static_cast<const char*>(batch.images.contiguous().data_ptr()),
+             static_cast<std::streamsize>(batch.images.nbytes()));
+  const fs::path output = run.dir / "python.json";
+  const auto python = run_command(
+      ftl::testing::kPython + " " + ftl::testing::kSourceDir + "/tests/python/jit_logits.py " +
+      shell_quote(run.result.best_checkpoint.string()) + " " + shell_quote(input.string()) +
+      " 12 " + std::to_string(kFinetuneSide) + " " + shell_quote(output.string()) + " 2>&1");
+  INFO(python.output);
+  REQUIRE(python.exit_code == 0);
+  std::ifstream in(output);
+  const auto seen = nlohmann::json::parse(in);
+  CHECK(seen["out_features"] == 3);
+  CHECK(seen["training"] == false);  // saved in eval mode: runs as it is
+  CHECK(seen["classes"] == nlohmann::json(ftl::testing::kShapeClasses));
+  const auto rows = seen["logits"].get<std::vector<std::vector<float>>>();
+  REQUIRE(rows.size() == 12);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    for (std::size_t c = 0; c < 3; ++c) {
+      const float ours =
+          logits[static_cast<std::int64_t>(i)][static_cast<std::int64_t>(c)].item<float>();
+      CHECK(std::abs(rows[i][c] - ours) <= 1e-4F);
     }
-    const auto csv = read_lines(dir / "metrics.csv");
-    CHECK(csv.size() == 4);
-    CHECK(fs::exists(dir / "checkpoints/last.pt"));
-    CHECK(run.result.best_checkpoint == dir / "checkpoints/best.pt");
-
-    const ftl::Checkpoint best = ftl::load_checkpoint(run.result.best_checkpoint, torch::kCPU);
-    CHECK(best.metadata.classes == ftl::testing::kShapeClasses);
-    CHECK(best.metadata.epoch == run.result.best_epoch);
-    CHECK(best.metadata.metrics["val_acc"] == run.result.best_val_acc);
-    CHECK(best.metadata.preprocess.image_size == kFinetuneSide);
-    // The settings, without the run folder: a moved run still resumes.
-    nlohmann::json recorded = ftl::config_to_json(run.config);
-    recorded.erase("output");
-    CHECK(best.metadata.config == recorded);
-    CHECK(ftl::load_checkpoint(dir / "checkpoints/last.pt", torch::kCPU).metadata.epoch == 3);
   }
+}
 
-  SECTION("evaluate reproduces the validation accuracy of best.pt") {
-    ftl::EvaluateOptions options;
-    options.checkpoint = run.result.best_checkpoint;
-    options.data = run.config.data.val;
-    options.inference.threads = 2;
-    const auto report = ftl::evaluate_checkpoint(options, ftl::testing::quiet_logger()).report;
-    CHECK(report["num_samples"] == 3 * kValPerClass);
-    CHECK(report["accuracy"].get<double>() == Approx(run.result.best_val_acc).margin(1e-12));
-    CHECK_FALSE(report.contains("top5_accuracy"));  // only 3 classes
-    REQUIRE(report["per_class"].size() == 3);
-    CHECK(report["per_class"][0]["name"] == "circle");
-    CHECK(report["per_class"][0]["support"] == kValPerClass);
-    std::int64_t total = 0;
-    for (const auto& row : report["confusion_matrix"]) {
-      for (const auto& cell : row) total += cell.get<std::int64_t>();
+TEST_CASE("finetune run: ftl inspect describes a checkpoint and its resume state", "[e2e]") {
+  const ShapesRun& run = shapes_run();
+  const auto inspected =
+      run_command(shell_quote(ftl::testing::kFtlBinary) + " inspect --json " +
+                  shell_quote((fs::path(run.config.output.dir) / "checkpoints/last.pt").string()));
+  REQUIRE(inspected.exit_code == 0);
+  const auto described = nlohmann::json::parse(inspected.output);
+  CHECK(described["ftl_checkpoint"] == true);
+  CHECK(described["classes"] == nlohmann::json(ftl::testing::kShapeClasses));
+  CHECK(described["head"]["out_features"] == 3);
+  CHECK(described["epoch"] == 3);
+  CHECK(described["preprocess"]["image_size"] == kFinetuneSide);
+  CHECK(described["resume"]["epochs_done"] == 3);
+  CHECK(described["resume"]["stop_reason"] == "completed");
+  CHECK(described["training"]["phase"] == "full");
+  const auto missing =
+      run_command(shell_quote(ftl::testing::kFtlBinary) + " inspect /nonexistent/best.pt 2>&1");
+  CHECK(missing.exit_code == 1);
+  CHECK_THAT(missing.output, Contains("/nonexistent/best.pt: no such file"));
+}
+
+TEST_CASE(
+    "finetune run: ftl predict agrees with evaluate and reads stdin and exits 1 on a bad image",
+    "[e2e]") {
+  const ShapesRun& run = shapes_run();
+  const std::string base = shell_quote(ftl::testing::kFtlBinary) + " -q predict --checkpoint " +
+                           shell_quote(run.result.best_checkpoint.string()) + " --threads 2";
+  const auto predicted = run_command(base + " " + shell_quote(run.config.data.val));
+  REQUIRE(predicted.exit_code == 0);
+  std::istringstream lines(predicted.output);
+  std::string line;
+  std::size_t count = 0;
+  std::size_t correct = 0;
+  fs::path good;  // a square the model gets right (which ones, float rounding may decide)
+  while (std::getline(lines, line)) {
+    const auto record = nlohmann::json::parse(line);
+    const fs::path path = record["path"].get<std::string>();
+    const std::string truth = path.parent_path().filename().string();
+    ++count;
+    if (record["top"][0]["class"] != truth) continue;
+    ++correct;
+    if (truth == "square") good = path;
+  }
+  REQUIRE_FALSE(good.empty());
+  CHECK(count == 3 * kValPerClass);
+  CHECK(static_cast<double>(correct) / static_cast<double>(count) ==
+        Approx(run.result.best_val_acc).margin(1e-12));
+
+  const fs::path bad = run.dir / "bad.png";
+  std::ofstream(bad) << "not a png";
+  const auto mixed =
+      run_command("printf '%s\\n%s\\n' " + shell_quote(bad.string()) + " " +
+                  shell_quote(good.string()) + " | " + base + " --format csv --top-k 2 -");
+  CHECK(mixed.exit_code == 1);
+  CHECK(mixed.output ==
+        "path,top1_class,top1_index,top1_probability,top2_class,top2_index,top2_probability,"
+        "error\n" +
+            bad.string() + ",,,,,,,not a JPEG or PNG file\n" +
+            mixed.output.substr(mixed.output.rfind(good.string())));
+  CHECK_THAT(mixed.output, Contains(good.string() + ",square,1,"));
+
+  // A file name that is not UTF-8 is classified; its bad byte prints as U+FFFD.
+  const fs::path latin1 = run.dir / "caf\xe9.png";
+  fs::copy_file(good, latin1);
+  const auto odd = run_command(base + " " + shell_quote(latin1.string()));
+  CHECK(odd.exit_code == 0);
+  CHECK_THAT(odd.output, Contains("caf\xEF\xBF\xBD.png") && Contains("\"top\""));
+}
+
+TEST_CASE("finetune run: ftl report writes the run's page and evaluate --report the evaluation's",
+          "[e2e]") {
+  const ShapesRun& run = shapes_run();
+  const fs::path dir = run.config.output.dir;
+  const nlohmann::json data = nlohmann::json::parse(std::ifstream(dir / "data.json"));
+  CHECK(data["train"]["images"] == 3 * kTrainPerClass);
+  CHECK(data["val"]["classes"]["circle"] == kValPerClass);
+  const fs::path page = run.dir / "run_report.html";
+  const std::string ftl = shell_quote(ftl::testing::kFtlBinary);
+  const auto reported =
+      run_command(ftl + " -q report " + shell_quote(dir.string()) + " --threads 2 --output " +
+                  shell_quote(page.string()) + " 2>&1");
+  INFO(reported.output);
+  REQUIRE(reported.exit_code == 0);
+  const std::string html = ftl::testing::read_file(page);
+  CHECK_THAT(html, Contains("Learning curves") && Contains("Confusion matrix") &&
+                       Contains("<td>triangle</td>") && Contains("completed"));
+  const double accuracy = run.result.best_val_acc;
+  CHECK_THAT(html, Contains(fmt::format("<span>accuracy</span><b>{:.4f}</b>", accuracy)));
+
+  const fs::path evaluation_page = run.dir / "evaluation.html";
+  CHECK(run_command(ftl + " -q evaluate --checkpoint " +
+                    shell_quote(run.result.best_checkpoint.string()) + " --data " +
+                    shell_quote(run.config.data.val) + " --threads 2 --report " +
+                    shell_quote(evaluation_page.string()) + " >/dev/null")
+            .exit_code == 0);
+  const std::string evaluation_html = ftl::testing::read_file(evaluation_page);
+  CHECK_THAT(evaluation_html,
+             Contains("ftl evaluation") && Contains("aria-label=\"confusion matrix\""));
+
+  const auto not_a_run =
+      run_command(ftl + " report " + shell_quote(run.dir.path().string()) + " 2>&1");
+  CHECK(not_a_run.exit_code == 1);
+  CHECK_THAT(not_a_run.output, Contains("not a run folder"));
+}
+
+TEST_CASE("finetune run: ftl evaluate prints JSON and its gate exits 3", "[e2e]") {
+  const ShapesRun& run = shapes_run();
+  // Mislabelled data: the "circle" folder holds squares, so accuracy drops to about 2/3.
+  const fs::path data = run.dir / "mislabelled";
+  for (const std::string& name : ftl::testing::kShapeClasses) {
+    const std::string source = name == "circle" ? "square" : name;
+    fs::create_directories(data / name);
+    for (const auto& entry : fs::directory_iterator(run.dir / "val" / source)) {
+      fs::copy_file(entry.path(), data / name / entry.path().filename());
     }
-    CHECK(total == 3 * kValPerClass);
-
-    // The same images listed in a CSV manifest (paths relative to it) give the same report.
-    const fs::path manifest = fs::path(run.config.data.val) / "val.csv";
-    std::ofstream list(manifest);
-    list << "path,label\n";
-    for (const ftl::Sample& sample : ftl::scan_image_folder(run.config.data.val).samples) {
-      list << sample.path.lexically_relative(run.config.data.val).string() << ","
-           << sample.path.parent_path().filename().string() << "\n";
-    }
-    list.close();
-    options.data = manifest;
-    const auto listed = ftl::evaluate_checkpoint(options, ftl::testing::quiet_logger()).report;
-    CHECK(listed["accuracy"] == report["accuracy"]);
-    CHECK(listed["confusion_matrix"] == report["confusion_matrix"]);
-    fs::remove(manifest);
   }
+  const fs::path report_file = run.dir / "report.json";
+  const std::string base = shell_quote(ftl::testing::kFtlBinary) + " evaluate --checkpoint " +
+                           shell_quote(run.result.best_checkpoint.string()) + " --data " +
+                           shell_quote(data.string()) + " --threads 2";
+  const auto failed = run_command(base + " --min-accuracy 0.9 --output " +
+                                  shell_quote(report_file.string()) + " 2>/dev/null");
+  CHECK(failed.exit_code == 3);
+  const auto report = nlohmann::json::parse(failed.output);
+  CHECK(report["accuracy"].get<double>() < 0.9);
+  std::ifstream written(report_file);
+  CHECK(nlohmann::json::parse(written) == report);
 
-  SECTION("best.pt runs in Python's torch.jit.load with the same logits") {
-    const ftl::Checkpoint best = ftl::load_checkpoint(run.result.best_checkpoint, torch::kCPU);
-    ftl::ImageFolder val = ftl::scan_image_folder(run.config.data.val);
-    ftl::LoaderOptions options;
-    options.batch_size = 12;
-    options.preprocess = best.metadata.preprocess;
-    ftl::BatchLoader loader(val.samples, ftl::epoch_order(val.samples.size(), 3, 1), options);
-    ftl::Batch batch;
-    REQUIRE(loader.next(batch));
-    torch::jit::Module module = best.module;
-    const torch::Tensor logits = module.forward({batch.images}).toTensor();
+  const auto gate_message = run_command(base + " --min-accuracy 0.9 2>&1 >/dev/null");
+  CHECK_THAT(gate_message.output,
+             Contains("quality gate failed: accuracy") && Contains("< --min-accuracy 0.9"));
+  CHECK(run_command(base + " --min-accuracy 0.1 >/dev/null 2>&1").exit_code == 0);
 
-    const fs::path input = run.dir / "input.f32";
-    std::ofstream(input, std::ios::binary)
-        .write(static_cast<const char*>(batch.images.contiguous().data_ptr()),
-               static_cast<std::streamsize>(batch.images.nbytes()));
-    const fs::path output = run.dir / "python.json";
-    const auto python = run_command(
-        ftl::testing::kPython + " " + ftl::testing::kSourceDir + "/tests/python/jit_logits.py " +
-        shell_quote(run.result.best_checkpoint.string()) + " " + shell_quote(input.string()) +
-        " 12 " + std::to_string(kFinetuneSide) + " " + shell_quote(output.string()) + " 2>&1");
-    INFO(python.output);
-    REQUIRE(python.exit_code == 0);
-    std::ifstream in(output);
-    const auto seen = nlohmann::json::parse(in);
-    CHECK(seen["out_features"] == 3);
-    CHECK(seen["training"] == false);  // saved in eval mode: runs as it is
-    CHECK(seen["classes"] == nlohmann::json(ftl::testing::kShapeClasses));
-    const auto rows = seen["logits"].get<std::vector<std::vector<float>>>();
-    REQUIRE(rows.size() == 12);
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      for (std::size_t c = 0; c < 3; ++c) {
-        const float ours =
-            logits[static_cast<std::int64_t>(i)][static_cast<std::int64_t>(c)].item<float>();
-        CHECK(std::abs(rows[i][c] - ours) <= 1e-4F);
-      }
-    }
-  }
+  // Every gate exits 3 with a line naming it; the circles (really squares) have no recall.
+  const auto recall_gate = run_command(base + " --min-class-recall 0.5 2>&1 >/dev/null");
+  CHECK(recall_gate.exit_code == 3);
+  CHECK_THAT(recall_gate.output, Contains("quality gate failed: recall of class circle"));
+  const auto loss_gate = run_command(base + " --max-loss 0.000001 2>&1 >/dev/null");
+  CHECK(loss_gate.exit_code == 3);
+  CHECK_THAT(loss_gate.output,
+             Contains("quality gate failed: loss") && Contains("> --max-loss 1e-06"));
 
-  SECTION("ftl inspect describes a checkpoint and its resume state") {
-    const auto inspected = run_command(
-        shell_quote(ftl::testing::kFtlBinary) + " inspect --json " +
-        shell_quote((fs::path(run.config.output.dir) / "checkpoints/last.pt").string()));
-    REQUIRE(inspected.exit_code == 0);
-    const auto described = nlohmann::json::parse(inspected.output);
-    CHECK(described["ftl_checkpoint"] == true);
-    CHECK(described["classes"] == nlohmann::json(ftl::testing::kShapeClasses));
-    CHECK(described["head"]["out_features"] == 3);
-    CHECK(described["epoch"] == 3);
-    CHECK(described["preprocess"]["image_size"] == kFinetuneSide);
-    CHECK(described["resume"]["epochs_done"] == 3);
-    CHECK(described["resume"]["stop_reason"] == "completed");
-    CHECK(described["training"]["phase"] == "full");
-    const auto missing =
-        run_command(shell_quote(ftl::testing::kFtlBinary) + " inspect /nonexistent/best.pt 2>&1");
-    CHECK(missing.exit_code == 1);
-    CHECK_THAT(missing.output, Contains("/nonexistent/best.pt: no such file"));
-  }
-
-  SECTION("ftl predict agrees with evaluate, reads stdin, and exits 1 on a bad image") {
-    const std::string base = shell_quote(ftl::testing::kFtlBinary) + " -q predict --checkpoint " +
-                             shell_quote(run.result.best_checkpoint.string()) + " --threads 2";
-    const auto predicted = run_command(base + " " + shell_quote(run.config.data.val));
-    REQUIRE(predicted.exit_code == 0);
-    std::istringstream lines(predicted.output);
-    std::string line;
-    std::size_t count = 0;
-    std::size_t correct = 0;
-    fs::path good;  // a square the model gets right (which ones, float rounding may decide)
-    while (std::getline(lines, line)) {
-      const auto record = nlohmann::json::parse(line);
-      const fs::path path = record["path"].get<std::string>();
-      const std::string truth = path.parent_path().filename().string();
-      ++count;
-      if (record["top"][0]["class"] != truth) continue;
-      ++correct;
-      if (truth == "square") good = path;
-    }
-    REQUIRE_FALSE(good.empty());
-    CHECK(count == 3 * kValPerClass);
-    CHECK(static_cast<double>(correct) / static_cast<double>(count) ==
-          Approx(run.result.best_val_acc).margin(1e-12));
-
-    const fs::path bad = run.dir / "bad.png";
-    std::ofstream(bad) << "not a png";
-    const auto mixed =
-        run_command("printf '%s\\n%s\\n' " + shell_quote(bad.string()) + " " +
-                    shell_quote(good.string()) + " | " + base + " --format csv --top-k 2 -");
-    CHECK(mixed.exit_code == 1);
-    CHECK(mixed.output ==
-          "path,top1_class,top1_index,top1_probability,top2_class,top2_index,top2_probability,"
-          "error\n" +
-              bad.string() + ",,,,,,,not a JPEG or PNG file\n" +
-              mixed.output.substr(mixed.output.rfind(good.string())));
-    CHECK_THAT(mixed.output, Contains(good.string() + ",square,1,"));
-
-    // A file name that is not UTF-8 is classified; its bad byte prints as U+FFFD.
-    const fs::path latin1 = run.dir / "caf\xe9.png";
-    fs::copy_file(good, latin1);
-    const auto odd = run_command(base + " " + shell_quote(latin1.string()));
-    CHECK(odd.exit_code == 0);
-    CHECK_THAT(odd.output, Contains("caf\xEF\xBF\xBD.png") && Contains("\"top\""));
-  }
-
-  SECTION("ftl report writes the run's page; evaluate --report the evaluation's") {
-    const fs::path dir = run.config.output.dir;
-    const nlohmann::json data = nlohmann::json::parse(std::ifstream(dir / "data.json"));
-    CHECK(data["train"]["images"] == 3 * kTrainPerClass);
-    CHECK(data["val"]["classes"]["circle"] == kValPerClass);
-    const fs::path page = run.dir / "run_report.html";
-    const std::string ftl = shell_quote(ftl::testing::kFtlBinary);
-    const auto reported =
-        run_command(ftl + " -q report " + shell_quote(dir.string()) + " --threads 2 --output " +
-                    shell_quote(page.string()) + " 2>&1");
-    INFO(reported.output);
-    REQUIRE(reported.exit_code == 0);
-    const std::string html = ftl::testing::read_file(page);
-    CHECK_THAT(html, Contains("Learning curves") && Contains("Confusion matrix") &&
-                         Contains("<td>triangle</td>") && Contains("completed"));
-    const double accuracy = run.result.best_val_acc;
-    CHECK_THAT(html, Contains(fmt::format("<span>accuracy</span><b>{:.4f}</b>", accuracy)));
-
-    const fs::path evaluation_page = run.dir / "evaluation.html";
-    CHECK(run_command(ftl + " -q evaluate --checkpoint " +
-                      shell_quote(run.result.best_checkpoint.string()) + " --data " +
-                      shell_quote(run.config.data.val) + " --threads 2 --report " +
-                      shell_quote(evaluation_page.string()) + " >/dev/null")
-              .exit_code == 0);
-    const std::string evaluation_html = ftl::testing::read_file(evaluation_page);
-    CHECK_THAT(evaluation_html,
-               Contains("ftl evaluation") && Contains("aria-label=\"confusion matrix\""));
-
-    const auto not_a_run =
-        run_command(ftl + " report " + shell_quote(run.dir.path().string()) + " 2>&1");
-    CHECK(not_a_run.exit_code == 1);
-    CHECK_THAT(not_a_run.output, Contains("not a run folder"));
-  }
-
-  SECTION("ftl evaluate prints JSON and its gate exits 3") {
-    // Mislabelled data: the "circle" folder holds squares, so accuracy drops to about 2/3.
-    const fs::path data = run.dir / "mislabelled";
-    for (const std::string& name : ftl::testing::kShapeClasses) {
-      const std::string source = name == "circle" ? "square" : name;
-      fs::create_directories(data / name);
-      for (const auto& entry : fs::directory_iterator(run.dir / "val" / source)) {
-        fs::copy_file(entry.path(), data / name / entry.path().filename());
-      }
-    }
-    const fs::path report_file = run.dir / "report.json";
-    const std::string base = shell_quote(ftl::testing::kFtlBinary) + " evaluate --checkpoint " +
-                             shell_quote(run.result.best_checkpoint.string()) + " --data " +
-                             shell_quote(data.string()) + " --threads 2";
-    const auto failed = run_command(base + " --min-accuracy 0.9 --output " +
-                                    shell_quote(report_file.string()) + " 2>/dev/null");
-    CHECK(failed.exit_code == 3);
-    const auto report = nlohmann::json::parse(failed.output);
-    CHECK(report["accuracy"].get<double>() < 0.9);
-    std::ifstream written(report_file);
-    CHECK(nlohmann::json::parse(written) == report);
-
-    const auto gate_message = run_command(base + " --min-accuracy 0.9 2>&1 >/dev/null");
-    CHECK_THAT(gate_message.output,
-               Contains("quality gate failed: accuracy") && Contains("< --min-accuracy 0.9"));
-    CHECK(run_command(base + " --min-accuracy 0.1 >/dev/null 2>&1").exit_code == 0);
-
-    // Every gate exits 3 with a line naming it; the circles (really squares) have no recall.
-    const auto recall_gate = run_command(base + " --min-class-recall 0.5 2>&1 >/dev/null");
-    CHECK(recall_gate.exit_code == 3);
-    CHECK_THAT(recall_gate.output, Contains("quality gate failed: recall of class circle"));
-    const auto loss_gate = run_command(base + " --max-loss 0.000001 2>&1 >/dev/null");
-    CHECK(loss_gate.exit_code == 3);
-    CHECK_THAT(loss_gate.output,
-               Contains("quality gate failed: loss") && Contains("> --max-loss 1e-06"));
-
-    // A table for people, and the CSV files.
-    const fs::path errors = run.dir / "errors.csv";
-    const fs::path confusion = run.dir / "confusion.csv";
-    const auto text =
-        run_command(base + " --format text --top-k 2 --errors-csv " + shell_quote(errors.string()) +
-                    " --confusion-csv " + shell_quote(confusion.string()) + " 2>/dev/null");
-    CHECK(text.exit_code == 0);
-    CHECK_THAT(text.output,
-               Contains("macro avg") && Contains("top2_accuracy") && Contains("worst confusions"));
-    const auto error_rows = read_lines(errors);
-    const auto wrong = static_cast<std::size_t>(std::lround(
-        (1.0 - report["accuracy"].get<double>()) * report["num_samples"].get<double>()));
-    REQUIRE(error_rows.size() == wrong + 1);
-    CHECK(error_rows[0] == "path,true_class,predicted_class,confidence,loss");
-    CHECK_THAT(error_rows[1], Contains("/circle/") && Contains(",circle,"));
-    const auto confusion_rows = read_lines(confusion);
-    REQUIRE(confusion_rows.size() == 4);
-    CHECK(confusion_rows[0] == "true_class,circle,square,triangle");
-  }
+  // A table for people, and the CSV files.
+  const fs::path errors = run.dir / "errors.csv";
+  const fs::path confusion = run.dir / "confusion.csv";
+  const auto text =
+      run_command(base + " --format text --top-k 2 --errors-csv " + shell_quote(errors.string()) +
+                  " --confusion-csv " + shell_quote(confusion.string()) + " 2>/dev/null");
+  CHECK(text.exit_code == 0);
+  CHECK_THAT(text.output,
+             Contains("macro avg") && Contains("top2_accuracy") && Contains("worst confusions"));
+  const auto error_rows = read_lines(errors);
+  const auto wrong = static_cast<std::size_t>(
+      std::lround((1.0 - report["accuracy"].get<double>()) * report["num_samples"].get<double>()));
+  REQUIRE(error_rows.size() == wrong + 1);
+  CHECK(error_rows[0] == "path,true_class,predicted_class,confidence,loss");
+  CHECK_THAT(error_rows[1], Contains("/circle/") && Contains(",circle,"));
+  const auto confusion_rows = read_lines(confusion);
+  REQUIRE(confusion_rows.size() == 4);
+  CHECK(confusion_rows[0] == "true_class,circle,square,triangle");
 }
 
 TEST_CASE("finetune: a folder that already holds a run is refused, untouched", "[e2e]") {

@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "ftl/dist/launch.h"
+#include "ftl/distributed/launch.h"
 
 namespace ftl::testing {
 

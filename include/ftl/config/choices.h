@@ -1,6 +1,7 @@
 // The config's choices: every option that takes one of a few words is an enum here. The option
-// table (config.cpp) parses the word once; code compares enum values, so a misspelt choice does
-// not compile. to_string gives the word back, as config.json, checkpoints and logs write it.
+// table (src/config/option_rows.cpp) parses the word once; code compares enum values, so a misspelt
+// choice does not compile. to_string gives the word back, as config.json, checkpoints and logs
+// write it.
 #pragma once
 
 namespace ftl {

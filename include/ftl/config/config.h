@@ -1,5 +1,5 @@
 // The run configuration of `ftl finetune`: every option is a field here with its default, and
-// one row in the option table (config.cpp) that gives its JSON key, help text, valid range and
+// one row in the option table (option_rows.cpp) that gives its JSON key, help text, valid range and
 // its part in resuming and in the feature cache. Parsing, overrides, validation, the help, the
 // resolved config.json, the resume check and the feature-cache key all read that table.
 #pragma once
@@ -12,30 +12,9 @@
 
 #include "ftl/config/choices.h"
 #include "ftl/config/data_config.h"
+#include "ftl/config/freeze_policy.h"
 
 namespace ftl {
-
-/// model.freeze: which part of the network is held fixed while training (model/model.h's
-/// frozen_modules turns it into module paths once the network is known).
-struct FreezePolicy {
-  enum class Kind {
-    kNone,      // "none": every layer trains
-    kBackbone,  // "backbone": all but the head (and the Dropout right before it)
-    kUpTo,      // "up_to:NAME": the modules from the first up to NAME, in the module's order
-  };
-  Kind kind = Kind::kNone;
-  std::string up_to;  // kUpTo's NAME: a top-level child ("layer2") or a dotted path
-
-  /// Parses the config's word ("none", "backbone", "up_to:features.6"); throws ConfigError
-  /// naming model.freeze and the value for anything else.
-  static FreezePolicy parse(const std::string& text);
-  /// The word back, as config.json, checkpoints and messages write it.
-  std::string to_string() const;
-  bool operator==(const FreezePolicy& other) const {
-    return kind == other.kind && up_to == other.up_to;
-  }
-  bool operator!=(const FreezePolicy& other) const { return !(*this == other); }
-};
 
 struct ModelConfig {
   std::string path;                    // TorchScript classifier file (required)

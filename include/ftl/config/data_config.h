@@ -3,7 +3,7 @@
 // Preprocess and Augment are the very settings that the image functions take (image/preprocess.h,
 // image/augment.h) and that checkpoints store: the config holds them as they are, so each
 // default is written here once. Their JSON keys stay flat (data.image_size, data.crop_scale):
-// the option table (config.cpp) maps each key to its field.
+// the option table (src/config/option_rows.cpp) maps each key to its field.
 #pragma once
 
 #include <array>

@@ -17,9 +17,9 @@
 
 namespace ftl {
 
-struct InferenceOptions {
-  std::int64_t batch_size = 64;            // images per forward pass
-  std::int64_t workers = 0;                // decoding threads; 0 = one per 4 cores, min 1
+/// How a checkpoint's network computes its answers: what every command that runs one
+/// (evaluate, predict, report and serve) takes alike, written once here.
+struct InferenceCompute {
   std::int64_t threads = 0;                // compute threads; 0 = cores available to the process
   std::string device = "cpu";              // "cpu", "cuda" or "cuda:N"
   Tta tta = Tta::kNone;                    // test-time augmentation of every prediction
@@ -28,13 +28,17 @@ struct InferenceOptions {
                                                  // check (a test points it at its own file)
 };
 
-/// `device`, resolved (resolve_device), once `precision` is known to run there: ConfigError
-/// naming "precision" for bf16 on a CPU without AVX512-BF16 or AMX (check_bf16_support, the
-/// flags read from `cpuinfo`), before anything is loaded. ftl serve's, too.
-torch::Device inference_device(const std::string& device, Precision precision,
-                               const std::filesystem::path& cpuinfo);
-/// The same for options.device, options.precision and options.cpuinfo.
-torch::Device inference_device(const InferenceOptions& options);
+/// The settings of evaluate, predict and report: how the network computes, and how the images
+/// reach it.
+struct InferenceOptions : InferenceCompute {
+  std::int64_t batch_size = 64;  // images per forward pass
+  std::int64_t workers = 0;      // decoding threads; 0 = one per 4 cores, min 1
+};
+
+/// compute.device, resolved (resolve_device), once compute.precision is known to run there:
+/// ConfigError naming "precision" for bf16 on a CPU without AVX512-BF16 or AMX
+/// (check_bf16_support, the flags read from compute.cpuinfo), before anything is loaded.
+torch::Device inference_device(const InferenceCompute& compute);
 
 /// A call on fewer images than this runs the network as loaded (under autocast for bf16):
 /// freezing costs more at load than it saves on so few. ResNet-18 at 224 px, 2 threads: freezing

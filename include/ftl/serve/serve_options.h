@@ -6,9 +6,7 @@
 #include <filesystem>
 #include <string>
 
-#include "ftl/config/choices.h"
-#include "ftl/eval/class_scores.h"
-#include "ftl/model/compute_mode.h"
+#include "ftl/eval/inference_options.h"
 
 namespace ftl {
 
@@ -24,11 +22,11 @@ enum class BatchWait {
   kDelay,     // the whole max_delay, whatever is arriving: larger passes, longer waits
 };
 
-struct ServeOptions {
+/// How the network computes (InferenceCompute, as evaluate and predict take it), and the rest.
+struct ServeOptions : InferenceCompute {
   std::filesystem::path checkpoint;  // a best.pt / last.pt written by ftl finetune
   std::string host = "127.0.0.1";    // the address to listen on: loopback only by default
   int port = 8080;                   // the TCP port; 0 = any free one (the log names it)
-  std::int64_t threads = 0;          // compute threads of the forward pass; 0 = available cores
   std::int64_t http_threads = 32;    // connections served at once (each holds one thread)
   std::int64_t max_batch = 16;       // images per forward pass at most
   double max_delay_ms = 5;           // how long the first queued image waits for others
@@ -38,11 +36,6 @@ struct ServeOptions {
   std::int64_t io_timeout_s = 10;    // a read or write that makes no progress this long fails
   std::filesystem::path token_file;  // holds the bearer token that requests must send; empty =
                                      // no token asked for
-  std::string device = "cpu";        // "cpu", "cuda" or "cuda:N"
-  Tta tta = Tta::kNone;              // test-time augmentation of every prediction
-  Precision precision = Precision::kFp32;  // fp32, or bf16 (CPUs with AVX512-BF16 or AMX, CUDA)
-  std::filesystem::path cpuinfo = kCpuInfoPath;         // where the CPU's flags are read for bf16's
-                                                        // check (a test points it at its own file)
   AccessLogFormat access_log = AccessLogFormat::kText;  // the form of the access lines
 };
 

@@ -17,7 +17,7 @@
 
 #include "ftl/config/config.h"
 #include "ftl/data/loader.h"
-#include "ftl/dist/ranks.h"
+#include "ftl/distributed/ranks.h"
 #include "ftl/model/compute_mode.h"
 #include "ftl/train/feature_cache.h"
 #include "ftl/train/run_data.h"

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -30,6 +31,9 @@ struct RunData {
 /// Scans (or splits) the datasets and logs what they hold. Throws DataError naming the path
 /// when a dataset is unusable, the two have different classes, or fewer than 2 images train.
 RunData load_run_data(const DataConfig& data, std::uint64_t seed, spdlog::logger& log);
+
+/// data.cache "memory"'s image cache, shared by a run's epochs; null for "none".
+std::unique_ptr<ImageCache> make_run_cache(const DataConfig& data);
 
 /// The loader settings of a run's validation from the config: workers, batches, prefetch,
 /// preprocessing, the bad-image policy, the memory layout and `cache` (null: none). Training

@@ -17,12 +17,12 @@
 
 #include "ftl/model/checkpoint.h"
 #include "ftl/model/train_state.h"
+#include "ftl/train/finetune_result.h"
 #include "ftl/train/metrics_log.h"
 #include "ftl/train/ranking.h"
 #include "ftl/train/run_data.h"
 #include "ftl/train/run_folder.h"
 #include "ftl/train/run_timing.h"
-#include "ftl/train/trainer.h"
 #include "ftl/train/training_model.h"
 #include "ftl/util/files.h"
 

@@ -13,7 +13,7 @@
 
 #include "ftl/config/config.h"
 #include "ftl/data/loader.h"
-#include "ftl/dist/ranks.h"
+#include "ftl/distributed/ranks.h"
 #include "ftl/train/optimizer.h"
 
 namespace ftl {

@@ -13,6 +13,7 @@
 
 #include "ftl/config/config.h"
 #include "ftl/model/checkpoint.h"
+#include "ftl/model/compute_mode.h"
 #include "ftl/model/head.h"
 #include "ftl/model/train_state.h"
 
@@ -61,5 +62,17 @@ struct StartingNetwork {
 StartingNetwork starting_network(const Config& config, const std::vector<std::string>& classes,
                                  const Checkpoint* last, const TrainState& state,
                                  const torch::Device& device, spdlog::logger& log);
+
+/// How a training process computes, fixed once before its network is built.
+struct TrainingCompute {
+  ComputeMode mode;          // train.precision and train.memory_format on this device
+  std::int64_t threads = 0;  // the compute threads train.threads resolved to
+};
+
+/// Sets up a training process's computing, as finetune and the lr range test both start:
+/// determinism, the seed, the threads, the compute mode, and the JIT executor the training
+/// graph runs on. ConfigError when train.precision cannot run on `device`.
+TrainingCompute start_training_compute(const TrainConfig& train, const torch::Device& device,
+                                       bool deterministic, std::uint64_t seed);
 
 }  // namespace ftl

@@ -22,4 +22,7 @@ std::string read_text_file(const std::filesystem::path& path);
 /// The lines of `text` that hold a tab, split at their first tab (bad_images.txt's format).
 std::vector<std::pair<std::string, std::string>> tab_separated(const std::string& text);
 
+/// The Levenshtein distance between a and b: what suggests the key or the name a user meant.
+std::size_t edit_distance(const std::string& a, const std::string& b);
+
 }  // namespace ftl

@@ -1,4 +1,4 @@
-#include "ftl/dist/launch.h"
+#include "ftl/distributed/launch.h"
 
 #include <cstdlib>
 #include <limits>

@@ -1,5 +1,5 @@
 // Each rank's share of an epoch, and validation totals summed over the ranks' shares.
-#include "ftl/dist/shard.h"
+#include "ftl/distributed/shard.h"
 
 #include <catch2/catch.hpp>
 #include <numeric>

@@ -1,4 +1,4 @@
-#include "ftl/dist/shard.h"
+#include "ftl/distributed/shard.h"
 
 #include <algorithm>
 

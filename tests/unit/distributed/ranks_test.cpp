@@ -1,4 +1,4 @@
-#include "ftl/dist/ranks.h"
+#include "ftl/distributed/ranks.h"
 
 #include <spdlog/logger.h>
 

@@ -1,6 +1,6 @@
 // How a process learns its rank: torchrun's and SLURM's variables, the flags, and the errors
 // that name the flag or variable at fault.
-#include "ftl/dist/launch.h"
+#include "ftl/distributed/launch.h"
 
 #include <catch2/catch.hpp>
 #include <map>

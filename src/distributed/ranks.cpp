@@ -1,11 +1,11 @@
-#include "ftl/dist/ranks.h"
+#include "ftl/distributed/ranks.h"
 
 #include <spdlog/fmt/fmt.h>
 
 #include <chrono>
 
-#include "ftl/dist/communicator.h"
-#include "ftl/dist/shard.h"
+#include "ftl/distributed/communicator.h"
+#include "ftl/distributed/shard.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/hash.h"
 
@@ -134,11 +134,11 @@ std::unique_ptr<Ranks> join_ranks(const Launch& launch, const Config& config,
   const auto start = Clock::now();
   log.info("distributed: rank {} of {} ({}), rendezvous at {}:{}", launch.rank, launch.world_size,
            launch.source, launch.master_addr, launch.master_port);
-  auto communicator = std::make_unique<Communicator>(launch, to_string(config.dist.backend),
-                                                     config.dist.timeout_s, device);
+  auto communicator =
+      std::make_unique<Communicator>(launch, config.dist.backend, config.dist.timeout_s, device);
   log.info("distributed: all {} ranks joined in {:.1f}s ({}); global batch {} x {} = {}",
-           launch.world_size, seconds_since(start), communicator->backend(), config.data.batch_size,
-           launch.world_size, config.data.batch_size * launch.world_size);
+           launch.world_size, seconds_since(start), to_string(communicator->backend()),
+           config.data.batch_size, launch.world_size, config.data.batch_size * launch.world_size);
   auto ranks = std::make_unique<ProcessGroupRanks>(std::move(communicator));
   ranks->check_same_on_every_rank(run_identity, "a config (with its overrides and run mode)");
   return ranks;

@@ -10,7 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "ftl/dist/launch.h"
+#include "ftl/config/choices.h"
+#include "ftl/distributed/launch.h"
 
 namespace ftl {
 
@@ -23,10 +24,11 @@ class Communicator {
   /// PyTorch's DistributedDataParallel does by default.
   static constexpr std::size_t kBucketBytes = std::size_t{25} << 20;
 
-  /// Joins the process group. `backend` is dist.backend ("auto", "gloo", "nccl"). Throws
+  /// Joins the process group. `backend` is dist.backend; kAuto picks NCCL for CUDA where this
+  /// build has it, else Gloo. Throws
   /// ConfigError when the backend cannot serve `device` or this build lacks it, and
   /// DistributedError when the other ranks do not all arrive within `timeout_s`.
-  Communicator(const Launch& launch, const std::string& backend, double timeout_s,
+  Communicator(const Launch& launch, DistBackend backend, double timeout_s,
                const torch::Device& device);
   ~Communicator();
   Communicator(const Communicator&) = delete;
@@ -34,7 +36,8 @@ class Communicator {
 
   int rank() const { return rank_; }
   int world_size() const { return world_size_; }
-  const std::string& backend() const { return backend_; }
+  /// The backend in use: kGloo or kNccl, never kAuto.
+  DistBackend backend() const { return backend_; }
 
   /// Rank 0's values replace every other rank's, in place. `what` names the data in errors.
   void broadcast(const std::vector<torch::Tensor>& tensors, const std::string& what);
@@ -50,7 +53,7 @@ class Communicator {
   int rank_ = 0;
   int world_size_ = 1;
   double timeout_s_ = 0;
-  std::string backend_;
+  DistBackend backend_;
   // Where the collectives run: NCCL takes CUDA tensors only, Gloo here CPU ones. Tensors from
   // elsewhere travel through a flat copy on this device.
   torch::Device collective_device_ = torch::kCPU;

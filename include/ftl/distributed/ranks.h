@@ -13,7 +13,7 @@
 
 #include "ftl/config/config.h"
 #include "ftl/data/dataset.h"
-#include "ftl/dist/launch.h"
+#include "ftl/distributed/launch.h"
 
 namespace ftl {
 

@@ -1,4 +1,4 @@
-#include "ftl/dist/communicator.h"
+#include "ftl/distributed/communicator.h"
 
 #include <spdlog/fmt/fmt.h>
 
@@ -96,13 +96,13 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const Launch& launch) {
   return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
-std::string resolve_backend(const std::string& backend, const torch::Device& device) {
-  if (backend == "gloo") return backend;
-  if (backend == "auto") {
+DistBackend resolve_backend(DistBackend backend, const torch::Device& device) {
+  if (backend == DistBackend::kGloo) return backend;
+  if (backend == DistBackend::kAuto) {
 #ifdef FTL_WITH_NCCL
-    if (device.is_cuda()) return "nccl";
+    if (device.is_cuda()) return DistBackend::kNccl;
 #endif
-    return "gloo";
+    return DistBackend::kGloo;
   }
   if (!device.is_cuda()) {
     throw ConfigError("dist.backend \"nccl\" needs train.device \"cuda\"; on the CPU use \"gloo\"");
@@ -117,13 +117,13 @@ std::string resolve_backend(const std::string& backend, const torch::Device& dev
 
 }  // namespace
 
-Communicator::Communicator(const Launch& launch, const std::string& backend, double timeout_s,
+Communicator::Communicator(const Launch& launch, DistBackend backend, double timeout_s,
                            const torch::Device& device)
     : rank_(launch.rank),
       world_size_(launch.world_size),
       timeout_s_(timeout_s),
       backend_(resolve_backend(backend, device)),
-      collective_device_(backend_ == "nccl" ? device : torch::Device(torch::kCPU)),
+      collective_device_(backend_ == DistBackend::kNccl ? device : torch::Device(torch::kCPU)),
       group_(std::make_unique<Group>()) {
   const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
   const std::string where = fmt::format("{}:{}", launch.master_addr, launch.master_port);
@@ -150,14 +150,14 @@ Communicator::Communicator(const Launch& launch, const std::string& backend, dou
   }
   try {
 #ifdef FTL_WITH_NCCL
-    if (backend_ == "nccl") {
+    if (backend_ == DistBackend::kNccl) {
       auto options = c10d::ProcessGroupNCCL::Options::create();
       options->timeout = timeout;
       group_->process_group =
           c10::make_intrusive<c10d::ProcessGroupNCCL>(group_->store, rank_, world_size_, options);
     }
 #endif
-    if (backend_ == "gloo") {
+    if (backend_ == DistBackend::kGloo) {
       auto options = c10d::ProcessGroupGloo::Options::create(timeout);
       options->devices.push_back(gloo_device(launch));
       group_->process_group =
