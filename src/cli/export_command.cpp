@@ -6,8 +6,10 @@
 
 #include "commands.h"
 #include "ftl/export/exporter.h"
+#include "ftl/export/onnx_tools.h"
 #include "ftl/tool_paths.h"
 #include "ftl/util/errors.h"
+#include "ftl/util/runtime.h"
 
 namespace ftl::cli {
 namespace {
@@ -68,7 +70,7 @@ CLI::App* setup_export(CLI::App& app, ExportCliOptions& options) {
   command->add_option("--onnx-tools", options.onnx_tools,
                       "ONNX: the folder of export_onnx.py, run_onnx.js and onnxruntime-node "
                       "(default: $FTL_ONNX_TOOLS, else " +
-                          std::string(kDefaultOnnxTools) + ")");
+                          default_onnx_tools(executable_path()).string() + ")");
   command->footer(kExitCodeHelp);
   return command;
 }
@@ -78,7 +80,8 @@ int run_export(const ExportCliOptions& options, spdlog::logger& log) {
   core.batch = parse_batch(options.batch);
   core.tools.python = first_set(options.python, "FTL_PYTHON", kDefaultExportPython);
   core.tools.node = first_set(options.node, "FTL_NODE", "node");
-  core.tools.onnx_dir = first_set(options.onnx_tools, "FTL_ONNX_TOOLS", kDefaultOnnxTools);
+  core.tools.onnx_dir = first_set(options.onnx_tools, "FTL_ONNX_TOOLS",
+                                  default_onnx_tools(executable_path()).string());
   const ExportResult result = export_model(core, log);
   std::cout << to_json(result).dump(2) << "\n" << std::flush;
   if (!result.written) {

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "ftl/tool_paths.h"
 #include "ftl/util/errors.h"
 #include "ftl/util/files.h"
 #include "ftl/util/subprocess.h"
@@ -26,8 +27,9 @@ fs::path tool_script(const ExportTools& tools, const char* name) {
   std::error_code ignored;
   if (!fs::is_regular_file(script, ignored)) {
     throw ConfigError(script.string() +
-                      ": no such file (the ONNX tools folder is set by FTL_ONNX_TOOLS; ftl's "
-                      "own is scripts/onnx in its source tree)");
+                      ": no such file (the ONNX tools folder is set by FTL_ONNX_TOOLS; an "
+                      "installed ftl's is share/ftl/onnx of its prefix, a built one's "
+                      "scripts/onnx in its source tree)");
   }
   return script;
 }
@@ -78,6 +80,12 @@ torch::Tensor read_floats(const fs::path& file, std::int64_t rows) {
 }
 
 }  // namespace
+
+fs::path default_onnx_tools(const fs::path& executable) {
+  std::error_code ignored;
+  if (fs::equivalent(executable.parent_path(), kBuildBinaryDir, ignored)) return kBuildOnnxTools;
+  return (executable.parent_path() / kInstalledOnnxTools).lexically_normal();
+}
 
 void write_onnx(const ExportTools& tools, const fs::path& torchscript_file,
                 const fs::path& onnx_file, const std::string& metadata, std::int64_t batch,

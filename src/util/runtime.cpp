@@ -15,6 +15,12 @@
 
 namespace ftl {
 
+std::filesystem::path executable_path() {
+  std::error_code error;
+  std::filesystem::path path = std::filesystem::read_symlink("/proc/self/exe", error);
+  return error ? std::filesystem::path() : path;
+}
+
 std::string loaded_blas() {
   // The library dlsym finds sgemm_ in is the one LibTorch's own calls bind to: the first in the
   // process's lookup order.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 
 namespace ftl {
@@ -12,6 +13,9 @@ namespace ftl {
 /// reference BLAS, about 50x slower than OpenBLAS), or "built into LibTorch" when the symbol is
 /// not from a separate library (an official LibTorch's MKL), or "none found".
 std::string loaded_blas();
+
+/// The path of the running executable (/proc/self/exe); empty where it cannot be read.
+std::filesystem::path executable_path();
 
 /// Cores this process may run on (its CPU affinity mask), at least 1.
 std::int64_t available_cores();
