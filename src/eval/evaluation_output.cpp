@@ -57,7 +57,8 @@ std::string errors_csv(const Evaluation& evaluation) {
 
 std::string evaluation_text(const nlohmann::ordered_json& report) {
   const auto& rows = report.at("per_class");
-  std::size_t width = std::string("class").size();
+  // The first column holds the class names and the averages' labels, all aligned.
+  std::size_t width = std::string("weighted avg").size();
   for (const auto& row : rows) width = std::max(width, row.at("name").get<std::string>().size());
   std::string text = fmt::format("{:<{}}  {:>9}  {:>9}  {:>9}  {:>8}\n", "class", width,
                                  "precision", "recall", "f1", "support");
