@@ -129,7 +129,8 @@ LaunchNames launch_flag_names() {
 
 CLI::App* setup_finetune(CLI::App& app, FinetuneOptions& options) {
   CLI::App* command = app.add_subcommand(
-      "finetune", "Fine-tune a ResNet-18 TorchScript file on a labelled image dataset");
+      "finetune",
+      "Fine-tune a torchvision classifier's TorchScript file on a labelled image dataset");
   command->add_option("--config", options.config_path, "JSON config file")
       ->check(CLI::ExistingFile);
   command->add_option("--set", options.overrides,
