@@ -33,7 +33,7 @@ FILE_SUFFIXES = (".json", ".jsonl", ".csv", ".pt", ".pth", ".onnx", ".txt", ".ht
 FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
 # A dotted word on a section, not a call (`model.state_dict()` is Python).
 KEY = re.compile(r"(?<![\w./-])((?:%s)(?:\.[a-z0-9_]+)+)(?![\w(])" % "|".join(SECTIONS))
-LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 CODE_SPAN = re.compile(r"`([^`]+)`")
 
 
@@ -71,6 +71,8 @@ class Cli:
                 child = path + (name,)
                 self.helps[child] = run_help(ftl, list(child))
                 pending.append(child)
+        # Global flags that take a value (--log-file FILE): the word after them is not a command.
+        self.valued = set(re.findall(r"^\s+(?:-\w,)?(--[a-z-]+) [A-Z]+", self.helps[()], re.M))
         self.keys = set(re.findall(r"^  ((?:%s)\.[a-z0-9_.]+) " % "|".join(SECTIONS),
                                    self.helps[("finetune",)], re.M))
         if not self.keys:
@@ -128,10 +130,33 @@ def anchors(path, cache={}):
     return cache[path]
 
 
-def logical_lines(lines):
+FENCE = re.compile(r"^\s*(```|~~~)\s*([\w+-]*)")
+# Fenced blocks whose words are another language's, not ftl commands or config keys.
+OTHER_LANGUAGES = ("python", "py", "js", "javascript", "cpp", "c++", "lua", "ini", "toml")
+
+
+def blocks(lines):
+    """The file as (kind, language, first line number, lines): kind "text" or "fenced"."""
+    parts, kind, language, start, current = [], "text", "", 1, []
+    fence = None
+    for number, line in enumerate(lines, 1):
+        match = FENCE.match(line)
+        if fence is None and match:
+            parts.append(("text", "", start, current))
+            fence, language, start, current = match.group(1), match.group(2).lower(), number + 1, []
+        elif fence is not None and line.strip().startswith(fence):
+            parts.append(("fenced", language, start, current))
+            fence, start, current = None, number + 1, []
+        else:
+            current.append(line)
+    parts.append(("fenced" if fence else "text", language if fence else "", start, current))
+    return parts
+
+
+def logical_lines(lines, first=1):
     """(line number, text) with shell continuations (a trailing backslash) joined."""
     joined, start, parts = [], None, []
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(lines, first):
         if start is None:
             start = number
         stripped = line.rstrip("\n")
@@ -157,7 +182,7 @@ def check_commands(cli, where, text, problems):
         # Global flags may stand before the subcommand (ftl -q evaluate ...).
         position = 0
         while position < len(words) and words[position].startswith("-"):
-            position += 1
+            position += 2 if words[position] in cli.valued else 1
         path = cli.command_path(words[position:])
         if not path:
             continue
@@ -190,7 +215,7 @@ def check_json_block(cli, where, block, problems):
         config = json.loads(block)
     except ValueError:
         return
-    if not isinstance(config, dict) or not config or not set(config) <= set(SECTIONS):
+    if not isinstance(config, dict) or not set(config) & set(SECTIONS):
         return
     for key in flattened(config):
         # train.class_weights holds class names of its own.
@@ -203,7 +228,8 @@ def check_links(root, path, number, line, problems):
         if re.match(r"^[a-z]+:", target):
             continue
         file_part, _, anchor = target.partition("#")
-        resolved = os.path.normpath(os.path.join(os.path.dirname(path), file_part)) \
+        base = root if file_part.startswith("/") else os.path.dirname(path)
+        resolved = os.path.normpath(os.path.join(base, file_part.lstrip("/"))) \
             if file_part else path
         where = f"{os.path.relpath(path, root)}:{number}"
         if not os.path.exists(resolved):
@@ -219,23 +245,20 @@ def check_file(cli, root, path, problems):
     if relative == "README.md" and len(lines) > README_MAX_LINES:
         problems.append(f"README.md:{len(lines)}: README.md has {len(lines)} lines, over "
                         f"{README_MAX_LINES}: its reference belongs in docs/")
-    fenced, block, block_start = False, [], 0
-    for number, text in logical_lines(lines):
-        where = f"{relative}:{number}"
-        if text.startswith("```"):
-            if fenced:
-                check_json_block(cli, f"{relative}:{block_start}", "\n".join(block), problems)
-            fenced, block, block_start = not fenced, [], number + 1
+    for kind, language, first, block in blocks(lines):
+        if kind == "fenced":
+            if language in OTHER_LANGUAGES:
+                continue
+            check_json_block(cli, f"{relative}:{first}", "".join(block), problems)
+            for number, text in logical_lines(block, first):
+                check_commands(cli, f"{relative}:{number}", text, problems)
+                check_keys(cli, f"{relative}:{number}", text, problems)
             continue
-        if fenced:
-            block.append(text)
-            check_commands(cli, where, text, problems)
-            check_keys(cli, where, text, problems)
-            continue
-        check_links(root, path, number, text, problems)
-        for span in CODE_SPAN.findall(text):
-            check_commands(cli, where, span, problems)
-            check_keys(cli, where, span, problems)
+        for number, text in enumerate(block, first):
+            check_links(root, path, number, text, problems)
+            for span in CODE_SPAN.findall(text):
+                check_commands(cli, f"{relative}:{number}", span, problems)
+                check_keys(cli, f"{relative}:{number}", span, problems)
 
 
 def check_help(cli, problems):
@@ -252,7 +275,11 @@ SELF_TEST_PAGES = {
     "docs/guide.md": "# Guide\n\n## Usage\n\n```sh\nftl evaluate --checkpoint a.pt \\\n"
                      "  --no-such-flag\nftl finetune --set train.epoch=3 --set data.augment=true\n"
                      "```\n\nRead `data.json` and `train.nothing`; [up](#missing).\n"
-                     "```json\n{\"train\": {\"epochs\": 3, \"bogus\": 1}}\n```\n",
+                     "```json\n{\"train\": {\"epochs\": 3, \"bogus\": 1}}\n```\n"
+                     "```python\nmodel.fc = torch.nn.Linear(512, 3)  # Python, not a key\n```\n"
+                     "`ftl --log-file run.log evaluate --checkpoint a.pt --bogus` and\n"
+                     "```json\n{\"optimiser\": {\"lr\": 0.1}, \"train\": {\"epochs\": 2}}\n```\n"
+                     "[titled](#guide \"the top\")\n",
 }
 SELF_TEST_EXPECTED = [
     "README.md:3: link to docs/gone.md: no such file",
@@ -261,6 +288,8 @@ SELF_TEST_EXPECTED = [
     "docs/guide.md:11: link to #missing: no heading makes #missing",
     "docs/guide.md:11: train.nothing is not a config key (ftl finetune --help lists them)",
     "docs/guide.md:13: train.bogus (a JSON config block) is not a config key",
+    "docs/guide.md:18: `ftl evaluate` takes no --bogus",
+    "docs/guide.md:20: optimiser.lr (a JSON config block) is not a config key",
 ]
 
 

@@ -31,7 +31,7 @@ void add_precision_option(CLI::App& command, Precision& precision, std::filesyst
 void add_compute_options(CLI::App& command, InferenceCompute& compute) {
   command.add_option("--threads", compute.threads, "Compute threads; 0 = available cores")
       ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1024}));
+      ->check(CLI::Range(std::int64_t{0}, InferenceCompute::kMaxThreads));
   command.add_option("--device", compute.device, "cpu, cuda or cuda:N")->capture_default_str();
   add_tta_option(command, compute.tta);
   add_precision_option(command, compute.precision, compute.cpuinfo);

@@ -6,10 +6,6 @@
 namespace ftl {
 namespace {
 
-using option_table::format_number;
-using option_table::Option;
-using option_table::options;
-
 // Whether any BatchNorm layer will run in training mode at some point of the run, where a
 // batch of one image cannot be normalised.
 bool batchnorm_ever_trains(const ModelConfig& model) {
@@ -74,7 +70,7 @@ void validate_optimizer(const OptimizerConfig& optimizer) {
   if (optimizer.nesterov && momentum <= 0) {
     throw ConfigError(std::string("optimizer.nesterov needs ") +
                       (one_cycle ? "optimizer.schedule.momentum_range" : "optimizer.momentum") +
-                      " > 0, got " + format_number(momentum));
+                      " > 0, got " + option_table::format_number(momentum));
   }
 }
 
@@ -112,12 +108,14 @@ void validate_schedule(const ScheduleConfig& schedule, double lr, std::int64_t e
     throw ConfigError("optimizer.schedule.min_lr is used only by type \"cosine\", not by " + type);
   }
   if (cosine && schedule.min_lr > lr) {
-    throw ConfigError("optimizer.schedule.min_lr must be <= optimizer.lr (" + format_number(lr) +
-                      "), got " + format_number(schedule.min_lr));
+    throw ConfigError("optimizer.schedule.min_lr must be <= optimizer.lr (" +
+                      option_table::format_number(lr) + "), got " +
+                      option_table::format_number(schedule.min_lr));
   }
   if (schedule.warmup_epochs >= static_cast<double>(epochs) && schedule.warmup_epochs > 0) {
     throw ConfigError("optimizer.schedule.warmup_epochs must be < train.epochs (" +
-                      std::to_string(epochs) + "), got " + format_number(schedule.warmup_epochs));
+                      std::to_string(epochs) + "), got " +
+                      option_table::format_number(schedule.warmup_epochs));
   }
 }
 
@@ -201,7 +199,7 @@ void validate_config(const Config& config) {
   // A config built in code (a library caller, a test) has not been through the table's ranges.
   config_from_json(config_to_json(config));
   Config copy = config;
-  for (const Option& option : options()) {
+  for (const option_table::Option& option : option_table::options()) {
     if (!option.required) continue;
     const std::string* value = std::get<std::string*>(option.field(copy));
     if (value->empty()) {
@@ -216,7 +214,7 @@ void validate_config(const Config& config) {
   if (!config.data.val.empty() && config.data.val_fraction > 0) {
     throw ConfigError("data.val and data.val_fraction exclude each other: data.val is \"" +
                       config.data.val + "\", data.val_fraction is " +
-                      format_number(config.data.val_fraction));
+                      option_table::format_number(config.data.val_fraction));
   }
   if (batchnorm_ever_trains(config.model) && config.data.batch_size < 2) {
     throw ConfigError(

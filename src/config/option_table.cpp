@@ -43,20 +43,7 @@ const Option& find_option(const std::string& key) {
   throw_unknown_key(key);
 }
 
-}  // namespace option_table
-
 namespace {
-
-using option_table::ChoiceField;
-using option_table::FieldPtr;
-using option_table::find_option;
-using option_table::format_number;
-using option_table::IntList;
-using option_table::kInf;
-using option_table::Option;
-using option_table::options;
-using option_table::Range;
-using option_table::throw_unknown_key;
 
 void check_number(const Option& option, double value) {
   const bool too_low = option.min_exclusive ? value <= option.min : value < option.min;
@@ -269,11 +256,12 @@ nlohmann::json parse_override_value(const Option& option, const Config& config,
 }
 
 }  // namespace
+}  // namespace option_table
 
 Config config_from_json(const nlohmann::json& json) {
   if (!json.is_object()) throw ConfigError("the config must be a JSON object, got " + json.dump());
   Config config;
-  read_object(json, "", config);
+  option_table::read_object(json, "", config);
   return config;
 }
 
@@ -299,20 +287,21 @@ void apply_override(Config& config, const std::string& assignment) {
     throw ConfigError("expects key=value, got \"" + assignment + "\"", Choice::kOverride);
   }
   const std::string key = assignment.substr(0, equals);
-  const Option& option = find_option(key);
-  if (!is_valid_utf8(assignment)) {
+  const option_table::Option& option = option_table::find_option(key);
+  if (!option_table::is_valid_utf8(assignment)) {
     throw ConfigError(key + ": the value is not valid UTF-8 (a config is JSON text)",
                       Choice::kOverride);
   }
-  const nlohmann::json value = parse_override_value(option, config, assignment.substr(equals + 1));
-  set_from_json(option, config, value);
+  const nlohmann::json value =
+      option_table::parse_override_value(option, config, assignment.substr(equals + 1));
+  option_table::set_from_json(option, config, value);
 }
 
 nlohmann::json config_to_json(const Config& config) {
   Config copy = config;
   nlohmann::json json = nlohmann::json::object();
-  for (const Option& option : options()) {
-    json[option_pointer(option.key)] = field_to_json(option.field(copy));
+  for (const option_table::Option& option : option_table::options()) {
+    json[option_pointer(option.key)] = option_table::field_to_json(option.field(copy));
   }
   return json;
 }
@@ -320,9 +309,10 @@ nlohmann::json config_to_json(const Config& config) {
 std::vector<OptionDoc> option_docs() {
   Config defaults;
   std::vector<OptionDoc> docs;
-  for (const Option& option : options()) {
+  for (const option_table::Option& option : option_table::options()) {
     std::string default_value;
-    if (!option.required) default_value = field_to_json(option.field(defaults)).dump();
+    if (!option.required)
+      default_value = option_table::field_to_json(option.field(defaults)).dump();
     docs.push_back({option.key, option.help, default_value, option.on_resume, option.feature_key});
   }
   return docs;

@@ -234,7 +234,7 @@ bool distributed_available() { return false; }
 
 struct Communicator::Group {};
 
-Communicator::Communicator(const Launch& launch, const std::string&, double, const torch::Device&) {
+Communicator::Communicator(const Launch& launch, DistBackend, double, const torch::Device&) {
   throw ConfigError(fmt::format(
       "{} asks for {} processes, but this ftl was built without distributed training "
       "(FTL_DISTRIBUTED is OFF: LibTorch's c10d or the Gloo headers, Debian's libgloo-dev, "

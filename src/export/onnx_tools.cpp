@@ -82,6 +82,8 @@ torch::Tensor read_floats(const fs::path& file, std::int64_t rows) {
 }  // namespace
 
 fs::path default_onnx_tools(const fs::path& executable) {
+  // No path to go by (no /proc): the build's, as before ftl could be installed.
+  if (executable.empty()) return kBuildOnnxTools;
   std::error_code ignored;
   if (fs::equivalent(executable.parent_path(), kBuildBinaryDir, ignored)) return kBuildOnnxTools;
   return (executable.parent_path() / kInstalledOnnxTools).lexically_normal();
@@ -127,7 +129,7 @@ torch::Tensor onnx_runtime_outputs(const ExportTools& tools, const fs::path& onn
                    shapes_argument(batches), output.path().string(), std::to_string(threads)});
   const std::string install =
       "the ONNX parity check runs ONNX Runtime in Node.js (onnxruntime-node, which "
-      "scripts/setup.sh installs into scripts/onnx)";
+      "scripts/setup.sh installs into scripts/onnx; an installed ftl has it in share/ftl/onnx)";
   require_started(result, "Node.js " + tools.node, install);
   if (result.exit_code == kToolMissing) {
     throw ConfigError(last_line(result.output) + "; " + install);

@@ -1,7 +1,6 @@
 #include "ftl/train/trainer.h"
 
 #include <spdlog/fmt/fmt.h>
-#include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include "finetune_run.h"
 

@@ -1,6 +1,7 @@
 #include "ftl/train/training_model.h"
 
 #include <spdlog/fmt/fmt.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include "ftl/model/family.h"
 #include "ftl/model/model.h"

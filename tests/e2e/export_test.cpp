@@ -15,14 +15,13 @@
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using ftl::testing::ftl_command;
+using ftl::testing::quoted;
 using ftl::testing::run_command;
 using ftl::testing::shell_quote;
 
 namespace {
 
 constexpr std::int64_t kSide = 32;
-
-std::string quoted(const fs::path& path) { return shell_quote(path.string()); }
 
 // ftl export with `arguments`, its JSON answer on stdout (-q: warnings and errors only).
 ftl::testing::CommandResult run_export(const std::string& arguments) {

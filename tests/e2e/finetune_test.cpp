@@ -31,18 +31,30 @@ constexpr int kFinetuneSide = ftl::testing::kShapesInputSide;
 constexpr int kTrainPerClass = 30;
 constexpr int kValPerClass = 10;
 
-// One fine-tuning run shared by the "finetune run" test cases below (each ctest process trains
-// once); its folder is removed when the process exits.
+// The fine-tuning run that the "[shapes_run]" cases check from every side: trained once per
+// ctest run, by the "[shapes_run_setup]" case (CTest's shapes_run fixture, tests/CMakeLists.txt),
+// into this folder: the images in train/ and val/, the run in run/.
+const fs::path kShapesRunDir = FTL_TEST_SHAPES_RUN_DIR;
+
+ftl::Config shapes_run_config() { return ftl::testing::shapes_config(kShapesRunDir, "run"); }
+
+// The shared run as a case sees it: its config, what finetune returned (read back from
+// summary.json), and a scratch folder of the case's own.
 struct ShapesRun {
   ftl::testing::TempDir dir;
-  ftl::Config config;
+  ftl::Config config = shapes_run_config();
   ftl::FinetuneResult result;
 
   ShapesRun() {
-    ftl::testing::write_shapes(dir / "train", kTrainPerClass, kFinetuneSide, 1);
-    ftl::testing::write_shapes(dir / "val", kValPerClass, kFinetuneSide, 2);
-    config = ftl::testing::shapes_config(dir.path(), "run");
-    result = ftl::finetune(config, ftl::testing::quiet_logger());
+    const fs::path run_dir = config.output.dir;
+    const nlohmann::json summary = nlohmann::json::parse(std::ifstream(run_dir / "summary.json"));
+    // best_val_acc is the best epoch's val_acc: the metric itself under the default ranking.
+    REQUIRE(summary.at("best_metric") == "val_acc");
+    result.run_dir = run_dir;
+    result.best_checkpoint = summary.at("best_checkpoint").get<std::string>();
+    result.best_epoch = summary.at("best_epoch").get<std::int64_t>();
+    result.best_val_acc = summary.at("best_value").get<double>();
+    result.epochs = summary.at("epochs").get<std::int64_t>();
   }
 };
 
@@ -80,16 +92,20 @@ ftl::Config one_frozen_epoch(const ftl::testing::TempDir& dir, const std::string
 
 }  // namespace
 
-// One fine-tuning run checked from every side, one test case per side: shapes_run() trains
-// once per process, and its folder goes when the process exits.
-TEST_CASE("finetune run: learns the shapes and writes the run folder", "[e2e]") {
-  const ShapesRun& run = shapes_run();
-  const fs::path dir = run.config.output.dir;
-  CHECK(run.result.epochs == 3);
-  CHECK(run.result.best_val_acc >= 0.9);
+// One fine-tuning run checked from every side, one test case per side: this one trains it and
+// checks its folder; the "[shapes_run]" cases below read it.
+TEST_CASE("finetune run: learns the shapes and writes the run folder", "[shapes_run_setup]") {
+  fs::remove_all(kShapesRunDir);
+  ftl::testing::write_shapes(kShapesRunDir / "train", kTrainPerClass, kFinetuneSide, 1);
+  ftl::testing::write_shapes(kShapesRunDir / "val", kValPerClass, kFinetuneSide, 2);
+  const ftl::Config config = shapes_run_config();
+  const ftl::FinetuneResult result = ftl::finetune(config, ftl::testing::quiet_logger());
+  const fs::path dir = config.output.dir;
+  CHECK(result.epochs == 3);
+  CHECK(result.best_val_acc >= 0.9);
 
   std::ifstream config_file(dir / "config.json");
-  CHECK(nlohmann::json::parse(config_file) == ftl::config_to_json(run.config));
+  CHECK(nlohmann::json::parse(config_file) == ftl::config_to_json(config));
 
   const auto jsonl = read_lines(dir / "metrics.jsonl");
   REQUIRE(jsonl.size() == 3);
@@ -103,21 +119,21 @@ TEST_CASE("finetune run: learns the shapes and writes the run folder", "[e2e]") 
   const auto csv = read_lines(dir / "metrics.csv");
   CHECK(csv.size() == 4);
   CHECK(fs::exists(dir / "checkpoints/last.pt"));
-  CHECK(run.result.best_checkpoint == dir / "checkpoints/best.pt");
+  CHECK(result.best_checkpoint == dir / "checkpoints/best.pt");
 
-  const ftl::Checkpoint best = ftl::load_checkpoint(run.result.best_checkpoint, torch::kCPU);
+  const ftl::Checkpoint best = ftl::load_checkpoint(result.best_checkpoint, torch::kCPU);
   CHECK(best.metadata.classes == ftl::testing::kShapeClasses);
-  CHECK(best.metadata.epoch == run.result.best_epoch);
-  CHECK(best.metadata.metrics["val_acc"] == run.result.best_val_acc);
+  CHECK(best.metadata.epoch == result.best_epoch);
+  CHECK(best.metadata.metrics["val_acc"] == result.best_val_acc);
   CHECK(best.metadata.preprocess.image_size == kFinetuneSide);
   // The settings, without the run folder: a moved run still resumes.
-  nlohmann::json recorded = ftl::config_to_json(run.config);
+  nlohmann::json recorded = ftl::config_to_json(config);
   recorded.erase("output");
   CHECK(best.metadata.config == recorded);
   CHECK(ftl::load_checkpoint(dir / "checkpoints/last.pt", torch::kCPU).metadata.epoch == 3);
 }
 
-TEST_CASE("finetune run: evaluate reproduces the validation accuracy of best.pt", "[e2e]") {
+TEST_CASE("finetune run: evaluate reproduces the validation accuracy of best.pt", "[shapes_run]") {
   const ShapesRun& run = shapes_run();
   ftl::EvaluateOptions options;
   options.checkpoint = run.result.best_checkpoint;
@@ -136,12 +152,13 @@ TEST_CASE("finetune run: evaluate reproduces the validation accuracy of best.pt"
   }
   CHECK(total == 3 * kValPerClass);
 
-  // The same images listed in a CSV manifest (paths relative to it) give the same report.
-  const fs::path manifest = fs::path(run.config.data.val) / "val.csv";
+  // The same images listed in a CSV manifest (paths relative to it) give the same report. It
+  // is written in the case's own folder: the other cases read the shared images meanwhile.
+  const fs::path manifest = run.dir / "val.csv";
   std::ofstream list(manifest);
   list << "path,label\n";
   for (const ftl::Sample& sample : ftl::scan_image_folder(run.config.data.val).samples) {
-    list << sample.path.lexically_relative(run.config.data.val).string() << ","
+    list << sample.path.lexically_relative(run.dir.path()).string() << ","
          << sample.path.parent_path().filename().string() << "\n";
   }
   list.close();
@@ -149,10 +166,10 @@ TEST_CASE("finetune run: evaluate reproduces the validation accuracy of best.pt"
   const auto listed = ftl::evaluate_checkpoint(options, ftl::testing::quiet_logger()).report;
   CHECK(listed["accuracy"] == report["accuracy"]);
   CHECK(listed["confusion_matrix"] == report["confusion_matrix"]);
-  fs::remove(manifest);
 }
 
-TEST_CASE("finetune run: best.pt runs in Python's torch.jit.load with the same logits", "[e2e]") {
+TEST_CASE("finetune run: best.pt runs in Python's torch.jit.load with the same logits",
+          "[shapes_run]") {
   const ShapesRun& run = shapes_run();
   const ftl::Checkpoint best = ftl::load_checkpoint(run.result.best_checkpoint, torch::kCPU);
   ftl::ImageFolder val = ftl::scan_image_folder(run.config.data.val);
@@ -192,7 +209,7 @@ TEST_CASE("finetune run: best.pt runs in Python's torch.jit.load with the same l
   }
 }
 
-TEST_CASE("finetune run: ftl inspect describes a checkpoint and its resume state", "[e2e]") {
+TEST_CASE("finetune run: ftl inspect describes a checkpoint and its resume state", "[shapes_run]") {
   const ShapesRun& run = shapes_run();
   const auto inspected =
       run_command(shell_quote(ftl::testing::kFtlBinary) + " inspect --json " +
@@ -215,7 +232,7 @@ TEST_CASE("finetune run: ftl inspect describes a checkpoint and its resume state
 
 TEST_CASE(
     "finetune run: ftl predict agrees with evaluate and reads stdin and exits 1 on a bad image",
-    "[e2e]") {
+    "[shapes_run]") {
   const ShapesRun& run = shapes_run();
   const std::string base = shell_quote(ftl::testing::kFtlBinary) + " -q predict --checkpoint " +
                            shell_quote(run.result.best_checkpoint.string()) + " --threads 2";
@@ -262,7 +279,7 @@ TEST_CASE(
 }
 
 TEST_CASE("finetune run: ftl report writes the run's page and evaluate --report the evaluation's",
-          "[e2e]") {
+          "[shapes_run]") {
   const ShapesRun& run = shapes_run();
   const fs::path dir = run.config.output.dir;
   const nlohmann::json data = nlohmann::json::parse(std::ifstream(dir / "data.json"));
@@ -297,14 +314,14 @@ TEST_CASE("finetune run: ftl report writes the run's page and evaluate --report 
   CHECK_THAT(not_a_run.output, Contains("not a run folder"));
 }
 
-TEST_CASE("finetune run: ftl evaluate prints JSON and its gate exits 3", "[e2e]") {
+TEST_CASE("finetune run: ftl evaluate prints JSON and its gate exits 3", "[shapes_run]") {
   const ShapesRun& run = shapes_run();
   // Mislabelled data: the "circle" folder holds squares, so accuracy drops to about 2/3.
   const fs::path data = run.dir / "mislabelled";
   for (const std::string& name : ftl::testing::kShapeClasses) {
     const std::string source = name == "circle" ? "square" : name;
     fs::create_directories(data / name);
-    for (const auto& entry : fs::directory_iterator(run.dir / "val" / source)) {
+    for (const auto& entry : fs::directory_iterator(fs::path(run.config.data.val) / source)) {
       fs::copy_file(entry.path(), data / name / entry.path().filename());
     }
   }

@@ -36,6 +36,8 @@ CommandResult run_command(const std::string& command);
 
 /// Quotes a string for the shell.
 std::string shell_quote(const std::string& text);
+/// Quotes a path for the shell.
+inline std::string quoted(const std::filesystem::path& path) { return shell_quote(path.string()); }
 
 /// The shell command that runs the ftl executable with `arguments` (shell syntax, quoted by the
 /// caller), its stderr sent to stdout.

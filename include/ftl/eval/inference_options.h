@@ -20,6 +20,9 @@ namespace ftl {
 /// How a checkpoint's network computes its answers: what every command that runs one
 /// (evaluate, predict, report and serve) takes alike, written once here.
 struct InferenceCompute {
+  /// More compute threads than this is a typo, not a choice (every command's --threads).
+  static constexpr std::int64_t kMaxThreads = 1024;
+
   std::int64_t threads = 0;                // compute threads; 0 = cores available to the process
   std::string device = "cpu";              // "cpu", "cuda" or "cuda:N"
   Tta tta = Tta::kNone;                    // test-time augmentation of every prediction

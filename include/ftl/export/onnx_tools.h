@@ -16,7 +16,8 @@ namespace ftl {
 /// The ONNX tools folder an ftl at `executable` uses unless told another: the source tree's
 /// scripts/onnx (kBuildOnnxTools) for the binary in its build folder, else the one installed
 /// beside it (kInstalledOnnxTools from its folder: share/ftl/onnx of its prefix), so that an
-/// installed ftl never reaches back into a source tree.
+/// installed ftl never reaches back into a source tree. An empty `executable` (its path could
+/// not be read) gets the build's.
 std::filesystem::path default_onnx_tools(const std::filesystem::path& executable);
 
 /// Writes `onnx_file` from the frozen TorchScript network in `torchscript_file` with

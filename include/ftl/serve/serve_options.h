@@ -50,7 +50,7 @@ struct OptionRange {
 /// checks both read it.
 struct ServeRanges {
   static constexpr OptionRange<int> kPort{0, 65535};
-  static constexpr OptionRange<std::int64_t> kThreads{0, 1024};
+  static constexpr OptionRange<std::int64_t> kThreads{0, InferenceCompute::kMaxThreads};
   static constexpr OptionRange<std::int64_t> kHttpThreads{1, 1024};
   static constexpr OptionRange<std::int64_t> kMaxBatch{1, 4096};
   static constexpr OptionRange<double> kMaxDelayMs{0, 10000};
